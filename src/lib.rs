@@ -1,14 +1,22 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! # kiln
+//!
+//! A PyTorch-style deep-learning library for the CPU: tensors with dynamic-graph
+//! autograd, `nn` modules, losses, optimizers, datasets and data loaders, checkpoints.
+//!
+//! ```
+//! use kiln::Tensor;
+//! let w = kiln::tensor(&[1.0]).requires_grad_(true);
+//! let b = kiln::tensor(&[0.0]).requires_grad_(true);
+//! let (x, y) = (kiln::tensor(&[2.0]), kiln::tensor(&[4.0]));
+//! let loss = (&w * &x + &b - &y).pow_scalar(2.0).sum();
+//! loss.backward();
+//! assert_eq!(w.grad().unwrap().to_vec::<f32>(), vec![-8.0]);
+//! ```
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod autograd;
+pub mod tensor;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use autograd::{enable_grad, no_grad, no_grad_guard};
+pub use tensor::create::tensor;
+pub use tensor::random::{Generator, manual_seed};
+pub use tensor::{DType, Tensor};

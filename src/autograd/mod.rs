@@ -1,0 +1,14 @@
+//! Dynamic-graph automatic differentiation: grad mode, the backward engine, every op's
+//! derivative (in `ops`), and numerical gradient checking.
+
+pub mod engine;
+pub mod gradcheck;
+pub mod mode;
+pub mod ops;
+pub mod record;
+
+pub use engine::grad;
+pub use gradcheck::gradcheck;
+pub use mode::{
+    GradModeGuard, enable_grad, is_grad_enabled, no_grad, no_grad_guard, set_grad_enabled,
+};

@@ -1,0 +1,287 @@
+//! Binary elementwise ops with broadcasting: add, sub, mul, div, pow, minimum, maximum,
+//! and the comparisons. Gradients of broadcast inputs are summed back to their shapes.
+
+use crate::autograd::record::{Saved, record};
+use crate::tensor::kernels::elementwise::zip;
+use crate::tensor::{DType, Tensor};
+use crate::{float_dispatch, numeric_dispatch};
+
+/// Converts both operands to their promoted dtype.
+fn promote(a: &Tensor, b: &Tensor) -> (Tensor, Tensor) {
+    if a.dtype() == b.dtype() {
+        return (a.clone(), b.clone());
+    }
+    // A 0-D operand does not raise the category of a dimensioned one past float32,
+    // mirroring PyTorch (f32 tensor * f64 scalar stays f32).
+    let d = if a.dim() == 0 && b.dim() > 0 && a.dtype().is_float() == b.dtype().is_float() {
+        b.dtype()
+    } else if b.dim() == 0 && a.dim() > 0 && a.dtype().is_float() == b.dtype().is_float() {
+        a.dtype()
+    } else {
+        let p = a.dtype().promote(b.dtype());
+        if p.is_float() && !a.dtype().is_float() && b.dim() == 0 && a.dim() > 0 {
+            DType::F32.promote(p)
+        } else {
+            p
+        }
+    };
+    (a.to_dtype(d), b.to_dtype(d))
+}
+
+/// NaN test that also compiles for integers (where it is always false).
+fn is_nan<T: PartialOrd>(x: T) -> bool {
+    x.partial_cmp(&x).is_none()
+}
+
+/// A 0-D tensor for a scalar operand, with a dtype that keeps `like`'s dtype when it can.
+pub(crate) fn scalar_like(like: &Tensor, v: f64) -> Tensor {
+    let d = if like.dtype().is_float() || v.fract() != 0.0 {
+        like.dtype().promote(DType::F32)
+    } else {
+        like.dtype()
+    };
+    let d = if d == DType::Bool { DType::I64 } else { d };
+    Tensor::scalar_dtype(
+        v,
+        if like.dtype().is_float() {
+            like.dtype()
+        } else {
+            d
+        },
+    )
+}
+
+macro_rules! numeric_zip {
+    ($name:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $e:expr) => {{
+        let (a, b) = promote($a, $b);
+        numeric_dispatch!($name, a.dtype(), T => zip::<T, T>($name, &a, &b, |$x: T, $y: T| $e))
+    }};
+}
+
+macro_rules! float_zip {
+    ($name:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $e:expr) => {{
+        let (a, b) = promote($a, $b);
+        let (a, b) = if a.dtype().is_float() { (a, b) } else { (a.float(), b.float()) };
+        let out = float_dispatch!($name, a.dtype(), T => zip::<T, T>($name, &a, &b, |$x: T, $y: T| $e));
+        (a, b, out)
+    }};
+}
+
+impl Tensor {
+    /// `self + other` with broadcasting (`torch.add`).
+    pub fn add(&self, other: &Tensor) -> Tensor {
+        let (a, b) = promote(self, other);
+        let out = numeric_zip!("add", &a, &b, |x, y| x + y);
+        let (sa, sb) = (a.size(), b.size());
+        record(out, &[&a, &b], "AddBackward0", move || {
+            move |g: &Tensor, n: &[bool]| {
+                vec![
+                    n[0].then(|| g.sum_to_size(&sa)),
+                    n[1].then(|| g.sum_to_size(&sb)),
+                ]
+            }
+        })
+    }
+
+    /// `self - other` with broadcasting (`torch.sub`).
+    pub fn sub(&self, other: &Tensor) -> Tensor {
+        let (a, b) = promote(self, other);
+        let out = numeric_zip!("sub", &a, &b, |x, y| x - y);
+        let (sa, sb) = (a.size(), b.size());
+        record(out, &[&a, &b], "SubBackward0", move || {
+            move |g: &Tensor, n: &[bool]| {
+                vec![
+                    n[0].then(|| g.sum_to_size(&sa)),
+                    n[1].then(|| g.neg().sum_to_size(&sb)),
+                ]
+            }
+        })
+    }
+
+    /// `self * other` with broadcasting (`torch.mul`).
+    pub fn mul(&self, other: &Tensor) -> Tensor {
+        let (a, b) = promote(self, other);
+        let out = numeric_zip!("mul", &a, &b, |x, y| x * y);
+        record(out, &[&a, &b], "MulBackward0", || {
+            let (sa, sb) = (Saved::new(&a), Saved::new(&b));
+            move |g: &Tensor, n: &[bool]| {
+                let (a, b) = (sa.get(), sb.get());
+                vec![
+                    n[0].then(|| g.mul(b).sum_to_size(a.shape())),
+                    n[1].then(|| g.mul(a).sum_to_size(b.shape())),
+                ]
+            }
+        })
+    }
+
+    /// `self / other` with broadcasting (true division, `torch.div`).
+    pub fn div(&self, other: &Tensor) -> Tensor {
+        let (a, b, out) = float_zip!("div", self, other, |x, y| x / y);
+        record(out, &[&a, &b], "DivBackward0", || {
+            let (sa, sb) = (Saved::new(&a), Saved::new(&b));
+            move |g: &Tensor, n: &[bool]| {
+                let (a, b) = (sa.get(), sb.get());
+                vec![
+                    n[0].then(|| g.div(b).sum_to_size(a.shape())),
+                    n[1].then(|| g.mul(a).div(&b.mul(b)).neg().sum_to_size(b.shape())),
+                ]
+            }
+        })
+    }
+
+    /// `self ** exponent` elementwise with a tensor exponent (`torch.pow`).
+    pub fn pow(&self, exponent: &Tensor) -> Tensor {
+        let (a, b, out) = float_zip!("pow", self, exponent, |x, y| num_traits::Float::powf(x, y));
+        record(out, &[&a, &b], "PowBackward1", || {
+            let (sa, sb) = (Saved::new(&a), Saved::new(&b));
+            move |g: &Tensor, n: &[bool]| {
+                let (a, b) = (sa.get(), sb.get());
+                let ga = n[0].then(|| {
+                    g.mul(&b.mul(&a.pow(&b.sub_scalar(1.0))))
+                        .sum_to_size(a.shape())
+                });
+                let gb = n[1].then(|| {
+                    // d/db a^b = a^b ln a, taken as 0 where a == 0 and b >= 0 (PyTorch).
+                    let zero_base = a.eq_scalar(0.0).logical_and(&b.ge_scalar(0.0));
+                    let d = a.pow(b).mul(&a.log()).masked_fill(&zero_base, 0.0);
+                    g.mul(&d).sum_to_size(b.shape())
+                });
+                vec![ga, gb]
+            }
+        })
+    }
+
+    /// Elementwise minimum (`torch.minimum`); a tie sends half the gradient to each side.
+    pub fn minimum(&self, other: &Tensor) -> Tensor {
+        self.min_max(other, true)
+    }
+
+    /// Elementwise maximum (`torch.maximum`); a tie sends half the gradient to each side.
+    pub fn maximum(&self, other: &Tensor) -> Tensor {
+        self.min_max(other, false)
+    }
+
+    fn min_max(&self, other: &Tensor, is_min: bool) -> Tensor {
+        let out = if is_min {
+            numeric_zip!("minimum", self, other, |x, y| if is_nan(x) || x < y {
+                x
+            } else {
+                y
+            })
+        } else {
+            numeric_zip!("maximum", self, other, |x, y| if is_nan(x) || x > y {
+                x
+            } else {
+                y
+            })
+        };
+        let (a, b) = promote(self, other);
+        record(
+            out,
+            &[&a, &b],
+            if is_min {
+                "MinimumBackward0"
+            } else {
+                "MaximumBackward0"
+            },
+            || {
+                let (sa, sb) = (Saved::new(&a), Saved::new(&b));
+                move |g: &Tensor, n: &[bool]| {
+                    let (a, b) = (sa.get(), sb.get());
+                    let a_wins = if is_min { a.lt(b) } else { a.gt(b) };
+                    let tie = a.eq(b).to_dtype(g.dtype()).mul_scalar(0.5);
+                    let wa = a_wins.to_dtype(g.dtype()).add(&tie);
+                    let wb = wa.neg().add_scalar(1.0);
+                    vec![
+                        n[0].then(|| g.mul(&wa).sum_to_size(a.shape())),
+                        n[1].then(|| g.mul(&wb).sum_to_size(b.shape())),
+                    ]
+                }
+            },
+        )
+    }
+
+    /// `self + v` for a scalar `v`.
+    pub fn add_scalar(&self, v: f64) -> Tensor {
+        self.add(&scalar_like(self, v))
+    }
+
+    /// `self - v` for a scalar `v`.
+    pub fn sub_scalar(&self, v: f64) -> Tensor {
+        self.sub(&scalar_like(self, v))
+    }
+
+    /// `self * v` for a scalar `v`.
+    pub fn mul_scalar(&self, v: f64) -> Tensor {
+        self.mul(&scalar_like(self, v))
+    }
+
+    /// `self / v` for a scalar `v`.
+    pub fn div_scalar(&self, v: f64) -> Tensor {
+        self.div(&scalar_like(self, v))
+    }
+
+    /// `v - self` for a scalar `v` (`torch.rsub`).
+    pub fn rsub_scalar(&self, v: f64) -> Tensor {
+        scalar_like(self, v).sub(self)
+    }
+
+    /// `v / self` for a scalar `v`.
+    pub fn rdiv_scalar(&self, v: f64) -> Tensor {
+        scalar_like(self, v).div(self)
+    }
+}
+
+macro_rules! comparison {
+    ($name:ident, $scalar:ident, $doc:expr, |$x:ident, $y:ident| $e:expr) => {
+        impl Tensor {
+            #[doc = concat!("Elementwise `", $doc, "`, as a `bool` mask (broadcasting).")]
+            pub fn $name(&self, other: &Tensor) -> Tensor {
+                let (a, b) = promote(self, other);
+                if a.dtype() == DType::Bool {
+                    return zip::<bool, bool>(stringify!($name), &a, &b, |$x: bool, $y: bool| $e);
+                }
+                numeric_dispatch!(stringify!($name), a.dtype(), T => zip::<T, bool>(stringify!($name), &a, &b, |$x: T, $y: T| $e))
+            }
+
+            #[doc = concat!("Elementwise `", $doc, "` against a scalar, as a `bool` mask.")]
+            pub fn $scalar(&self, v: f64) -> Tensor {
+                self.$name(&scalar_like(self, v))
+            }
+        }
+    };
+}
+
+comparison!(eq, eq_scalar, "==", |x, y| x == y);
+comparison!(ne, ne_scalar, "!=", |x, y| x != y);
+comparison!(lt, lt_scalar, "<", |x, y| x < y);
+comparison!(le, le_scalar, "<=", |x, y| x <= y);
+comparison!(gt, gt_scalar, ">", |x, y| x > y);
+comparison!(ge, ge_scalar, ">=", |x, y| x >= y);
+
+impl Tensor {
+    /// Elementwise logical and of two masks (`torch.logical_and`).
+    pub fn logical_and(&self, other: &Tensor) -> Tensor {
+        zip::<bool, bool>(
+            "logical_and",
+            &self.to_dtype(DType::Bool),
+            &other.to_dtype(DType::Bool),
+            |x, y| x && y,
+        )
+    }
+
+    /// Elementwise logical or of two masks (`torch.logical_or`).
+    pub fn logical_or(&self, other: &Tensor) -> Tensor {
+        zip::<bool, bool>(
+            "logical_or",
+            &self.to_dtype(DType::Bool),
+            &other.to_dtype(DType::Bool),
+            |x, y| x || y,
+        )
+    }
+
+    /// Elementwise logical not of a mask (`torch.logical_not`).
+    pub fn logical_not(&self) -> Tensor {
+        crate::tensor::kernels::elementwise::map::<bool, bool>(&self.to_dtype(DType::Bool), |x| !x)
+    }
+}

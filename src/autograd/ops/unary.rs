@@ -1,0 +1,168 @@
+//! Unary elementwise math: neg, exp, log, log1p, sqrt, rsqrt, abs, sign, sin, cos,
+//! pow with a scalar exponent, clamp.
+
+use crate::autograd::mode::is_grad_enabled;
+use crate::autograd::record::{Saved, record};
+use crate::tensor::kernels::elementwise::map;
+use crate::tensor::{Element, Float, Tensor};
+use crate::{float_dispatch, numeric_dispatch};
+use num_traits::{One, Zero};
+
+/// Applies a float function elementwise (integer inputs are promoted to f32 first).
+pub(crate) fn float_map(
+    name: &str,
+    x: &Tensor,
+    f32f: fn(f32) -> f32,
+    f64f: fn(f64) -> f64,
+) -> Tensor {
+    let x = if x.dtype().is_float() {
+        x.clone()
+    } else {
+        x.float()
+    };
+    match x.dtype() {
+        crate::tensor::DType::F32 => map::<f32, f32>(&x, f32f),
+        crate::tensor::DType::F64 => map::<f64, f64>(&x, f64f),
+        d => panic!("{name}: not implemented for dtype {d}"),
+    }
+}
+
+/// Defines a unary float op whose derivative is `g * deriv(x, y)`, where `y` is the
+/// forward output (recomputed from `x` when building a differentiable backward).
+macro_rules! unary_op {
+    ($(#[$m:meta])* $name:ident, $node:expr, |$v:ident| $f:expr, |$g:ident, $x:ident, $y:ident| $d:expr) => {
+        impl Tensor {
+            $(#[$m])*
+            pub fn $name(&self) -> Tensor {
+                fn k<T: Float>($v: T) -> T {
+                    $f
+                }
+                let x = if self.dtype().is_float() { self.clone() } else { self.float() };
+                let out = float_map(stringify!($name), &x, k::<f32>, k::<f64>);
+                let saved_out = Saved::data(&out);
+                record(out, &[&x], $node, || {
+                    let sx = Saved::new(&x);
+                    move |$g: &Tensor, _: &[bool]| {
+                        let $x = sx.get();
+                        // With create_graph the output must carry history: recompute it.
+                        let y_owned = if is_grad_enabled() { Some($x.$name()) } else { None };
+                        let $y = y_owned.as_ref().unwrap_or_else(|| saved_out.get());
+                        let _ = &$y;
+                        vec![Some($d)]
+                    }
+                })
+            }
+        }
+    };
+}
+
+unary_op!(
+    /// `e^x` (`torch.exp`).
+    exp, "ExpBackward0", |v| v.exp(), |g, x, y| g.mul(y));
+unary_op!(
+    /// Natural logarithm (`torch.log`).
+    log, "LogBackward0", |v| v.ln(), |g, x, y| g.div(x));
+unary_op!(
+    /// `ln(1 + x)`, accurate near 0 (`torch.log1p`).
+    log1p, "Log1PBackward0", |v| v.ln_1p(), |g, x, y| g.div(&x.add_scalar(1.0)));
+unary_op!(
+    /// Square root (`torch.sqrt`).
+    sqrt, "SqrtBackward0", |v| v.sqrt(), |g, x, y| g.div(&y.mul_scalar(2.0)));
+unary_op!(
+    /// `1 / sqrt(x)` (`torch.rsqrt`).
+    rsqrt, "RsqrtBackward0", |v| v.sqrt().recip(), |g, x, y| g.mul(&y.pow_scalar(3.0)).mul_scalar(-0.5));
+unary_op!(
+    /// Sine (`torch.sin`).
+    sin, "SinBackward0", |v| v.sin(), |g, x, y| g.mul(&x.cos()));
+unary_op!(
+    /// Cosine (`torch.cos`).
+    cos, "CosBackward0", |v| v.cos(), |g, x, y| g.mul(&x.sin()).neg());
+unary_op!(
+    /// Hyperbolic tangent (`torch.tanh`).
+    tanh, "TanhBackward0", |v| v.tanh(), |g, x, y| g.mul(&y.mul(y).rsub_scalar(1.0)));
+unary_op!(
+    /// Logistic sigmoid `1 / (1 + e^-x)` (`torch.sigmoid`).
+    sigmoid, "SigmoidBackward0",
+    |v| if v >= T::zero() { (T::one() + (-v).exp()).recip() } else { let e = v.exp(); e / (T::one() + e) },
+    |g, x, y| g.mul(&y.mul(&y.rsub_scalar(1.0))));
+unary_op!(
+    /// Absolute value (`torch.abs`); the gradient at 0 is 0.
+    abs, "AbsBackward0", |v| v.abs(), |g, x, y| g.mul(&x.sign()));
+
+impl Tensor {
+    /// `-self` (`torch.neg`).
+    pub fn neg(&self) -> Tensor {
+        let out =
+            numeric_dispatch!("neg", self.dtype(), T => map::<T, T>(self, |v: T| T::default() - v));
+        record(out, &[self], "NegBackward0", || {
+            |g: &Tensor, _: &[bool]| vec![Some(g.neg())]
+        })
+    }
+
+    /// `-1`, `0` or `1` by sign (`torch.sign`); not differentiable (zero gradient).
+    pub fn sign(&self) -> Tensor {
+        let out = float_dispatch!("sign", self.dtype(), T => map::<T, T>(self, |v: T| {
+            if v > T::zero() { T::one() } else if v < T::zero() { -T::one() } else { v }
+        }));
+        record(out, &[self], "SignBackward0", || {
+            |g: &Tensor, _: &[bool]| vec![Some(g.zeros_like())]
+        })
+    }
+
+    /// `self ** e` for a scalar exponent (`torch.pow(x, 2.0)`).
+    pub fn pow_scalar(&self, e: f64) -> Tensor {
+        let x = if self.dtype().is_float() {
+            self.clone()
+        } else {
+            self.float()
+        };
+        let out = float_dispatch!("pow", x.dtype(), T => {
+            let et = T::c(e);
+            if e == 2.0 { map::<T, T>(&x, |v: T| v * v) } else { map::<T, T>(&x, move |v: T| v.powf(et)) }
+        });
+        record(out, &[&x], "PowBackward0", || {
+            let sx = Saved::new(&x);
+            move |g: &Tensor, _: &[bool]| {
+                let x = sx.get();
+                if e == 0.0 {
+                    return vec![Some(g.zeros_like())];
+                }
+                vec![Some(g.mul(&x.pow_scalar(e - 1.0).mul_scalar(e)))]
+            }
+        })
+    }
+
+    /// Clamps into `[min, max]` (`torch.clamp`); either bound may be `None`.
+    /// The gradient passes where the input is strictly inside the bounds... and at the
+    /// bounds themselves, as PyTorch does (`min <= x <= max`).
+    pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Tensor {
+        let lo = min.unwrap_or(f64::NEG_INFINITY);
+        let hi = max.unwrap_or(f64::INFINITY);
+        let out = numeric_dispatch!("clamp", self.dtype(), T => {
+            let (l, h) = (T::from_f64(lo.max(-1e300)), T::from_f64(hi.min(1e300)));
+            let (has_l, has_h) = (min.is_some(), max.is_some());
+            map::<T, T>(self, move |v: T| {
+                let v = if has_l && v < l { l } else { v };
+                if has_h && v > h { h } else { v }
+            })
+        });
+        record(out, &[self], "ClampBackward1", || {
+            let sx = Saved::new(self);
+            move |g: &Tensor, _: &[bool]| {
+                let x = sx.get();
+                let inside = x.ge_scalar(lo).logical_and(&x.le_scalar(hi));
+                vec![Some(g.mul(&inside.to_dtype(g.dtype())))]
+            }
+        })
+    }
+
+    /// `clamp(min=v)`.
+    pub fn clamp_min(&self, v: f64) -> Tensor {
+        self.clamp(Some(v), None)
+    }
+
+    /// `clamp(max=v)`.
+    pub fn clamp_max(&self, v: f64) -> Tensor {
+        self.clamp(None, Some(v))
+    }
+}

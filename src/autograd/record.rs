@@ -1,0 +1,94 @@
+//! Recording an op into the graph, and saving tensors for its backward.
+
+use super::mode::is_grad_enabled;
+use crate::tensor::Tensor;
+use crate::tensor::graph::{Backward, Node};
+use std::sync::Arc;
+
+/// A backward built from a closure: the op's derivative written next to its forward.
+pub struct FnBackward<F> {
+    name: &'static str,
+    f: F,
+}
+
+impl<F> Backward for FnBackward<F>
+where
+    F: Fn(&Tensor, &[bool]) -> Vec<Option<Tensor>> + Send + Sync,
+{
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn backward(&self, grad: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+        (self.f)(grad, needs)
+    }
+}
+
+/// Whether an op on these inputs must be recorded.
+pub fn needs_record(inputs: &[&Tensor]) -> bool {
+    is_grad_enabled() && inputs.iter().any(|t| t.requires_grad())
+}
+
+/// Attaches `backward` to `out` if grad mode is on and any input requires grad.
+///
+/// `make` is only called when recording, so saved tensors cost nothing under `no_grad`.
+pub fn record<F>(
+    out: Tensor,
+    inputs: &[&Tensor],
+    name: &'static str,
+    make: impl FnOnce() -> F,
+) -> Tensor
+where
+    F: Fn(&Tensor, &[bool]) -> Vec<Option<Tensor>> + Send + Sync + 'static,
+{
+    if !needs_record(inputs) {
+        return out;
+    }
+    let next = inputs.iter().map(|t| t.grad_edge()).collect();
+    out.set_grad_fn(Arc::new(Node::new(
+        Box::new(FnBackward { name, f: make() }),
+        next,
+    )));
+    out
+}
+
+/// A tensor kept for backward, with the storage version it had when saved.
+///
+/// Reading it after an in-place change panics, as PyTorch does, instead of giving a
+/// silently wrong gradient.
+#[derive(Clone)]
+pub struct Saved {
+    tensor: Tensor,
+    version: u64,
+}
+
+impl Saved {
+    /// Saves `t` (keeping its graph, so higher-order gradients flow through it).
+    pub fn new(t: &Tensor) -> Self {
+        Saved {
+            tensor: t.clone(),
+            version: t.storage().version(),
+        }
+    }
+
+    /// Saves the data of `t` only (for op outputs: keeping their graph would be a cycle).
+    pub fn data(t: &Tensor) -> Self {
+        Saved {
+            tensor: t.detach(),
+            version: t.storage().version(),
+        }
+    }
+
+    /// The saved tensor; panics if it was modified in place since.
+    pub fn get(&self) -> &Tensor {
+        let now = self.tensor.storage().version();
+        assert!(
+            now == self.version,
+            "one of the variables needed for gradient computation has been modified by an \
+             inplace operation: [{}, shape {:?}] is at version {now}; expected version {} instead",
+            self.tensor.dtype(),
+            self.tensor.shape(),
+            self.version
+        );
+        &self.tensor
+    }
+}

@@ -1,0 +1,246 @@
+//! Elementwise maps and broadcasting zips.
+
+use super::PAR_THRESHOLD;
+use crate::tensor::layout::{Layout, broadcast_shapes};
+use crate::tensor::{BufferElement, Tensor};
+use rayon::prelude::*;
+
+/// Applies `f` to a slice, in parallel for large inputs.
+pub fn map_slice<T: Copy + Sync, U: Send>(s: &[T], f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
+    if s.len() < PAR_THRESHOLD {
+        s.iter().map(|&v| f(v)).collect()
+    } else {
+        let mut out = Vec::with_capacity(s.len());
+        s.par_iter().map(|&v| f(v)).collect_into_vec(&mut out);
+        out
+    }
+}
+
+/// `f(x)` for every element, returning a contiguous tensor of the same shape.
+pub fn map<T: BufferElement, U: BufferElement>(
+    x: &Tensor,
+    f: impl Fn(T) -> U + Sync + Send,
+) -> Tensor {
+    let out = x.with_contiguous(|s: &[T]| map_slice(s, f));
+    Tensor::from_vec(out, x.shape())
+}
+
+/// The broadcast shape of two tensors, panicking with PyTorch's message for `op`.
+pub fn broadcast_or_panic(op: &str, a: &[usize], b: &[usize]) -> Vec<usize> {
+    broadcast_shapes(a, b).unwrap_or_else(|| {
+        let n = a.len().max(b.len());
+        let dim = (0..n)
+            .find(|&i| {
+                let da = if i + a.len() >= n {
+                    a[i + a.len() - n]
+                } else {
+                    1
+                };
+                let db = if i + b.len() >= n {
+                    b[i + b.len() - n]
+                } else {
+                    1
+                };
+                da != db && da != 1 && db != 1
+            })
+            .unwrap_or(0);
+        let da = a[dim + a.len() - n];
+        let db = b[dim + b.len() - n];
+        panic!(
+            "{op}: the size of tensor a ({da}) must match the size of tensor b ({db}) at \
+             non-singleton dimension {dim} (shapes {a:?} and {b:?})"
+        )
+    })
+}
+
+/// Storage offsets of the start of every innermost row of `layout`, in logical order.
+fn row_starts(layout: &Layout) -> Vec<usize> {
+    let n = layout.ndim();
+    if n == 0 {
+        return vec![layout.offset()];
+    }
+    let outer = Layout::new(
+        layout.shape()[..n - 1].to_vec(),
+        layout.strides()[..n - 1].to_vec(),
+        layout.offset(),
+    );
+    let mut starts = Vec::with_capacity(outer.numel());
+    // A layout whose inner stride is 1 for the outer dims is walked by for_each_index as
+    // a flat range; force a strided walk by building indices explicitly.
+    let shape = outer.shape();
+    let strides = outer.strides();
+    let count = outer.numel();
+    let mut idx = vec![0usize; shape.len()];
+    let mut base = outer.offset();
+    for _ in 0..count {
+        starts.push(base);
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            base += strides[d];
+            if idx[d] < shape[d] {
+                break;
+            }
+            base -= strides[d] * shape[d];
+            idx[d] = 0;
+        }
+    }
+    starts
+}
+
+/// `f(a, b)` with NumPy broadcasting; both inputs must have dtype `T`.
+pub fn zip<T: BufferElement, U: BufferElement>(
+    op: &str,
+    a: &Tensor,
+    b: &Tensor,
+    f: impl Fn(T, T) -> U + Sync + Send,
+) -> Tensor {
+    let shape = broadcast_or_panic(op, a.shape(), b.shape());
+    let numel: usize = shape.iter().product();
+    // Fast paths: same-shape contiguous, or one side a single value.
+    if a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous() {
+        let out = a.with_contiguous(|x: &[T]| {
+            b.with_contiguous(|y: &[T]| {
+                if numel < PAR_THRESHOLD {
+                    x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
+                } else {
+                    let mut out = Vec::with_capacity(numel);
+                    x.par_iter()
+                        .zip(y.par_iter())
+                        .map(|(&p, &q)| f(p, q))
+                        .collect_into_vec(&mut out);
+                    out
+                }
+            })
+        });
+        return Tensor::from_vec(out, &shape);
+    }
+    if b.numel() == 1 && a.shape() == shape.as_slice() {
+        let q = b.gather_vec::<T>()[0];
+        return Tensor::from_vec(
+            a.with_contiguous(|x: &[T]| map_slice(x, |p| f(p, q))),
+            &shape,
+        );
+    }
+    if a.numel() == 1 && b.shape() == shape.as_slice() {
+        let p = a.gather_vec::<T>()[0];
+        return Tensor::from_vec(
+            b.with_contiguous(|y: &[T]| map_slice(y, |q| f(p, q))),
+            &shape,
+        );
+    }
+    let la = a.layout().expanded(&shape).expect("broadcast layout");
+    let lb = b.layout().expanded(&shape).expect("broadcast layout");
+    let inner = shape.last().copied().unwrap_or(1).max(1);
+    let (sa, sb) = (
+        la.strides().last().copied().unwrap_or(0),
+        lb.strides().last().copied().unwrap_or(0),
+    );
+    let (ra, rb) = (row_starts(&la), row_starts(&lb));
+    let ga = a.storage().read();
+    let gb = b.storage().read();
+    let (da, db) = (T::slice(&ga).expect("dtype"), T::slice(&gb).expect("dtype"));
+    let mut out: Vec<U> = vec![U::default(); numel];
+    if numel == 0 {
+        return Tensor::from_vec(out, &shape);
+    }
+    let row = |(r, o): (usize, &mut [U])| {
+        let (pa, pb) = (ra[r], rb[r]);
+        match (sa, sb) {
+            (1, 1) => {
+                for ((o, &p), &q) in o
+                    .iter_mut()
+                    .zip(&da[pa..pa + inner])
+                    .zip(&db[pb..pb + inner])
+                {
+                    *o = f(p, q)
+                }
+            }
+            (1, 0) => {
+                let q = db[pb];
+                for (o, &p) in o.iter_mut().zip(&da[pa..pa + inner]) {
+                    *o = f(p, q)
+                }
+            }
+            (0, 1) => {
+                let p = da[pa];
+                for (o, &q) in o.iter_mut().zip(&db[pb..pb + inner]) {
+                    *o = f(p, q)
+                }
+            }
+            _ => {
+                for (i, o) in o.iter_mut().enumerate() {
+                    *o = f(da[pa + i * sa], db[pb + i * sb])
+                }
+            }
+        }
+    };
+    if numel < PAR_THRESHOLD {
+        out.chunks_mut(inner).enumerate().for_each(row);
+    } else {
+        out.par_chunks_mut(inner).enumerate().for_each(row);
+    }
+    drop((ga, gb));
+    Tensor::from_vec(out, &shape)
+}
+
+/// Writes `f(old, src)` into `dst` in place, broadcasting `src` to `dst`'s shape.
+pub fn zip_assign<T: BufferElement>(
+    op: &str,
+    dst: &Tensor,
+    src: &Tensor,
+    f: impl Fn(T, T) -> T + Sync + Send,
+) {
+    let shape = broadcast_or_panic(op, dst.shape(), src.shape());
+    assert!(
+        shape == dst.shape(),
+        "{op}: output with shape {:?} doesn't match the broadcast shape {shape:?}",
+        dst.shape()
+    );
+    // Read the source first (it may alias the destination).
+    let src_vals: Vec<T> = if src.numel() == 1 {
+        src.gather_vec::<T>()
+    } else {
+        src.broadcast_copy(&shape).gather_vec::<T>()
+    };
+    let mut guard = dst.storage().write();
+    let data = T::slice_mut(&mut guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"));
+    if let Some(r) = dst.layout().contiguous_range() {
+        let d = &mut data[r];
+        if src_vals.len() == 1 {
+            let q = src_vals[0];
+            if d.len() < PAR_THRESHOLD {
+                d.iter_mut().for_each(|v| *v = f(*v, q));
+            } else {
+                d.par_iter_mut().for_each(|v| *v = f(*v, q));
+            }
+        } else if d.len() < PAR_THRESHOLD {
+            d.iter_mut()
+                .zip(&src_vals)
+                .for_each(|(v, &q)| *v = f(*v, q));
+        } else {
+            d.par_iter_mut()
+                .zip(src_vals.par_iter())
+                .for_each(|(v, &q)| *v = f(*v, q));
+        }
+    } else {
+        let mut k = 0;
+        let single = src_vals.len() == 1;
+        dst.layout().for_each_index(|i| {
+            data[i] = f(data[i], src_vals[if single { 0 } else { k }]);
+            k += 1;
+        });
+    }
+}
+
+impl Tensor {
+    /// A view broadcast to `shape` without history (used by kernels).
+    pub(crate) fn broadcast_copy(&self, shape: &[usize]) -> Tensor {
+        let l = self.layout().expanded(shape).unwrap_or_else(|| {
+            panic!(
+                "expand: the expanded size {shape:?} must match the existing size {:?}",
+                self.shape()
+            )
+        });
+        self.with_layout(l)
+    }
+}

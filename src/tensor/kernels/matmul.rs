@@ -1,0 +1,131 @@
+//! Batched strided matrix products on top of the `gemm` crate.
+//!
+//! `gemm` (with its `x86-v4` feature) runs AVX-512 micro-kernels and accepts arbitrary
+//! row/column strides, so transposed and broadcast operands need no copies.
+
+use crate::tensor::{DType, Tensor};
+use gemm::Parallelism;
+
+/// Below this many multiply-adds a product runs on the calling thread: a hand-off to
+/// the pool costs more than it saves.
+const PAR_FLOPS: usize = 1 << 21;
+
+/// `C = A · B` for one matrix, strides in elements.
+#[allow(clippy::too_many_arguments)]
+fn gemm_one<T: 'static + Copy + Default>(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut [T],
+    a: *const T,
+    (a_rs, a_cs): (isize, isize),
+    b: *const T,
+    (b_rs, b_cs): (isize, isize),
+    one: T,
+) {
+    let par = if m * n * k >= PAR_FLOPS {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: `c` holds m*n contiguous elements; `a` and `b` point into live storage
+    // that the caller holds read guards on, and every index reached through the given
+    // strides lies inside that storage (checked by the layouts they came from).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a,
+            a_cs,
+            a_rs,
+            b,
+            b_cs,
+            b_rs,
+            T::default(),
+            one,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// Product of `[batch..., m, k]` and `[batch..., k, n]` views with equal batch shapes
+/// (possibly with zero strides from broadcasting); returns a contiguous result.
+pub fn matmul_strided(a: &Tensor, b: &Tensor) -> Tensor {
+    let r = a.dim();
+    let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
+    let batch_shape = &a.shape()[..r - 2];
+    let batch: usize = batch_shape.iter().product();
+    let mut out_shape = batch_shape.to_vec();
+    out_shape.extend([m, n]);
+    let batch_offsets = |t: &Tensor| -> Vec<usize> {
+        let l = t.layout();
+        let mut offs = Vec::with_capacity(batch);
+        let bl = crate::tensor::Layout::new(
+            l.shape()[..r - 2].to_vec(),
+            l.strides()[..r - 2].to_vec(),
+            l.offset(),
+        );
+        let mut idx = vec![0usize; r - 2];
+        for _ in 0..batch {
+            let off: usize = bl.offset()
+                + idx
+                    .iter()
+                    .zip(bl.strides())
+                    .map(|(i, s)| i * s)
+                    .sum::<usize>();
+            offs.push(off);
+            for d in (0..idx.len()).rev() {
+                idx[d] += 1;
+                if idx[d] < bl.shape()[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        offs
+    };
+    let (oa, ob) = (batch_offsets(a), batch_offsets(b));
+    let sa = (a.stride()[r - 2] as isize, a.stride()[r - 1] as isize);
+    let sb = (b.stride()[r - 2] as isize, b.stride()[r - 1] as isize);
+    macro_rules! run {
+        ($t:ty) => {{
+            let mut out = vec![<$t>::default(); batch * m * n];
+            let ga = a.storage().read();
+            let gb = b.storage().read();
+            let da = <$t as crate::tensor::BufferElement>::slice(&ga).expect("dtype");
+            let db = <$t as crate::tensor::BufferElement>::slice(&gb).expect("dtype");
+            if m * n > 0 {
+                for (i, c) in out.chunks_mut(m * n).enumerate() {
+                    if k == 0 {
+                        continue;
+                    }
+                    gemm_one::<$t>(
+                        m,
+                        n,
+                        k,
+                        c,
+                        da[oa[i]..].as_ptr(),
+                        sa,
+                        db[ob[i]..].as_ptr(),
+                        sb,
+                        1.0,
+                    );
+                }
+            }
+            Tensor::from_vec(out, &out_shape)
+        }};
+    }
+    match a.dtype() {
+        DType::F32 => run!(f32),
+        DType::F64 => run!(f64),
+        d => panic!("matmul: not implemented for dtype {d}"),
+    }
+}

@@ -1,0 +1,77 @@
+//! Reductions over trailing contiguous chunks.
+//!
+//! Reduced dims are permuted to the end and made contiguous, so every output element
+//! folds one contiguous run of inputs.
+
+use super::PAR_THRESHOLD;
+use crate::tensor::kernels::cast::contiguous_copy;
+use crate::tensor::{BufferElement, Float, Tensor};
+use rayon::prelude::*;
+
+/// `x` with `dims` moved last and made contiguous; returns it with the kept shape and the
+/// length of each reduced run.
+pub fn move_reduced_last(x: &Tensor, dims: &[usize]) -> (Tensor, Vec<usize>, usize) {
+    let nd = x.dim();
+    let mut perm: Vec<usize> = (0..nd).filter(|d| !dims.contains(d)).collect();
+    let kept: Vec<usize> = perm.iter().map(|&d| x.shape()[d]).collect();
+    perm.extend(dims.iter().copied());
+    let run: usize = dims.iter().map(|&d| x.shape()[d]).product();
+    let permuted = x.with_layout(x.layout().permuted(&perm));
+    let c = if permuted.is_contiguous() {
+        permuted
+    } else {
+        contiguous_copy(&permuted)
+    };
+    (c, kept, run)
+}
+
+/// Sum of a slice with eight independent accumulators (vectorisable, and more accurate
+/// than one running sum).
+pub fn sum_slice<T: Float>(s: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let chunks = s.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += c[i];
+        }
+    }
+    let mut total =
+        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for &v in rest {
+        total += v;
+    }
+    total
+}
+
+/// Folds every run of `run` contiguous elements of `c` with `f`, in parallel when large.
+pub fn fold_runs<T: BufferElement, U: BufferElement>(
+    c: &Tensor,
+    run: usize,
+    out_count: usize,
+    f: impl Fn(&[T]) -> U + Sync + Send,
+) -> Vec<U> {
+    c.with_contiguous(|s: &[T]| {
+        if run == 0 {
+            return (0..out_count).map(|_| f(&[])).collect();
+        }
+        if s.len() < PAR_THRESHOLD {
+            s.chunks(run).map(&f).collect()
+        } else {
+            let mut out = Vec::with_capacity(out_count);
+            s.par_chunks(run).map(&f).collect_into_vec(&mut out);
+            out
+        }
+    })
+}
+
+/// Reduces `dims` of `x` with `f` applied to each run; output shape is the kept dims.
+pub fn reduce<T: BufferElement, U: BufferElement>(
+    x: &Tensor,
+    dims: &[usize],
+    f: impl Fn(&[T]) -> U + Sync + Send,
+) -> Tensor {
+    let (c, kept, run) = move_reduced_last(x, dims);
+    let count = kept.iter().product();
+    Tensor::from_vec(fold_runs(&c, run, count, f), &kept)
+}

@@ -1,0 +1,286 @@
+//! The n-dimensional tensor: storage, layout, dtype, and the autograd metadata it carries.
+//!
+//! Differentiable operations on tensors are defined in `crate::autograd::ops`; this
+//! module holds the data structure, creation, element access and the raw kernels.
+
+pub mod create;
+pub mod display;
+pub mod dtype;
+pub mod graph;
+pub mod kernels;
+pub mod layout;
+pub mod random;
+pub mod storage;
+
+pub use dtype::{DType, Element, Float};
+pub use layout::Layout;
+pub use storage::{Buffer, BufferElement, Storage};
+
+use graph::{Edge, Node};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A handle to an n-dimensional array. `Clone` is O(1): clones share storage and graph.
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<TensorImpl>);
+
+/// The shared state behind a [`Tensor`] handle.
+pub struct TensorImpl {
+    pub(crate) storage: Storage,
+    pub(crate) layout: Layout,
+    pub(crate) dtype: DType,
+    pub(crate) requires_grad: AtomicBool,
+    pub(crate) grad_fn: Mutex<Option<Arc<Node>>>,
+    pub(crate) grad: Mutex<Option<Tensor>>,
+}
+
+impl Tensor {
+    /// A tensor over `storage` seen through `layout`, with no autograd history.
+    pub fn from_parts(storage: Storage, layout: Layout) -> Tensor {
+        let dtype = storage.dtype();
+        Tensor(Arc::new(TensorImpl {
+            storage,
+            layout,
+            dtype,
+            requires_grad: AtomicBool::new(false),
+            grad_fn: Mutex::new(None),
+            grad: Mutex::new(None),
+        }))
+    }
+
+    /// A contiguous tensor owning `data`, with the given shape.
+    ///
+    /// Panics if `data.len()` is not the product of `shape`.
+    pub fn from_vec<T: BufferElement>(data: Vec<T>, shape: &[usize]) -> Tensor {
+        let numel: usize = shape.iter().product();
+        assert_eq!(
+            data.len(),
+            numel,
+            "from_vec: shape {shape:?} is invalid for input of size {}",
+            data.len()
+        );
+        Tensor::from_parts(
+            Storage::new(T::into_buffer(data)),
+            Layout::contiguous(shape),
+        )
+    }
+
+    /// A contiguous tensor copied from a slice, with the given shape.
+    pub fn from_slice<T: BufferElement>(data: &[T], shape: &[usize]) -> Tensor {
+        Tensor::from_vec(data.to_vec(), shape)
+    }
+
+    /// A 0-D tensor holding one value.
+    pub fn scalar<T: BufferElement>(v: T) -> Tensor {
+        Tensor::from_vec(vec![v], &[])
+    }
+
+    /// A new handle on the same storage seen through another layout (no history).
+    pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
+        Tensor::from_parts(self.0.storage.clone(), layout)
+    }
+
+    /// The shape, like `tensor.shape`.
+    pub fn shape(&self) -> &[usize] {
+        self.0.layout.shape()
+    }
+
+    /// The shape, like `tensor.size()`.
+    pub fn size(&self) -> Vec<usize> {
+        self.shape().to_vec()
+    }
+
+    /// The size of one dimension (negative counts from the end).
+    pub fn size_of(&self, dim: isize) -> usize {
+        self.shape()[layout::normalize_dim(dim, self.dim(), "size")]
+    }
+
+    /// Number of dimensions.
+    pub fn dim(&self) -> usize {
+        self.0.layout.ndim()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.0.layout.numel()
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+
+    /// The layout (shape, strides, offset).
+    pub fn layout(&self) -> &Layout {
+        &self.0.layout
+    }
+
+    /// The strides in elements, like `tensor.stride()`.
+    pub fn stride(&self) -> &[usize] {
+        self.0.layout.strides()
+    }
+
+    /// The shared storage.
+    pub fn storage(&self) -> &Storage {
+        &self.0.storage
+    }
+
+    /// Whether the elements are row-major without gaps.
+    pub fn is_contiguous(&self) -> bool {
+        self.0.layout.is_contiguous()
+    }
+
+    /// Whether two handles are the same tensor object.
+    pub fn same_tensor(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The elements in row-major logical order, converted to `T`.
+    pub fn to_vec<T: BufferElement>(&self) -> Vec<T> {
+        if T::DTYPE == self.dtype() {
+            return self.gather_vec::<T>();
+        }
+        macro_rules! conv {
+            ($s:ty) => {
+                self.gather_vec::<$s>()
+                    .into_iter()
+                    .map(|v| T::from_f64(v.to_f64()))
+                    .collect()
+            };
+        }
+        match self.dtype() {
+            DType::F32 => conv!(f32),
+            DType::F64 => conv!(f64),
+            DType::I64 => conv!(i64),
+            DType::U8 => conv!(u8),
+            DType::Bool => conv!(bool),
+        }
+    }
+
+    /// The elements in logical order; `T` must be the tensor's dtype.
+    pub(crate) fn gather_vec<T: BufferElement>(&self) -> Vec<T> {
+        let buf = self.0.storage.read();
+        let data = T::slice(&buf).unwrap_or_else(|| {
+            panic!(
+                "to_vec: expected dtype {:?}, tensor has {:?}",
+                T::DTYPE,
+                self.dtype()
+            )
+        });
+        if let Some(r) = self.0.layout.contiguous_range() {
+            return data[r].to_vec();
+        }
+        let mut out = Vec::with_capacity(self.numel());
+        self.0.layout.for_each_index(|i| out.push(data[i]));
+        out
+    }
+
+    /// Runs `f` on the elements as one contiguous slice (copying only if the view is strided).
+    pub fn with_contiguous<T: BufferElement, R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
+        if let Some(r) = self.0.layout.contiguous_range() {
+            let buf = self.0.storage.read();
+            let data = T::slice(&buf).unwrap_or_else(|| {
+                panic!(
+                    "expected dtype {:?}, tensor has {:?}",
+                    T::DTYPE,
+                    self.dtype()
+                )
+            });
+            f(&data[r])
+        } else {
+            f(&self.gather_vec::<T>())
+        }
+    }
+
+    /// The single value of a one-element tensor, as f64 (`tensor.item()`).
+    pub fn item(&self) -> f64 {
+        assert_eq!(
+            self.numel(),
+            1,
+            "item: a Tensor with {} elements cannot be converted to Scalar",
+            self.numel()
+        );
+        self.to_vec::<f64>()[0]
+    }
+
+    /// Whether autograd records operations on this tensor.
+    pub fn requires_grad(&self) -> bool {
+        self.0.requires_grad.load(Ordering::Relaxed)
+    }
+
+    /// Sets `requires_grad` on a leaf (`tensor.requires_grad_(True)`); returns the tensor.
+    pub fn requires_grad_(&self, on: bool) -> Tensor {
+        assert!(
+            self.is_leaf() || on,
+            "requires_grad_: you can only change requires_grad flags of leaf variables."
+        );
+        assert!(
+            !on || self.dtype().is_float(),
+            "requires_grad_: only Tensors of floating point dtype can require gradients (got {})",
+            self.dtype()
+        );
+        self.0.requires_grad.store(on, Ordering::Relaxed);
+        self.clone()
+    }
+
+    /// Whether the tensor is a leaf of the graph (made by the user, not by a recorded op).
+    pub fn is_leaf(&self) -> bool {
+        self.0.grad_fn.lock().is_none()
+    }
+
+    /// The node that produced this tensor, if autograd recorded one.
+    pub fn grad_fn(&self) -> Option<Arc<Node>> {
+        self.0.grad_fn.lock().clone()
+    }
+
+    /// The accumulated gradient (`tensor.grad`).
+    pub fn grad(&self) -> Option<Tensor> {
+        self.0.grad.lock().clone()
+    }
+
+    /// Replaces the accumulated gradient (`tensor.grad = g`).
+    pub fn set_grad(&self, g: Option<Tensor>) {
+        *self.0.grad.lock() = g;
+    }
+
+    /// The edge through which a gradient reaches this tensor, if it wants one.
+    pub fn grad_edge(&self) -> Option<Edge> {
+        if let Some(node) = self.grad_fn() {
+            Some(Edge::Node(node))
+        } else if self.requires_grad() {
+            Some(Edge::Leaf(self.clone()))
+        } else {
+            None
+        }
+    }
+
+    /// Attaches a recorded op to a freshly made output tensor.
+    pub fn set_grad_fn(&self, node: Arc<Node>) {
+        self.0.requires_grad.store(true, Ordering::Relaxed);
+        *self.0.grad_fn.lock() = Some(node);
+    }
+
+    /// A handle on the same data with no history (`tensor.detach()`).
+    pub fn detach(&self) -> Tensor {
+        self.with_layout(self.0.layout.clone())
+    }
+
+    /// Asks a non-leaf to keep its `.grad` after backward (`tensor.retain_grad()`).
+    pub fn retain_grad(&self) {
+        if let Some(node) = self.grad_fn() {
+            *node.retained.lock() = Some(Arc::downgrade(&self.0));
+        } else {
+            assert!(
+                self.requires_grad(),
+                "retain_grad: can't retain_grad on Tensor that has requires_grad=False"
+            );
+        }
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}

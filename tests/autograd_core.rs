@@ -1,0 +1,77 @@
+//! Core autograd behaviour: backward, accumulation, higher order, no_grad, versions.
+
+use kiln::autograd::{grad, gradcheck};
+use kiln::{Tensor, no_grad, tensor};
+
+#[test]
+fn tutorial_linear_backward_matches_pytorch() {
+    // w=1, b=0, x=2, y=4: PyTorch prints tensor([-8.]) and tensor([-4.]).
+    let w = tensor(&[1.0]).requires_grad_(true);
+    let b = tensor(&[0.0]).requires_grad_(true);
+    let (x, y) = (tensor(&[2.0]), tensor(&[4.0]));
+    let y_pred = &w * &x + &b;
+    let loss = (&y_pred - &y).pow_scalar(2.0).sum();
+    loss.backward();
+    assert_eq!(format!("{}", w.grad().unwrap()), "tensor([-8.])");
+    assert_eq!(format!("{}", b.grad().unwrap()), "tensor([-4.])");
+}
+
+#[test]
+fn gradients_accumulate_until_zeroed() {
+    let x = tensor(&[3.0]).requires_grad_(true);
+    for _ in 0..3 {
+        (&x * &x).sum().backward();
+    }
+    assert_eq!(x.grad().unwrap().to_vec::<f32>(), vec![18.0]);
+    x.set_grad(None);
+    (&x * 2.0).sum().backward();
+    assert_eq!(x.grad().unwrap().to_vec::<f32>(), vec![2.0]);
+}
+
+#[test]
+fn second_derivative_of_cube_at_two_is_twelve() {
+    let x = Tensor::scalar(2.0f64).requires_grad_(true);
+    let y = x.pow_scalar(3.0);
+    let dy = grad(&[y], &[x.clone()], None, true)[0].clone().unwrap();
+    assert_eq!(dy.item(), 12.0);
+    let d2y = grad(&[dy], &[x.clone()], None, false)[0].clone().unwrap();
+    assert_eq!(d2y.item(), 12.0);
+}
+
+#[test]
+fn no_grad_records_nothing() {
+    let w = tensor(&[1.0]).requires_grad_(true);
+    let y = no_grad(|| &w * 2.0);
+    assert!(!y.requires_grad());
+    assert!(y.is_leaf());
+}
+
+#[test]
+#[should_panic(expected = "modified by an inplace operation")]
+fn inplace_change_of_saved_tensor_is_an_error() {
+    let a = tensor(&[1.0, 2.0]).requires_grad_(true);
+    let b = tensor(&[3.0, 4.0]);
+    let y = (&a * &b).sum();
+    kiln::tensor::kernels::elementwise::zip_assign::<f32>(
+        "mul_",
+        &b,
+        &Tensor::scalar(2.0f32),
+        |p, q| p * q,
+    );
+    y.backward();
+}
+
+#[test]
+fn gradcheck_broadcast_mul_matmul() {
+    let a = Tensor::randn(&[3, 4]).double();
+    let b = Tensor::randn(&[4]).double();
+    let c = Tensor::randn(&[4, 2]).double();
+    gradcheck(
+        |x| x[0].mul(&x[1]).matmul(&x[2]).tanh(),
+        &[a, b, c],
+        1e-6,
+        1e-6,
+        1e-5,
+    )
+    .unwrap();
+}
