@@ -52,7 +52,12 @@ fn inplace_change_of_saved_tensor_is_an_error() {
     let a = tensor(&[1.0, 2.0]).requires_grad_(true);
     let b = tensor(&[3.0, 4.0]);
     let y = (&a * &b).sum();
-    kiln::tensor::kernels::elementwise::zip_assign::<f32>("mul_", &b, &Tensor::scalar(2.0f32), |p, q| p * q);
+    kiln::tensor::kernels::elementwise::zip_assign::<f32>(
+        "mul_",
+        &b,
+        &Tensor::scalar(2.0f32),
+        |p, q| p * q,
+    );
     y.backward();
 }
 
@@ -61,5 +66,12 @@ fn gradcheck_broadcast_mul_matmul() {
     let a = Tensor::randn(&[3, 4]).double();
     let b = Tensor::randn(&[4]).double();
     let c = Tensor::randn(&[4, 2]).double();
-    gradcheck(|x| x[0].mul(&x[1]).matmul(&x[2]).tanh(), &[a, b, c], 1e-6, 1e-6, 1e-5).unwrap();
+    gradcheck(
+        |x| x[0].mul(&x[1]).matmul(&x[2]).tanh(),
+        &[a, b, c],
+        1e-6,
+        1e-6,
+        1e-5,
+    )
+    .unwrap();
 }

@@ -5,13 +5,20 @@ use kiln::{DType, Tensor};
 use serde_json::Value;
 
 fn build(case: &Value) -> Tensor {
-    let shape: Vec<usize> =
-        case["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    let shape: Vec<usize> = case["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
     let data: Vec<f64> = case["data"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v.as_f64().unwrap_or_else(|| v.as_str().unwrap().parse().unwrap()))
+        .map(|v| {
+            v.as_f64()
+                .unwrap_or_else(|| v.as_str().unwrap().parse().unwrap())
+        })
         .collect();
     let dtype = match case["dtype"].as_str().unwrap() {
         "f32" => DType::F32,
@@ -22,23 +29,38 @@ fn build(case: &Value) -> Tensor {
         other => panic!("unknown dtype {other}"),
     };
     let t = Tensor::from_vec(data, &shape).to_dtype(dtype);
-    if case["requires_grad"].as_bool().unwrap() { t.requires_grad_(true) } else { t }
+    if case["requires_grad"].as_bool().unwrap() {
+        t.requires_grad_(true)
+    } else {
+        t
+    }
 }
 
 #[test]
 fn display_matches_pytorch_repr() {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/display.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/display.json"
+    ))
+    .unwrap();
     let fixture: Value = serde_json::from_str(&text).unwrap();
     let mut failures = Vec::new();
     for case in fixture["cases"].as_array().unwrap() {
         let got = format!("{}", build(case));
         let want = case["repr"].as_str().unwrap();
         if got != want {
-            failures.push(format!("{}:\n  want {want:?}\n  got  {got:?}", case["name"]));
+            failures.push(format!(
+                "{}:\n  want {want:?}\n  got  {got:?}",
+                case["name"]
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -22,7 +22,10 @@ fn accumulate(old: Option<Tensor>, g: Tensor) -> Tensor {
 /// Where gradients end up: leaves' `.grad`, or the slots of `autograd::grad`'s inputs.
 enum Sink<'a> {
     LeafGrads,
-    Capture { inputs: &'a [Tensor], slots: Vec<Option<Tensor>> },
+    Capture {
+        inputs: &'a [Tensor],
+        slots: Vec<Option<Tensor>>,
+    },
 }
 
 impl Sink<'_> {
@@ -75,7 +78,9 @@ fn run(roots: Vec<(Tensor, Tensor)>, create_graph: bool, sink: &mut Sink) {
             }
             Some(Edge::Leaf(t)) => sink.leaf(&t, g, create_graph),
             None => {
-                panic!("backward: element 0 of tensors does not require grad and does not have a grad_fn")
+                panic!(
+                    "backward: element 0 of tensors does not require grad and does not have a grad_fn"
+                )
             }
         }
     }
@@ -95,7 +100,9 @@ fn run(roots: Vec<(Tensor, Tensor)>, create_graph: bool, sink: &mut Sink) {
     }
     let mut ready: Vec<Arc<Node>> = Vec::new();
     for n in start {
-        if deps.get(&key(&n)).copied().unwrap_or(0) == 0 && !ready.iter().any(|r| Arc::ptr_eq(r, &n)) {
+        if deps.get(&key(&n)).copied().unwrap_or(0) == 0
+            && !ready.iter().any(|r| Arc::ptr_eq(r, &n))
+        {
             ready.push(n);
         }
     }
@@ -148,13 +155,21 @@ impl Tensor {
     /// Backward from a non-scalar output with an explicit output gradient
     /// (`y.backward(gradient=g)`).
     pub fn backward_with(&self, grad: &Tensor) {
-        run(vec![(self.clone(), grad.detach())], false, &mut Sink::LeafGrads);
+        run(
+            vec![(self.clone(), grad.detach())],
+            false,
+            &mut Sink::LeafGrads,
+        );
     }
 
     /// Backward that records its own computation, so the resulting `.grad`s are
     /// differentiable (`backward(create_graph=True)`).
     pub fn backward_create_graph(&self) {
-        run(vec![(self.clone(), self.ones_like())], true, &mut Sink::LeafGrads);
+        run(
+            vec![(self.clone(), self.ones_like())],
+            true,
+            &mut Sink::LeafGrads,
+        );
     }
 }
 
@@ -176,14 +191,20 @@ pub fn grad(
             let g = match grad_outputs {
                 Some(gs) => gs[i].clone(),
                 None => {
-                    assert!(o.numel() == 1, "grad: grad can be implicitly created only for scalar outputs");
+                    assert!(
+                        o.numel() == 1,
+                        "grad: grad can be implicitly created only for scalar outputs"
+                    );
                     o.ones_like()
                 }
             };
             (o.clone(), g)
         })
         .collect();
-    let mut sink = Sink::Capture { inputs, slots: vec![None; inputs.len()] };
+    let mut sink = Sink::Capture {
+        inputs,
+        slots: vec![None; inputs.len()],
+    };
     run(roots, create_graph, &mut sink);
     match sink {
         Sink::Capture { slots, .. } => slots,

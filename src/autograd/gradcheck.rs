@@ -19,25 +19,41 @@ pub fn gradcheck(
 ) -> Result<(), String> {
     for (i, x) in inputs.iter().enumerate() {
         if x.dtype() != DType::F64 {
-            return Err(format!("gradcheck: input {i} has dtype {}; use f64", x.dtype()));
+            return Err(format!(
+                "gradcheck: input {i} has dtype {}; use f64",
+                x.dtype()
+            ));
         }
     }
-    let leaves: Vec<Tensor> =
-        inputs.iter().map(|x| x.detach().contiguous().deep_clone().requires_grad_(true)).collect();
+    let leaves: Vec<Tensor> = inputs
+        .iter()
+        .map(|x| x.detach().contiguous().deep_clone().requires_grad_(true))
+        .collect();
     // Keep the caller's layouts (e.g. non-contiguous views) for the analytical pass.
     let views: Vec<Tensor> = inputs
         .iter()
         .zip(&leaves)
-        .map(|(x, l)| if x.is_contiguous() { l.clone() } else { l.reshape(x.shape()) })
+        .map(|(x, l)| {
+            if x.is_contiguous() {
+                l.clone()
+            } else {
+                l.reshape(x.shape())
+            }
+        })
         .collect();
     let out = f(&views);
-    let weights: Vec<f64> = (0..out.numel()).map(|i| 0.5 + ((i * 7919) % 13) as f64 / 13.0).collect();
+    let weights: Vec<f64> = (0..out.numel())
+        .map(|i| 0.5 + ((i * 7919) % 13) as f64 / 13.0)
+        .collect();
     let w = Tensor::from_vec(weights, out.shape());
     let scalar = |xs: &[Tensor]| -> f64 { no_grad(|| f(xs).mul(&w).sum().item()) };
     let analytic = grad(&[out.mul(&w).sum()], &leaves, None, false);
     for (i, x) in leaves.iter().enumerate() {
         let base = x.to_vec::<f64>();
-        let ga = analytic[i].as_ref().map(|g| g.to_vec::<f64>()).unwrap_or_else(|| vec![0.0; base.len()]);
+        let ga = analytic[i]
+            .as_ref()
+            .map(|g| g.to_vec::<f64>())
+            .unwrap_or_else(|| vec![0.0; base.len()]);
         for j in 0..base.len() {
             let probe = |delta: f64| {
                 let mut v = base.clone();

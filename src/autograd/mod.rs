@@ -9,4 +9,6 @@ pub mod record;
 
 pub use engine::grad;
 pub use gradcheck::gradcheck;
-pub use mode::{GradModeGuard, enable_grad, is_grad_enabled, no_grad, no_grad_guard, set_grad_enabled};
+pub use mode::{
+    GradModeGuard, enable_grad, is_grad_enabled, no_grad, no_grad_guard, set_grad_enabled,
+};

@@ -31,7 +31,12 @@ pub fn needs_record(inputs: &[&Tensor]) -> bool {
 /// Attaches `backward` to `out` if grad mode is on and any input requires grad.
 ///
 /// `make` is only called when recording, so saved tensors cost nothing under `no_grad`.
-pub fn record<F>(out: Tensor, inputs: &[&Tensor], name: &'static str, make: impl FnOnce() -> F) -> Tensor
+pub fn record<F>(
+    out: Tensor,
+    inputs: &[&Tensor],
+    name: &'static str,
+    make: impl FnOnce() -> F,
+) -> Tensor
 where
     F: Fn(&Tensor, &[bool]) -> Vec<Option<Tensor>> + Send + Sync + 'static,
 {
@@ -39,7 +44,10 @@ where
         return out;
     }
     let next = inputs.iter().map(|t| t.grad_edge()).collect();
-    out.set_grad_fn(Arc::new(Node::new(Box::new(FnBackward { name, f: make() }), next)));
+    out.set_grad_fn(Arc::new(Node::new(
+        Box::new(FnBackward { name, f: make() }),
+        next,
+    )));
     out
 }
 
@@ -56,12 +64,18 @@ pub struct Saved {
 impl Saved {
     /// Saves `t` (keeping its graph, so higher-order gradients flow through it).
     pub fn new(t: &Tensor) -> Self {
-        Saved { tensor: t.clone(), version: t.storage().version() }
+        Saved {
+            tensor: t.clone(),
+            version: t.storage().version(),
+        }
     }
 
     /// Saves the data of `t` only (for op outputs: keeping their graph would be a cycle).
     pub fn data(t: &Tensor) -> Self {
-        Saved { tensor: t.detach(), version: t.storage().version() }
+        Saved {
+            tensor: t.detach(),
+            version: t.storage().version(),
+        }
     }
 
     /// The saved tensor; panics if it was modified in place since.

@@ -157,16 +157,30 @@ impl Tensor {
     pub fn arange_dtype(start: f64, end: f64, step: f64, dtype: DType) -> Tensor {
         assert!(step != 0.0, "arange: step must be nonzero");
         let n = ((end - start) / step).ceil().max(0.0) as usize;
-        from_f64s((0..n).map(|i| start + i as f64 * step).collect(), &[n], dtype)
+        from_f64s(
+            (0..n).map(|i| start + i as f64 * step).collect(),
+            &[n],
+            dtype,
+        )
     }
 
     /// `steps` evenly spaced values from `start` to `end` inclusive (f32), as `torch.linspace`.
     pub fn linspace(start: f64, end: f64, steps: usize) -> Tensor {
-        let step = if steps > 1 { (end - start) / (steps - 1) as f64 } else { 0.0 };
+        let step = if steps > 1 {
+            (end - start) / (steps - 1) as f64
+        } else {
+            0.0
+        };
         // PyTorch fills the first half from `start` and the second half from `end`.
         let half = steps / 2;
         let values = (0..steps)
-            .map(|i| if i < half { start + step * i as f64 } else { end - step * (steps - 1 - i) as f64 })
+            .map(|i| {
+                if i < half {
+                    start + step * i as f64
+                } else {
+                    end - step * (steps - 1 - i) as f64
+                }
+            })
             .collect();
         from_f64s(values, &[steps], DType::F32)
     }
@@ -200,9 +214,8 @@ impl Tensor {
         let n: usize = shape.iter().product();
         match dtype {
             DType::F64 => Tensor::from_vec((0..n).map(|_| g.uniform_f64()).collect(), shape),
-            _ => {
-                Tensor::from_vec((0..n).map(|_| g.uniform_f32()).collect::<Vec<f32>>(), shape).to_dtype(dtype)
-            }
+            _ => Tensor::from_vec((0..n).map(|_| g.uniform_f32()).collect::<Vec<f32>>(), shape)
+                .to_dtype(dtype),
         }
     }
 
@@ -215,7 +228,10 @@ impl Tensor {
     /// Uniform integers in `[low, high)` from an explicit generator.
     pub fn randint_with(low: i64, high: i64, shape: &[usize], g: &mut Generator) -> Tensor {
         let n: usize = shape.iter().product();
-        Tensor::from_vec((0..n).map(|_| g.randint(low, high)).collect::<Vec<i64>>(), shape)
+        Tensor::from_vec(
+            (0..n).map(|_| g.randint(low, high)).collect::<Vec<i64>>(),
+            shape,
+        )
     }
 
     /// Draws 1 with probability given by each element (`torch.bernoulli`), same dtype.
@@ -226,7 +242,10 @@ impl Tensor {
     /// `bernoulli` from an explicit generator.
     pub fn bernoulli_with(&self, g: &mut Generator) -> Tensor {
         let p = self.to_vec::<f64>();
-        let v: Vec<f64> = p.iter().map(|&p| if g.uniform_f64() < p { 1.0 } else { 0.0 }).collect();
+        let v: Vec<f64> = p
+            .iter()
+            .map(|&p| if g.uniform_f64() < p { 1.0 } else { 0.0 })
+            .collect();
         from_f64s(v, self.shape(), self.dtype())
     }
 

@@ -18,14 +18,23 @@ struct Formatter {
 
 impl Formatter {
     fn new(values: &[f64], dtype: DType) -> Self {
-        let mut f = Formatter { int_mode: true, sci_mode: false, width: 1, dtype };
+        let mut f = Formatter {
+            int_mode: true,
+            sci_mode: false,
+            width: 1,
+            dtype,
+        };
         if !dtype.is_float() {
             f.width = values.iter().map(|&v| f.format(v).len()).max().unwrap_or(1);
             return f;
         }
         let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
         f.int_mode = finite.iter().all(|v| v.fract() == 0.0);
-        let nonzero: Vec<f64> = finite.iter().map(|v| v.abs()).filter(|&v| v != 0.0).collect();
+        let nonzero: Vec<f64> = finite
+            .iter()
+            .map(|v| v.abs())
+            .filter(|&v| v != 0.0)
+            .collect();
         if !nonzero.is_empty() {
             let max = nonzero.iter().cloned().fold(f64::MIN, f64::max);
             let min = nonzero.iter().cloned().fold(f64::MAX, f64::min);
@@ -38,7 +47,11 @@ impl Formatter {
     fn format(&self, v: f64) -> String {
         match self.dtype {
             DType::Bool => {
-                return if v != 0.0 { "True".into() } else { "False".into() };
+                return if v != 0.0 {
+                    "True".into()
+                } else {
+                    "False".into()
+                };
             }
             DType::I64 | DType::U8 => return format!("{}", v as i64),
             _ => {}
@@ -53,7 +66,11 @@ impl Formatter {
             let s = format!("{v:.4e}");
             // Rust prints `1.0000e-5`; PyTorch (Python) prints `1.0000e-05`.
             let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-            let (sign, digits) = if let Some(d) = exp.strip_prefix('-') { ('-', d) } else { ('+', exp) };
+            let (sign, digits) = if let Some(d) = exp.strip_prefix('-') {
+                ('-', d)
+            } else {
+                ('+', exp)
+            };
             format!("{mant}e{sign}{digits:0>2}")
         } else if self.int_mode {
             format!("{v:.0}.")
@@ -78,7 +95,11 @@ fn write_nested(
     let n = shape[0];
     let stride: usize = shape[1..].iter().product();
     let idx: Vec<Option<usize>> = if summarize && n > 2 * EDGE {
-        (0..EDGE).map(Some).chain(std::iter::once(None)).chain((n - EDGE..n).map(Some)).collect()
+        (0..EDGE)
+            .map(Some)
+            .chain(std::iter::once(None))
+            .chain((n - EDGE..n).map(Some))
+            .collect()
     } else {
         (0..n).map(Some).collect()
     };
@@ -102,7 +123,11 @@ fn write_nested(
             }
         }
     } else {
-        let sep = format!(",{}{}", "\n".repeat(shape.len() - 1), " ".repeat(indent + 1));
+        let sep = format!(
+            ",{}{}",
+            "\n".repeat(shape.len() - 1),
+            " ".repeat(indent + 1)
+        );
         for (k, i) in idx.iter().enumerate() {
             if k > 0 {
                 out.push_str(&sep);
@@ -136,7 +161,12 @@ fn shown_values(values: &[f64], shape: &[usize], summarize: bool, acc: &mut Vec<
         if summarize && n > 2 * EDGE && (EDGE..n - EDGE).contains(&i) {
             continue;
         }
-        shown_values(&values[i * stride..(i + 1) * stride], &shape[1..], summarize, acc);
+        shown_values(
+            &values[i * stride..(i + 1) * stride],
+            &shape[1..],
+            summarize,
+            acc,
+        );
     }
 }
 
@@ -156,7 +186,11 @@ impl fmt::Display for Tensor {
         }
         let mut suffixes = Vec::new();
         if self.numel() == 0 && shape.len() != 1 {
-            suffixes.push(format!("size={shape:?}").replace('[', "(").replace(']', ")"));
+            suffixes.push(
+                format!("size={shape:?}")
+                    .replace('[', "(")
+                    .replace(']', ")"),
+            );
         }
         if !matches!(self.dtype(), DType::F32 | DType::I64 | DType::Bool) {
             suffixes.push(format!("dtype={}", self.dtype()));

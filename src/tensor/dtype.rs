@@ -55,7 +55,11 @@ impl DType {
                 DType::F64 => 4,
             }
         }
-        if rank(self) >= rank(other) { self } else { other }
+        if rank(self) >= rank(other) {
+            self
+        } else {
+            other
+        }
     }
 }
 
@@ -111,7 +115,11 @@ impl_element!(f32, DType::F32, |v| v as f32, |s| s as f64);
 impl_element!(f64, DType::F64, |v| v, |s| s);
 impl_element!(i64, DType::I64, |v| v as i64, |s| s as f64);
 impl_element!(u8, DType::U8, |v| v as u8, |s| s as f64);
-impl_element!(bool, DType::Bool, |v| v != 0.0, |s| if s { 1.0 } else { 0.0 });
+impl_element!(bool, DType::Bool, |v| v != 0.0, |s| if s {
+    1.0
+} else {
+    0.0
+});
 
 impl Float for f32 {}
 impl Float for f64 {}

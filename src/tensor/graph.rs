@@ -37,6 +37,10 @@ pub struct Node {
 impl Node {
     /// A node over the given edges.
     pub fn new(op: Box<dyn Backward>, next: Vec<Option<Edge>>) -> Self {
-        Node { op, next, retained: Mutex::new(None) }
+        Node {
+            op,
+            next,
+            retained: Mutex::new(None),
+        }
     }
 }

@@ -27,8 +27,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -56,13 +64,21 @@ pub fn normalize_dim(dim: isize, ndim: usize, op: &str) -> usize {
 impl Layout {
     /// A contiguous row-major layout.
     pub fn contiguous(shape: &[usize]) -> Self {
-        Layout { strides: contiguous_strides(shape), shape: shape.to_vec(), offset: 0 }
+        Layout {
+            strides: contiguous_strides(shape),
+            shape: shape.to_vec(),
+            offset: 0,
+        }
     }
 
     /// A layout from raw parts.
     pub fn new(shape: Vec<usize>, strides: Vec<usize>, offset: usize) -> Self {
         debug_assert_eq!(shape.len(), strides.len());
-        Layout { shape, strides, offset }
+        Layout {
+            shape,
+            strides,
+            offset,
+        }
     }
 
     /// The shape.
@@ -104,7 +120,8 @@ impl Layout {
 
     /// The storage range `[offset, offset + numel)` when contiguous.
     pub fn contiguous_range(&self) -> Option<std::ops::Range<usize>> {
-        self.is_contiguous().then(|| self.offset..self.offset + self.numel())
+        self.is_contiguous()
+            .then(|| self.offset..self.offset + self.numel())
     }
 
     /// Reshapes without copying, if the strides allow it (PyTorch's `view` rule).
@@ -117,8 +134,13 @@ impl Layout {
             });
         }
         // Merge runs of old dims that are contiguous with each other, then split them.
-        let old: Vec<(usize, usize)> =
-            self.shape.iter().copied().zip(self.strides.iter().copied()).filter(|&(d, _)| d != 1).collect();
+        let old: Vec<(usize, usize)> = self
+            .shape
+            .iter()
+            .copied()
+            .zip(self.strides.iter().copied())
+            .filter(|&(d, _)| d != 1)
+            .collect();
         let mut new_strides = vec![0; new_shape.len()];
         let mut oi = 0;
         let mut ni = 0;
@@ -167,7 +189,11 @@ impl Layout {
         if oi != old.len() {
             return None;
         }
-        Some(Layout { shape: new_shape.to_vec(), strides: new_strides, offset: self.offset })
+        Some(Layout {
+            shape: new_shape.to_vec(),
+            strides: new_strides,
+            offset: self.offset,
+        })
     }
 
     /// Reorders dimensions.
@@ -206,7 +232,11 @@ impl Layout {
                 return None;
             }
         }
-        Some(Layout { shape: shape.to_vec(), strides, offset: self.offset })
+        Some(Layout {
+            shape: shape.to_vec(),
+            strides,
+            offset: self.offset,
+        })
     }
 
     /// Removes or inserts a size-1 dimension.
@@ -220,7 +250,11 @@ impl Layout {
     /// Inserts a size-1 dimension at `dim`.
     pub fn unsqueezed(&self, dim: usize) -> Layout {
         let mut l = self.clone();
-        let stride = if dim < self.ndim() { self.strides[dim] * self.shape[dim] } else { 1 };
+        let stride = if dim < self.ndim() {
+            self.strides[dim] * self.shape[dim]
+        } else {
+            1
+        };
         l.shape.insert(dim, 1);
         l.strides.insert(dim, stride);
         l

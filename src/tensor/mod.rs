@@ -60,7 +60,10 @@ impl Tensor {
             "from_vec: shape {shape:?} is invalid for input of size {}",
             data.len()
         );
-        Tensor::from_parts(Storage::new(T::into_buffer(data)), Layout::contiguous(shape))
+        Tensor::from_parts(
+            Storage::new(T::into_buffer(data)),
+            Layout::contiguous(shape),
+        )
     }
 
     /// A contiguous tensor copied from a slice, with the given shape.
@@ -140,7 +143,10 @@ impl Tensor {
         }
         macro_rules! conv {
             ($s:ty) => {
-                self.gather_vec::<$s>().into_iter().map(|v| T::from_f64(v.to_f64())).collect()
+                self.gather_vec::<$s>()
+                    .into_iter()
+                    .map(|v| T::from_f64(v.to_f64()))
+                    .collect()
             };
         }
         match self.dtype() {
@@ -156,7 +162,11 @@ impl Tensor {
     pub(crate) fn gather_vec<T: BufferElement>(&self) -> Vec<T> {
         let buf = self.0.storage.read();
         let data = T::slice(&buf).unwrap_or_else(|| {
-            panic!("to_vec: expected dtype {:?}, tensor has {:?}", T::DTYPE, self.dtype())
+            panic!(
+                "to_vec: expected dtype {:?}, tensor has {:?}",
+                T::DTYPE,
+                self.dtype()
+            )
         });
         if let Some(r) = self.0.layout.contiguous_range() {
             return data[r].to_vec();
@@ -170,8 +180,13 @@ impl Tensor {
     pub fn with_contiguous<T: BufferElement, R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
         if let Some(r) = self.0.layout.contiguous_range() {
             let buf = self.0.storage.read();
-            let data = T::slice(&buf)
-                .unwrap_or_else(|| panic!("expected dtype {:?}, tensor has {:?}", T::DTYPE, self.dtype()));
+            let data = T::slice(&buf).unwrap_or_else(|| {
+                panic!(
+                    "expected dtype {:?}, tensor has {:?}",
+                    T::DTYPE,
+                    self.dtype()
+                )
+            });
             f(&data[r])
         } else {
             f(&self.gather_vec::<T>())

@@ -21,9 +21,15 @@ impl Generator {
         let mut state = vec![0u32; N];
         state[0] = seed as u32;
         for i in 1..N {
-            state[i] = 1812433253u32.wrapping_mul(state[i - 1] ^ (state[i - 1] >> 30)).wrapping_add(i as u32);
+            state[i] = 1812433253u32
+                .wrapping_mul(state[i - 1] ^ (state[i - 1] >> 30))
+                .wrapping_add(i as u32);
         }
-        Generator { state, index: N, cached_normal: None }
+        Generator {
+            state,
+            index: N,
+            cached_normal: None,
+        }
     }
 
     /// Re-seeds in place.

@@ -101,7 +101,10 @@ pub struct Storage(Arc<StorageInner>);
 impl Storage {
     /// Wraps a buffer.
     pub fn new(buffer: Buffer) -> Self {
-        Storage(Arc::new(StorageInner { data: RwLock::new(buffer), version: AtomicU64::new(0) }))
+        Storage(Arc::new(StorageInner {
+            data: RwLock::new(buffer),
+            version: AtomicU64::new(0),
+        }))
     }
 
     /// Read access (shared; `a op a` takes two read guards on one buffer).

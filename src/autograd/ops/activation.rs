@@ -13,7 +13,9 @@ impl Tensor {
         let saved_out = Saved::data(&out);
         record(out, &[self], "ReluBackward0", move || {
             move |g: &Tensor, _: &[bool]| {
-                vec![Some(g.mul(&saved_out.get().gt_scalar(0.0).to_dtype(g.dtype())))]
+                vec![Some(
+                    g.mul(&saved_out.get().gt_scalar(0.0).to_dtype(g.dtype())),
+                )]
             }
         })
     }

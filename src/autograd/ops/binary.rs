@@ -41,7 +41,14 @@ pub(crate) fn scalar_like(like: &Tensor, v: f64) -> Tensor {
         like.dtype()
     };
     let d = if d == DType::Bool { DType::I64 } else { d };
-    Tensor::scalar_dtype(v, if like.dtype().is_float() { like.dtype() } else { d })
+    Tensor::scalar_dtype(
+        v,
+        if like.dtype().is_float() {
+            like.dtype()
+        } else {
+            d
+        },
+    )
 }
 
 macro_rules! numeric_zip {
@@ -68,7 +75,10 @@ impl Tensor {
         let (sa, sb) = (a.size(), b.size());
         record(out, &[&a, &b], "AddBackward0", move || {
             move |g: &Tensor, n: &[bool]| {
-                vec![n[0].then(|| g.sum_to_size(&sa)), n[1].then(|| g.sum_to_size(&sb))]
+                vec![
+                    n[0].then(|| g.sum_to_size(&sa)),
+                    n[1].then(|| g.sum_to_size(&sb)),
+                ]
             }
         })
     }
@@ -80,7 +90,10 @@ impl Tensor {
         let (sa, sb) = (a.size(), b.size());
         record(out, &[&a, &b], "SubBackward0", move || {
             move |g: &Tensor, n: &[bool]| {
-                vec![n[0].then(|| g.sum_to_size(&sa)), n[1].then(|| g.neg().sum_to_size(&sb))]
+                vec![
+                    n[0].then(|| g.sum_to_size(&sa)),
+                    n[1].then(|| g.neg().sum_to_size(&sb)),
+                ]
             }
         })
     }
@@ -123,7 +136,10 @@ impl Tensor {
             let (sa, sb) = (Saved::new(&a), Saved::new(&b));
             move |g: &Tensor, n: &[bool]| {
                 let (a, b) = (sa.get(), sb.get());
-                let ga = n[0].then(|| g.mul(&b.mul(&a.pow(&b.sub_scalar(1.0)))).sum_to_size(a.shape()));
+                let ga = n[0].then(|| {
+                    g.mul(&b.mul(&a.pow(&b.sub_scalar(1.0))))
+                        .sum_to_size(a.shape())
+                });
                 let gb = n[1].then(|| {
                     // d/db a^b = a^b ln a, taken as 0 where a == 0 and b >= 0 (PyTorch).
                     let zero_base = a.eq_scalar(0.0).logical_and(&b.ge_scalar(0.0));
@@ -147,25 +163,42 @@ impl Tensor {
 
     fn min_max(&self, other: &Tensor, is_min: bool) -> Tensor {
         let out = if is_min {
-            numeric_zip!("minimum", self, other, |x, y| if is_nan(x) || x < y { x } else { y })
+            numeric_zip!("minimum", self, other, |x, y| if is_nan(x) || x < y {
+                x
+            } else {
+                y
+            })
         } else {
-            numeric_zip!("maximum", self, other, |x, y| if is_nan(x) || x > y { x } else { y })
+            numeric_zip!("maximum", self, other, |x, y| if is_nan(x) || x > y {
+                x
+            } else {
+                y
+            })
         };
         let (a, b) = promote(self, other);
-        record(out, &[&a, &b], if is_min { "MinimumBackward0" } else { "MaximumBackward0" }, || {
-            let (sa, sb) = (Saved::new(&a), Saved::new(&b));
-            move |g: &Tensor, n: &[bool]| {
-                let (a, b) = (sa.get(), sb.get());
-                let a_wins = if is_min { a.lt(b) } else { a.gt(b) };
-                let tie = a.eq(b).to_dtype(g.dtype()).mul_scalar(0.5);
-                let wa = a_wins.to_dtype(g.dtype()).add(&tie);
-                let wb = wa.neg().add_scalar(1.0);
-                vec![
-                    n[0].then(|| g.mul(&wa).sum_to_size(a.shape())),
-                    n[1].then(|| g.mul(&wb).sum_to_size(b.shape())),
-                ]
-            }
-        })
+        record(
+            out,
+            &[&a, &b],
+            if is_min {
+                "MinimumBackward0"
+            } else {
+                "MaximumBackward0"
+            },
+            || {
+                let (sa, sb) = (Saved::new(&a), Saved::new(&b));
+                move |g: &Tensor, n: &[bool]| {
+                    let (a, b) = (sa.get(), sb.get());
+                    let a_wins = if is_min { a.lt(b) } else { a.gt(b) };
+                    let tie = a.eq(b).to_dtype(g.dtype()).mul_scalar(0.5);
+                    let wa = a_wins.to_dtype(g.dtype()).add(&tie);
+                    let wb = wa.neg().add_scalar(1.0);
+                    vec![
+                        n[0].then(|| g.mul(&wa).sum_to_size(a.shape())),
+                        n[1].then(|| g.mul(&wb).sum_to_size(b.shape())),
+                    ]
+                }
+            },
+        )
     }
 
     /// `self + v` for a scalar `v`.
@@ -229,16 +262,22 @@ comparison!(ge, ge_scalar, ">=", |x, y| x >= y);
 impl Tensor {
     /// Elementwise logical and of two masks (`torch.logical_and`).
     pub fn logical_and(&self, other: &Tensor) -> Tensor {
-        zip::<bool, bool>("logical_and", &self.to_dtype(DType::Bool), &other.to_dtype(DType::Bool), |x, y| {
-            x && y
-        })
+        zip::<bool, bool>(
+            "logical_and",
+            &self.to_dtype(DType::Bool),
+            &other.to_dtype(DType::Bool),
+            |x, y| x && y,
+        )
     }
 
     /// Elementwise logical or of two masks (`torch.logical_or`).
     pub fn logical_or(&self, other: &Tensor) -> Tensor {
-        zip::<bool, bool>("logical_or", &self.to_dtype(DType::Bool), &other.to_dtype(DType::Bool), |x, y| {
-            x || y
-        })
+        zip::<bool, bool>(
+            "logical_or",
+            &self.to_dtype(DType::Bool),
+            &other.to_dtype(DType::Bool),
+            |x, y| x || y,
+        )
     }
 
     /// Elementwise logical not of a mask (`torch.logical_not`).

@@ -88,9 +88,14 @@ impl Tensor {
             a.dtype(),
             b.dtype()
         );
-        let batch = broadcast_shapes(&a.shape()[..ra - 2], &b.shape()[..rb - 2]).unwrap_or_else(|| {
-            panic!("matmul: batch dimensions of {:?} and {:?} cannot be broadcast", a.shape(), b.shape())
-        });
+        let batch =
+            broadcast_shapes(&a.shape()[..ra - 2], &b.shape()[..rb - 2]).unwrap_or_else(|| {
+                panic!(
+                    "matmul: batch dimensions of {:?} and {:?} cannot be broadcast",
+                    a.shape(),
+                    b.shape()
+                )
+            });
         let mut sa = batch.clone();
         sa.extend([m, k]);
         let mut sb = batch.clone();

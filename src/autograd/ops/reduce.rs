@@ -11,7 +11,10 @@ pub(crate) fn resolve_dims(op: &str, x: &Tensor, dims: &[isize]) -> Vec<usize> {
     if dims.is_empty() {
         return (0..x.dim()).collect();
     }
-    let mut out: Vec<usize> = dims.iter().map(|&d| normalize_dim(d, x.dim(), op)).collect();
+    let mut out: Vec<usize> = dims
+        .iter()
+        .map(|&d| normalize_dim(d, x.dim(), op))
+        .collect();
     out.sort_unstable();
     out.dedup();
     if x.dim() == 0 {
@@ -25,7 +28,13 @@ pub(crate) fn reduced_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> V
     shape
         .iter()
         .enumerate()
-        .filter_map(|(i, &d)| if dims.contains(&i) { keepdim.then_some(1) } else { Some(d) })
+        .filter_map(|(i, &d)| {
+            if dims.contains(&i) {
+                keepdim.then_some(1)
+            } else {
+                Some(d)
+            }
+        })
         .collect()
 }
 

@@ -9,7 +9,11 @@ impl Tensor {
     /// `self` with `value` where `mask` is true (`tensor.masked_fill(mask, value)`);
     /// `mask` broadcasts to `self`'s shape.
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Tensor {
-        assert!(mask.dtype() == DType::Bool, "masked_fill: expected a bool mask, got {}", mask.dtype());
+        assert!(
+            mask.dtype() == DType::Bool,
+            "masked_fill: expected a bool mask, got {}",
+            mask.dtype()
+        );
         let fill = Tensor::scalar_dtype(value, self.dtype());
         Tensor::where_(mask, &fill, self)
     }

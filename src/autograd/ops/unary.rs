@@ -9,8 +9,17 @@ use crate::{float_dispatch, numeric_dispatch};
 use num_traits::{One, Zero};
 
 /// Applies a float function elementwise (integer inputs are promoted to f32 first).
-pub(crate) fn float_map(name: &str, x: &Tensor, f32f: fn(f32) -> f32, f64f: fn(f64) -> f64) -> Tensor {
-    let x = if x.dtype().is_float() { x.clone() } else { x.float() };
+pub(crate) fn float_map(
+    name: &str,
+    x: &Tensor,
+    f32f: fn(f32) -> f32,
+    f64f: fn(f64) -> f64,
+) -> Tensor {
+    let x = if x.dtype().is_float() {
+        x.clone()
+    } else {
+        x.float()
+    };
     match x.dtype() {
         crate::tensor::DType::F32 => map::<f32, f32>(&x, f32f),
         crate::tensor::DType::F64 => map::<f64, f64>(&x, f64f),
@@ -83,8 +92,11 @@ unary_op!(
 impl Tensor {
     /// `-self` (`torch.neg`).
     pub fn neg(&self) -> Tensor {
-        let out = numeric_dispatch!("neg", self.dtype(), T => map::<T, T>(self, |v: T| T::default() - v));
-        record(out, &[self], "NegBackward0", || |g: &Tensor, _: &[bool]| vec![Some(g.neg())])
+        let out =
+            numeric_dispatch!("neg", self.dtype(), T => map::<T, T>(self, |v: T| T::default() - v));
+        record(out, &[self], "NegBackward0", || {
+            |g: &Tensor, _: &[bool]| vec![Some(g.neg())]
+        })
     }
 
     /// `-1`, `0` or `1` by sign (`torch.sign`); not differentiable (zero gradient).
@@ -92,12 +104,18 @@ impl Tensor {
         let out = float_dispatch!("sign", self.dtype(), T => map::<T, T>(self, |v: T| {
             if v > T::zero() { T::one() } else if v < T::zero() { -T::one() } else { v }
         }));
-        record(out, &[self], "SignBackward0", || |g: &Tensor, _: &[bool]| vec![Some(g.zeros_like())])
+        record(out, &[self], "SignBackward0", || {
+            |g: &Tensor, _: &[bool]| vec![Some(g.zeros_like())]
+        })
     }
 
     /// `self ** e` for a scalar exponent (`torch.pow(x, 2.0)`).
     pub fn pow_scalar(&self, e: f64) -> Tensor {
-        let x = if self.dtype().is_float() { self.clone() } else { self.float() };
+        let x = if self.dtype().is_float() {
+            self.clone()
+        } else {
+            self.float()
+        };
         let out = float_dispatch!("pow", x.dtype(), T => {
             let et = T::c(e);
             if e == 2.0 { map::<T, T>(&x, |v: T| v * v) } else { map::<T, T>(&x, move |v: T| v.powf(et)) }

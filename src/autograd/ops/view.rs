@@ -9,12 +9,22 @@ use crate::tensor::layout::normalize_dim;
 
 /// Resolves one `-1` entry of a requested shape against `numel`.
 fn infer_shape(op: &str, shape: &[isize], numel: usize, from: &[usize]) -> Vec<usize> {
-    let known: usize = shape.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
+    let known: usize = shape
+        .iter()
+        .filter(|&&d| d >= 0)
+        .map(|&d| d as usize)
+        .product();
     let free = shape.iter().filter(|&&d| d == -1).count();
     assert!(free <= 1, "{op}: only one dimension can be inferred");
     let out: Vec<usize> = shape
         .iter()
-        .map(|&d| if d == -1 { if known == 0 { 0 } else { numel / known } } else { d as usize })
+        .map(|&d| {
+            if d == -1 {
+                if known == 0 { 0 } else { numel / known }
+            } else {
+                d as usize
+            }
+        })
         .collect();
     assert!(
         out.iter().product::<usize>() == numel && (free == 0 || known != 0),
@@ -87,7 +97,10 @@ impl Tensor {
             "permute: number of dims don't match in permute (input shape {:?}, dims {dims:?})",
             self.shape()
         );
-        let d: Vec<usize> = dims.iter().map(|&x| normalize_dim(x, self.dim(), "permute")).collect();
+        let d: Vec<usize> = dims
+            .iter()
+            .map(|&x| normalize_dim(x, self.dim(), "permute"))
+            .collect();
         let mut seen = vec![false; d.len()];
         for &x in &d {
             assert!(!seen[x], "permute: repeated dim in permute {dims:?}");
@@ -117,8 +130,16 @@ impl Tensor {
 
     /// Transpose of a matrix; 0-D and 1-D tensors are returned as is (`tensor.t()`).
     pub fn t(&self) -> Tensor {
-        assert!(self.dim() <= 2, "t() expects a tensor with <= 2 dimensions, but self is {}D", self.dim());
-        if self.dim() < 2 { self.clone() } else { self.transpose(0, 1) }
+        assert!(
+            self.dim() <= 2,
+            "t() expects a tensor with <= 2 dimensions, but self is {}D",
+            self.dim()
+        );
+        if self.dim() < 2 {
+            self.clone()
+        } else {
+            self.transpose(0, 1)
+        }
     }
 
     /// Inserts a size-1 dimension (`tensor.unsqueeze(dim)`).
@@ -183,12 +204,16 @@ impl Tensor {
             return self.clone();
         }
         let out = contiguous_copy(self);
-        record(out, &[self], "CloneBackward0", || |g: &Tensor, _: &[bool]| vec![Some(g.clone())])
+        record(out, &[self], "CloneBackward0", || {
+            |g: &Tensor, _: &[bool]| vec![Some(g.clone())]
+        })
     }
 
     /// A copy that does not share storage (`tensor.clone()`), differentiable.
     pub fn deep_clone(&self) -> Tensor {
         let out = contiguous_copy(self);
-        record(out, &[self], "CloneBackward0", || |g: &Tensor, _: &[bool]| vec![Some(g.clone())])
+        record(out, &[self], "CloneBackward0", || {
+            |g: &Tensor, _: &[bool]| vec![Some(g.clone())]
+        })
     }
 }

@@ -17,7 +17,10 @@ pub fn map_slice<T: Copy + Sync, U: Send>(s: &[T], f: impl Fn(T) -> U + Sync + S
 }
 
 /// `f(x)` for every element, returning a contiguous tensor of the same shape.
-pub fn map<T: BufferElement, U: BufferElement>(x: &Tensor, f: impl Fn(T) -> U + Sync + Send) -> Tensor {
+pub fn map<T: BufferElement, U: BufferElement>(
+    x: &Tensor,
+    f: impl Fn(T) -> U + Sync + Send,
+) -> Tensor {
     let out = x.with_contiguous(|s: &[T]| map_slice(s, f));
     Tensor::from_vec(out, x.shape())
 }
@@ -28,8 +31,16 @@ pub fn broadcast_or_panic(op: &str, a: &[usize], b: &[usize]) -> Vec<usize> {
         let n = a.len().max(b.len());
         let dim = (0..n)
             .find(|&i| {
-                let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-                let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+                let da = if i + a.len() >= n {
+                    a[i + a.len() - n]
+                } else {
+                    1
+                };
+                let db = if i + b.len() >= n {
+                    b[i + b.len() - n]
+                } else {
+                    1
+                };
                 da != db && da != 1 && db != 1
             })
             .unwrap_or(0);
@@ -48,8 +59,11 @@ fn row_starts(layout: &Layout) -> Vec<usize> {
     if n == 0 {
         return vec![layout.offset()];
     }
-    let outer =
-        Layout::new(layout.shape()[..n - 1].to_vec(), layout.strides()[..n - 1].to_vec(), layout.offset());
+    let outer = Layout::new(
+        layout.shape()[..n - 1].to_vec(),
+        layout.strides()[..n - 1].to_vec(),
+        layout.offset(),
+    );
     let mut starts = Vec::with_capacity(outer.numel());
     // A layout whose inner stride is 1 for the outer dims is walked by for_each_index as
     // a flat range; force a strided walk by building indices explicitly.
@@ -90,7 +104,10 @@ pub fn zip<T: BufferElement, U: BufferElement>(
                     x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
                 } else {
                     let mut out = Vec::with_capacity(numel);
-                    x.par_iter().zip(y.par_iter()).map(|(&p, &q)| f(p, q)).collect_into_vec(&mut out);
+                    x.par_iter()
+                        .zip(y.par_iter())
+                        .map(|(&p, &q)| f(p, q))
+                        .collect_into_vec(&mut out);
                     out
                 }
             })
@@ -99,16 +116,25 @@ pub fn zip<T: BufferElement, U: BufferElement>(
     }
     if b.numel() == 1 && a.shape() == shape.as_slice() {
         let q = b.gather_vec::<T>()[0];
-        return Tensor::from_vec(a.with_contiguous(|x: &[T]| map_slice(x, |p| f(p, q))), &shape);
+        return Tensor::from_vec(
+            a.with_contiguous(|x: &[T]| map_slice(x, |p| f(p, q))),
+            &shape,
+        );
     }
     if a.numel() == 1 && b.shape() == shape.as_slice() {
         let p = a.gather_vec::<T>()[0];
-        return Tensor::from_vec(b.with_contiguous(|y: &[T]| map_slice(y, |q| f(p, q))), &shape);
+        return Tensor::from_vec(
+            b.with_contiguous(|y: &[T]| map_slice(y, |q| f(p, q))),
+            &shape,
+        );
     }
     let la = a.layout().expanded(&shape).expect("broadcast layout");
     let lb = b.layout().expanded(&shape).expect("broadcast layout");
     let inner = shape.last().copied().unwrap_or(1).max(1);
-    let (sa, sb) = (la.strides().last().copied().unwrap_or(0), lb.strides().last().copied().unwrap_or(0));
+    let (sa, sb) = (
+        la.strides().last().copied().unwrap_or(0),
+        lb.strides().last().copied().unwrap_or(0),
+    );
     let (ra, rb) = (row_starts(&la), row_starts(&lb));
     let ga = a.storage().read();
     let gb = b.storage().read();
@@ -121,7 +147,11 @@ pub fn zip<T: BufferElement, U: BufferElement>(
         let (pa, pb) = (ra[r], rb[r]);
         match (sa, sb) {
             (1, 1) => {
-                for ((o, &p), &q) in o.iter_mut().zip(&da[pa..pa + inner]).zip(&db[pb..pb + inner]) {
+                for ((o, &p), &q) in o
+                    .iter_mut()
+                    .zip(&da[pa..pa + inner])
+                    .zip(&db[pb..pb + inner])
+                {
                     *o = f(p, q)
                 }
             }
@@ -167,8 +197,11 @@ pub fn zip_assign<T: BufferElement>(
         dst.shape()
     );
     // Read the source first (it may alias the destination).
-    let src_vals: Vec<T> =
-        if src.numel() == 1 { src.gather_vec::<T>() } else { src.broadcast_copy(&shape).gather_vec::<T>() };
+    let src_vals: Vec<T> = if src.numel() == 1 {
+        src.gather_vec::<T>()
+    } else {
+        src.broadcast_copy(&shape).gather_vec::<T>()
+    };
     let mut guard = dst.storage().write();
     let data = T::slice_mut(&mut guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"));
     if let Some(r) = dst.layout().contiguous_range() {
@@ -181,9 +214,13 @@ pub fn zip_assign<T: BufferElement>(
                 d.par_iter_mut().for_each(|v| *v = f(*v, q));
             }
         } else if d.len() < PAR_THRESHOLD {
-            d.iter_mut().zip(&src_vals).for_each(|(v, &q)| *v = f(*v, q));
+            d.iter_mut()
+                .zip(&src_vals)
+                .for_each(|(v, &q)| *v = f(*v, q));
         } else {
-            d.par_iter_mut().zip(src_vals.par_iter()).for_each(|(v, &q)| *v = f(*v, q));
+            d.par_iter_mut()
+                .zip(src_vals.par_iter())
+                .for_each(|(v, &q)| *v = f(*v, q));
         }
     } else {
         let mut k = 0;
@@ -199,7 +236,10 @@ impl Tensor {
     /// A view broadcast to `shape` without history (used by kernels).
     pub(crate) fn broadcast_copy(&self, shape: &[usize]) -> Tensor {
         let l = self.layout().expanded(shape).unwrap_or_else(|| {
-            panic!("expand: the expanded size {shape:?} must match the existing size {:?}", self.shape())
+            panic!(
+                "expand: the expanded size {shape:?} must match the existing size {:?}",
+                self.shape()
+            )
         });
         self.with_layout(l)
     }

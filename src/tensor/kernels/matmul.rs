@@ -23,7 +23,11 @@ fn gemm_one<T: 'static + Copy + Default>(
     (b_rs, b_cs): (isize, isize),
     one: T,
 ) {
-    let par = if m * n * k >= PAR_FLOPS { Parallelism::Rayon(0) } else { Parallelism::None };
+    let par = if m * n * k >= PAR_FLOPS {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    };
     // SAFETY: `c` holds m*n contiguous elements; `a` and `b` point into live storage
     // that the caller holds read guards on, and every index reached through the given
     // strides lies inside that storage (checked by the layouts they came from).
@@ -71,7 +75,12 @@ pub fn matmul_strided(a: &Tensor, b: &Tensor) -> Tensor {
         );
         let mut idx = vec![0usize; r - 2];
         for _ in 0..batch {
-            let off: usize = bl.offset() + idx.iter().zip(bl.strides()).map(|(i, s)| i * s).sum::<usize>();
+            let off: usize = bl.offset()
+                + idx
+                    .iter()
+                    .zip(bl.strides())
+                    .map(|(i, s)| i * s)
+                    .sum::<usize>();
             offs.push(off);
             for d in (0..idx.len()).rev() {
                 idx[d] += 1;
@@ -98,7 +107,17 @@ pub fn matmul_strided(a: &Tensor, b: &Tensor) -> Tensor {
                     if k == 0 {
                         continue;
                     }
-                    gemm_one::<$t>(m, n, k, c, da[oa[i]..].as_ptr(), sa, db[ob[i]..].as_ptr(), sb, 1.0);
+                    gemm_one::<$t>(
+                        m,
+                        n,
+                        k,
+                        c,
+                        da[oa[i]..].as_ptr(),
+                        sa,
+                        db[ob[i]..].as_ptr(),
+                        sb,
+                        1.0,
+                    );
                 }
             }
             Tensor::from_vec(out, &out_shape)

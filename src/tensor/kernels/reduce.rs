@@ -17,7 +17,11 @@ pub fn move_reduced_last(x: &Tensor, dims: &[usize]) -> (Tensor, Vec<usize>, usi
     perm.extend(dims.iter().copied());
     let run: usize = dims.iter().map(|&d| x.shape()[d]).product();
     let permuted = x.with_layout(x.layout().permuted(&perm));
-    let c = if permuted.is_contiguous() { permuted } else { contiguous_copy(&permuted) };
+    let c = if permuted.is_contiguous() {
+        permuted
+    } else {
+        contiguous_copy(&permuted)
+    };
     (c, kept, run)
 }
 
@@ -32,7 +36,8 @@ pub fn sum_slice<T: Float>(s: &[T]) -> T {
             acc[i] += c[i];
         }
     }
-    let mut total = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    let mut total =
+        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     for &v in rest {
         total += v;
     }
