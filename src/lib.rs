@@ -14,6 +14,7 @@
 //! ```
 
 pub mod autograd;
+pub mod data;
 pub mod tensor;
 
 pub use autograd::{enable_grad, no_grad, no_grad_guard};
