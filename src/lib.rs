@@ -15,6 +15,7 @@
 
 pub mod autograd;
 pub mod data;
+pub mod io;
 pub mod tensor;
 
 pub use autograd::{enable_grad, no_grad, no_grad_guard};

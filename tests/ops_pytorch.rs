@@ -5,15 +5,24 @@ use kiln::{DType, Tensor};
 use serde_json::Value;
 
 fn arg_i(case: &Value, k: &str) -> isize {
-    case["args"][k].as_i64().unwrap_or_else(|| panic!("missing arg {k}")) as isize
+    case["args"][k]
+        .as_i64()
+        .unwrap_or_else(|| panic!("missing arg {k}")) as isize
 }
 
 fn arg_f(case: &Value, k: &str) -> f64 {
-    case["args"][k].as_f64().unwrap_or_else(|| panic!("missing arg {k}"))
+    case["args"][k]
+        .as_f64()
+        .unwrap_or_else(|| panic!("missing arg {k}"))
 }
 
 fn arg_shape(case: &Value, k: &str) -> Vec<usize> {
-    case["args"][k].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect()
+    case["args"][k]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect()
 }
 
 /// Runs the kiln equivalent of the fixture's op, or `None` if kiln has no such op.
@@ -42,8 +51,13 @@ fn run(name: &str, c: &Value, x: &[Tensor]) -> Option<Tensor> {
         "rsqrt" => x[0].rsqrt(),
         "pow_scalar" => x[0].pow_scalar(arg_f(c, "e")),
         "clamp" => x[0].clamp(Some(arg_f(c, "min")), Some(arg_f(c, "max"))),
-        "matmul_2d" | "matmul_1d_1d" | "matmul_1d_2d" | "matmul_2d_1d" | "matmul_batched_broadcast"
-        | "matmul_batched" | "matmul_transposed" => x[0].matmul(&x[1]),
+        "matmul_2d"
+        | "matmul_1d_1d"
+        | "matmul_1d_2d"
+        | "matmul_2d_1d"
+        | "matmul_batched_broadcast"
+        | "matmul_batched"
+        | "matmul_transposed" => x[0].matmul(&x[1]),
         "sum" => x[0].sum(),
         "sum_dim" => x[0].sum_dims(&[dim()], c["args"]["keepdim"].as_bool().unwrap()),
         "mean" => x[0].mean(),
@@ -55,7 +69,9 @@ fn run(name: &str, c: &Value, x: &[Tensor]) -> Option<Tensor> {
         }
         "transpose" => x[0].transpose(0, 1),
         "expand" => x[0].expand(&arg_shape(c, "shape")),
-        "masked_fill" => x[0].masked_fill(&x[0].gt_scalar(arg_f(c, "threshold")), arg_f(c, "value")),
+        "masked_fill" => {
+            x[0].masked_fill(&x[0].gt_scalar(arg_f(c, "threshold")), arg_f(c, "value"))
+        }
         "where" => Tensor::where_(&x[0].gt_scalar(0.0), &x[0], &x[1]),
         _ => return None,
     })
@@ -63,25 +79,50 @@ fn run(name: &str, c: &Value, x: &[Tensor]) -> Option<Tensor> {
 
 #[test]
 fn ops_match_pytorch_values_and_gradients() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ops.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ops.json"
+    ))
+    .unwrap();
     let fixture: Value = serde_json::from_str(&text).unwrap();
     let mut failures = Vec::new();
     let mut missing = Vec::new();
     let mut checked = 0;
     for c in fixture["cases"].as_array().unwrap() {
         let name = c["name"].as_str().unwrap();
-        let dtype = if c["dtype"] == "f32" { DType::F32 } else { DType::F64 };
-        let (rtol, atol) = if dtype == DType::F32 { (1e-5, 1e-6) } else { (1e-10, 1e-12) };
+        let dtype = if c["dtype"] == "f32" {
+            DType::F32
+        } else {
+            DType::F64
+        };
+        let (rtol, atol) = if dtype == DType::F32 {
+            (1e-5, 1e-6)
+        } else {
+            (1e-10, 1e-12)
+        };
         let inputs: Vec<Tensor> = c["inputs"]
             .as_array()
             .unwrap()
             .iter()
             .map(|i| {
-                let shape: Vec<usize> =
-                    i["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
-                let data: Vec<f64> = i["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                let shape: Vec<usize> = i["shape"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap() as usize)
+                    .collect();
+                let data: Vec<f64> = i["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect();
                 let t = Tensor::from_vec(data, &shape);
-                if i["int"].as_bool().unwrap() { t.long() } else { t.to_dtype(dtype).requires_grad_(true) }
+                if i["int"].as_bool().unwrap() {
+                    t.long()
+                } else {
+                    t.to_dtype(dtype).requires_grad_(true)
+                }
             })
             .collect();
         let mut used = inputs.clone();
@@ -95,40 +136,75 @@ fn ops_match_pytorch_values_and_gradients() {
         checked += 1;
         let close = |got: &[f64], want: &[f64], what: &str, failures: &mut Vec<String>| {
             if got.len() != want.len() {
-                failures.push(format!("{name} {}: {what} has {} values, want {}", c["dtype"], got.len(), want.len()));
+                failures.push(format!(
+                    "{name} {}: {what} has {} values, want {}",
+                    c["dtype"],
+                    got.len(),
+                    want.len()
+                ));
                 return;
             }
             for (k, (g, w)) in got.iter().zip(want).enumerate() {
                 if (g - w).abs() > atol + rtol * w.abs() {
-                    failures.push(format!("{name} {}: {what}[{k}] = {g}, PyTorch {w}", c["dtype"]));
+                    failures.push(format!(
+                        "{name} {}: {what}[{k}] = {g}, PyTorch {w}",
+                        c["dtype"]
+                    ));
                     return;
                 }
             }
         };
-        let want_shape: Vec<usize> =
-            c["out_shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let want_shape: Vec<usize> = c["out_shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
         if out.shape() != want_shape.as_slice() {
-            failures.push(format!("{name}: shape {:?}, PyTorch {want_shape:?}", out.shape()));
+            failures.push(format!(
+                "{name}: shape {:?}, PyTorch {want_shape:?}",
+                out.shape()
+            ));
             continue;
         }
         assert_eq!(out.dtype(), dtype, "{name}: output dtype");
-        let want: Vec<f64> = c["out"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let want: Vec<f64> = c["out"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         close(&out.to_vec::<f64>(), &want, "output", &mut failures);
         if let Some(grads) = c["grads"].as_array() {
             let n = out.numel();
-            let w = Tensor::from_vec((0..n).map(|i| 0.5 + ((i * 7919) % 13) as f64 / 13.0).collect(), out.shape());
+            let w = Tensor::from_vec(
+                (0..n)
+                    .map(|i| 0.5 + ((i * 7919) % 13) as f64 / 13.0)
+                    .collect(),
+                out.shape(),
+            );
             (out.double() * w).sum().backward();
             for (k, g) in grads.iter().enumerate() {
                 let Some(g) = g.as_array() else { continue };
                 let want: Vec<f64> = g.iter().map(|v| v.as_f64().unwrap()).collect();
                 match inputs[k].grad() {
-                    Some(got) => close(&got.to_vec::<f64>(), &want, &format!("grad[{k}]"), &mut failures),
+                    Some(got) => close(
+                        &got.to_vec::<f64>(),
+                        &want,
+                        &format!("grad[{k}]"),
+                        &mut failures,
+                    ),
                     None => failures.push(format!("{name}: input {k} got no gradient")),
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     eprintln!("checked {checked} fixture cases against PyTorch; not yet in kiln: {missing:?}");
     assert!(checked >= 60, "too few ops checked: {checked}");
 }

@@ -1,0 +1,47 @@
+//! The typed error for file input and output.
+
+use std::path::PathBuf;
+
+/// What went wrong reading or writing a tensor file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IoError {
+    /// The operating system refused a read or write.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid safetensors file.
+    #[error("{path} is not a valid safetensors file: {reason}")]
+    Format {
+        /// The file (empty for in-memory buffers).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A tensor has an element type kiln does not hold.
+    #[error(
+        "tensor '{name}' has dtype {dtype}, which kiln cannot load (it holds F32, F64, I64, U8, BOOL)"
+    )]
+    UnsupportedDtype {
+        /// Tensor name.
+        name: String,
+        /// The dtype as the file names it.
+        dtype: String,
+    },
+    /// A checkpoint or state dict does not fit what it is loaded into.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+impl IoError {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        IoError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
