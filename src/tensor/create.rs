@@ -70,7 +70,7 @@ impl<T: TensorData> TensorData for [T] {
 /// Builds a tensor from nested arrays or vectors, like `torch.tensor(data)`.
 ///
 /// ```
-/// let x = kiln::tensor([[1.0, 2.0], [3.0, 4.0]]);
+/// let x = kiln::tensor(&[[1.0, 2.0], [3.0, 4.0]]);
 /// assert_eq!(x.shape(), &[2, 2]);
 /// ```
 pub fn tensor<D: TensorData + ?Sized>(data: &D) -> Tensor {
@@ -194,35 +194,95 @@ impl Tensor {
         Tensor::from_vec(v, &[n, n])
     }
 
-    /// Uniform draws in [0, 1) from the default generator (f32).
+    /// Uniform draws in [0, 1) from the default generator (f32), like `torch.rand`.
     pub fn rand(shape: &[usize]) -> Tensor {
         with_global(|g| Tensor::rand_with(shape, DType::F32, g))
     }
 
-    /// Standard normal draws from the default generator (f32).
+    /// Uniform draws in [0, 1) of a float `dtype` from the default generator.
+    pub fn rand_dtype(shape: &[usize], dtype: DType) -> Tensor {
+        with_global(|g| Tensor::rand_with(shape, dtype, g))
+    }
+
+    /// Standard normal draws from the default generator (f32), like `torch.randn`.
     pub fn randn(shape: &[usize]) -> Tensor {
         with_global(|g| Tensor::randn_with(shape, DType::F32, g))
     }
 
-    /// Uniform integers in `[low, high)` from the default generator (i64).
+    /// Standard normal draws of a float `dtype` from the default generator.
+    pub fn randn_dtype(shape: &[usize], dtype: DType) -> Tensor {
+        with_global(|g| Tensor::randn_with(shape, dtype, g))
+    }
+
+    /// Uniform integers in `[low, high)` from the default generator (i64), like `torch.randint`.
     pub fn randint(low: i64, high: i64, shape: &[usize]) -> Tensor {
         with_global(|g| Tensor::randint_with(low, high, shape, g))
     }
 
-    /// Uniform draws in [0, 1) of `dtype` from an explicit generator.
+    /// A random permutation of `0..n` from the default generator (i64), like `torch.randperm`.
+    pub fn randperm(n: usize) -> Tensor {
+        with_global(|g| Tensor::randperm_with(n, g))
+    }
+
+    /// Uniform draws in [0, 1) of a float `dtype` from an explicit generator.
     pub fn rand_with(shape: &[usize], dtype: DType, g: &mut Generator) -> Tensor {
+        Tensor::uniform_with(shape, 0.0, 1.0, dtype, g)
+    }
+
+    /// Uniform draws in `[low, high)` of a float `dtype`, as `torch.empty(shape).uniform_(low, high)`.
+    pub fn uniform_with(
+        shape: &[usize],
+        low: f64,
+        high: f64,
+        dtype: DType,
+        g: &mut Generator,
+    ) -> Tensor {
         let n: usize = shape.iter().product();
         match dtype {
-            DType::F64 => Tensor::from_vec((0..n).map(|_| g.uniform_f64()).collect(), shape),
-            _ => Tensor::from_vec((0..n).map(|_| g.uniform_f32()).collect::<Vec<f32>>(), shape)
-                .to_dtype(dtype),
+            DType::F32 => {
+                let mut v = vec![0f32; n];
+                g.fill_uniform_f32(&mut v, low, high);
+                Tensor::from_vec(v, shape)
+            }
+            DType::F64 => {
+                let mut v = vec![0f64; n];
+                g.fill_uniform_f64(&mut v, low, high);
+                Tensor::from_vec(v, shape)
+            }
+            d => panic!("\"uniform_\" not implemented for '{}'", d.torch_name()),
         }
     }
 
-    /// Standard normal draws of `dtype` from an explicit generator.
+    /// Standard normal draws of a float `dtype` from an explicit generator.
     pub fn randn_with(shape: &[usize], dtype: DType, g: &mut Generator) -> Tensor {
+        Tensor::normal_with(shape, 0.0, 1.0, dtype, g)
+    }
+
+    /// Normal draws of a float `dtype`, as `torch.empty(shape).normal_(mean, std)`.
+    pub fn normal_with(
+        shape: &[usize],
+        mean: f64,
+        std: f64,
+        dtype: DType,
+        g: &mut Generator,
+    ) -> Tensor {
         let n: usize = shape.iter().product();
-        from_f64s((0..n).map(|_| g.normal()).collect(), shape, dtype)
+        match dtype {
+            DType::F32 => {
+                let mut v = vec![0f32; n];
+                g.fill_normal_f32(&mut v, mean, std);
+                Tensor::from_vec(v, shape)
+            }
+            DType::F64 => {
+                let mut v = vec![0f64; n];
+                g.fill_normal_f64(&mut v, mean, std);
+                Tensor::from_vec(v, shape)
+            }
+            d => panic!(
+                "\"normal_kernel_cpu\" not implemented for '{}'",
+                d.torch_name()
+            ),
+        }
     }
 
     /// Uniform integers in `[low, high)` from an explicit generator.
@@ -234,19 +294,41 @@ impl Tensor {
         )
     }
 
-    /// Draws 1 with probability given by each element (`torch.bernoulli`), same dtype.
+    /// A random permutation of `0..n` (i64) from an explicit generator.
+    pub fn randperm_with(n: usize, g: &mut Generator) -> Tensor {
+        Tensor::from_vec(g.randperm(n), &[n])
+    }
+
+    /// Draws 1 with the probability given by each element (`torch.bernoulli(p)`); same
+    /// shape and dtype as the (float) probabilities.
     pub fn bernoulli(&self) -> Tensor {
         with_global(|g| self.bernoulli_with(g))
     }
 
     /// `bernoulli` from an explicit generator.
     pub fn bernoulli_with(&self, g: &mut Generator) -> Tensor {
-        let p = self.to_vec::<f64>();
-        let v: Vec<f64> = p
-            .iter()
-            .map(|&p| if g.uniform_f64() < p { 1.0 } else { 0.0 })
-            .collect();
-        from_f64s(v, self.shape(), self.dtype())
+        match self.dtype() {
+            DType::F32 => {
+                let v: Vec<f32> = self
+                    .to_vec::<f32>()
+                    .into_iter()
+                    .map(|p| if g.bernoulli_f32(p) { 1.0 } else { 0.0 })
+                    .collect();
+                Tensor::from_vec(v, self.shape())
+            }
+            DType::F64 => {
+                let v: Vec<f64> = self
+                    .to_vec::<f64>()
+                    .into_iter()
+                    .map(|p| if g.bernoulli_f64(p) { 1.0 } else { 0.0 })
+                    .collect();
+                Tensor::from_vec(v, self.shape())
+            }
+            d => panic!(
+                "\"bernoulli_tensor_cpu_p_\" not implemented for '{}'",
+                d.torch_name()
+            ),
+        }
     }
 
     /// A copy with another dtype (`tensor.to(dtype)`); no history is recorded here, see
