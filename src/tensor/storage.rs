@@ -123,6 +123,11 @@ impl Storage {
         self.0.version.load(Ordering::Relaxed)
     }
 
+    /// How many handles share this buffer (one per tensor or view built on it).
+    pub fn handle_count(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+
     /// Whether two handles point at the same buffer.
     pub fn same(&self, other: &Storage) -> bool {
         Arc::ptr_eq(&self.0, &other.0)

@@ -3,9 +3,12 @@
 pub mod activation;
 pub mod binary;
 pub mod cast;
+pub mod inplace;
 pub mod matmul;
+pub mod minmax;
 pub mod operators;
 pub mod reduce;
+pub mod reduce_extra;
 pub mod select;
 pub mod unary;
 pub mod view;

@@ -1,0 +1,271 @@
+//! In-place ops (`add_`, `mul_`, `copy_`, `zero_`, ...), following PyTorch's rules.
+//!
+//! Each returns a handle to `self` (PyTorch returns self), so calls chain. Every write goes
+//! through `Storage::write()`, bumping the version counter: a graph that saved the old
+//! value panics on backward instead of giving a wrong gradient.
+//!
+//! With grad mode on:
+//! - an in-place op on a leaf that requires grad panics (under `no_grad`, as in the
+//!   optimizer update `w -= lr * w.grad`, it is allowed);
+//! - on a non-leaf, or when the other operand requires grad, the tensor's `grad_fn` is
+//!   rebased onto the op, as PyTorch does (`h = a * 2; h.add_(&b)` differentiates
+//!   through both). This needs the tensor to be the only user of its storage: an
+//!   in-place change through a view (or of a tensor that has views) would leave the
+//!   other views' history stale, so that case panics rather than give wrong gradients.
+
+use super::binary::scalar_like;
+use crate::autograd::mode::{is_grad_enabled, no_grad};
+use crate::autograd::record::record;
+use crate::tensor::kernels::elementwise::{broadcast_or_panic, zip_assign};
+use crate::tensor::{BufferElement, DType, Element, Tensor};
+use crate::{float_dispatch, numeric_dispatch};
+
+/// Category for PyTorch's in-place cast rule: bool < integer < float.
+fn category(d: DType) -> u8 {
+    match d {
+        DType::Bool => 0,
+        DType::U8 | DType::I64 => 1,
+        DType::F32 | DType::F64 => 2,
+    }
+}
+
+fn assert_castable(op: &str, result: DType, dst: DType) {
+    assert!(
+        category(result) <= category(dst),
+        "{op}: result type {} can't be cast to the desired output type {}",
+        result.torch_name(),
+        dst.torch_name()
+    );
+}
+
+/// Checks PyTorch's rules for an in-place op on `dst`; returns whether it must be recorded.
+fn prepare(op: &str, dst: &Tensor, other: Option<&Tensor>) -> bool {
+    if let Some(o) = other {
+        let shape = broadcast_or_panic(op, dst.shape(), o.shape());
+        assert!(
+            shape == dst.shape(),
+            "{op}: output with shape {:?} doesn't match the broadcast shape {shape:?}",
+            dst.shape()
+        );
+    }
+    if !is_grad_enabled() {
+        return false;
+    }
+    assert!(
+        !(dst.is_leaf() && dst.requires_grad()),
+        "{op}: a leaf Variable that requires grad is being used in an in-place operation."
+    );
+    let rec =
+        dst.dtype().is_float() && (dst.requires_grad() || other.is_some_and(|o| o.requires_grad()));
+    if rec {
+        assert!(
+            dst.storage().handle_count() == 1,
+            "{op}: in-place operation on a tensor (shape {:?}) that requires grad and shares its \
+             storage with another tensor (a view, or an output saved for backward) is not \
+             supported; use the out-of-place op instead",
+            dst.shape()
+        );
+    }
+    rec
+}
+
+/// Whether the single-pass kernel may run: nothing to record and matching dtypes.
+fn fast_ok(op: &str, dst: &Tensor, other: &Tensor) -> bool {
+    !prepare(op, dst, Some(other)) && other.dtype() == dst.dtype() && dst.dtype() != DType::Bool
+}
+
+/// Overwrites `dst` with `value` (same dtype, broadcast to `dst`'s shape).
+fn write_into(op: &str, dst: &Tensor, value: &Tensor) {
+    fn go<T: BufferElement>(op: &str, dst: &Tensor, v: &Tensor) {
+        zip_assign::<T>(op, dst, v, |_, s| s);
+    }
+    let value = if value.dtype() == dst.dtype() {
+        value.clone()
+    } else {
+        value.cast_raw(dst.dtype())
+    };
+    match dst.dtype() {
+        DType::F32 => go::<f32>(op, dst, &value),
+        DType::F64 => go::<f64>(op, dst, &value),
+        DType::I64 => go::<i64>(op, dst, &value),
+        DType::U8 => go::<u8>(op, dst, &value),
+        DType::Bool => go::<bool>(op, dst, &value),
+    }
+}
+
+/// Runs an in-place op as its out-of-place form `f`, writes the result back and, when
+/// recording, rebases `dst`'s history onto it. `snapshot` is for ops whose backward
+/// needs the old value of `dst`: they get a copy, since `dst` itself is overwritten.
+fn inplace_via(
+    op: &str,
+    dst: &Tensor,
+    other: Option<&Tensor>,
+    snapshot: bool,
+    f: impl FnOnce(&Tensor, Option<&Tensor>) -> Tensor,
+) -> Tensor {
+    if !prepare(op, dst, other) {
+        let r = no_grad(|| f(dst, other));
+        assert_castable(op, r.dtype(), dst.dtype());
+        write_into(op, dst, &r);
+        return dst.clone();
+    }
+    let snap = if snapshot {
+        dst.deep_clone()
+    } else {
+        dst.clone()
+    };
+    let other = other.map(|o| {
+        if o.same_tensor(dst) {
+            snap.clone()
+        } else {
+            o.clone()
+        }
+    });
+    let r = f(&snap, other.as_ref());
+    assert_castable(op, r.dtype(), dst.dtype());
+    let r = r.to_dtype(dst.dtype());
+    write_into(op, dst, &r.detach());
+    if let Some(node) = r.grad_fn() {
+        dst.set_grad_fn(node);
+    }
+    dst.clone()
+}
+
+/// `dst op= src` in one pass over `dst`, for same-dtype numeric operands.
+macro_rules! fast_zip {
+    ($op:expr, $dst:expr, $src:expr, |$a:ident, $b:ident| $e:expr) => {{
+        numeric_dispatch!($op, $dst.dtype(), T => zip_assign::<T>($op, $dst, $src, |$a: T, $b: T| $e));
+        $dst.clone()
+    }};
+}
+
+impl Tensor {
+    /// `self += other` in place, broadcasting `other` (`tensor.add_(other)`).
+    pub fn add_(&self, other: &Tensor) -> Tensor {
+        if fast_ok("add_", self, other) {
+            return fast_zip!("add_", self, other, |a, b| a + b);
+        }
+        inplace_via("add_", self, Some(other), false, |s, o| s.add(o.unwrap()))
+    }
+
+    /// `self += alpha * other` in place (`tensor.add_(other, alpha=alpha)`), the usual
+    /// optimizer update.
+    pub fn add_scaled_(&self, other: &Tensor, alpha: f64) -> Tensor {
+        if self.dtype().is_float() && fast_ok("add_", self, other) {
+            float_dispatch!("add_", self.dtype(), T => {
+                let k = T::from_f64(alpha);
+                zip_assign::<T>("add_", self, other, move |a: T, b: T| a + b * k)
+            });
+            return self.clone();
+        }
+        inplace_via("add_", self, Some(other), false, |s, o| {
+            s.add(&o.unwrap().mul_scalar(alpha))
+        })
+    }
+
+    /// `self -= other` in place (`tensor.sub_(other)`).
+    pub fn sub_(&self, other: &Tensor) -> Tensor {
+        if fast_ok("sub_", self, other) {
+            return fast_zip!("sub_", self, other, |a, b| a - b);
+        }
+        inplace_via("sub_", self, Some(other), false, |s, o| s.sub(o.unwrap()))
+    }
+
+    /// `self *= other` in place (`tensor.mul_(other)`).
+    pub fn mul_(&self, other: &Tensor) -> Tensor {
+        if fast_ok("mul_", self, other) {
+            return fast_zip!("mul_", self, other, |a, b| a * b);
+        }
+        inplace_via("mul_", self, Some(other), true, |s, o| s.mul(o.unwrap()))
+    }
+
+    /// `self /= other` in place, true division (`tensor.div_(other)`); integer tensors
+    /// cannot hold the float result and panic, as in PyTorch.
+    pub fn div_(&self, other: &Tensor) -> Tensor {
+        if self.dtype().is_float() && fast_ok("div_", self, other) {
+            return fast_zip!("div_", self, other, |a, b| a / b);
+        }
+        inplace_via("div_", self, Some(other), true, |s, o| s.div(o.unwrap()))
+    }
+
+    /// `self += v` in place (`tensor.add_(v)`).
+    pub fn add_scalar_(&self, v: f64) -> Tensor {
+        self.add_(&scalar_like(self, v))
+    }
+
+    /// `self -= v` in place (`tensor.sub_(v)`).
+    pub fn sub_scalar_(&self, v: f64) -> Tensor {
+        self.sub_(&scalar_like(self, v))
+    }
+
+    /// `self *= v` in place (`tensor.mul_(v)`).
+    pub fn mul_scalar_(&self, v: f64) -> Tensor {
+        self.mul_(&scalar_like(self, v))
+    }
+
+    /// `self /= v` in place (`tensor.div_(v)`).
+    pub fn div_scalar_(&self, v: f64) -> Tensor {
+        self.div_(&scalar_like(self, v))
+    }
+
+    /// Clamps into `[min, max]` in place (`tensor.clamp_(min, max)`).
+    pub fn clamp_(&self, min: Option<f64>, max: Option<f64>) -> Tensor {
+        inplace_via("clamp_", self, None, true, |s, _| s.clamp(min, max))
+    }
+
+    /// Sets every element to `v` (`tensor.fill_(v)`).
+    pub fn fill_(&self, v: f64) -> Tensor {
+        self.overwrite(
+            "fill_",
+            "FillBackward0",
+            &Tensor::scalar_dtype(v, self.dtype()),
+            None,
+        )
+    }
+
+    /// Sets every element to 0 (`tensor.zero_()`).
+    pub fn zero_(&self) -> Tensor {
+        self.overwrite(
+            "zero_",
+            "ZeroBackward0",
+            &Tensor::scalar_dtype(0.0, self.dtype()),
+            None,
+        )
+    }
+
+    /// Copies `src` into `self`, broadcasting it and converting its dtype
+    /// (`tensor.copy_(src)`). The gradient flows to `src`; the old value gets none.
+    pub fn copy_(&self, src: &Tensor) -> Tensor {
+        self.overwrite("copy_", "CopyBackwards", src, Some(src))
+    }
+
+    /// Replaces the contents with `value` (broadcast, cast). `src` is the differentiable
+    /// source, if any; the overwritten old value gets a zero gradient.
+    fn overwrite(
+        &self,
+        op: &str,
+        node: &'static str,
+        value: &Tensor,
+        src: Option<&Tensor>,
+    ) -> Tensor {
+        let rec = prepare(op, self, Some(value));
+        write_into(op, self, &value.detach());
+        if rec {
+            let inputs: Vec<&Tensor> = std::iter::once(self).chain(src).collect();
+            let (src_dtype, src_shape) = (value.dtype(), value.size());
+            let tmp = record(self.detach(), &inputs, node, move || {
+                move |g: &Tensor, n: &[bool]| {
+                    let mut out = vec![n[0].then(|| g.zeros_like())];
+                    if n.len() > 1 {
+                        out.push(n[1].then(|| g.to_dtype(src_dtype).sum_to_size(&src_shape)));
+                    }
+                    out
+                }
+            });
+            if let Some(n) = tmp.grad_fn() {
+                self.set_grad_fn(n);
+            }
+        }
+        self.clone()
+    }
+}
