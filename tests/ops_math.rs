@@ -997,15 +997,16 @@ fn kinks_follow_pytorch() {
 
 // ---------------------------------------------------------------- misuse panics
 
-fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
-    let err = std::panic::catch_unwind(f).expect_err("expected a panic");
+fn panic_message(f: impl FnOnce()) -> String {
+    let err =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("expected a panic");
     err.downcast_ref::<String>()
         .cloned()
         .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default()
 }
 
-fn assert_panics_with(f: impl FnOnce() + std::panic::UnwindSafe, want: &str) {
+fn assert_panics_with(f: impl FnOnce(), want: &str) {
     let msg = panic_message(f);
     assert!(
         msg.contains(want),

@@ -217,7 +217,7 @@ impl Tensor {
     pub fn fill_(&self, v: f64) -> Tensor {
         self.overwrite(
             "fill_",
-            "FillBackward0",
+            "FillBackward2",
             &Tensor::scalar_dtype(v, self.dtype()),
             None,
         )
