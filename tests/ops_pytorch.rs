@@ -73,6 +73,27 @@ fn run(name: &str, c: &Value, x: &[Tensor]) -> Option<Tensor> {
             x[0].masked_fill(&x[0].gt_scalar(arg_f(c, "threshold")), arg_f(c, "value"))
         }
         "where" => Tensor::where_(&x[0].gt_scalar(0.0), &x[0], &x[1]),
+        "leaky_relu" => x[0].leaky_relu(arg_f(c, "slope")),
+        "gelu" => x[0].gelu(),
+        "gelu_tanh" => x[0].gelu_tanh(),
+        "softplus" => x[0].softplus(1.0, 20.0),
+        "prod" => x[0].prod(),
+        "prod_dim" => x[0].prod_dim(dim(), false),
+        "max_dim" => x[0].max_dim(dim(), false).0,
+        "min_dim" => x[0].min_dim(dim(), false).0,
+        "amax" => x[0].amax(&[dim()], false),
+        "max_all" => x[0].max(),
+        "var" | "var_biased" => {
+            let correction = if c["args"]["unbiased"].as_bool().unwrap() {
+                1.0
+            } else {
+                0.0
+            };
+            x[0].var_dims(&[dim()], correction, false)
+        }
+        "std" => x[0].std(),
+        "logsumexp" => x[0].logsumexp(&[dim()], false),
+        "norm" => x[0].norm(2.0),
         _ => return None,
     })
 }

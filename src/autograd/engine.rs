@@ -120,15 +120,17 @@ fn run(roots: Vec<(Tensor, Tensor)>, create_graph: bool, sink: &mut Sink) {
         let needs: Vec<bool> = node.next.iter().map(|e| e.is_some()).collect();
         let input_grads = node.op.backward(&g, &needs);
         for (edge, ig) in node.next.iter().zip(input_grads) {
-            let (Some(edge), Some(ig)) = (edge, ig) else {
-                continue;
-            };
-            match edge {
-                Edge::Leaf(t) => sink.leaf(t, ig, create_graph),
-                Edge::Node(child) => {
+            let Some(edge) = edge else { continue };
+            match (edge, ig) {
+                (Edge::Leaf(t), Some(ig)) => sink.leaf(t, ig, create_graph),
+                (Edge::Leaf(_), None) => {}
+                (Edge::Node(child), ig) => {
                     let k = key(child);
-                    let old = grads.remove(&k);
-                    grads.insert(k, accumulate(old, ig));
+                    // A node that sent no gradient still counts as done for its input.
+                    if let Some(ig) = ig {
+                        let old = grads.remove(&k);
+                        grads.insert(k, accumulate(old, ig));
+                    }
                     let d = deps.get_mut(&k).expect("reachable node");
                     *d -= 1;
                     if *d == 0 {

@@ -1,7 +1,7 @@
 //! `std::ops` for tensors: `&a + &b`, `a * 2.0`, `2.0 * &a`, `-&a`, owned or borrowed.
 
 use crate::tensor::Tensor;
-use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
 macro_rules! binary_operator {
     ($trait:ident, $method:ident, $tensor_op:ident, $scalar_op:ident, $rscalar:expr) => {
@@ -76,3 +76,31 @@ impl Neg for Tensor {
         Tensor::neg(&self)
     }
 }
+
+macro_rules! assign_operator {
+    ($trait:ident, $method:ident, $inplace:ident, $scalar_inplace:ident) => {
+        /// In place, like PyTorch's `a op= b` (shares storage with every handle on `a`).
+        impl $trait<&Tensor> for Tensor {
+            fn $method(&mut self, rhs: &Tensor) {
+                self.$inplace(rhs);
+            }
+        }
+        /// In place, like PyTorch's `a op= b`.
+        impl $trait<Tensor> for Tensor {
+            fn $method(&mut self, rhs: Tensor) {
+                self.$inplace(&rhs);
+            }
+        }
+        /// In place with a scalar, like PyTorch's `a op= 2.0`.
+        impl $trait<f64> for Tensor {
+            fn $method(&mut self, rhs: f64) {
+                self.$scalar_inplace(rhs);
+            }
+        }
+    };
+}
+
+assign_operator!(AddAssign, add_assign, add_, add_scalar_);
+assign_operator!(SubAssign, sub_assign, sub_, sub_scalar_);
+assign_operator!(MulAssign, mul_assign, mul_, mul_scalar_);
+assign_operator!(DivAssign, div_assign, div_, div_scalar_);
