@@ -3,9 +3,11 @@
 pub mod activation;
 pub mod binary;
 pub mod cast;
+pub mod index;
 pub mod matmul;
 pub mod operators;
 pub mod reduce;
 pub mod select;
+pub mod slice;
 pub mod unary;
 pub mod view;
