@@ -172,7 +172,8 @@ impl Tensor {
         let d = normalize_dim(dim, self.dim(), "scatter_add");
         for k in 0..self.dim() {
             assert!(
-                index.shape()[k] <= src.shape()[k] && (k == d || index.shape()[k] <= self.shape()[k]),
+                index.shape()[k] <= src.shape()[k]
+                    && (k == d || index.shape()[k] <= self.shape()[k]),
                 "scatter_add(): Expected index {:?} to be no larger than self {:?} apart from \
                  dimension {d} and to be no larger size than src {:?}",
                 index.shape(),

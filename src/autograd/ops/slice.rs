@@ -29,7 +29,11 @@ impl Tensor {
     ) -> Tensor {
         // An empty view never reads its offset; keeping it at the base avoids an offset
         // past the end of the storage.
-        let start = if len == 0 { 0 } else { start };
+        let start = if len == 0 || self.numel() == 0 {
+            0
+        } else {
+            start
+        };
         let out = self.with_layout(self.layout().narrowed(d, start, len, step));
         let in_shape = self.size();
         record(out, &[self], name, move || {
@@ -85,7 +89,13 @@ impl Tensor {
     /// Python slicing `x[start:end:step]` along `dim`, sharing storage; `None` bounds
     /// take the whole range, negative bounds count from the end and out-of-range bounds
     /// are clamped. `step` must be positive.
-    pub fn slice(&self, dim: isize, start: Option<isize>, end: Option<isize>, step: usize) -> Tensor {
+    pub fn slice(
+        &self,
+        dim: isize,
+        start: Option<isize>,
+        end: Option<isize>,
+        step: usize,
+    ) -> Tensor {
         assert!(
             self.dim() > 0,
             "slice(): cannot be applied to a 0-dim tensor."
@@ -118,11 +128,14 @@ impl Tensor {
             self.shape()
         );
         let i = if index < 0 { index + n } else { index } as usize;
-        let out = self.with_layout(self.layout().narrowed(d, i, 1, 1).squeezed(d));
+        let at = if self.numel() == 0 { 0 } else { i };
+        let out = self.with_layout(self.layout().narrowed(d, at, 1, 1).squeezed(d));
         let in_shape = self.size();
         record(out, &[self], name, move || {
             move |g: &Tensor, _: &[bool]| {
-                vec![Some(g.unsqueeze(d as isize).slice_backward(&in_shape, d, i, 1))]
+                vec![Some(
+                    g.unsqueeze(d as isize).slice_backward(&in_shape, d, i, 1),
+                )]
             }
         })
     }

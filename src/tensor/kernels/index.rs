@@ -130,7 +130,9 @@ pub fn index_add<T: BufferElement + Add<Output = T>>(
                 return;
             }
             if out.len() < PAR_THRESHOLD || outer == 1 {
-                out.chunks_mut(n * inner).zip(s.chunks(k * inner)).for_each(block);
+                out.chunks_mut(n * inner)
+                    .zip(s.chunks(k * inner))
+                    .for_each(block);
             } else {
                 out.par_chunks_mut(n * inner)
                     .zip(s.par_chunks(k * inner))
