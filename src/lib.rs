@@ -18,6 +18,7 @@ pub mod data;
 pub mod io;
 pub mod tensor;
 
+pub use autograd::ops::index::{cat, stack};
 pub use autograd::{enable_grad, no_grad, no_grad_guard};
 pub use tensor::create::tensor;
 pub use tensor::random::{Generator, manual_seed};
