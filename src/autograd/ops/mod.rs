@@ -7,5 +7,6 @@ pub mod matmul;
 pub mod operators;
 pub mod reduce;
 pub mod select;
+pub mod softmax;
 pub mod unary;
 pub mod view;
