@@ -21,7 +21,14 @@ fn gradcheck_softmax_every_dim() {
 fn gradcheck_softmax_non_contiguous_input() {
     let t = x(&[4, 3]).t();
     assert!(!t.is_contiguous());
-    gradcheck(|v| v[0].softmax(-1), std::slice::from_ref(&t), 1e-6, 1e-7, 1e-5).unwrap();
+    gradcheck(
+        |v| v[0].softmax(-1),
+        std::slice::from_ref(&t),
+        1e-6,
+        1e-7,
+        1e-5,
+    )
+    .unwrap();
     gradcheck(|v| v[0].log_softmax(0), &[t], 1e-6, 1e-7, 1e-5).unwrap();
 }
 
