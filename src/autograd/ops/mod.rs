@@ -12,5 +12,6 @@ pub mod reduce;
 pub mod reduce_extra;
 pub mod select;
 pub mod slice;
+pub mod softmax;
 pub mod unary;
 pub mod view;
