@@ -144,7 +144,8 @@ impl AdamStep<'_> {
             }
         }
         *m = lerp(*m, g, 1.0 - o.beta1);
-        *v = *v * T::c(o.beta2) + g * g * T::c(1.0 - o.beta2);
+        // addcmul order: value * g * g.
+        *v = *v * T::c(o.beta2) + T::c(1.0 - o.beta2) * g * g;
         let second = match vmax {
             Some(mx) => {
                 if *v > *mx {

@@ -107,7 +107,7 @@ impl Update<3> for RmsStep<'_> {
             if o.weight_decay != 0.0 {
                 g = g + *p * T::c(o.weight_decay);
             }
-            *v = *v * alpha + g * g * one_minus;
+            *v = *v * alpha + one_minus * g * g;
             let avg = if o.centered {
                 *ga = lerp(*ga, g, 1.0 - o.alpha);
                 (*v - *ga * *ga).sqrt()
