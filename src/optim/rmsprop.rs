@@ -105,7 +105,7 @@ impl Update<3> for RmsStep<'_> {
         {
             let mut g = if o.maximize { -g } else { g };
             if o.weight_decay != 0.0 {
-                g = g + *p * T::c(o.weight_decay);
+                g += *p * T::c(o.weight_decay);
             }
             *v = *v * alpha + one_minus * g * g;
             let avg = if o.centered {
@@ -116,9 +116,9 @@ impl Update<3> for RmsStep<'_> {
             } + eps;
             if o.momentum > 0.0 {
                 *b = *b * mu + g / avg;
-                *p = *p + neg_lr * *b;
+                *p += neg_lr * *b;
             } else {
-                *p = *p + neg_lr * g / avg;
+                *p += neg_lr * g / avg;
             }
         }
     }

@@ -20,7 +20,7 @@ fn infer_shape(op: &str, shape: &[isize], numel: usize, from: &[usize]) -> Vec<u
         .iter()
         .map(|&d| {
             if d == -1 {
-                if known == 0 { 0 } else { numel / known }
+                numel.checked_div(known).unwrap_or(0)
             } else {
                 d as usize
             }
