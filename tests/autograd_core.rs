@@ -32,9 +32,13 @@ fn gradients_accumulate_until_zeroed() {
 fn second_derivative_of_cube_at_two_is_twelve() {
     let x = Tensor::scalar(2.0f64).requires_grad_(true);
     let y = x.pow_scalar(3.0);
-    let dy = grad(&[y], std::slice::from_ref(&x), None, true)[0].clone().unwrap();
+    let dy = grad(&[y], std::slice::from_ref(&x), None, true)[0]
+        .clone()
+        .unwrap();
     assert_eq!(dy.item(), 12.0);
-    let d2y = grad(&[dy], std::slice::from_ref(&x), None, false)[0].clone().unwrap();
+    let d2y = grad(&[dy], std::slice::from_ref(&x), None, false)[0]
+        .clone()
+        .unwrap();
     assert_eq!(d2y.item(), 12.0);
 }
 

@@ -70,7 +70,7 @@ impl<T: TensorData> TensorData for [T] {
 /// Builds a tensor from nested arrays or vectors, like `torch.tensor(data)`.
 ///
 /// ```
-/// let x = kiln::tensor([[1.0, 2.0], [3.0, 4.0]]);
+/// let x = kiln::tensor(&[[1.0, 2.0], [3.0, 4.0]]);
 /// assert_eq!(x.shape(), &[2, 2]);
 /// ```
 pub fn tensor<D: TensorData + ?Sized>(data: &D) -> Tensor {
