@@ -16,12 +16,14 @@
 pub mod batch;
 pub mod collate;
 pub mod dataset;
+pub mod datasets;
 pub mod download;
 pub mod error;
 pub mod gather;
 pub mod idx;
 pub mod loader;
 pub mod sampler;
+pub mod transforms;
 mod workers;
 
 pub use batch::Collatable;
@@ -29,9 +31,11 @@ pub use collate::{Collate, DefaultCollate};
 pub use dataset::{
     Dataset, Subset, TensorDataset, TensorTuple, random_split, random_split_fractions,
 };
+pub use datasets::{FashionMnist, Mnist};
 pub use download::{RemoteFile, content_sha256, download_verified, fetch, find_file};
 pub use error::DataError;
 pub use gather::{index_row, select_rows, stack};
 pub use idx::{IdxArray, IdxData, IdxType, encode_idx_u8, parse_idx, read_idx, write_idx_u8};
 pub use loader::DataLoader;
 pub use sampler::randperm;
+pub use transforms::{Compose, Normalize, ToTensor, Transform, to_tensor};
