@@ -13,8 +13,9 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use kiln::data::datasets::{FashionMnist, Mnist};
 use kiln::data::transforms::{Compose, Normalize, ToTensor, Transform, to_tensor};
-use kiln::data::{DataError, DataLoader, Dataset, encode_idx_u8};
+use kiln::data::{DataError, DataLoader, Dataset, TensorDataset, encode_idx_u8};
 use kiln::{DType, Tensor};
+use rayon::prelude::*;
 
 fn data_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
@@ -23,6 +24,12 @@ fn data_root() -> PathBuf {
 fn train() -> &'static Mnist {
     static TRAIN: OnceLock<Mnist> = OnceLock::new();
     TRAIN.get_or_init(|| Mnist::new(Some(&data_root()), true, false).expect("MNIST train set"))
+}
+
+/// The training set as the tutorial normalizes it, converted once.
+fn train_normalized() -> &'static TensorDataset {
+    static DS: OnceLock<TensorDataset> = OnceLock::new();
+    DS.get_or_init(|| train().clone().into_tensor_dataset(Some((0.1307, 0.3081))))
 }
 
 fn fixture() -> &'static serde_json::Value {
@@ -62,11 +69,11 @@ fn mnist_train_loads_with_known_labels() {
     );
     let first: Vec<i64> = (0..10).map(|i| m.get(i).1).collect();
     assert_eq!(first, vec![5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
-    let (lo, hi) = m.images().with_contiguous(|px: &[u8]| {
-        px.iter()
-            .fold((u8::MAX, 0u8), |(lo, hi), &p| (lo.min(p), hi.max(p)))
-    });
-    assert_eq!((lo, hi), (0, 255));
+    // u8 pixels lie in 0..=255; both ends occur (`contains` is a fast byte search).
+    let ends = m
+        .images()
+        .with_contiguous(|px: &[u8]| (px.contains(&0), px.contains(&255)));
+    assert_eq!(ends, (true, true));
     assert_eq!(Mnist::classes()[3], "3 - three");
 }
 
@@ -109,14 +116,23 @@ fn transforms_match_pytorch_bit_for_bit() {
 
 #[test]
 fn normalized_train_set_has_mean_zero_and_std_one() {
-    let x = train().float_images(Some((0.1307, 0.3081)));
-    assert_eq!((x.shape(), x.dtype()), (&[60000usize, 784][..], DType::F32));
+    let x = &train_normalized().tensors().0;
+    assert_eq!(
+        (x.shape(), x.dtype()),
+        (&[60000usize, 1, 28, 28][..], DType::F32)
+    );
+    // Partial sums per chunk in parallel: this test runs unoptimised.
     let (sum, sq, first) = x.with_contiguous(|v: &[f32]| {
         let first: f64 = v[..784].iter().map(|&f| f64::from(f)).sum();
-        let (s, q) = v.iter().fold((0f64, 0f64), |(s, q), &f| {
-            let f = f64::from(f);
-            (s + f, q + f * f)
-        });
+        let (s, q) = v
+            .par_chunks(1 << 16)
+            .map(|c| {
+                c.iter().fold((0f64, 0f64), |(s, q), &f| {
+                    let f = f64::from(f);
+                    (s + f, q + f * f)
+                })
+            })
+            .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
         (s, q, first)
     });
     let n = x.numel() as f64;
@@ -140,7 +156,7 @@ fn normalized_train_set_has_mean_zero_and_std_one() {
 #[test]
 fn tensor_dataset_fast_path_equals_the_tutorial_pipeline() {
     let norm = (0.1307, 0.3081);
-    let fast = DataLoader::new(train().clone().into_tensor_dataset(Some(norm))).batch_size(64);
+    let fast = DataLoader::new(train_normalized().clone()).batch_size(64);
     let per_image = DataLoader::new(
         train().clone().with_transform(
             Compose::new()
@@ -249,6 +265,9 @@ fn a_small_valid_split_loads() {
     let m = load(&split(&images, &labels)).unwrap();
     assert_eq!(m.len(), 2);
     assert_eq!(m.labels().to_vec::<i64>(), vec![3, 9]);
+    let x = m.float_images(None);
+    assert_eq!((x.shape(), x.dtype()), (&[2usize, 784][..], DType::F32));
+    assert_eq!(x.to_vec::<f32>()[0], 9.0 / 255.0);
 }
 
 #[test]
@@ -336,7 +355,7 @@ fn corrupt_files_give_typed_errors() {
 #[test]
 #[ignore = "timing; run in release"]
 fn time_one_mnist_epoch() {
-    let ds = train().clone().into_tensor_dataset(Some((0.1307, 0.3081)));
+    let ds = train_normalized();
     for workers in [0, 1, 2] {
         let loader = DataLoader::new(ds.clone())
             .batch_size(64)

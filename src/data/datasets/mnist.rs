@@ -16,10 +16,13 @@ use crate::data::gather::{index_row, select_rows};
 use crate::data::idx::{IdxArray, IdxType, read_idx};
 use crate::data::transforms::{Transform, pixel_table};
 use crate::tensor::Tensor;
-use crate::tensor::kernels::elementwise::map_slice;
+use rayon::prelude::*;
 
 /// Image side length in pixels.
 pub const SIDE: usize = 28;
+
+/// Pixels per parallel work item when converting images to floats.
+const CHUNK: usize = 1 << 16;
 
 /// Number of classes.
 pub const NUM_CLASSES: usize = 10;
@@ -254,9 +257,17 @@ impl<V: MnistVariant> MnistLike<V> {
     /// computed through a 256-entry table in one parallel pass.
     pub fn float_images(&self, normalize: Option<(f64, f64)>) -> Tensor {
         let table = pixel_table(normalize);
-        let values = self
-            .images
-            .with_contiguous(|px: &[u8]| map_slice(px, |b| table[usize::from(b)]));
+        let values = self.images.with_contiguous(|px: &[u8]| {
+            let mut out = vec![0f32; px.len()];
+            out.par_chunks_mut(CHUNK)
+                .zip(px.par_chunks(CHUNK))
+                .for_each(|(out, px)| {
+                    for (o, &b) in out.iter_mut().zip(px) {
+                        *o = table[usize::from(b)];
+                    }
+                });
+            out
+        });
         Tensor::from_vec(values, &[self.images.shape()[0], SIDE * SIDE])
     }
 
