@@ -244,6 +244,9 @@ fn ops_match_pytorch_values_and_gradients() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(missing.is_empty(), "fixture ops kiln does not run: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "fixture ops kiln does not run: {missing:?}"
+    );
     eprintln!("checked {checked} fixture cases against PyTorch");
 }
