@@ -76,15 +76,45 @@ impl Generator {
     }
 
     fn twist(&mut self) {
-        for i in 0..N {
-            let y = (self.state[i] & 0x8000_0000) | (self.state[(i + 1) % N] & 0x7fff_ffff);
-            let mut v = self.state[(i + M) % N] ^ (y >> 1);
-            if y & 1 != 0 {
-                v ^= 0x9908_b0df;
-            }
-            self.state[i] = v;
+        // Three runs without a modulo in the index arithmetic, so the loop vectorises.
+        fn mix(cur: u32, next: u32, far: u32) -> u32 {
+            let y = (cur & 0x8000_0000) | (next & 0x7fff_ffff);
+            far ^ (y >> 1) ^ ((y & 1).wrapping_neg() & 0x9908_b0df)
         }
+        let s = &mut self.state;
+        for i in 0..N - M {
+            s[i] = mix(s[i], s[i + 1], s[i + M]);
+        }
+        for i in N - M..N - 1 {
+            s[i] = mix(s[i], s[i + 1], s[i + M - N]);
+        }
+        s[N - 1] = mix(s[N - 1], s[0], s[M - 1]);
         self.index = 0;
+    }
+
+    fn temper(mut y: u32) -> u32 {
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c_5680;
+        y ^= (y << 15) & 0xefc6_0000;
+        y ^ (y >> 18)
+    }
+
+    /// Fills `out` with the next `out.len()` 32-bit draws, exactly as that many
+    /// [`Generator::next_u32`] calls would, but a whole state block at a time.
+    pub fn fill_u32(&mut self, out: &mut [u32]) {
+        let mut done = 0;
+        while done < out.len() {
+            if self.index >= N {
+                self.twist();
+            }
+            let take = (N - self.index).min(out.len() - done);
+            let src = &self.state[self.index..self.index + take];
+            for (o, &v) in out[done..done + take].iter_mut().zip(src) {
+                *o = Self::temper(v);
+            }
+            self.index += take;
+            done += take;
+        }
     }
 
     /// The next 32 random bits (ATen's `random()`).
@@ -92,12 +122,9 @@ impl Generator {
         if self.index >= N {
             self.twist();
         }
-        let mut y = self.state[self.index];
+        let y = self.state[self.index];
         self.index += 1;
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9d2c_5680;
-        y ^= (y << 15) & 0xefc6_0000;
-        y ^ (y >> 18)
+        Self::temper(y)
     }
 
     /// The next 64 random bits (ATen's `random64()`): the first 32-bit draw is the high half.
@@ -353,8 +380,12 @@ impl Generator {
         check_probability(p);
         match kernel {
             BernoulliScalarKernel::Generator => {
-                for v in out {
-                    *v = self.uniform_f64() < p;
+                // Two 32-bit draws per element (one `uniform_f64`), fetched in bulk.
+                let mut bits = vec![0u32; 2 * out.len()];
+                self.fill_u32(&mut bits);
+                for (v, pair) in out.iter_mut().zip(bits.chunks_exact(2)) {
+                    let r = ((pair[0] as u64) << 32) | pair[1] as u64;
+                    *v = (r & ((1u64 << 53) - 1)) as f64 * (1.0 / (1u64 << 53) as f64) < p;
                 }
             }
             BernoulliScalarKernel::Mkl => {
