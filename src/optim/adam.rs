@@ -162,8 +162,26 @@ impl AdamStep<'_> {
 
 impl Update<2> for AdamStep<'_> {
     fn apply<T: Float>(&self, p: &mut [T], g: &[T], [m, v]: [&mut [T]; 2]) {
+        let o = self.o;
+        if o.maximize || o.weight_decay != 0.0 || (1.0 - o.beta1).abs() >= 0.5 {
+            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                *p = self.elem(*p, g, m, v, None);
+            }
+            return;
+        }
+        // The common case with every constant hoisted, so the loop vectorises; the
+        // arithmetic is `elem`'s, operation for operation.
+        let (w1, b2, w2) = (T::c(1.0 - o.beta1), T::c(o.beta2), T::c(1.0 - o.beta2));
+        let (b2s, eps, step) = (
+            T::c(self.bias2_sqrt),
+            T::c(o.eps),
+            T::c(-(o.lr / self.bias1)),
+        );
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            *p = self.elem(*p, g, m, v, None);
+            *m = *m + w1 * (g - *m);
+            *v = *v * b2 + w2 * g * g;
+            let denom = v.sqrt() / b2s + eps;
+            *p = *p + step * *m / denom;
         }
     }
 }
