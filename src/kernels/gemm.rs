@@ -13,23 +13,29 @@ use gemm::Parallelism;
 /// How many threads a product may use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Threads {
-    /// Run on the calling thread when `m·n·k` is below [`PARALLEL_THRESHOLD`],
-    /// otherwise use every thread of the current rayon pool.
+    /// Run on the calling thread when `m·n·k` is below [`PARALLEL_THRESHOLD`]; above
+    /// it, split `C` into one block per rayon thread (by columns, or by rows when
+    /// column blocks would be narrower than 128) and run each block single-threaded,
+    /// except for all-row-major products with `n ≥ 256`, which use the `gemm` crate's
+    /// own threading. Each thread then packs only its own part of `B`, which is what
+    /// makes transposed operands (as in backward passes) scale.
     #[default]
     Auto,
     /// Always run on the calling thread.
     Single,
-    /// Use up to this many rayon threads whatever the size (`0` means the pool size).
-    /// The `gemm` crate still runs tiny products single-threaded.
+    /// Use the `gemm` crate's own threading on up to this many rayon threads
+    /// (`0` means the pool size). The crate still runs tiny products on one thread.
     Rayon(usize),
 }
 
-/// Products with `m·n·k` below this run single-threaded under [`Threads::Auto`].
+/// Products with `m·n·k` below this (multiply-adds) run single-threaded under
+/// [`Threads::Auto`].
 ///
-/// Measured on a 2-core Zen 4 (see `examples/gemm_gflops.rs`): `64×128×10` (82 K) and
-/// `64×256×128` (2.1 M) are faster or equal on one thread, while two threads win from
-/// roughly 4 M multiply-adds up (`64×784×256` = 12.8 M gains ~1.6×).
-pub const PARALLEL_THRESHOLD: usize = 4 * 1024 * 1024;
+/// Measured on a 2-core Zen 4 with AVX-512 (`examples/gemm_gflops.rs`): `64×128×10`
+/// (82 K) is 3–8× slower when split (the fork-join costs more than the ~1.5 µs
+/// product), while `64×256×128` (2.1 M, ~9 µs) gains ~1.2× from a 2-way split. A
+/// 2-way split pays once the product takes several microseconds, so the cut is 1 M.
+pub const PARALLEL_THRESHOLD: usize = 1 << 20;
 
 /// Which SIMD micro-kernel family the `gemm` crate dispatches to on this CPU.
 pub fn simd_path() -> &'static str {
@@ -225,7 +231,61 @@ impl Dims {
     }
 }
 
-/// Calls the `gemm` crate.
+/// How one product is spread over threads.
+#[derive(Clone, Copy, Debug)]
+enum Plan {
+    /// Call the `gemm` crate with this parallelism.
+    Gemm(Parallelism),
+    /// Split `C` into this many column blocks, each computed single-threaded.
+    Cols(usize),
+    /// Split `C` into this many row blocks, each computed single-threaded.
+    Rows(usize),
+}
+
+/// Chooses a [`Plan`] (see [`Threads::Auto`] for the rules and why).
+fn plan(dims: Dims, strides: [isize; 6], threads: Threads) -> Plan {
+    let Dims { m, n, k } = dims;
+    let t = match threads {
+        Threads::Single => return Plan::Gemm(Parallelism::None),
+        Threads::Rayon(t) => return Plan::Gemm(Parallelism::Rayon(t)),
+        Threads::Auto => rayon::current_num_threads(),
+    };
+    if t < 2 || m.saturating_mul(n).saturating_mul(k) < PARALLEL_THRESHOLD {
+        return Plan::Gemm(Parallelism::None);
+    }
+    let [_, a_cs, _, b_cs, _, c_cs] = strides;
+    if a_cs == 1 && b_cs == 1 && c_cs == 1 && n >= 256 {
+        Plan::Gemm(Parallelism::Rayon(t))
+    } else if n / t >= 128 {
+        Plan::Cols(t)
+    } else if m / t >= 32 {
+        Plan::Rows(t)
+    } else {
+        Plan::Gemm(Parallelism::None)
+    }
+}
+
+/// Raw operand pointers that may cross threads: the blocks each thread writes are
+/// disjoint and the inputs are only read.
+#[derive(Clone, Copy)]
+struct Operands<T>(*const T, *const T, *mut T);
+// SAFETY: see the type's doc; `run`'s contract covers validity.
+unsafe impl<T> Send for Operands<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for Operands<T> {}
+
+impl<T> Operands<T> {
+    /// Moves the three pointers by the given element offsets.
+    ///
+    /// # Safety
+    /// The results must stay inside their allocations.
+    unsafe fn offset(self, a: isize, b: isize, c: isize) -> Self {
+        // SAFETY: forwarded from the caller.
+        unsafe { Operands(self.0.offset(a), self.1.offset(b), self.2.offset(c)) }
+    }
+}
+
+/// Computes the product, splitting it over rayon threads as [`plan`] says.
 ///
 /// # Safety
 /// Every element addressed by `dims` and `strides` must be in bounds of its pointer's
@@ -239,20 +299,49 @@ unsafe fn run<T: Scalar>(
     accumulate: bool,
     threads: Threads,
 ) {
+    use rayon::prelude::*;
+    let [a_rs, _, _, b_cs, c_rs, c_cs] = strides;
+    let ops = Operands(a, b, c);
+    let (parts, along_cols) = match plan(dims, strides, threads) {
+        // SAFETY: forwarded from the caller.
+        Plan::Gemm(par) => return unsafe { call(dims, ops, strides, accumulate, par) },
+        Plan::Cols(t) => (t, true),
+        Plan::Rows(t) => (t, false),
+    };
+    let len = if along_cols { dims.n } else { dims.m };
+    // Block edges on multiples of 16 keep the micro-kernel's SIMD tiles full.
+    let step = len.div_ceil(parts).next_multiple_of(16);
+    (0..len.div_ceil(step)).into_par_iter().for_each(|p| {
+        let (lo, hi) = (p * step, ((p + 1) * step).min(len));
+        let off = lo as isize;
+        // SAFETY: block `p` is the sub-matrix of rows (or columns) `lo..hi`, so its
+        // elements are a subset of the caller's and disjoint from other blocks'.
+        unsafe {
+            let (d, ops) = if along_cols {
+                let d = Dims { n: hi - lo, ..dims };
+                (d, ops.offset(0, off * b_cs, off * c_cs))
+            } else {
+                let d = Dims { m: hi - lo, ..dims };
+                (d, ops.offset(off * a_rs, 0, off * c_rs))
+            };
+            call(d, ops, strides, accumulate, Parallelism::None);
+        }
+    });
+}
+
+/// Calls the `gemm` crate.
+///
+/// # Safety
+/// As for [`run`].
+unsafe fn call<T: Scalar>(
+    dims: Dims,
+    Operands(a, b, c): Operands<T>,
+    strides: [isize; 6],
+    accumulate: bool,
+    parallelism: Parallelism,
+) {
     let Dims { m, n, k } = dims;
     let [a_rs, a_cs, b_rs, b_cs, c_rs, c_cs] = strides;
-    let parallelism = match threads {
-        Threads::Single => Parallelism::None,
-        Threads::Rayon(t) => Parallelism::Rayon(t),
-        Threads::Auto => {
-            let work = m.saturating_mul(n).saturating_mul(k);
-            if work < PARALLEL_THRESHOLD || rayon::current_num_threads() < 2 {
-                Parallelism::None
-            } else {
-                Parallelism::Rayon(0)
-            }
-        }
-    };
     // gemm computes dst := alpha·dst + beta·lhs·rhs and takes column stride first.
     // SAFETY: forwarded from the caller's contract.
     unsafe {
@@ -432,6 +521,47 @@ mod tests {
                 case(&mut rng, m, n, k, threads);
             }
         }
+    }
+
+    #[test]
+    fn split_plans_match_naive_on_odd_pools() {
+        // 3 threads give uneven blocks; shapes hit the row, column and gemm plans.
+        let mut rng = Rng(11);
+        for t in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                for &(m, n, k) in &[
+                    (64, 128, 256),
+                    (256, 128, 64),
+                    (64, 400, 130),
+                    (70, 390, 90),
+                    (33, 33, 1100),
+                ] {
+                    for _ in 0..4 {
+                        case(&mut rng, m, n, k, Threads::Auto);
+                    }
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn auto_plans_for_mnist_shapes() {
+        let p = |m, n, k, s| format!("{:?}", plan(Dims { m, n, k }, s, Threads::Auto));
+        let (nn, nt) = ([784, 1, 256, 1, 256, 1], [784, 1, 1, 784, 256, 1]);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            assert_eq!(p(64, 256, 784, nn), "Gemm(Rayon(2))");
+            assert_eq!(p(64, 256, 784, nt), "Cols(2)");
+            assert_eq!(p(64, 128, 256, nn), "Rows(2)");
+            assert_eq!(p(64, 10, 128, nn), "Gemm(None)");
+        });
     }
 
     #[test]
