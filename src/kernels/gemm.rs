@@ -31,10 +31,10 @@ pub enum Threads {
 /// Products with `m·n·k` below this (multiply-adds) run single-threaded under
 /// [`Threads::Auto`].
 ///
-/// Measured on a 2-core Zen 4 with AVX-512 (`examples/gemm_gflops.rs`): `64×128×10`
-/// (82 K) is 3–8× slower when split (the fork-join costs more than the ~1.5 µs
-/// product), while `64×256×128` (2.1 M, ~9 µs) gains ~1.2× from a 2-way split. A
-/// 2-way split pays once the product takes several microseconds, so the cut is 1 M.
+/// Measured on the 2-core AMD EPYC dev box with AVX-512 (`examples/gemm_gflops.rs`):
+/// `64×128×10` (82 K multiply-adds) is 3–8× slower when split, as the fork-join costs
+/// more than the ~2.5 µs product, while `64×256×128` (2.1 M, ~18 µs on one thread)
+/// gains ~1.2× from a 2-way row split. The cut sits between, at 1 M (~9 µs).
 pub const PARALLEL_THRESHOLD: usize = 1 << 20;
 
 /// Which SIMD micro-kernel family the `gemm` crate dispatches to on this CPU.
