@@ -178,10 +178,10 @@ impl Update<2> for AdamStep<'_> {
             T::c(-(o.lr / self.bias1)),
         );
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            *m = *m + w1 * (g - *m);
+            *m += w1 * (g - *m);
             *v = *v * b2 + w2 * g * g;
             let denom = v.sqrt() / b2s + eps;
-            *p = *p + step * *m / denom;
+            *p += step * *m / denom;
         }
     }
 }
