@@ -239,11 +239,13 @@ fn failed_save_keeps_the_previous_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("ck.safetensors");
     ck.save(&p).unwrap();
+    // Encoding is deterministic: the same checkpoint gives the same bytes.
+    assert!(std::fs::read(&p).unwrap() == bytes);
     let blocked = dir.path().join("sub");
     std::fs::create_dir(&blocked).unwrap();
     std::fs::write(blocked.join("x"), b"occupied").unwrap();
     assert!(ck.save(&blocked).is_err());
-    assert_eq!(std::fs::read(&p).unwrap(), bytes);
+    assert!(std::fs::read(&p).unwrap() == bytes, "previous file changed");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }
 
@@ -264,7 +266,8 @@ fn header_round_trips_non_finite_scheduler_values() {
 }
 
 /// Loading any mutation of a valid checkpoint returns Ok or a typed error; when it is
-/// Ok, restoring it into matching objects returns Ok or a typed error too. A panic fails.
+/// Ok, restoring it into matching objects returns Ok or a typed error too, and a
+/// restored run takes a training step. A panic fails.
 fn load_and_restore(bytes: &[u8]) {
     if let Ok(ck) = Checkpoint::from_bytes(bytes) {
         let _g = lock();
@@ -272,7 +275,15 @@ fn load_and_restore(bytes: &[u8]) {
         let mut opt = Adam::new(model.parameters(), 0.05);
         let mut sched = StepLR::new(&mut opt, 3, 0.5);
         let rng = get_rng_state();
-        let _ = ck.restore(&model, &mut opt, Some(&mut sched));
+        if ck.restore(&model, &mut opt, Some(&mut sched)).is_ok() {
+            // Whatever was accepted must also train without panicking.
+            let x = Tensor::ones(&[2, 4]);
+            let loss = F::cross_entropy(&model.forward(&x), &Tensor::from_vec(vec![0i64, 2], &[2]));
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+            sched.step(&mut opt);
+        }
         set_rng_state(rng);
     }
 }
@@ -317,4 +328,152 @@ proptest! {
         let bytes = kiln::io::serialize_safetensors(&tensors, Some(meta)).unwrap();
         load_and_restore(&bytes);
     }
+}
+
+/// Every scheduler resumed from its `state_dict` (with the optimizer's) continues the
+/// uninterrupted run's learning rates exactly.
+#[test]
+fn schedulers_resume_from_state_dict() {
+    use kiln::optim::{CosineAnnealingLR, ExponentialLR, LinearLR, MultiStepLR, ReduceLROnPlateau};
+    type Make = fn(&mut SGD) -> Box<dyn LrScheduler>;
+    let makers: Vec<(&str, Make)> = vec![
+        ("StepLR", |o| Box::new(StepLR::new(o, 3, 0.5))),
+        ("MultiStepLR", |o| {
+            Box::new(MultiStepLR::new(o, &[2, 5, 5], 0.3))
+        }),
+        ("ExponentialLR", |o| Box::new(ExponentialLR::new(o, 0.9))),
+        ("CosineAnnealingLR", |o| {
+            Box::new(CosineAnnealingLR::new(o, 4, 0.01))
+        }),
+        ("LinearLR", |o| Box::new(LinearLR::new(o, 0.25, 1.0, 6))),
+    ];
+    let p = Tensor::zeros(&[2]).requires_grad_(true);
+    for (name, make) in makers {
+        let mut opt = SGD::new(vec![p.clone()], 0.1);
+        let mut s = make(&mut opt);
+        let mut want = Vec::new();
+        for _ in 0..12 {
+            s.step(&mut opt);
+            want.push(opt.lr(0).to_bits());
+        }
+        let mut opt = SGD::new(vec![p.clone()], 0.1);
+        let mut s = make(&mut opt);
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            s.step(&mut opt);
+            got.push(opt.lr(0).to_bits());
+        }
+        let (opt_state, sched_state) = (opt.state_dict(), s.state_dict());
+        let mut opt2 = SGD::new(vec![p.clone()], 0.7);
+        let mut s2 = make(&mut opt2);
+        opt2.load_state_dict(&opt_state).unwrap();
+        s2.load_state_dict(&sched_state).unwrap();
+        assert_eq!(s2.last_epoch(), 5, "{name}");
+        for _ in 0..7 {
+            s2.step(&mut opt2);
+            got.push(opt2.lr(0).to_bits());
+        }
+        assert_eq!(got, want, "{name}");
+        let mut wrong = sched_state.clone();
+        wrong.base_lrs.push(1.0);
+        assert!(s2.load_state_dict(&wrong).is_err(), "{name}");
+    }
+
+    let metrics = [
+        1.0, 0.9, 0.95, 0.96, 0.97, 0.89, 0.9, 0.9, 0.9, 0.9, 0.9, 0.5,
+    ];
+    let make = |o: &SGD| {
+        ReduceLROnPlateau::new(o)
+            .patience(1)
+            .factor(0.5)
+            .cooldown(1)
+    };
+    let mut opt = SGD::new(vec![p.clone()], 0.1);
+    let mut s = make(&opt);
+    let want: Vec<u64> = metrics
+        .iter()
+        .map(|&m| {
+            s.step(&mut opt, m);
+            opt.lr(0).to_bits()
+        })
+        .collect();
+    let mut opt = SGD::new(vec![p.clone()], 0.1);
+    let mut s = make(&opt);
+    let mut got = Vec::new();
+    for &m in &metrics[..4] {
+        s.step(&mut opt, m);
+        got.push(opt.lr(0).to_bits());
+    }
+    let mut opt2 = SGD::new(vec![p.clone()], 0.1);
+    opt2.load_state_dict(&opt.state_dict()).unwrap();
+    let mut s2 = make(&opt2);
+    s2.load_state_dict(&s.state_dict()).unwrap();
+    for &m in &metrics[4..] {
+        s2.step(&mut opt2, m);
+        got.push(opt2.lr(0).to_bits());
+    }
+    assert_eq!(got, want, "ReduceLROnPlateau");
+    let mut bad = s.state_dict();
+    bad.values.insert("num_bad_epochs".into(), -1.0);
+    assert!(s2.load_state_dict(&bad).is_err());
+}
+
+/// An optimizer state that its step could not use (a missing or foreign buffer, a
+/// non-scalar step) is refused at load time, not discovered by a panic in `step`.
+#[test]
+fn optimizers_refuse_state_their_step_cannot_use() {
+    let _g = lock();
+    let p = Tensor::ones(&[3]).requires_grad_(true);
+    let train = |opt: &mut dyn Optimizer| {
+        p.sum().backward();
+        opt.step();
+        opt.zero_grad();
+    };
+    let mut adam = Adam::new(vec![p.clone()], 0.1);
+    train(&mut adam);
+    let good = adam.state_dict();
+
+    // AMSGrad needs max_exp_avg_sq, which a plain Adam state lacks.
+    let mut ams = good.clone();
+    ams.param_groups[0].options.insert("amsgrad".into(), 1.0);
+    let err = Adam::new(vec![p.clone()], 0.1)
+        .load_state_dict(&ams)
+        .unwrap_err();
+    assert!(err.to_string().contains("max_exp_avg_sq"), "{err}");
+
+    let mut renamed = good.clone();
+    let m = renamed.state.get_mut(&0).unwrap();
+    let t = m.remove("exp_avg").unwrap();
+    m.insert("exp_avgg".into(), t);
+    assert!(
+        Adam::new(vec![p.clone()], 0.1)
+            .load_state_dict(&renamed)
+            .is_err()
+    );
+
+    let mut bad_step = good.clone();
+    bad_step
+        .state
+        .get_mut(&0)
+        .unwrap()
+        .insert("step".into(), Tensor::ones(&[2]));
+    assert!(
+        Adam::new(vec![p.clone()], 0.1)
+            .load_state_dict(&bad_step)
+            .is_err()
+    );
+
+    // SGD: momentum needs its buffer; without momentum there is no state to load.
+    let mut sgd = SGD::new(vec![p.clone()], 0.1).momentum(0.9);
+    train(&mut sgd);
+    let mut plain = sgd.state_dict();
+    plain.param_groups[0].options.insert("momentum".into(), 0.0);
+    assert!(
+        SGD::new(vec![p.clone()], 0.1)
+            .load_state_dict(&plain)
+            .is_err()
+    );
+    let mut fresh = SGD::new(vec![p.clone()], 0.1).momentum(0.9);
+    fresh.load_state_dict(&sgd.state_dict()).unwrap();
+    train(&mut fresh);
 }

@@ -175,10 +175,9 @@ impl Checkpoint {
             path: "".into(),
             reason: format!("cannot encode the header: {e}"),
         })?;
-        let meta = HashMap::from([
-            (META_KEY.to_string(), json),
-            ("format".to_string(), FORMAT.to_string()),
-        ]);
+        // One metadata entry only: a HashMap's order is random, and a checkpoint's bytes
+        // should depend on its content alone.
+        let meta = HashMap::from([(META_KEY.to_string(), json)]);
         serialize_safetensors(&tensors, Some(meta))
     }
 
