@@ -96,14 +96,18 @@ impl Adam {
         self.map_options(|o| o.maximize = on)
     }
 
+    /// The per-parameter buffers a step under `o` uses.
+    fn state_buffers(o: &AdamOptions) -> &'static [&'static str] {
+        if o.amsgrad {
+            &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+        } else {
+            &["exp_avg", "exp_avg_sq"]
+        }
+    }
+
     fn step_impl(&mut self) {
         self.groups.for_each(|o, p, g, state| {
-            let names: &[&'static str] = if o.amsgrad {
-                &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
-            } else {
-                &["exp_avg", "exp_avg_sq"]
-            };
-            let st = state.get_or_insert_with(|| ParamState::zeros(p, names));
+            let st = state.get_or_insert_with(|| ParamState::zeros(p, Self::state_buffers(o)));
             st.step += 1.0;
             let t = st.step;
             let k = AdamStep {

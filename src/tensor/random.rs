@@ -75,6 +75,55 @@ impl Generator {
         self.seed
     }
 
+    /// The complete state as bytes (for checkpoints; `torch.get_rng_state()` plays this
+    /// role in PyTorch, with its own layout): a version byte, the seed, the position in
+    /// the twister, the 624 state words and the cached normal, all little-endian.
+    pub fn state_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(STATE_BYTES);
+        out.push(STATE_VERSION);
+        out.extend_from_slice(&self.seed.to_le_bytes());
+        out.extend_from_slice(&(self.index as u32).to_le_bytes());
+        for w in &self.state {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out.push(self.next_normal.is_some() as u8);
+        out.extend_from_slice(&self.next_normal.unwrap_or(0.0).to_le_bytes());
+        out
+    }
+
+    /// Rebuilds a generator from [`Generator::state_bytes`], checking every field.
+    pub fn from_state_bytes(bytes: &[u8]) -> Result<Generator, RngStateError> {
+        let err = |m: String| Err(RngStateError(m));
+        if bytes.len() != STATE_BYTES {
+            return err(format!("expected {STATE_BYTES} bytes, got {}", bytes.len()));
+        }
+        if bytes[0] != STATE_VERSION {
+            return err(format!("unknown state version {}", bytes[0]));
+        }
+        let u32_at =
+            |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let seed = u64::from_le_bytes(bytes[1..9].try_into().expect("8 bytes"));
+        let index = u32_at(9) as usize;
+        if index > N {
+            return err(format!("twister position {index} is past {N}"));
+        }
+        let state: Vec<u32> = (0..N).map(|i| u32_at(13 + 4 * i)).collect();
+        let flag_at = 13 + 4 * N;
+        let next_normal = match bytes[flag_at] {
+            0 => None,
+            1 => Some(f64::from_le_bytes(
+                bytes[flag_at + 1..flag_at + 9].try_into().expect("8 bytes"),
+            )),
+            f => return err(format!("cached-normal flag is {f}, not 0 or 1")),
+        };
+        Ok(Generator {
+            state,
+            index,
+            seed,
+            next_normal,
+        })
+    }
+
     fn twist(&mut self) {
         // Three runs without a modulo in the index arithmetic, so the loop vectorises.
         fn mix(cur: u32, next: u32, far: u32) -> u32 {
@@ -538,6 +587,21 @@ fn cephes_sincosf(x: f32) -> (f32, f32) {
     )
 }
 
+const STATE_VERSION: u8 = 1;
+const STATE_BYTES: usize = 1 + 8 + 4 + 4 * N + 1 + 8;
+
+/// Bytes that are not a generator state from [`Generator::state_bytes`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RngStateError(pub String);
+
+impl std::fmt::Display for RngStateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid random generator state: {}", self.0)
+    }
+}
+
+impl std::error::Error for RngStateError {}
+
 static GLOBAL: Mutex<Option<Generator>> = Mutex::new(None);
 
 /// Seeds the process-wide default generator (`torch.manual_seed`).
@@ -596,6 +660,24 @@ mod tests {
         }
         assert_eq!(cephes_logf(1.0), 0.0);
         assert!(cephes_logf(0.0).is_nan());
+    }
+
+    #[test]
+    fn state_bytes_round_trip_mid_stream() {
+        let mut g = Generator::new(11);
+        for _ in 0..700 {
+            g.next_u32();
+        }
+        g.normal();
+        assert!(g.next_normal.is_some());
+        let mut back = Generator::from_state_bytes(&g.state_bytes()).unwrap();
+        assert_eq!(back, g);
+        assert_eq!(back.normal(), g.normal());
+        assert_eq!(back.next_u64(), g.next_u64());
+        let mut bad = g.state_bytes();
+        bad[12] = 0xff; // the high byte of the twister position
+        assert!(Generator::from_state_bytes(&bad).is_err());
+        assert!(Generator::from_state_bytes(&bad[..10]).is_err());
     }
 
     #[test]
