@@ -168,13 +168,15 @@ fn kiln_training_reproduces_pytorchs_and_the_committed_file() {
     for (k, t) in sd.iter() {
         assert_close(&t.to_vec::<f64>(), &floats(&want[k.as_str()]), 1e-5, k);
     }
-    // And the committed kiln file holds exactly this run's weights.
+    // And the committed kiln file holds this run's weights (to the last bits a GEMM
+    // kernel change may move; the file itself is what PyTorch was checked against).
     let file = load_state_dict_file(&fixtures().join("kiln_written.safetensors")).unwrap();
     for (k, t) in sd.iter() {
-        assert_eq!(
-            t.to_vec::<f32>(),
-            file.get(k).unwrap().to_vec::<f32>(),
-            "{k}"
+        assert_close(
+            &t.to_vec::<f64>(),
+            &file.get(k).unwrap().to_vec::<f64>(),
+            1e-6,
+            k,
         );
     }
 }
