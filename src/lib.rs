@@ -13,12 +13,20 @@
 //! assert_eq!(w.grad().unwrap().to_vec::<f32>(), vec![-8.0]);
 //! ```
 
+extern crate self as kiln;
+
 pub mod autograd;
 pub mod data;
 pub mod io;
+pub mod nn;
+pub mod optim;
 pub mod tensor;
 
+pub use autograd::ops::index::{cat, stack};
 pub use autograd::{enable_grad, no_grad, no_grad_guard};
 pub use tensor::create::tensor;
 pub use tensor::random::{Generator, manual_seed};
 pub use tensor::{DType, Tensor};
+
+/// `#[derive(Module)]`: see [`nn::Module`].
+pub use kiln_derive::Module;

@@ -94,6 +94,22 @@ fn run(name: &str, c: &Value, x: &[Tensor]) -> Option<Tensor> {
         "std" => x[0].std(),
         "logsumexp" => x[0].logsumexp(&[dim()], false),
         "norm" => x[0].norm(2.0),
+        "narrow" => x[0].narrow(dim(), arg_i(c, "start"), arg_i(c, "len") as usize),
+        "slice_step" => x[0].slice(
+            dim(),
+            Some(arg_i(c, "start")),
+            None,
+            arg_i(c, "step") as usize,
+        ),
+        "index_select" => x[0].index_select(dim(), &x[1]),
+        "gather" => x[0].gather(dim(), &x[1]),
+        "scatter_add" => x[0].scatter_add(dim(), &x[1], &x[2]),
+        "cat" => kiln::cat(&[x[0].clone(), x[1].clone()], dim()),
+        "stack" => kiln::stack(&[x[0].clone(), x[1].clone()], dim()),
+        "split" => x[0].split(arg_i(c, "size") as usize, dim())[arg_i(c, "part") as usize].clone(),
+        "chunk" => {
+            x[0].chunk(arg_i(c, "chunks") as usize, dim())[arg_i(c, "part") as usize].clone()
+        }
         _ => return None,
     })
 }

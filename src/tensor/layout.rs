@@ -108,6 +108,10 @@ impl Layout {
 
     /// Whether the elements are laid out row-major without gaps.
     pub fn is_contiguous(&self) -> bool {
+        // Empty tensors are contiguous whatever their strides, as in PyTorch.
+        if self.numel() == 0 {
+            return true;
+        }
         let mut acc = 1;
         for (&d, &s) in self.shape.iter().zip(&self.strides).rev() {
             if d != 1 && s != acc {
@@ -314,6 +318,13 @@ mod tests {
         assert!(!l.is_contiguous());
         assert!(l.reshaped(&[6]).is_none());
         assert!(l.reshaped(&[3, 2, 1]).is_some());
+    }
+
+    #[test]
+    fn empty_layouts_are_contiguous_and_reshape() {
+        let l = Layout::contiguous(&[2, 0]);
+        assert!(l.is_contiguous());
+        assert_eq!(l.reshaped(&[0, 2]).unwrap().shape(), &[0, 2]);
     }
 
     #[test]

@@ -168,6 +168,10 @@ impl Tensor {
                 self.dtype()
             )
         });
+        // An empty view's offset may lie past the end of its storage; read nothing.
+        if self.numel() == 0 {
+            return Vec::new();
+        }
         if let Some(r) = self.0.layout.contiguous_range() {
             return data[r].to_vec();
         }
@@ -178,6 +182,9 @@ impl Tensor {
 
     /// Runs `f` on the elements as one contiguous slice (copying only if the view is strided).
     pub fn with_contiguous<T: BufferElement, R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
+        if self.numel() == 0 {
+            return f(&self.gather_vec::<T>());
+        }
         if let Some(r) = self.0.layout.contiguous_range() {
             let buf = self.0.storage.read();
             let data = T::slice(&buf).unwrap_or_else(|| {

@@ -236,6 +236,7 @@ macro_rules! comparison {
     ($name:ident, $scalar:ident, $doc:expr, |$x:ident, $y:ident| $e:expr) => {
         impl Tensor {
             #[doc = concat!("Elementwise `", $doc, "`, as a `bool` mask (broadcasting).")]
+            #[allow(clippy::bool_comparison)] // bool masks compare in order, false < true
             pub fn $name(&self, other: &Tensor) -> Tensor {
                 let (a, b) = promote(self, other);
                 if a.dtype() == DType::Bool {

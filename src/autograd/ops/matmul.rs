@@ -16,6 +16,17 @@ impl Tensor {
             a.dim(),
             b.dim()
         );
+        if a.dim() > 1 || b.dim() > 1 {
+            // Checked here so the message shows the caller's shapes, not the unsqueezed ones.
+            let ka = a.shape()[a.dim() - 1];
+            let kb = b.shape()[b.dim().saturating_sub(2)];
+            assert!(
+                ka == kb,
+                "matmul: shapes {:?} and {:?} cannot be multiplied ({ka} != {kb})",
+                a.shape(),
+                b.shape()
+            );
+        }
         match (a.dim(), b.dim()) {
             (1, 1) => {
                 assert_eq!(

@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod binary;
 pub mod cast;
+pub mod index;
 pub mod inplace;
 pub mod matmul;
 pub mod minmax;
@@ -10,5 +11,7 @@ pub mod operators;
 pub mod reduce;
 pub mod reduce_extra;
 pub mod select;
+pub mod slice;
+pub mod softmax;
 pub mod unary;
 pub mod view;

@@ -1,0 +1,86 @@
+//! `linear`: `x @ W^T + b` as one recorded op.
+
+use crate::autograd::no_grad;
+use crate::autograd::record::{Saved, record};
+use crate::float_dispatch;
+use crate::tensor::Tensor;
+
+/// Adds `bias` to every row of the fresh contiguous matrix `out`, in place.
+fn add_bias_rows(out: &Tensor, bias: &Tensor) {
+    float_dispatch!("linear", out.dtype(), T => {
+        bias.with_contiguous(|b: &[T]| {
+            let mut g = out.storage().write();
+            let data = <T as crate::tensor::BufferElement>::slice_mut(&mut g).expect("dtype");
+            if b.is_empty() {
+                return;
+            }
+            for row in data.chunks_mut(b.len()) {
+                for (o, &v) in row.iter_mut().zip(b) {
+                    *o += v;
+                }
+            }
+        })
+    })
+}
+
+/// `x @ weight^T + bias` (`F.linear`); `x` is `[*, in]`, `weight` `[out, in]`, `bias` `[out]`.
+///
+/// Recorded as a single node (PyTorch's `AddmmBackward0`) whose backward is
+/// `g @ W`, `g^T @ x` and `g.sum(0)`.
+pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
+    assert!(
+        weight.dim() == 2,
+        "linear: weight must be 2-D, got shape {:?}",
+        weight.shape()
+    );
+    let (out_f, in_f) = (weight.shape()[0], weight.shape()[1]);
+    assert!(
+        x.dim() >= 1 && x.shape()[x.dim() - 1] == in_f,
+        "linear: mat1 and mat2 shapes cannot be multiplied (input {:?}, weight {:?})",
+        x.shape(),
+        weight.shape()
+    );
+    if let Some(b) = bias {
+        assert!(
+            b.shape() == [out_f],
+            "linear: bias must have shape [{out_f}], got {:?}",
+            b.shape()
+        );
+    }
+    if x.dim() == 1 {
+        return linear(&x.unsqueeze(0), weight, bias).squeeze_dim(0);
+    }
+    if x.dim() > 2 {
+        let mut shape = x.shape()[..x.dim() - 1].to_vec();
+        let y = linear(&x.reshape_infer(&[-1, in_f as isize]), weight, bias);
+        shape.push(out_f);
+        return y.reshape(&shape);
+    }
+    let out = no_grad(|| x.matmul(&weight.t()));
+    if let Some(b) = bias {
+        assert_eq!(
+            b.dtype(),
+            out.dtype(),
+            "linear: bias dtype {} differs from input dtype {}",
+            b.dtype(),
+            out.dtype()
+        );
+        add_bias_rows(&out, b);
+    }
+    let mut inputs = vec![x, weight];
+    inputs.extend(bias);
+    record(out, &inputs, "AddmmBackward0", || {
+        let (sx, sw) = (Saved::new(x), Saved::new(weight));
+        move |g: &Tensor, need: &[bool]| {
+            let (x, w) = (sx.get(), sw.get());
+            let mut grads = vec![
+                need[0].then(|| g.matmul(w)),
+                need[1].then(|| g.t().matmul(x)),
+            ];
+            if need.len() > 2 {
+                grads.push(need[2].then(|| g.sum_dims(&[0], false)));
+            }
+            grads
+        }
+    })
+}

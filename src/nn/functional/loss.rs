@@ -1,0 +1,130 @@
+//! Regression and binary losses: mse, l1, smooth_l1, huber, binary_cross_entropy
+//! (with and without logits). Each takes the reduction explicitly.
+
+use super::Reduction;
+use crate::autograd::record::{Saved, record};
+use crate::float_dispatch;
+use crate::tensor::Tensor;
+use crate::tensor::kernels::elementwise::zip;
+
+fn same_shape(op: &str, input: &Tensor, target: &Tensor) {
+    assert!(
+        input.shape() == target.shape(),
+        "{op}: Using a target size ({:?}) that is different to the input size ({:?}) is not \
+         supported",
+        target.shape(),
+        input.shape()
+    );
+}
+
+/// Mean squared error `(x - y)^2` (`F.mse_loss`).
+pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Tensor {
+    let d = input.sub(target);
+    reduction.apply(&d.mul(&d))
+}
+
+/// Mean absolute error `|x - y|` (`F.l1_loss`); the gradient at 0 is 0.
+pub fn l1_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Tensor {
+    reduction.apply(&input.sub(target).abs())
+}
+
+/// `0.5 d^2 / beta` where `|d| < beta`, else `|d| - 0.5 beta` (`F.smooth_l1_loss`);
+/// `beta == 0` is the L1 loss.
+pub fn smooth_l1_loss(input: &Tensor, target: &Tensor, reduction: Reduction, beta: f64) -> Tensor {
+    assert!(
+        beta >= 0.0,
+        "smooth_l1_loss does not support negative values for beta."
+    );
+    let d = input.sub(target);
+    let a = d.abs();
+    if beta == 0.0 {
+        return reduction.apply(&a);
+    }
+    let quad = d.mul(&d).mul_scalar(0.5 / beta);
+    let lin = a.sub_scalar(0.5 * beta);
+    reduction.apply(&Tensor::where_(&a.lt_scalar(beta), &quad, &lin))
+}
+
+/// `0.5 d^2` where `|d| < delta`, else `delta (|d| - 0.5 delta)` (`F.huber_loss`):
+/// `delta * smooth_l1_loss(beta=delta)`.
+pub fn huber_loss(input: &Tensor, target: &Tensor, reduction: Reduction, delta: f64) -> Tensor {
+    assert!(
+        delta > 0.0,
+        "huber_loss does not support non-positive values for delta."
+    );
+    let d = input.sub(target);
+    let a = d.abs();
+    let quad = d.mul(&d).mul_scalar(0.5);
+    let lin = a.sub_scalar(0.5 * delta).mul_scalar(delta);
+    reduction.apply(&Tensor::where_(&a.lt_scalar(delta), &quad, &lin))
+}
+
+/// `-(t log x + (1 - t) log(1 - x))` on probabilities `input` (`F.binary_cross_entropy`).
+///
+/// Each log is clamped at -100, so `x = 0, t = 1` gives exactly 100; the input gradient
+/// is PyTorch's `(x - t) / max(x (1 - x), 1e-12)`.
+pub fn binary_cross_entropy(
+    input: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    reduction: Reduction,
+) -> Tensor {
+    same_shape("binary_cross_entropy", input, target);
+    let t = target.to_dtype(input.dtype());
+    let out = float_dispatch!("binary_cross_entropy", input.dtype(), T => {
+        zip::<T, T>("binary_cross_entropy", input, &t, |x, y| {
+            assert!(
+                (0.0..=1.0).contains(&x),
+                "binary_cross_entropy: all elements of input should be between 0 and 1"
+            );
+            let lx = x.ln().max(-100.0);
+            let l1x = (1.0 - x).ln().max(-100.0);
+            -(y * lx + (1.0 - y) * l1x)
+        })
+    });
+    let out = record(out, &[input, &t], "BinaryCrossEntropyBackward0", || {
+        let (sx, st) = (Saved::new(input), Saved::new(&t));
+        move |g: &Tensor, n: &[bool]| {
+            let (x, t) = (sx.get(), st.get());
+            vec![
+                n[0].then(|| {
+                    let denom = x.rsub_scalar(1.0).mul(x).clamp_min(1e-12);
+                    g.mul(&x.sub(t)).div(&denom)
+                }),
+                n[1].then(|| g.mul(&x.rsub_scalar(1.0).log().sub(&x.log()))),
+            ]
+        }
+    });
+    let out = match weight {
+        Some(w) => out.mul(w),
+        None => out,
+    };
+    reduction.apply(&out)
+}
+
+/// Binary cross entropy on logits, computed stably (`F.binary_cross_entropy_with_logits`):
+/// `(1 - t) x + lw * softplus(-x)` with `lw = 1 + (pos_weight - 1) t`.
+pub fn binary_cross_entropy_with_logits(
+    input: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    pos_weight: Option<&Tensor>,
+    reduction: Reduction,
+) -> Tensor {
+    same_shape("binary_cross_entropy_with_logits", input, target);
+    let t = target.to_dtype(input.dtype());
+    // softplus(-x) = m + log(e^-m + e^(-x-m)) with m = max(-x, 0): no overflow, and
+    // the gradient is exact even at x = 0 where the clamp has a kink.
+    let m = input.neg().clamp_min(0.0);
+    let sp = m.add(&m.neg().exp().add(&input.neg().sub(&m).exp()).log());
+    let sp = match pos_weight {
+        Some(pw) => sp.mul(&pw.sub_scalar(1.0).mul(&t).add_scalar(1.0)),
+        None => sp,
+    };
+    let loss = t.rsub_scalar(1.0).mul(input).add(&sp);
+    let loss = match weight {
+        Some(w) => loss.mul(w),
+        None => loss,
+    };
+    reduction.apply(&loss)
+}

@@ -1,0 +1,62 @@
+//! Stateless functions behind the layers and losses (`torch.nn.functional`).
+
+mod dropout;
+mod embedding;
+mod linear;
+mod loss;
+mod nll;
+
+pub use dropout::dropout;
+pub use embedding::embedding;
+pub use linear::linear;
+pub use loss::{
+    binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, l1_loss, mse_loss,
+    smooth_l1_loss,
+};
+pub use nll::{CrossEntropyOptions, cross_entropy, cross_entropy_with, nll_loss, nll_loss_with};
+
+use crate::tensor::Tensor;
+
+/// How a loss combines its per-element values (`reduction=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reduction {
+    /// Per-element losses, unreduced (`'none'`).
+    None,
+    /// The average (`'mean'`, the default).
+    #[default]
+    Mean,
+    /// The total (`'sum'`).
+    Sum,
+}
+
+impl Reduction {
+    /// Applies the reduction to per-element losses.
+    pub fn apply(self, losses: &Tensor) -> Tensor {
+        match self {
+            Reduction::None => losses.clone(),
+            Reduction::Mean => losses.mean(),
+            Reduction::Sum => losses.sum(),
+        }
+    }
+}
+
+/// `max(x, 0)` (`F.relu`).
+pub fn relu(x: &Tensor) -> Tensor {
+    x.relu()
+}
+
+/// Softmax along `dim` (`F.softmax`).
+pub fn softmax(x: &Tensor, dim: isize) -> Tensor {
+    x.softmax(dim)
+}
+
+/// Log-softmax along `dim` (`F.log_softmax`).
+pub fn log_softmax(x: &Tensor, dim: isize) -> Tensor {
+    x.log_softmax(dim)
+}
+
+/// `x` where `x > 0`, else `slope * x` (`F.leaky_relu`), built from `where_` so the
+/// gradient at 0 is `slope` as in PyTorch.
+pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
+    Tensor::where_(&x.gt_scalar(0.0), x, &x.mul_scalar(slope))
+}

@@ -1,0 +1,35 @@
+//! Neural-network building blocks (`torch.nn`): the [`Module`] trait and
+//! `#[derive(Module)]`, layers, losses, initialisers and the functional API.
+
+mod activation;
+mod container;
+mod embedding;
+pub mod error;
+pub mod functional;
+pub mod init;
+mod linear;
+mod loss;
+mod module;
+mod norm;
+#[doc(hidden)]
+pub mod private;
+mod raw;
+mod state;
+
+/// Support for `#[derive(Module)]`.
+#[doc(hidden)]
+pub use private as __private;
+
+pub use activation::{Dropout, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
+pub use container::{ModuleList, Sequential};
+pub use embedding::Embedding;
+pub use error::{NnError, ShapeMismatch};
+pub use functional::{CrossEntropyOptions, Reduction};
+pub use kiln_derive::Module;
+pub use linear::{Flatten, Identity, Linear};
+pub use loss::{
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
+};
+pub use module::{LoadReport, Module, TrainingFlag};
+pub use norm::{BatchNorm1d, LayerNorm};
+pub use state::StateDict;

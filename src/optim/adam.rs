@@ -1,0 +1,182 @@
+//! Adam and AdamW (decoupled weight decay), with AMSGrad.
+
+use super::core::{Groups, ParamState, impl_optimizer, options};
+use super::fused::{Update, lerp, run};
+use crate::tensor::{Float, Tensor};
+
+options!(
+    /// `torch.optim.Adam` / `AdamW` hyper-parameters.
+    AdamOptions {
+        /// Learning rate.
+        lr: f64 = 1e-3,
+        /// Decay of the first moment.
+        beta1: f64 = 0.9,
+        /// Decay of the second moment.
+        beta2: f64 = 0.999,
+        /// Added to the denominator.
+        eps: f64 = 1e-8,
+        /// Weight decay (L2 in Adam, decoupled in AdamW).
+        weight_decay: f64 = 0.0,
+        /// Use the running maximum of the second moment.
+        amsgrad: bool = false,
+        /// Maximise instead of minimise.
+        maximize: bool = false,
+        /// Decoupled (AdamW-style) weight decay.
+        decoupled_weight_decay: bool = false,
+    }
+);
+
+/// Adam (`torch.optim.Adam`):
+/// `m ← lerp(m, g, 1−β1)`, `v ← β2 v + (1−β2) g²`,
+/// `p ← p − lr/(1−β1ᵗ) · m / (sqrt(v)/sqrt(1−β2ᵗ) + eps)`.
+pub struct Adam {
+    groups: Groups<AdamOptions>,
+}
+
+/// AdamW (`torch.optim.AdamW`): Adam with `p ← p (1 − lr·wd)` before the update
+/// instead of adding `wd·p` to the gradient; weight decay defaults to 0.01.
+pub struct AdamW;
+
+impl AdamW {
+    /// `AdamW(params, lr=lr)` (weight decay 0.01).
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(params: Vec<Tensor>, lr: f64) -> Adam {
+        Adam::with_options(
+            params,
+            AdamOptions {
+                lr,
+                weight_decay: 0.01,
+                decoupled_weight_decay: true,
+                ..Default::default()
+            },
+        )
+    }
+}
+
+impl Adam {
+    /// `Adam(params, lr=lr)`.
+    pub fn new(params: Vec<Tensor>, lr: f64) -> Self {
+        Adam::with_options(
+            params,
+            AdamOptions {
+                lr,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// `Adam(params, **options)`.
+    pub fn with_options(params: Vec<Tensor>, options: AdamOptions) -> Self {
+        Adam {
+            groups: Groups::new(params, options),
+        }
+    }
+
+    /// Sets `betas` in every group.
+    pub fn betas(self, beta1: f64, beta2: f64) -> Self {
+        self.map_options(|o| {
+            o.beta1 = beta1;
+            o.beta2 = beta2;
+        })
+    }
+    /// Sets `eps` in every group.
+    pub fn eps(self, eps: f64) -> Self {
+        self.map_options(|o| o.eps = eps)
+    }
+    /// Sets the weight decay in every group.
+    pub fn weight_decay(self, wd: f64) -> Self {
+        self.map_options(|o| o.weight_decay = wd)
+    }
+    /// Turns AMSGrad on or off in every group.
+    pub fn amsgrad(self, on: bool) -> Self {
+        self.map_options(|o| o.amsgrad = on)
+    }
+    /// Maximises instead of minimising.
+    pub fn maximize(self, on: bool) -> Self {
+        self.map_options(|o| o.maximize = on)
+    }
+
+    fn step_impl(&mut self) {
+        self.groups.for_each(|o, p, g, state| {
+            let names: &[&'static str] = if o.amsgrad {
+                &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+            } else {
+                &["exp_avg", "exp_avg_sq"]
+            };
+            let st = state.get_or_insert_with(|| ParamState::zeros(p, names));
+            st.step += 1.0;
+            let t = st.step;
+            let k = AdamStep {
+                o,
+                bias1: 1.0 - o.beta1.powf(t),
+                bias2_sqrt: (1.0 - o.beta2.powf(t)).sqrt(),
+            };
+            let (m, v) = (st.buf("exp_avg"), st.buf("exp_avg_sq"));
+            if o.amsgrad {
+                run(&k, p, g, [m, v, st.buf("max_exp_avg_sq")]);
+            } else {
+                run(&k, p, g, [m, v]);
+            }
+        });
+    }
+}
+
+impl_optimizer!(Adam, AdamOptions);
+
+struct AdamStep<'a> {
+    o: &'a AdamOptions,
+    bias1: f64,
+    bias2_sqrt: f64,
+}
+
+impl AdamStep<'_> {
+    /// One element: returns the new parameter; updates the moments in place.
+    #[inline(always)]
+    fn elem<T: Float>(&self, p: T, g: T, m: &mut T, v: &mut T, vmax: Option<&mut T>) -> T {
+        let o = self.o;
+        let mut g = if o.maximize { -g } else { g };
+        let mut p = p;
+        if o.weight_decay != 0.0 {
+            if o.decoupled_weight_decay {
+                p = p * T::c(1.0 - o.lr * o.weight_decay);
+            } else {
+                g = g + p * T::c(o.weight_decay);
+            }
+        }
+        *m = lerp(*m, g, 1.0 - o.beta1);
+        *v = *v * T::c(o.beta2) + g * g * T::c(1.0 - o.beta2);
+        let second = match vmax {
+            Some(mx) => {
+                if *v > *mx {
+                    *mx = *v;
+                }
+                *mx
+            }
+            None => *v,
+        };
+        let denom = second.sqrt() / T::c(self.bias2_sqrt) + T::c(o.eps);
+        p + T::c(-(o.lr / self.bias1)) * *m / denom
+    }
+}
+
+impl Update<2> for AdamStep<'_> {
+    fn apply<T: Float>(&self, p: &mut [T], g: &[T], [m, v]: [&mut [T]; 2]) {
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *p = self.elem(*p, g, m, v, None);
+        }
+    }
+}
+
+impl Update<3> for AdamStep<'_> {
+    fn apply<T: Float>(&self, p: &mut [T], g: &[T], [m, v, mx]: [&mut [T]; 3]) {
+        for ((((p, &g), m), v), mx) in p
+            .iter_mut()
+            .zip(g)
+            .zip(m.iter_mut())
+            .zip(v.iter_mut())
+            .zip(mx.iter_mut())
+        {
+            *p = self.elem(*p, g, m, v, Some(mx));
+        }
+    }
+}

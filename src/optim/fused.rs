@@ -1,0 +1,77 @@
+//! The fused update loop: one pass over a parameter, its gradient and its state
+//! buffers, split across threads only for large parameters.
+
+use crate::float_dispatch;
+use crate::tensor::kernels::PAR_THRESHOLD;
+use crate::tensor::{BufferElement, Float, Tensor};
+use rayon::prelude::*;
+
+/// Elements per parallel chunk.
+const CHUNK: usize = 1 << 15;
+
+/// An elementwise update over a parameter chunk, its gradient and `K` state chunks.
+pub(crate) trait Update<const K: usize>: Sync {
+    /// Updates `p` and `s` in place from `g`.
+    fn apply<T: Float>(&self, p: &mut [T], g: &[T], s: [&mut [T]; K]);
+}
+
+/// Runs `u` over the whole of `param` (write-locked), `grad` (read) and `states`
+/// (write-locked; each contiguous and shaped like `param`).
+pub(crate) fn run<const K: usize, U: Update<K>>(
+    u: &U,
+    param: &Tensor,
+    grad: &Tensor,
+    states: [&Tensor; K],
+) {
+    float_dispatch!("optimizer step", param.dtype(), T => typed::<T, K, U>(u, param, grad, states))
+}
+
+fn typed<T: Float + BufferElement, const K: usize, U: Update<K>>(
+    u: &U,
+    param: &Tensor,
+    grad: &Tensor,
+    states: [&Tensor; K],
+) {
+    let range = param
+        .layout()
+        .contiguous_range()
+        .expect("optimizer: parameters must be contiguous tensors");
+    grad.with_contiguous(|g: &[T]| {
+        let mut pg = param.storage().write();
+        let p = &mut T::slice_mut(&mut pg).expect("param dtype")[range];
+        let mut guards: Vec<_> = states.iter().map(|s| s.storage().write()).collect();
+        let mut slices: Vec<&mut [T]> = guards
+            .iter_mut()
+            .map(|gd| T::slice_mut(gd).expect("state dtype"))
+            .collect();
+        for s in &slices {
+            assert_eq!(s.len(), p.len(), "optimizer: state buffer size mismatch");
+        }
+        if p.len() < PAR_THRESHOLD {
+            let arr: [&mut [T]; K] = std::array::from_fn(|_| slices.remove(0));
+            u.apply(p, g, arr);
+            return;
+        }
+        let mut iters: Vec<_> = slices.into_iter().map(|s| s.chunks_mut(CHUNK)).collect();
+        let jobs: Vec<(&mut [T], &[T], [&mut [T]; K])> = p
+            .chunks_mut(CHUNK)
+            .zip(g.chunks(CHUNK))
+            .map(|(pc, gc)| {
+                let sc: [&mut [T]; K] = std::array::from_fn(|k| iters[k].next().expect("chunk"));
+                (pc, gc, sc)
+            })
+            .collect();
+        jobs.into_par_iter()
+            .for_each(|(pc, gc, sc)| u.apply(pc, gc, sc));
+    })
+}
+
+/// `torch.lerp(start, end, weight)` with PyTorch's two-sided formula.
+#[inline(always)]
+pub(crate) fn lerp<T: Float>(start: T, end: T, weight: f64) -> T {
+    if weight.abs() < 0.5 {
+        start + T::c(weight) * (end - start)
+    } else {
+        end - (end - start) * T::c(1.0 - weight)
+    }
+}
