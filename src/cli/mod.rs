@@ -6,6 +6,7 @@ pub mod error;
 pub mod image_input;
 pub mod info;
 pub mod metrics;
+pub mod model;
 pub mod plots;
 pub mod progress;
 

@@ -21,6 +21,8 @@ use parking_lot::Mutex;
 
 const N: usize = 624;
 const M: usize = 397;
+/// Length of [`Generator::state_bytes`].
+const STATE_BYTES: usize = 4 * N + 8 + 8 + 1 + 8;
 
 /// The seed of a fresh `torch.Generator()` (ATen's `default_rng_seed_val`).
 pub const DEFAULT_SEED: u64 = 67280421310721;
@@ -263,6 +265,44 @@ impl Generator {
             r
         }
     }
+
+    /// The complete state as bytes (for checkpoints; like `torch.get_rng_state()`, though
+    /// not in PyTorch's layout): the 624 state words, position, seed and cached normal.
+    pub fn state_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(STATE_BYTES);
+        for w in &self.state {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.index as u64).to_le_bytes());
+        out.extend_from_slice(&self.seed.to_le_bytes());
+        out.push(self.next_normal.is_some() as u8);
+        out.extend_from_slice(&self.next_normal.unwrap_or(0.0).to_le_bytes());
+        out
+    }
+
+    /// Restores a generator from [`Generator::state_bytes`]; `None` if the bytes are not
+    /// such a state.
+    pub fn from_state_bytes(bytes: &[u8]) -> Option<Generator> {
+        if bytes.len() != STATE_BYTES {
+            return None;
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+        let state = bytes[..4 * N]
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        let index = u64_at(4 * N);
+        if index > N as u64 || bytes[4 * N + 16] > 1 {
+            return None;
+        }
+        let normal = f64::from_bits(u64_at(4 * N + 17));
+        Some(Generator {
+            state,
+            index: index as usize,
+            seed: u64_at(4 * N + 8),
+            next_normal: (bytes[4 * N + 16] == 1).then_some(normal),
+        })
+    }
 }
 
 fn check_uniform_bounds(low: f64, high: f64) {
@@ -432,6 +472,22 @@ pub fn initial_seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_bytes_round_trip_mid_stream() {
+        let mut g = Generator::new(7);
+        g.next_u32();
+        g.normal(); // leaves a cached second normal
+        let bytes = g.state_bytes();
+        let mut h = Generator::from_state_bytes(&bytes).unwrap();
+        assert_eq!(h, g);
+        assert_eq!(h.normal(), g.normal());
+        assert_eq!(h.next_u64(), g.next_u64());
+        assert!(Generator::from_state_bytes(&bytes[1..]).is_none());
+        let mut bad = bytes.clone();
+        bad[4 * N] = 0xff;
+        assert!(Generator::from_state_bytes(&bad).is_none());
+    }
 
     #[test]
     fn mt19937_reference_value() {
