@@ -485,7 +485,7 @@ mod tests {
         assert_eq!(h.next_u64(), g.next_u64());
         assert!(Generator::from_state_bytes(&bytes[1..]).is_none());
         let mut bad = bytes.clone();
-        bad[4 * N] = 0xff;
+        bad[4 * N + 1] = 0xff; // position past the state
         assert!(Generator::from_state_bytes(&bad).is_none());
     }
 
