@@ -39,6 +39,14 @@ pub enum CliError {
         /// What does not fit.
         reason: String,
     },
+    /// A checkpoint file is damaged or was not written by `kiln train`.
+    #[error("{} is not a usable checkpoint: {reason}", path.display())]
+    BadCheckpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A plot could not be drawn or written.
     #[error("cannot draw {}: {reason}", path.display())]
     Plot {

@@ -2,11 +2,14 @@
 //! never depends on it.
 
 pub mod args;
+pub mod checkpoint;
+pub mod config;
 pub mod error;
 pub mod image_input;
 pub mod info;
 pub mod metrics;
 pub mod model;
+pub mod optimizer;
 pub mod plots;
 pub mod progress;
 
