@@ -277,3 +277,43 @@ fn modules_are_send_and_sync() {
     check::<DigitClassifier>();
     check::<Box<dyn Module>>();
 }
+
+#[derive(Module)]
+struct LinearNet {
+    fc: Linear,
+}
+
+impl LinearNet {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.fc.forward(x)
+    }
+}
+
+#[test]
+fn tutorial_linear_regression_recovers_true_weights() {
+    use kiln::nn::MSELoss;
+    use kiln::optim::{Optimizer, SGD};
+    kiln::manual_seed(42);
+    let x = Tensor::randn(&[100, 2]);
+    let true_w = kiln::tensor(&[2.0, 3.0]);
+    let y_true = x.matmul(&true_w).add_scalar(5.0) + Tensor::randn(&[100]).mul_scalar(0.1);
+    let model = LinearNet {
+        fc: Linear::new(2, 1),
+    };
+    let criterion = MSELoss::new();
+    let mut optimizer = SGD::new(model.parameters(), 0.1);
+    for _ in 0..200 {
+        let y_pred = model.forward(&x);
+        let loss = criterion.forward(&y_pred.squeeze(), &y_true);
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
+    }
+    let w = model.fc.weight.to_vec::<f32>();
+    let b = model.fc.bias.as_ref().unwrap().item();
+    assert!(
+        (w[0] - 2.0).abs() < 0.05 && (w[1] - 3.0).abs() < 0.05,
+        "{w:?}"
+    );
+    assert!((b - 5.0).abs() < 0.05, "{b}");
+}

@@ -104,10 +104,12 @@ fn expand(input: DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     let lt = syn::Lifetime::new("'__kiln_a", proc_macro2::Span::call_site());
     Ok(quote! {
         impl #impl_g ::kiln::nn::Module for #name #ty_g #where_g {
-            #[deny(unconditional_recursion)]
             fn forward(&self, input: &::kiln::Tensor) -> ::kiln::Tensor {
-                // Resolves to the struct's inherent `forward` (inherent items win).
-                Self::forward(self, input)
+                // Inherent methods win over trait methods, so this calls the struct's own
+                // `forward`; without one it resolves to `MissingForward` and fails to compile.
+                #[allow(unused_imports)]
+                use ::kiln::nn::__private::MissingForward as _;
+                self.forward(input)
             }
 
             #[allow(unused_variables)]

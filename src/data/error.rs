@@ -185,6 +185,75 @@ pub enum DataError {
         /// Every place that was searched, in order.
         searched: Vec<PathBuf>,
     },
+
+    /// An IDX file holds elements of another type than the dataset needs.
+    #[error("expected IDX elements of type {expected} but the file holds {got}")]
+    WrongElementType {
+        /// The type the dataset needs, e.g. `u8`.
+        expected: String,
+        /// The type found in the header.
+        got: String,
+    },
+
+    /// An IDX file's dimensions are not the ones the dataset needs.
+    #[error("expected dimensions {expected} but the file has {got:?}")]
+    BadDims {
+        /// The expected dimensions, e.g. `N×28×28`.
+        expected: String,
+        /// The dimensions found in the header.
+        got: Vec<usize>,
+    },
+
+    /// An image file and its label file disagree on the number of samples.
+    #[error("{} holds {images} images but {} holds {labels} labels", images_path.display(), labels_path.display())]
+    LengthMismatch {
+        /// The image file.
+        images_path: PathBuf,
+        /// Number of images in it.
+        images: usize,
+        /// The label file.
+        labels_path: PathBuf,
+        /// Number of labels in it.
+        labels: usize,
+    },
+
+    /// A class label is not below the number of classes.
+    #[error("label {label} at index {index} is not below the number of classes ({classes})")]
+    LabelOutOfRange {
+        /// Position of the bad label.
+        index: usize,
+        /// The label found.
+        label: u64,
+        /// The number of classes of the dataset.
+        classes: usize,
+    },
+
+    /// A dataset's files were not found in any of the places searched.
+    #[error(
+        "{dataset} was not found: looked for {} in {}; pass download=true (`--download` on the \
+         command line) to fetch it, or set KILN_DATA to the directory that holds it",
+        files.join(" and "), JoinPaths(searched)
+    )]
+    DatasetNotFound {
+        /// The dataset and split, e.g. `MNIST (train)`.
+        dataset: String,
+        /// The file names looked for (each also accepted without `.gz`).
+        files: Vec<String>,
+        /// Every directory searched, in order.
+        searched: Vec<PathBuf>,
+    },
+
+    /// No candidate directory could be created or written to for a download.
+    #[error(
+        "no writable directory to download {dataset} into; tried {}",
+        JoinPaths(tried)
+    )]
+    NoWritableDir {
+        /// The dataset being downloaded.
+        dataset: String,
+        /// The directories tried, in order.
+        tried: Vec<PathBuf>,
+    },
 }
 
 impl DataError {

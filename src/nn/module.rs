@@ -38,6 +38,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
 /// ```
+///
+/// Forgetting the inherent `forward` is a compile error rather than endless recursion:
+///
+/// ```compile_fail
+/// use kiln::nn::{Linear, Module};
+/// #[derive(Module)]
+/// struct NoForward {
+///     fc: Linear,
+/// }
+/// ```
 pub trait Module: Any + Send + Sync {
     /// Computes the output for `input` (`module(input)` / `module.forward(input)`).
     fn forward(&self, input: &Tensor) -> Tensor;

@@ -49,3 +49,26 @@ impl TensorField for Option<Tensor> {
         }
     }
 }
+
+/// Implemented by nothing: the bound that makes a missing inherent `forward` a compile
+/// error with a readable message.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` derives Module but has no inherent `fn forward(&self, x: &Tensor) -> Tensor`",
+    label = "add `impl {Self} {{ fn forward(&self, x: &Tensor) -> Tensor {{ ... }} }}`"
+)]
+pub trait HasInherentForward {}
+
+/// In scope inside the derived `Module::forward`: an inherent `forward` wins over it;
+/// without one, the call resolves here (or is ambiguous with `Module::forward`) and fails
+/// to compile instead of recursing forever.
+pub trait MissingForward {
+    /// Never callable: `Self: HasInherentForward` does not hold for any type.
+    fn forward(&self, _input: &Tensor) -> Tensor
+    where
+        Self: HasInherentForward,
+    {
+        unreachable!("no type implements HasInherentForward")
+    }
+}
+
+impl<T: ?Sized> MissingForward for T {}

@@ -94,11 +94,11 @@ impl Update<1> for AdagradStep<'_> {
         for ((p, &g), s) in p.iter_mut().zip(g).zip(s.iter_mut()) {
             let mut g = if o.maximize { -g } else { g };
             if o.weight_decay != 0.0 {
-                g = g + *p * wd;
+                g += *p * wd;
             }
-            *s = *s + g * g;
+            *s += g * g;
             let std = s.sqrt() + eps;
-            *p = *p + neg * g / std;
+            *p += neg * g / std;
         }
     }
 }

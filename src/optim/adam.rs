@@ -138,13 +138,14 @@ impl AdamStep<'_> {
         let mut p = p;
         if o.weight_decay != 0.0 {
             if o.decoupled_weight_decay {
-                p = p * T::c(1.0 - o.lr * o.weight_decay);
+                p *= T::c(1.0 - o.lr * o.weight_decay);
             } else {
-                g = g + p * T::c(o.weight_decay);
+                g += p * T::c(o.weight_decay);
             }
         }
         *m = lerp(*m, g, 1.0 - o.beta1);
-        *v = *v * T::c(o.beta2) + g * g * T::c(1.0 - o.beta2);
+        // addcmul order: value * g * g.
+        *v = *v * T::c(o.beta2) + T::c(1.0 - o.beta2) * g * g;
         let second = match vmax {
             Some(mx) => {
                 if *v > *mx {

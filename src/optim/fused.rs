@@ -6,6 +6,9 @@ use crate::tensor::kernels::PAR_THRESHOLD;
 use crate::tensor::{BufferElement, Float, Tensor};
 use rayon::prelude::*;
 
+/// One parallel work item: parameter, gradient and state chunks.
+type Job<'a, T, const K: usize> = (&'a mut [T], &'a [T], [&'a mut [T]; K]);
+
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 15;
 
@@ -53,7 +56,7 @@ fn typed<T: Float + BufferElement, const K: usize, U: Update<K>>(
             return;
         }
         let mut iters: Vec<_> = slices.into_iter().map(|s| s.chunks_mut(CHUNK)).collect();
-        let jobs: Vec<(&mut [T], &[T], [&mut [T]; K])> = p
+        let jobs: Vec<Job<T, K>> = p
             .chunks_mut(CHUNK)
             .zip(g.chunks(CHUNK))
             .map(|(pc, gc)| {

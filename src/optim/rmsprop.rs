@@ -105,9 +105,9 @@ impl Update<3> for RmsStep<'_> {
         {
             let mut g = if o.maximize { -g } else { g };
             if o.weight_decay != 0.0 {
-                g = g + *p * T::c(o.weight_decay);
+                g += *p * T::c(o.weight_decay);
             }
-            *v = *v * alpha + g * g * one_minus;
+            *v = *v * alpha + one_minus * g * g;
             let avg = if o.centered {
                 *ga = lerp(*ga, g, 1.0 - o.alpha);
                 (*v - *ga * *ga).sqrt()
@@ -116,9 +116,9 @@ impl Update<3> for RmsStep<'_> {
             } + eps;
             if o.momentum > 0.0 {
                 *b = *b * mu + g / avg;
-                *p = *p + neg_lr * *b;
+                *p += neg_lr * *b;
             } else {
-                *p = *p + neg_lr * g / avg;
+                *p += neg_lr * g / avg;
             }
         }
     }

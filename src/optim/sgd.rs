@@ -105,7 +105,7 @@ impl Update<0> for Plain<'_> {
     fn apply<T: Float>(&self, p: &mut [T], g: &[T], _: [&mut [T]; 0]) {
         let lr = T::c(self.0.lr);
         for (p, &g) in p.iter_mut().zip(g) {
-            *p = *p - lr * decayed(self.0, *p, g);
+            *p -= lr * decayed(self.0, *p, g);
         }
     }
 }
@@ -123,7 +123,7 @@ impl Update<1> for Momentum<'_> {
             let d = decayed(o, *p, g);
             *b = if self.first { d } else { *b * mu + d * damp };
             let step = if o.nesterov { d + *b * mu } else { *b };
-            *p = *p - lr * step;
+            *p -= lr * step;
         }
     }
 }

@@ -88,7 +88,8 @@ pub fn binary_cross_entropy(
             let (x, t) = (sx.get(), st.get());
             vec![
                 n[0].then(|| {
-                    let denom = x.rsub_scalar(1.0).mul(x).clamp_min(1e-12);
+                    // PyTorch clamps with EPSILON = 1e-12 as a float32 constant.
+                    let denom = x.rsub_scalar(1.0).mul(x).clamp_min(1e-12f32 as f64);
                     g.mul(&x.sub(t)).div(&denom)
                 }),
                 n[1].then(|| g.mul(&x.rsub_scalar(1.0).log().sub(&x.log()))),

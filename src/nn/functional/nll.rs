@@ -258,9 +258,9 @@ fn fused_cross_entropy(
         let (losses, lse) = x.with_contiguous(|s: &[T]| ce_rows(s, c, &plan, eps));
         let out = match red {
             Reduction::None => Tensor::from_vec(losses, out_shape),
-            Reduction::Sum => Tensor::scalar(losses.iter().map(|v| *v as f64).sum::<f64>() as T),
+            Reduction::Sum => Tensor::scalar(losses.iter().map(|v| crate::tensor::Element::to_f64(*v)).sum::<f64>() as T),
             Reduction::Mean => {
-                Tensor::scalar((losses.iter().map(|v| *v as f64).sum::<f64>() / plan.denom) as T)
+                Tensor::scalar((losses.iter().map(|v| crate::tensor::Element::to_f64(*v)).sum::<f64>() / plan.denom) as T)
             }
         };
         (out, Tensor::from_vec(lse, &[m]))
