@@ -1,20 +1,27 @@
+use kiln::Tensor;
 use kiln::nn::{Dropout, Linear, Module, ReLU};
 use kiln::optim::{Adam, Optimizer};
-use kiln::Tensor;
 use std::time::Instant;
 
 fn main() {
     kiln::manual_seed(0);
     let model = kiln::seq![
-        Linear::new(784, 256), ReLU::new(), Dropout::new(0.2),
-        Linear::new(256, 128), ReLU::new(), Dropout::new(0.2),
+        Linear::new(784, 256),
+        ReLU::new(),
+        Dropout::new(0.2),
+        Linear::new(256, 128),
+        ReLU::new(),
+        Dropout::new(0.2),
         Linear::new(128, 10)
     ];
     let mut opt = Adam::new(model.parameters(), 1e-3);
     let n = 60000;
     let x = Tensor::randn(&[n, 784]);
     let y = Tensor::randint(0, 10, &[n]);
-    let batch = std::env::args().nth(1).map(|s| s.parse().unwrap()).unwrap_or(64usize);
+    let batch = std::env::args()
+        .nth(1)
+        .map(|s| s.parse().unwrap())
+        .unwrap_or(64usize);
     for epoch in 0..2 {
         let t = Instant::now();
         let mut i = 0;
@@ -30,6 +37,9 @@ fn main() {
             last = loss.item();
             i += len;
         }
-        println!("epoch {epoch}: {:.3}s loss {last:.4}", t.elapsed().as_secs_f64());
+        println!(
+            "epoch {epoch}: {:.3}s loss {last:.4}",
+            t.elapsed().as_secs_f64()
+        );
     }
 }

@@ -122,8 +122,15 @@ pub struct EvalArgs {
     /// The trained model (model.safetensors from `kiln train`).
     #[arg(long)]
     pub model: PathBuf,
-    #[command(flatten)]
-    pub data: DataArgs,
+    /// The data set (default: the one the model was trained on, as its file records).
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetName>,
+    /// Directory holding the data set's IDX files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Download the data set if it is not found.
+    #[arg(long)]
+    pub download: bool,
     /// Where to write confusion.png (default: beside the model).
     #[arg(long)]
     pub out: Option<PathBuf>,

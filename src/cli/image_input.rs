@@ -7,10 +7,6 @@ use image::{DynamicImage, ImageBuffer, Luma, imageops};
 use kiln::Tensor;
 use std::path::Path;
 
-/// The mean and standard deviation MNIST inputs are normalised with.
-pub const MNIST_MEAN: f32 = 0.1307;
-/// See [`MNIST_MEAN`].
-pub const MNIST_STD: f32 = 0.3081;
 /// Side of an MNIST image.
 pub const SIDE: usize = 28;
 /// Side of the box the digit is scaled into.
@@ -21,9 +17,9 @@ const INK_THRESHOLD: f32 = 0.2;
 
 type Gray = ImageBuffer<Luma<f32>, Vec<f32>>;
 
-/// Reads an image file (PNG or JPEG, any size or colour) and returns a normalised
-/// `[1, 28, 28]` f32 tensor in MNIST style.
-pub fn load_digit(path: &Path) -> Result<Tensor, CliError> {
+/// Reads an image file (PNG or JPEG, any size or colour) and returns an MNIST-style
+/// `[1, 28, 28]` f32 tensor normalised with `(mean, std)`.
+pub fn load_digit(path: &Path, (mean, std): (f64, f64)) -> Result<Tensor, CliError> {
     let bad = |reason: String| CliError::Image {
         path: path.to_path_buf(),
         reason,
@@ -35,7 +31,7 @@ pub fn load_digit(path: &Path) -> Result<Tensor, CliError> {
     })?;
     let normalised = pixels
         .iter()
-        .map(|&v| (v - MNIST_MEAN) / MNIST_STD)
+        .map(|&v| ((v as f64 - mean) / std) as f32)
         .collect();
     Ok(Tensor::from_vec(normalised, &[1, SIDE, SIDE]))
 }

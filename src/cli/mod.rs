@@ -4,27 +4,33 @@
 pub mod args;
 pub mod checkpoint;
 pub mod config;
+pub mod data;
 pub mod error;
+pub mod eval;
 pub mod image_input;
 pub mod info;
 pub mod metrics;
 pub mod model;
+pub mod model_file;
 pub mod optimizer;
 pub mod plots;
+pub mod predict;
 pub mod progress;
+pub mod train;
 
 pub use args::{Cli, Command};
 pub use error::CliError;
+pub use train::Outcome;
 
-/// Runs one parsed command line.
-pub fn run(cli: Cli) -> Result<(), CliError> {
+/// Runs one parsed command line; `stop` is set when the user presses Ctrl-C.
+pub fn run(cli: Cli, stop: &std::sync::atomic::AtomicBool) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Info(a) => {
             print!("{}", info::info_table(&a.file)?);
-            Ok(())
+            Ok(Outcome::Finished)
         }
-        Command::Train(_) | Command::Eval(_) | Command::Predict(_) => Err(CliError::Usage(
-            "this command is not available yet".to_string(),
-        )),
+        Command::Train(a) => train::run(&a, stop),
+        Command::Eval(a) => eval::run(&a).map(|_| Outcome::Finished),
+        Command::Predict(a) => predict::run(&a).map(|_| Outcome::Finished),
     }
 }
