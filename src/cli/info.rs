@@ -9,7 +9,8 @@ use std::path::Path;
 /// (name, dtype, shape, element count), then the parameter count and any metadata.
 pub fn info_table(path: &Path) -> Result<String, CliError> {
     let bytes = std::fs::read(path).map_err(|e| CliError::file(path, e))?;
-    let (tensors, metadata) = parse_safetensors(path, &bytes)?;
+    let (mut tensors, metadata) = parse_safetensors(path, &bytes)?;
+    tensors.sort_by_key(|(name, _)| natural_key(name));
     let rows: Vec<[String; 4]> = tensors
         .iter()
         .map(|(name, t)| {
@@ -56,19 +57,53 @@ pub fn info_table(path: &Path) -> Result<String, CliError> {
         line(&mut out, [&r[0], &r[1], &r[2], &r[3]]);
     }
     let _ = writeln!(out, "{}", "-".repeat(total_width));
-    let params: usize = tensors.iter().map(|(_, t)| t.numel()).sum();
-    let _ = writeln!(
+    let is_param = |name: &str, t: &kiln::Tensor| {
+        t.dtype().is_float() && !name.ends_with("running_mean") && !name.ends_with("running_var")
+    };
+    let params: usize = tensors
+        .iter()
+        .filter(|(n, t)| is_param(n, t))
+        .map(|(_, t)| t.numel())
+        .sum();
+    let all: usize = tensors.iter().map(|(_, t)| t.numel()).sum();
+    let _ = write!(
         out,
         "{} tensors, {} parameters",
         tensors.len(),
         group_thousands(params)
     );
+    if all > params {
+        let _ = write!(
+            out,
+            " (and {} other elements)",
+            group_thousands(all - params)
+        );
+    }
+    let _ = writeln!(out);
     let mut meta: Vec<_> = metadata.into_iter().collect();
     meta.sort();
     for (k, v) in meta {
         let _ = writeln!(out, "metadata {k} = {v}");
     }
     Ok(out)
+}
+
+/// Sort key that orders `layers.10.weight` after `layers.2.bias` and a layer's weight
+/// before its bias, as PyTorch lists them.
+fn natural_key(name: &str) -> Vec<(u8, u64, String)> {
+    name.split('.')
+        .map(|part| match part.parse::<u64>() {
+            Ok(n) => (0, n, String::new()),
+            Err(_) => {
+                let rank = match part {
+                    "weight" => 1,
+                    "bias" => 2,
+                    _ => 3,
+                };
+                (rank, 0, part.to_string())
+            }
+        })
+        .collect()
 }
 
 /// `235146` -> `235,146`.
@@ -102,12 +137,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.safetensors");
         let tensors = vec![
-            ("layers.0.weight".to_string(), Tensor::zeros(&[3, 4])),
-            ("layers.0.bias".to_string(), Tensor::zeros(&[3])),
+            ("layers.10.weight".to_string(), Tensor::zeros(&[3, 4])),
+            ("layers.2.bias".to_string(), Tensor::zeros(&[3])),
+            ("layers.2.weight".to_string(), Tensor::zeros(&[3, 4])),
+            ("layers.2.running_mean".to_string(), Tensor::zeros(&[3])),
         ];
         kiln::io::save_safetensors(&p, &tensors, None).unwrap();
         let t = info_table(&p).unwrap();
-        assert!(t.contains("layers.0.weight  float32  [3 x 4]"), "{t}");
-        assert!(t.contains("2 tensors, 15 parameters"), "{t}");
+        let names: Vec<&str> = t
+            .lines()
+            .skip(2)
+            .take(4)
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "layers.2.weight",
+                "layers.2.bias",
+                "layers.2.running_mean",
+                "layers.10.weight"
+            ]
+        );
+        assert!(t.contains("layers.2.weight        float32  [3 x 4]"), "{t}");
+        assert!(
+            t.contains("4 tensors, 27 parameters (and 3 other elements)"),
+            "{t}"
+        );
     }
 }
