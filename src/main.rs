@@ -12,13 +12,13 @@ const INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    if let cli::Command::Train(t) = &args.command {
-        if let Some(n) = t.threads {
-            // Only fails if a pool already exists, which cannot happen this early.
-            let _ = rayon::ThreadPoolBuilder::new()
-                .num_threads(n as usize)
-                .build_global();
-        }
+    if let cli::Command::Train(t) = &args.command
+        && let Some(n) = t.threads
+    {
+        // Only fails if a pool already exists, which cannot happen this early.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global();
     }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);

@@ -42,14 +42,20 @@ fn info_prints_the_table() {
     let dir = tmp();
     let p = dir.path().join("m.safetensors");
     let tensors = vec![
-        ("layers.0.weight".to_string(), kiln::Tensor::zeros(&[256, 784])),
+        (
+            "layers.0.weight".to_string(),
+            kiln::Tensor::zeros(&[256, 784]),
+        ),
         ("layers.0.bias".to_string(), kiln::Tensor::zeros(&[256])),
     ];
     kiln::io::save_safetensors(&p, &tensors, None).unwrap();
     let out = kiln(&["info", s(&p)]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("layers.0.weight  float32  [256 x 784]   200,704"), "{text}");
+    assert!(
+        text.contains("layers.0.weight  float32  [256 x 784]   200,704"),
+        "{text}"
+    );
     assert!(text.contains("2 tensors, 200,960 parameters"), "{text}");
 }
 
@@ -58,7 +64,10 @@ fn missing_and_corrupt_model_files() {
     let dir = tmp();
     let missing = dir.path().join("nope.safetensors");
     let e = fails(&["info", s(&missing)]);
-    assert!(e.contains("cannot access") && e.contains("nope.safetensors"), "{e}");
+    assert!(
+        e.contains("cannot access") && e.contains("nope.safetensors"),
+        "{e}"
+    );
 
     let corrupt = dir.path().join("bad.safetensors");
     std::fs::write(&corrupt, b"\xff\xff\xff\xff\xff\xff\xff\x7fgarbage").unwrap();
@@ -71,8 +80,7 @@ fn missing_and_corrupt_model_files() {
 
     // Valid safetensors, but not a classifier.
     let odd = dir.path().join("odd.safetensors");
-    kiln::io::save_safetensors(&odd, &[("emb".into(), kiln::Tensor::zeros(&[3]))], None)
-        .unwrap();
+    kiln::io::save_safetensors(&odd, &[("emb".into(), kiln::Tensor::zeros(&[3]))], None).unwrap();
     let e = fails(&["predict", "--model", s(&odd), "x.png"]);
     assert!(e.contains("is not a usable model"), "{e}");
 }
@@ -82,18 +90,34 @@ fn unreadable_images() {
     let dir = tmp();
     let model = dir.path().join("m.safetensors");
     let tensors = vec![
-        ("layers.0.weight".to_string(), kiln::Tensor::zeros(&[10, 784])),
+        (
+            "layers.0.weight".to_string(),
+            kiln::Tensor::zeros(&[10, 784]),
+        ),
         ("layers.0.bias".to_string(), kiln::Tensor::zeros(&[10])),
     ];
     kiln::io::save_safetensors(&model, &tensors, None).unwrap();
     let text = dir.path().join("digit.png");
     std::fs::write(&text, "not an image").unwrap();
     let e = fails(&["predict", "--model", s(&model), s(&text)]);
-    assert!(e.starts_with("error: cannot read image") && e.contains("digit.png"), "{e}");
-    let e = fails(&["predict", "--model", s(&model), s(&dir.path().join("gone.jpg"))]);
-    assert!(e.contains("cannot read image") && e.contains("gone.jpg"), "{e}");
+    assert!(
+        e.starts_with("error: cannot read image") && e.contains("digit.png"),
+        "{e}"
+    );
+    let e = fails(&[
+        "predict",
+        "--model",
+        s(&model),
+        s(&dir.path().join("gone.jpg")),
+    ]);
+    assert!(
+        e.contains("cannot read image") && e.contains("gone.jpg"),
+        "{e}"
+    );
     let blank = dir.path().join("blank.png");
-    image::GrayImage::from_pixel(40, 40, image::Luma([255])).save(&blank).unwrap();
+    image::GrayImage::from_pixel(40, 40, image::Luma([255]))
+        .save(&blank)
+        .unwrap();
     let e = fails(&["predict", "--model", s(&model), s(&blank)]);
     assert!(e.contains("holds no digit"), "{e}");
 }
@@ -105,7 +129,13 @@ fn missing_data() {
     let e = fails(&["train", "--data-dir", s(dir.path()), "--out", s(&out)]);
     assert!(e.contains("MNIST (train) was not found"), "{e}");
     assert!(e.contains("--download"), "{e}");
-    let e = fails(&["train", "--dataset", "fashion-mnist", "--data-dir", s(dir.path())]);
+    let e = fails(&[
+        "train",
+        "--dataset",
+        "fashion-mnist",
+        "--data-dir",
+        s(dir.path()),
+    ]);
     assert!(e.contains("Fashion-MNIST (train) was not found"), "{e}");
 }
 
@@ -114,7 +144,14 @@ fn resume_without_checkpoint_and_bad_options() {
     let dir = tmp();
     let out = dir.path().join("run");
     let data = repo_data();
-    let e = fails(&["train", "--resume", "--out", s(&out), "--data-dir", s(&data)]);
+    let e = fails(&[
+        "train",
+        "--resume",
+        "--out",
+        s(&out),
+        "--data-dir",
+        s(&data),
+    ]);
     assert!(e.contains("no checkpoint to resume from"), "{e}");
     let e = fails(&["train", "--dropout", "1.5", "--out", s(&out)]);
     assert!(e.contains("--dropout"), "{e}");

@@ -36,10 +36,10 @@ impl OptimizerConfig {
         {
             return usage("--momentum applies only to --optimizer sgd and rmsprop".into());
         }
-        if let Some(wd) = self.weight_decay {
-            if !(wd.is_finite() && wd >= 0.0) {
-                return usage(format!("--weight-decay must be 0 or more, not {wd}"));
-            }
+        if let Some(wd) = self.weight_decay
+            && !(wd.is_finite() && wd >= 0.0)
+        {
+            return usage(format!("--weight-decay must be 0 or more, not {wd}"));
         }
         Ok(())
     }

@@ -87,7 +87,7 @@ impl EpochProgress {
         self.loss_sum += loss;
         if let Some(bar) = &self.bar {
             bar.set_position(self.batches as u64);
-            if self.batches % 10 == 0 || self.batches == self.total_batches {
+            if self.batches.is_multiple_of(10) || self.batches == self.total_batches {
                 bar.set_message(self.status());
             }
         } else if self.last_line.elapsed() >= self.interval {

@@ -163,10 +163,10 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
     let first = resume.as_ref().map_or(1, |c| c.progress.epochs_done + 1);
     let mut resume = resume;
     for epoch in first..=args.epochs as usize {
-        if let Some(ck) = &resume {
-            if ck.progress.epochs_done + 1 == epoch {
-                set_rng_state(ck.rng_epoch_start.clone());
-            }
+        if let Some(ck) = &resume
+            && ck.progress.epochs_done + 1 == epoch
+        {
+            set_rng_state(ck.rng_epoch_start.clone());
         }
         match run.epoch(epoch, resume.take())? {
             Some(record) => records.push(record),
