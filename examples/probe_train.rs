@@ -16,13 +16,13 @@ fn main() {
     ];
     let mut opt = Adam::new(model.parameters(), 1e-3);
     let n = 60000;
-    let x = Tensor::randn(&[n, 784]);
+    let x = Tensor::rand(&[n, 784]);
     let y = Tensor::randint(0, 10, &[n]);
     let batch = std::env::args()
         .nth(1)
         .map(|s| s.parse().unwrap())
         .unwrap_or(64usize);
-    for epoch in 0..2 {
+    for epoch in 0..3 {
         let t = Instant::now();
         let mut i = 0;
         let mut last = 0.0;

@@ -240,7 +240,6 @@ macro_rules! comparison {
             pub fn $name(&self, other: &Tensor) -> Tensor {
                 let (a, b) = promote(self, other);
                 if a.dtype() == DType::Bool {
-                    #[allow(clippy::bool_comparison)]
                     return zip::<bool, bool>(stringify!($name), &a, &b, |$x: bool, $y: bool| $e);
                 }
                 numeric_dispatch!(stringify!($name), a.dtype(), T => zip::<T, bool>(stringify!($name), &a, &b, |$x: T, $y: T| $e))
