@@ -249,7 +249,10 @@ impl<D: Dataset> Dataset for Subset<D> {
 /// (`torch.utils.data.random_split(dataset, lengths, generator)`).
 ///
 /// The samples are shuffled with one permutation of `0..len` drawn from `generator`
-/// and cut in order: subset `k` takes the next `lengths[k]` indices.
+/// and cut in order: subset `k` takes the next `lengths[k]` indices. The permutation is
+/// `torch.randperm(len, generator=generator)`, so the subsets hold the same indices as
+/// PyTorch's for a generator in the same state. PyTorch's default (`generator` omitted)
+/// is the default generator: `kiln::tensor::random::with_global(|g| random_split(ds, lengths, g))`.
 /// Panics, like PyTorch's `ValueError`, if the lengths do not sum to `dataset.len()`.
 pub fn random_split<D: Dataset>(
     dataset: D,

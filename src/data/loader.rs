@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 
 use super::collate::{Collate, DefaultCollate};
 use super::dataset::Dataset;
-use super::sampler::{EpochPlan, num_batches, randperm};
+use super::sampler::{EpochPlan, num_batches, random_seed, randperm};
 use super::workers::Workers;
 use crate::tensor::random::{Generator, with_global};
 
@@ -35,13 +35,27 @@ use crate::tensor::random::{Generator, with_global};
 /// ```
 ///
 /// Each call to [`DataLoader::iter`] is one epoch. With `shuffle(true)` every epoch
-/// draws a fresh permutation from the loader's generator (or from the default generator
-/// seeded by [`crate::manual_seed`] when none was given), so epochs differ but a run is
-/// reproducible. With `num_workers(n)`, `n` threads build batches ahead of time; the
-/// batches and their order are the same for every `n`.
+/// draws a fresh permutation, so epochs differ but a run is reproducible. With
+/// `num_workers(n)`, `n` threads build batches ahead of time; the batches and their order
+/// are the same for every `n`.
 ///
-/// The shuffled order is kiln's own (see [`crate::data::randperm`]), not yet the exact
-/// permutation PyTorch draws for the same seed.
+/// The batch order is PyTorch's for the same seed, epoch after epoch, and the loader
+/// consumes the same draws from the generators as `torch.utils.data.DataLoader`, so the
+/// random numbers drawn after (or between) epochs agree too:
+///
+/// * every epoch first draws a base seed (`random_()` on an int64 scalar, PyTorch's
+///   worker seed) from the loader's generator, or from the default generator when none
+///   was given — also without shuffling;
+/// * without a generator, shuffling draws a second seed from the default generator
+///   (seeded by [`crate::manual_seed`]), seeds a fresh [`Generator`] with it and takes
+///   `randperm(n)` from that (PyTorch's `RandomSampler` with `generator=None`);
+/// * with [`DataLoader::generator`] or [`DataLoader::seed`], the permutation comes from
+///   that generator, and when the epoch runs out (as PyTorch's sampler does at its last
+///   batch) it draws one more, discarded, permutation from it.
+///
+/// PyTorch draws the sampler's seed lazily, at the first batch; kiln draws it when the
+/// epoch starts, which differs only if the program draws from the default generator
+/// between starting an epoch and taking its first batch.
 pub struct DataLoader<D, C = DefaultCollate> {
     dataset: Arc<D>,
     collate: Arc<C>,
@@ -50,7 +64,7 @@ pub struct DataLoader<D, C = DefaultCollate> {
     drop_last: bool,
     num_workers: usize,
     prefetch_factor: usize,
-    generator: Option<Mutex<Generator>>,
+    generator: Option<Arc<Mutex<Generator>>>,
 }
 
 impl<D: Dataset> DataLoader<D> {
@@ -113,7 +127,7 @@ impl<D: Dataset, C> DataLoader<D, C> {
     /// The generator shuffling draws from (PyTorch's `generator=`). Without one the
     /// default generator is used.
     pub fn generator(mut self, generator: Generator) -> Self {
-        self.generator = Some(Mutex::new(generator));
+        self.generator = Some(Arc::new(Mutex::new(generator)));
         self
     }
 
@@ -151,16 +165,38 @@ impl<D: Dataset, C> DataLoader<D, C> {
         &self.dataset
     }
 
-    /// This epoch's sample order: a fresh permutation when shuffling.
+    /// This epoch's sample order, drawn as `iter(loader)` and its sampler draw it in
+    /// PyTorch: the base seed, then (when shuffling) the permutation.
     fn epoch_order(&self) -> Vec<usize> {
         let n = self.dataset.len();
+        match &self.generator {
+            Some(g) => random_seed(&mut g.lock()),
+            None => with_global(random_seed),
+        };
         if !self.shuffle {
             return (0..n).collect();
         }
         match &self.generator {
             Some(g) => randperm(n, &mut g.lock()),
-            None => with_global(|g| randperm(n, g)),
+            None => {
+                let seed = with_global(random_seed);
+                randperm(n, &mut Generator::new(seed))
+            }
         }
+    }
+
+    /// When shuffling with the loader's own generator, the batch at which PyTorch's
+    /// `RandomSampler` runs out and draws its discarded extra permutation: the last batch
+    /// when it is incomplete and kept, else the request past the last batch.
+    fn trailing_draw(&self, plan: &EpochPlan) -> Option<TrailingDraw> {
+        let generator = Arc::clone(self.generator.as_ref().filter(|_| self.shuffle)?);
+        let n = self.dataset.len();
+        let at = if !self.drop_last && !n.is_multiple_of(self.batch_size) {
+            plan.len() - 1
+        } else {
+            plan.len()
+        };
+        Some(TrailingDraw { generator, n, at })
     }
 }
 
@@ -173,6 +209,7 @@ where
     /// building batches right away and are stopped when the iterator is dropped.
     pub fn iter(&self) -> Iter<D, C> {
         let plan = EpochPlan::new(self.epoch_order(), self.batch_size, self.drop_last);
+        let trailing = self.trailing_draw(&plan);
         let source = if self.num_workers == 0 {
             Source::Inline {
                 dataset: Arc::clone(&self.dataset),
@@ -190,6 +227,7 @@ where
             plan,
             next: 0,
             source,
+            trailing,
         }
     }
 }
@@ -218,11 +256,19 @@ enum Source<D: Dataset, C: Collate<D::Item>> {
     },
 }
 
+/// The permutation PyTorch's sampler draws, and throws away, when it runs out.
+struct TrailingDraw {
+    generator: Arc<Mutex<Generator>>,
+    n: usize,
+    at: usize,
+}
+
 /// One epoch of a [`DataLoader`]: yields its batches in order.
 pub struct Iter<D: Dataset, C: Collate<D::Item>> {
     plan: EpochPlan,
     next: usize,
     source: Source<D, C>,
+    trailing: Option<TrailingDraw>,
 }
 
 impl<D, C> Iterator for Iter<D, C>
@@ -234,6 +280,10 @@ where
 
     fn next(&mut self) -> Option<C::Batch> {
         let k = self.next;
+        if self.trailing.as_ref().is_some_and(|t| t.at == k) {
+            let t = self.trailing.take().expect("checked above");
+            t.generator.lock().randperm(t.n);
+        }
         if k >= self.plan.len() {
             return None;
         }

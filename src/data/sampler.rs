@@ -4,18 +4,20 @@ use std::ops::Range;
 
 use crate::tensor::random::Generator;
 
-/// A uniformly random permutation of `0..n` drawn from `generator` (Fisher-Yates).
-///
-/// The order is reproducible for a given generator state but is not yet the one
-/// `torch.randperm(n, generator=g)` draws: that needs PyTorch's own permutation
-/// algorithm on an RNG-identical generator (planned as `Tensor::randperm_with`).
+/// A uniformly random permutation of `0..n` drawn from `generator`: exactly
+/// `torch.randperm(n, generator=g).tolist()` for a generator in the same state.
 pub fn randperm(n: usize, generator: &mut Generator) -> Vec<usize> {
-    let mut perm: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = generator.randint(0, i as i64 + 1) as usize;
-        perm.swap(i, j);
-    }
-    perm
+    generator
+        .randperm(n)
+        .into_iter()
+        .map(|i| i as usize)
+        .collect()
+}
+
+/// One draw of `torch.empty((), dtype=torch.int64).random_(generator=g).item()`: a 64-bit
+/// draw reduced to `[0, 2^63)`. PyTorch's data loading takes its seeds this way.
+pub fn random_seed(generator: &mut Generator) -> u64 {
+    generator.next_u64() & (i64::MAX as u64)
 }
 
 /// Number of batches of `batch_size` in `n` samples: `ceil(n / batch_size)`, or
@@ -78,6 +80,14 @@ mod tests {
         assert_ne!(a, (0..100).collect::<Vec<_>>());
         assert_ne!(a, randperm(100, &mut Generator::new(8)));
         assert!(randperm(0, &mut Generator::new(0)).is_empty());
+    }
+
+    #[test]
+    fn random_seed_is_a_non_negative_i64() {
+        let mut g = Generator::new(5);
+        for _ in 0..100 {
+            assert!(random_seed(&mut g) <= i64::MAX as u64);
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::raw::write_f64;
 use crate::tensor::Tensor;
 
 /// Maps i64 indices to rows of a `[num_embeddings, embedding_dim]` weight
-/// (`nn.Embedding`), initialised from N(0, 1). The `padding_idx` row starts at zero and
+/// (`nn.Embedding`), initialised from N(0, 1) with PyTorch's draws. The `padding_idx` row starts at zero and
 /// receives no gradient.
 pub struct Embedding {
     /// The lookup table (parameter).

@@ -1,10 +1,15 @@
 //! Parameter initialisers (`torch.nn.init`), writing in place without recording, with
 //! PyTorch's fan rules: `fan_in = size(1) * receptive`, `fan_out = size(0) * receptive`,
 //! `receptive` the product of dims after the first two.
+//!
+//! The random initialisers draw exactly what PyTorch's do: the same generator stream
+//! (`kiln::manual_seed` ≡ `torch.manual_seed`), the same bounds computed in the same
+//! order, and the same CPU kernels (`uniform_`, `normal_`). Each has a `*_with` form
+//! taking an explicit [`Generator`] (PyTorch's `generator=` argument).
 
-use super::raw::fill_with;
+use super::raw::{fill_with, normal_in_place, uniform_in_place};
 use crate::tensor::Tensor;
-use crate::tensor::random::with_global;
+use crate::tensor::random::{Generator, with_global};
 
 /// Which fan `kaiming_*` scales by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,25 +56,30 @@ fn fan(t: &Tensor, mode: FanMode) -> usize {
     }
 }
 
-/// Fills with draws from U(a, b) (`nn.init.uniform_`).
+/// Fills with draws from U(a, b) (`nn.init.uniform_`), from the default generator.
+///
+/// The draws are PyTorch's: after `kiln::manual_seed(s)` a tensor holds exactly what
+/// `torch.manual_seed(s); nn.init.uniform_(t, a, b)` puts in a tensor of the same shape
+/// and dtype (f32 or f64).
 pub fn uniform_(t: &Tensor, a: f64, b: f64) -> Tensor {
-    let f64s = t.dtype() == crate::tensor::DType::F64;
-    with_global(|g| {
-        fill_with(t, || {
-            let u = if f64s {
-                g.uniform_f64()
-            } else {
-                g.uniform_f32() as f64
-            };
-            a + (b - a) * u
-        })
-    });
+    with_global(|g| uniform_with(t, a, b, g))
+}
+
+/// [`uniform_`] drawing from an explicit generator (`nn.init.uniform_(t, a, b, generator=g)`).
+pub fn uniform_with(t: &Tensor, a: f64, b: f64, g: &mut Generator) -> Tensor {
+    uniform_in_place(t, a, b, g);
     t.clone()
 }
 
-/// Fills with draws from N(mean, std²) (`nn.init.normal_`).
+/// Fills with draws from N(mean, std²) (`nn.init.normal_`), from the default generator,
+/// drawing exactly what PyTorch's `normal_` draws.
 pub fn normal_(t: &Tensor, mean: f64, std: f64) -> Tensor {
-    with_global(|g| fill_with(t, || mean + std * g.normal()));
+    with_global(|g| normal_with(t, mean, std, g))
+}
+
+/// [`normal_`] drawing from an explicit generator (`nn.init.normal_(..., generator=g)`).
+pub fn normal_with(t: &Tensor, mean: f64, std: f64, g: &mut Generator) -> Tensor {
+    normal_in_place(t, mean, std, g);
     t.clone()
 }
 
@@ -90,36 +100,76 @@ pub fn ones_(t: &Tensor) -> Tensor {
 }
 
 /// Glorot uniform: U(-a, a), `a = gain * sqrt(6 / (fan_in + fan_out))`
-/// (`nn.init.xavier_uniform_`).
+/// (`nn.init.xavier_uniform_`), from the default generator.
 pub fn xavier_uniform_(t: &Tensor, gain: f64) -> Tensor {
-    let (fi, fo) = calculate_fan_in_and_fan_out(t);
-    let a = gain * (6.0 / (fi + fo) as f64).sqrt();
-    uniform_(t, -a, a)
+    with_global(|g| xavier_uniform_with(t, gain, g))
+}
+
+/// [`xavier_uniform_`] drawing from an explicit generator.
+pub fn xavier_uniform_with(t: &Tensor, gain: f64, g: &mut Generator) -> Tensor {
+    // PyTorch's order of operations, so the bound rounds the same way.
+    let a = 3f64.sqrt() * xavier_std(t, gain);
+    uniform_with(t, -a, a, g)
 }
 
 /// Glorot normal: N(0, std²), `std = gain * sqrt(2 / (fan_in + fan_out))`
-/// (`nn.init.xavier_normal_`).
+/// (`nn.init.xavier_normal_`), from the default generator.
 pub fn xavier_normal_(t: &Tensor, gain: f64) -> Tensor {
+    with_global(|g| xavier_normal_with(t, gain, g))
+}
+
+/// [`xavier_normal_`] drawing from an explicit generator.
+pub fn xavier_normal_with(t: &Tensor, gain: f64, g: &mut Generator) -> Tensor {
+    normal_with(t, 0.0, xavier_std(t, gain), g)
+}
+
+fn xavier_std(t: &Tensor, gain: f64) -> f64 {
     let (fi, fo) = calculate_fan_in_and_fan_out(t);
-    normal_(t, 0.0, gain * (2.0 / (fi + fo) as f64).sqrt())
+    gain * (2.0 / (fi + fo) as f64).sqrt()
+}
+
+fn kaiming_std(t: &Tensor, a: f64, mode: FanMode, nonlinearity: &str) -> f64 {
+    calculate_gain(nonlinearity, Some(a)) / (fan(t, mode) as f64).sqrt()
 }
 
 /// He uniform: U(-b, b), `b = gain * sqrt(3 / fan)` with `gain = calculate_gain(nonlinearity, a)`
-/// (`nn.init.kaiming_uniform_`; PyTorch's defaults are `a = 0`, fan_in, `"leaky_relu"`).
+/// (`nn.init.kaiming_uniform_`; PyTorch's defaults are `a = 0`, fan_in, `"leaky_relu"`),
+/// from the default generator. A tensor with no elements is left alone.
 pub fn kaiming_uniform_(t: &Tensor, a: f64, mode: FanMode, nonlinearity: &str) -> Tensor {
-    if t.numel() == 0 {
-        return t.clone();
-    }
-    let std = calculate_gain(nonlinearity, Some(a)) / (fan(t, mode) as f64).sqrt();
-    let bound = 3f64.sqrt() * std;
-    uniform_(t, -bound, bound)
+    with_global(|g| kaiming_uniform_with(t, a, mode, nonlinearity, g))
 }
 
-/// He normal: N(0, std²), `std = gain / sqrt(fan)` (`nn.init.kaiming_normal_`).
-pub fn kaiming_normal_(t: &Tensor, a: f64, mode: FanMode, nonlinearity: &str) -> Tensor {
+/// [`kaiming_uniform_`] drawing from an explicit generator.
+pub fn kaiming_uniform_with(
+    t: &Tensor,
+    a: f64,
+    mode: FanMode,
+    nonlinearity: &str,
+    g: &mut Generator,
+) -> Tensor {
     if t.numel() == 0 {
         return t.clone();
     }
-    let std = calculate_gain(nonlinearity, Some(a)) / (fan(t, mode) as f64).sqrt();
-    normal_(t, 0.0, std)
+    let bound = 3f64.sqrt() * kaiming_std(t, a, mode, nonlinearity);
+    uniform_with(t, -bound, bound, g)
+}
+
+/// He normal: N(0, std²), `std = gain / sqrt(fan)` (`nn.init.kaiming_normal_`), from the
+/// default generator. A tensor with no elements is left alone.
+pub fn kaiming_normal_(t: &Tensor, a: f64, mode: FanMode, nonlinearity: &str) -> Tensor {
+    with_global(|g| kaiming_normal_with(t, a, mode, nonlinearity, g))
+}
+
+/// [`kaiming_normal_`] drawing from an explicit generator.
+pub fn kaiming_normal_with(
+    t: &Tensor,
+    a: f64,
+    mode: FanMode,
+    nonlinearity: &str,
+    g: &mut Generator,
+) -> Tensor {
+    if t.numel() == 0 {
+        return t.clone();
+    }
+    normal_with(t, 0.0, kaiming_std(t, a, mode, nonlinearity), g)
 }

@@ -9,7 +9,9 @@ use crate::tensor::Tensor;
 ///
 /// `weight` is `[out_features, in_features]`. Both weight and bias start uniform in
 /// `±1/sqrt(in_features)` (PyTorch's `kaiming_uniform_(a=sqrt(5))` and bias rule), drawn
-/// from the default generator.
+/// from the default generator: weight first, then bias, exactly as PyTorch draws them, so
+/// after `kiln::manual_seed(s)` a layer (or a `Sequential` of layers built in the same
+/// order) holds the same numbers as after `torch.manual_seed(s)` in PyTorch.
 #[derive(Clone, Debug)]
 pub struct Linear {
     /// The `[out, in]` weight (a parameter).

@@ -13,9 +13,13 @@
 //!   x86-64 CPU with AVX2, including AVX-512 ones) and libm's for f64.
 //! * `randint`: 32-bit draws for ranges below 2^28, 64-bit ones above.
 //! * `randperm`: PyTorch's swap-based Fisher-Yates.
+//! * `bernoulli_(p)` with a scalar `p` (dropout masks): the kernel PyTorch picks for the
+//!   CPU, see [`BernoulliScalarKernel`].
 //!
 //! On CPUs without AVX2 (and on ARM) PyTorch's own f32 `randn` of 16+ elements and its
 //! `uniform_` with bounds other than [0, 1) round differently; kiln follows the x86-64 AVX2 path.
+
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use parking_lot::Mutex;
 
@@ -302,6 +306,111 @@ impl Generator {
             seed: u64_at(4 * N + 8),
             next_normal: (bytes[4 * N + 16] == 1).then_some(normal),
         })
+    }
+}
+
+/// The kernel behind PyTorch's CPU `bernoulli_(p)` with a scalar `p`, which is what
+/// `F.dropout` draws its mask with. PyTorch picks one at run time, so the same seed gives
+/// different masks on different machines:
+///
+/// * x86-64 builds with MKL (the pip wheels) use [`BernoulliScalarKernel::Mkl`] when the
+///   first CPU's vendor is Intel, and [`BernoulliScalarKernel::Generator`] otherwise
+///   ("the situation of AMD" in ATen);
+/// * builds without MKL (ARM, macOS arm64) always use [`BernoulliScalarKernel::Generator`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BernoulliScalarKernel {
+    /// ATen's own kernel: per element, one 53-bit uniform from the generator (two 32-bit
+    /// draws), 1 when it is below `p`.
+    Generator,
+    /// MKL's `viRngBernoulli` (`VSL_RNG_METHOD_BERNOULLI_ICDF`): a single 32-bit draw
+    /// from the generator seeds an MCG31m1 stream (`x' = 1132489760 x mod (2^31 - 1)`, its
+    /// first output the seed itself reduced, 0 taken as 1); element `i` is 1 when
+    /// `f32(x_i / (2^31 - 1)) < f32(p)`.
+    Mkl,
+}
+
+impl BernoulliScalarKernel {
+    /// The kernel a PyTorch x86-64 MKL build picks on this machine: [`Self::Mkl`] on an
+    /// Intel CPU, [`Self::Generator`] on any other CPU or architecture.
+    pub fn host() -> Self {
+        if cpu_vendor_is_intel() {
+            BernoulliScalarKernel::Mkl
+        } else {
+            BernoulliScalarKernel::Generator
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn cpu_vendor_is_intel() -> bool {
+    // CPUID leaf 0 spells the vendor in EBX, EDX, ECX.
+    #[allow(unused_unsafe)] // `__cpuid` is safe to call on newer toolchains
+    let r = unsafe { std::arch::x86_64::__cpuid(0) };
+    let mut vendor = [0u8; 12];
+    vendor[..4].copy_from_slice(&r.ebx.to_le_bytes());
+    vendor[4..8].copy_from_slice(&r.edx.to_le_bytes());
+    vendor[8..].copy_from_slice(&r.ecx.to_le_bytes());
+    &vendor == b"GenuineIntel"
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn cpu_vendor_is_intel() -> bool {
+    false
+}
+
+/// 0: follow [`BernoulliScalarKernel::host`]; 1: Generator; 2: Mkl.
+static BERNOULLI_KERNEL: AtomicU8 = AtomicU8::new(0);
+
+/// Forces the kernel scalar-`p` Bernoulli draws (dropout) use, e.g. to match a PyTorch run
+/// made on another machine; `None` goes back to [`BernoulliScalarKernel::host`].
+pub fn set_bernoulli_scalar_kernel(kernel: Option<BernoulliScalarKernel>) {
+    let v = match kernel {
+        None => 0,
+        Some(BernoulliScalarKernel::Generator) => 1,
+        Some(BernoulliScalarKernel::Mkl) => 2,
+    };
+    BERNOULLI_KERNEL.store(v, Ordering::Relaxed);
+}
+
+/// The kernel scalar-`p` Bernoulli draws use now (see [`set_bernoulli_scalar_kernel`]).
+pub fn bernoulli_scalar_kernel() -> BernoulliScalarKernel {
+    match BERNOULLI_KERNEL.load(Ordering::Relaxed) {
+        1 => BernoulliScalarKernel::Generator,
+        2 => BernoulliScalarKernel::Mkl,
+        _ => BernoulliScalarKernel::host(),
+    }
+}
+
+impl Generator {
+    /// Fills `out` like `tensor.bernoulli_(p)` (scalar `p`) on a contiguous tensor with
+    /// PyTorch's CPU `kernel`: `true` where the element is 1.
+    pub fn fill_bernoulli_scalar(
+        &mut self,
+        out: &mut [bool],
+        p: f64,
+        kernel: BernoulliScalarKernel,
+    ) {
+        check_probability(p);
+        match kernel {
+            BernoulliScalarKernel::Generator => {
+                for v in out {
+                    *v = self.uniform_f64() < p;
+                }
+            }
+            BernoulliScalarKernel::Mkl => {
+                const M: u64 = (1 << 31) - 1;
+                const A: u64 = 1_132_489_760;
+                let mut x = self.next_u32() as u64 % M;
+                if x == 0 {
+                    x = 1;
+                }
+                let p = p as f32;
+                for v in out {
+                    *v = ((x as f64 / M as f64) as f32) < p;
+                    x = x * A % M;
+                }
+            }
+        }
     }
 }
 

@@ -4,16 +4,28 @@ use crate::autograd::record::record;
 use crate::float_dispatch;
 use crate::tensor::Tensor;
 use crate::tensor::kernels::elementwise::zip;
-use crate::tensor::random::with_global;
+use crate::tensor::random::{bernoulli_scalar_kernel, with_global};
 
 /// Zeroes each element with probability `p` and scales the rest by `1 / (1 - p)`, when
 /// `training` (`F.dropout`); the identity otherwise. Draws from the default generator.
+///
+/// The mask is PyTorch's CPU one for the same seed: PyTorch fills an `empty_like(x)`
+/// noise tensor with `bernoulli_(1 - p)`, divides it by `1 - p` in `x`'s dtype and
+/// multiplies, and kiln does the same with the same draws. Which draws those are depends
+/// on the machine PyTorch runs on (see
+/// [`BernoulliScalarKernel`](crate::tensor::random::BernoulliScalarKernel)): on an Intel
+/// CPU a PyTorch x86-64 build uses MKL's generator seeded by one 32-bit draw, elsewhere
+/// its own 53-bit uniforms. kiln picks the same kernel for the CPU it runs on, so a kiln
+/// program and its PyTorch twin on the same machine draw the same masks;
+/// [`set_bernoulli_scalar_kernel`](crate::tensor::random::set_bernoulli_scalar_kernel)
+/// picks one explicitly. `p == 0`, `p == 1`, eval mode and empty inputs draw nothing,
+/// as in PyTorch.
 pub fn dropout(x: &Tensor, p: f64, training: bool) -> Tensor {
     assert!(
         (0.0..=1.0).contains(&p),
         "dropout probability has to be between 0 and 1, but got {p}"
     );
-    if !training || p == 0.0 {
+    if !training || p == 0.0 || x.numel() == 0 {
         return x.clone();
     }
     if p == 1.0 {
@@ -21,11 +33,17 @@ pub fn dropout(x: &Tensor, p: f64, training: bool) -> Tensor {
     }
     let keep = 1.0 - p;
     let n = x.numel();
+    let kernel = bernoulli_scalar_kernel();
+    let mut draws = vec![false; n];
+    with_global(|g| g.fill_bernoulli_scalar(&mut draws, keep, kernel));
+    let order = draw_order(x);
+    let kept = |i: usize| match &order {
+        Some(o) => draws[o[i]],
+        None => draws[i],
+    };
     let mask = float_dispatch!("dropout", x.dtype(), T => {
-        let scale = (1.0 / keep) as T;
-        let m: Vec<T> = with_global(|g| {
-            (0..n).map(|_| if g.uniform_f64() < keep { scale } else { 0.0 }).collect()
-        });
+        let scale = (1.0 as T) / (keep as T);
+        let m: Vec<T> = (0..n).map(|i| if kept(i) { scale } else { 0.0 }).collect();
         Tensor::from_vec(m, x.shape())
     });
     let out =
@@ -33,4 +51,25 @@ pub fn dropout(x: &Tensor, p: f64, training: bool) -> Tensor {
     record(out, &[x], "MulBackward0", move || {
         move |g: &Tensor, _: &[bool]| vec![Some(g.mul(&mask))]
     })
+}
+
+/// For each element of `x` in logical order, the index of its draw, when that is not the
+/// identity. PyTorch's noise tensor is `empty_like(x)`, which keeps the strides of a
+/// dense (gap-free, non-overlapping) `x`, and is filled in memory order; for any other
+/// `x` it is contiguous.
+fn draw_order(x: &Tensor) -> Option<Vec<usize>> {
+    if x.is_contiguous() {
+        return None;
+    }
+    let mut offsets = Vec::with_capacity(x.numel());
+    x.layout().for_each_index(|i| offsets.push(i));
+    let base = *offsets.iter().min()?;
+    let mut seen = vec![false; offsets.len()];
+    for o in offsets.iter_mut() {
+        *o -= base;
+        if *o >= seen.len() || std::mem::replace(&mut seen[*o], true) {
+            return None;
+        }
+    }
+    Some(offsets)
 }
