@@ -1,5 +1,6 @@
 //! `kiln`: the command-line tool. See `kiln --help`.
 
+#[macro_use]
 mod cli;
 
 use clap::Parser;
@@ -22,19 +23,21 @@ fn main() -> ExitCode {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
-    // A first Ctrl-C asks training to stop after the current batch (with a
-    // checkpoint); a second one quits at once.
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(INTERRUPTED.into());
-        }
-        eprintln!("\nStopping after this batch (press Ctrl-C again to quit at once)...");
-    });
+    // While training, a first Ctrl-C asks to stop after the current batch (with a
+    // checkpoint) and a second one quits at once. Other commands keep the default.
+    if matches!(args.command, cli::Command::Train(_)) {
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(INTERRUPTED.into());
+            }
+            errln!("\nStopping after this batch (press Ctrl-C again to quit at once)...");
+        });
+    }
     match cli::run(args, &stop) {
         Ok(cli::Outcome::Finished) => ExitCode::SUCCESS,
         Ok(cli::Outcome::Interrupted) => ExitCode::from(INTERRUPTED),
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::FAILURE
         }
     }

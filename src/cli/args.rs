@@ -5,7 +5,12 @@ use std::path::PathBuf;
 
 /// kiln: train, evaluate and use PyTorch-style neural networks on the CPU.
 #[derive(Debug, Parser)]
-#[command(name = "kiln", version, about, long_about = None)]
+#[command(
+    name = "kiln",
+    version,
+    about = "kiln: train, evaluate and use PyTorch-style neural networks on the CPU",
+    long_about = None
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -155,12 +155,12 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     let n = split.dataset.tensors().0.shape()[0];
     let loader = DataLoader::new(split.dataset).batch_size(EVAL_BATCH);
     let ev = evaluate(&file.model, &loader, split.classes.len());
-    println!(
+    outln!(
         "{} on {} test ({n} samples)",
         args.model.display(),
         split.title
     );
-    print!("{}", report(&ev, &split.classes[..]));
+    out!("{}", report(&ev, &split.classes[..]));
     let out = match &args.out {
         Some(dir) => dir.clone(),
         None => args
@@ -180,6 +180,6 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
             100.0 * ev.accuracy()
         ),
     )?;
-    println!("\nWrote {}", png.display());
+    outln!("\nWrote {}", png.display());
     Ok(())
 }

@@ -66,7 +66,7 @@ pub fn run(args: &PredictArgs) -> Result<(), CliError> {
             .take(3)
             .map(|&(c, prob)| format!("{} {:.2}%", label(c), 100.0 * prob))
             .collect();
-        println!(
+        outln!(
             "{}: {}  (top 3: {})",
             path.display(),
             label(p.ranked[0].0),

@@ -94,7 +94,7 @@ impl EpochProgress {
             self.last_line = Instant::now();
             let left = self.total_batches.saturating_sub(self.batches);
             let per_batch = self.start.elapsed().as_secs_f64() / self.batches as f64;
-            eprintln!(
+            errln!(
                 "{} batch {}/{}  {}  ETA {:.0}s",
                 self.label,
                 self.batches,

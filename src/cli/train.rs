@@ -174,18 +174,18 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
         }
         draw_curves(&run.files.curves, &records)?;
         if run.stop.load(Ordering::SeqCst) {
-            eprintln!("Stopped after epoch {epoch}; continue with the same command and --resume.");
+            errln!("Stopped after epoch {epoch}; continue with the same command and --resume.");
             return Ok(Outcome::Interrupted);
         }
     }
     if records.is_empty() {
-        eprintln!(
+        errln!(
             "Nothing to do: the checkpoint in {} has already finished {} epochs.",
             args.out.display(),
             first - 1
         );
     } else {
-        eprintln!(
+        errln!(
             "Saved {} (and metrics.jsonl, curves.png, checkpoint.safetensors)",
             run.files.model.display()
         );
@@ -219,26 +219,31 @@ fn announce(
     resume: Option<&Checkpoint>,
 ) {
     let n = |s: &Split| s.dataset.tensors().0.shape()[0];
-    eprintln!(
+    errln!(
         "Training a {} classifier: {} parameters, {} training and {} test samples, \
-         {} threads, output in {}",
+         {} thread{}, output in {}",
         train.title,
         group_thousands(model.num_parameters()),
         n(train),
         n(test),
         rayon::current_num_threads(),
+        if rayon::current_num_threads() == 1 {
+            ""
+        } else {
+            "s"
+        },
         args.out.display()
     );
     if let Some(ck) = resume {
         let p = &ck.progress;
         if p.batches_done > 0 {
-            eprintln!(
+            errln!(
                 "Resuming epoch {} at batch {}",
                 p.epochs_done + 1,
                 p.batches_done + 1
             );
         } else {
-            eprintln!("Resuming after epoch {}", p.epochs_done);
+            errln!("Resuming after epoch {}", p.epochs_done);
         }
     }
 }
@@ -309,7 +314,7 @@ impl Run<'_> {
             if self.stop.load(Ordering::SeqCst) && tally.batches < total {
                 progress.finish();
                 self.save_checkpoint(epoch - 1, &tally, rng_epoch_start)?;
-                eprintln!(
+                errln!(
                     "Interrupted in epoch {epoch} after batch {}/{total}; saved {}. \
                      Continue with the same command and --resume.",
                     tally.batches,
@@ -330,7 +335,7 @@ impl Run<'_> {
             train_seconds,
             samples_per_sec: (tally.seen - start_seen) as f64 / train_seconds.max(1e-9),
         };
-        println!(
+        outln!(
             "Epoch {epoch}: Loss={:.4}, Train Acc={:.2}%, Test Acc={:.2}%",
             record.train_loss,
             100.0 * record.train_acc,
