@@ -171,3 +171,21 @@ fn bad_arguments_are_clap_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(kiln(&["--help"]).status.success());
 }
+
+#[test]
+fn closed_stdout_is_not_a_crash() {
+    let dir = tmp();
+    let p = dir.path().join("m.safetensors");
+    kiln::io::save_safetensors(&p, &[("w".into(), kiln::Tensor::zeros(&[2]))], None).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["info", s(&p)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `kiln info m.safetensors | head -0`
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
