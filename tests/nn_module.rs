@@ -267,7 +267,7 @@ fn repr_matches_pytorch_layout() {
     let bn: Box<dyn Module> = Box::new(BatchNorm1d::new(256));
     assert_eq!(
         format!("{bn}"),
-        "BatchNorm1d(256, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)"
+        "BatchNorm1d(256, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)"
     );
 }
 

@@ -1,20 +1,20 @@
-//! `checkpoint.safetensors`: everything needed to continue a run exactly where it
-//! stopped, after a finished epoch or part way through one (Ctrl-C). Model weights,
-//! optimizer state and random-generator states are tensors; the run's settings and
-//! progress are JSON in the file's metadata.
+//! `checkpoint.safetensors`: a library checkpoint ([`kiln::io::Checkpoint`]: model,
+//! optimizer state, epoch, random generator) plus what `kiln train` needs to continue
+//! exactly where it stopped, after a finished epoch or part way through one (Ctrl-C):
+//! the run's settings, its progress in the unfinished epoch, and the generator state at
+//! that epoch's start (which replays the epoch's shuffle).
 
 use super::config::RunConfig;
 use super::error::CliError;
 use kiln::Generator;
-use kiln::Tensor;
-use kiln::io::{parse_safetensors, save_safetensors};
-use kiln::optim::{GroupState, OptimizerState};
+use kiln::io::Checkpoint as LibCheckpoint;
+use kiln::nn::Module;
+use kiln::optim::Optimizer;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-const META_KEY: &str = "kiln.checkpoint";
-const FORMAT: u32 = 1;
+const TRAIN_KEY: &str = "kiln.train";
+const RNG_KEY: &str = "kiln.train.rng_epoch_start";
 
 /// Where a run stands.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -32,11 +32,9 @@ pub struct Progress {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Meta {
-    format: u32,
+struct TrainNote {
     config: RunConfig,
     progress: Progress,
-    param_groups: Vec<(BTreeMap<String, f64>, Vec<usize>)>,
 }
 
 /// A resumable training state.
@@ -47,52 +45,53 @@ pub struct Checkpoint {
     pub progress: Progress,
     /// The default generator at the start of the unfinished epoch (before its shuffle).
     pub rng_epoch_start: Generator,
-    /// The default generator now.
-    pub rng_now: Generator,
-    /// The model's state dict.
-    pub model: Vec<(String, Tensor)>,
-    /// The optimizer's state dict.
-    pub optimizer: OptimizerState,
+    /// Model, optimizer, finished epochs and the default generator now.
+    pub state: LibCheckpoint,
 }
 
-fn rng_tensor(g: &Generator) -> Tensor {
-    let b = g.state_bytes();
-    let n = b.len();
-    Tensor::from_vec(b, &[n])
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 impl Checkpoint {
+    /// Snapshots a run now (the default generator included).
+    pub fn capture(
+        model: &dyn Module,
+        optimizer: &dyn Optimizer,
+        config: RunConfig,
+        progress: Progress,
+        rng_epoch_start: Generator,
+    ) -> Self {
+        Checkpoint {
+            state: LibCheckpoint::capture(model, optimizer, None, progress.epochs_done),
+            config,
+            progress,
+            rng_epoch_start,
+        }
+    }
+
     /// Writes the checkpoint atomically: a crash mid-write leaves the previous one.
     pub fn save(&self, path: &Path) -> Result<(), CliError> {
-        let mut tensors: Vec<(String, Tensor)> = self
-            .model
-            .iter()
-            .map(|(k, t)| (format!("model.{k}"), t.clone()))
-            .collect();
-        for (i, state) in &self.optimizer.state {
-            for (name, t) in state {
-                tensors.push((format!("optimizer.{i}.{name}"), t.clone()));
-            }
-        }
-        tensors.push(("rng.epoch_start".into(), rng_tensor(&self.rng_epoch_start)));
-        tensors.push(("rng.now".into(), rng_tensor(&self.rng_now)));
-        let meta = Meta {
-            format: FORMAT,
+        let note = TrainNote {
             config: self.config.clone(),
             progress: self.progress.clone(),
-            param_groups: self
-                .optimizer
-                .param_groups
-                .iter()
-                .map(|g| (g.options.clone(), g.params.clone()))
-                .collect(),
         };
-        let json = serde_json::to_string(&meta).expect("checkpoint metadata serializes");
-        save_safetensors(
-            path,
-            &tensors,
-            Some(HashMap::from([(META_KEY.to_string(), json)])),
-        )?;
+        let json = serde_json::to_string(&note).expect("training notes serialize");
+        self.state
+            .clone()
+            .with_extra(TRAIN_KEY, json)
+            .with_extra(RNG_KEY, to_hex(&self.rng_epoch_start.state_bytes()))
+            .save(path)?;
         Ok(())
     }
 
@@ -102,70 +101,50 @@ impl Checkpoint {
             path: path.to_path_buf(),
             reason,
         };
-        let bytes = std::fs::read(path).map_err(|e| CliError::file(path, e))?;
-        let (tensors, metadata) = parse_safetensors(path, &bytes)?;
-        let json = metadata.get(META_KEY).ok_or_else(|| {
-            bad("it has no kiln training state (was it written by `kiln train`?)".into())
+        let state = LibCheckpoint::load(path)?;
+        let json = state.extra.get(TRAIN_KEY).ok_or_else(|| {
+            bad("it holds no `kiln train` progress (was it written by `kiln train`?)".into())
         })?;
-        let meta: Meta = serde_json::from_str(json)
-            .map_err(|e| bad(format!("its training state is damaged ({e})")))?;
-        if meta.format != FORMAT {
-            return Err(bad(format!(
-                "it has format version {}, this kiln reads {FORMAT}",
-                meta.format
-            )));
-        }
-        let mut model = Vec::new();
-        let mut state: BTreeMap<usize, BTreeMap<String, Tensor>> = BTreeMap::new();
-        let (mut epoch_start, mut now) = (None, None);
-        for (name, t) in tensors {
-            if let Some(k) = name.strip_prefix("model.") {
-                model.push((k.to_string(), t));
-            } else if let Some(rest) = name.strip_prefix("optimizer.") {
-                let (i, buf) = rest
-                    .split_once('.')
-                    .and_then(|(i, b)| Some((i.parse::<usize>().ok()?, b)))
-                    .ok_or_else(|| bad(format!("unexpected tensor '{name}'")))?;
-                state.entry(i).or_default().insert(buf.to_string(), t);
-            } else if name == "rng.epoch_start" || name == "rng.now" {
-                let g = (t.dtype() == kiln::DType::U8)
-                    .then(|| Generator::from_state_bytes(&t.to_vec::<u8>()))
-                    .flatten()
-                    .ok_or_else(|| bad(format!("tensor '{name}' is not a generator state")))?;
-                if name == "rng.now" {
-                    now = Some(g);
-                } else {
-                    epoch_start = Some(g);
-                }
-            } else {
-                return Err(bad(format!("unexpected tensor '{name}'")));
-            }
-        }
-        let (Some(rng_epoch_start), Some(rng_now)) = (epoch_start, now) else {
-            return Err(bad("it lacks the random-generator state".into()));
-        };
+        let note: TrainNote = serde_json::from_str(json)
+            .map_err(|e| bad(format!("its training progress is damaged ({e})")))?;
+        let rng_epoch_start = state
+            .extra
+            .get(RNG_KEY)
+            .and_then(|h| from_hex(h))
+            .and_then(|b| Generator::from_state_bytes(&b).ok())
+            .ok_or_else(|| bad("its random-generator state is damaged".into()))?;
         Ok(Checkpoint {
-            config: meta.config,
-            progress: meta.progress,
+            config: note.config,
+            progress: note.progress,
             rng_epoch_start,
-            rng_now,
-            model,
-            optimizer: OptimizerState {
-                state,
-                param_groups: meta
-                    .param_groups
-                    .into_iter()
-                    .map(|(options, params)| GroupState { options, params })
-                    .collect(),
-            },
+            state,
         })
+    }
+
+    /// Loads the model and optimizer state and sets the default generator to its state
+    /// at the moment of the snapshot.
+    pub fn restore(
+        &self,
+        path: &Path,
+        model: &dyn Module,
+        optimizer: &mut dyn Optimizer,
+    ) -> Result<(), CliError> {
+        self.state
+            .restore(model, optimizer, None)
+            .map_err(|e| CliError::BadCheckpoint {
+                path: path.to_path_buf(),
+                reason: e.to_string().replace(":\n\t", ": ").replace("\n\t", " "),
+            })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln::optim::{Adam, Optimizer};
+    use kiln::Tensor;
+    use kiln::nn::Linear;
+    use kiln::optim::Adam;
+    use kiln::tensor::random::get_rng_state;
 
     fn config() -> RunConfig {
         RunConfig {
@@ -185,56 +164,63 @@ mod tests {
     }
 
     #[test]
+    fn hex_round_trip() {
+        assert_eq!(
+            from_hex(&to_hex(&[0, 1, 0xab, 0xff])).unwrap(),
+            [0, 1, 0xab, 0xff]
+        );
+        assert!(from_hex("abc").is_none());
+        assert!(from_hex("zz").is_none());
+    }
+
+    #[test]
     fn round_trips_model_optimizer_rng_and_progress() {
-        let p = Tensor::randn(&[2, 3]).requires_grad_(true);
-        let mut opt = Adam::new(vec![p.clone()], 0.01);
-        (&p * &p).sum().backward();
+        let model = Linear::new(3, 2);
+        let mut opt = Adam::new(model.parameters(), 0.01);
+        model.forward(&Tensor::ones(&[1, 3])).sum().backward();
         opt.step();
         let mut g = Generator::new(3);
         g.next_u32();
-        let ck = Checkpoint {
-            config: config(),
-            progress: Progress {
-                epochs_done: 1,
-                batches_done: 7,
-                loss_sum: 1.0 / 3.0,
-                correct: 5,
-                seen: 9,
-            },
-            rng_epoch_start: Generator::new(1),
-            rng_now: g.clone(),
-            model: vec![("layers.0.weight".into(), p.detach())],
-            optimizer: opt.state_dict(),
+        let progress = Progress {
+            epochs_done: 1,
+            batches_done: 7,
+            loss_sum: 1.0 / 3.0,
+            correct: 5,
+            seen: 9,
         };
+        let ck = Checkpoint::capture(&model, &opt, config(), progress.clone(), g.clone());
+        let now = get_rng_state();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("checkpoint.safetensors");
         ck.save(&path).unwrap();
         let back = Checkpoint::load(&path).unwrap();
-        assert_eq!(back.config, ck.config);
-        assert_eq!(back.progress, ck.progress);
-        assert_eq!(back.rng_now, g);
-        assert_eq!(back.rng_epoch_start, Generator::new(1));
-        assert_eq!(back.model[0].1.to_vec::<f32>(), p.to_vec::<f32>());
-        let q = Tensor::zeros(&[2, 3]).requires_grad_(true);
-        let mut opt2 = Adam::new(vec![q], 0.5);
-        opt2.load_state_dict(&back.optimizer).unwrap();
+        assert_eq!(back.config, config());
+        assert_eq!(back.progress, progress);
+        assert_eq!(back.rng_epoch_start, g);
+        assert_eq!(back.state.epoch, 1);
+
+        let fresh = Linear::new(3, 2);
+        let mut opt2 = Adam::new(fresh.parameters(), 0.5);
+        back.restore(&path, &fresh, &mut opt2).unwrap();
+        assert_eq!(get_rng_state(), now);
         assert_eq!(opt2.lr(0), 0.01);
+        assert_eq!(fresh.weight.to_vec::<f32>(), model.weight.to_vec::<f32>());
         let s = &opt2.state_dict().state[&0];
         assert_eq!(s["step"].item(), 1.0);
-        assert_eq!(
-            s["exp_avg"].to_vec::<f32>(),
-            opt.state_dict().state[&0]["exp_avg"].to_vec::<f32>()
-        );
     }
 
     #[test]
-    fn plain_weights_file_is_not_a_checkpoint() {
+    fn other_files_are_not_training_checkpoints() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("model.safetensors");
-        save_safetensors(&path, &[("w".into(), Tensor::zeros(&[1]))], None).unwrap();
+        let path = dir.path().join("ck.safetensors");
+        let model = Linear::new(1, 1);
+        let opt = Adam::new(model.parameters(), 0.1);
+        LibCheckpoint::capture(&model, &opt, None, 0)
+            .save(&path)
+            .unwrap();
         let e = Checkpoint::load(&path).err().unwrap().to_string();
         assert!(
-            e.contains("is not a usable checkpoint: it has no kiln training state"),
+            e.contains("is not a usable checkpoint: it holds no `kiln train` progress"),
             "{e}"
         );
         std::fs::write(&path, b"garbage").unwrap();

@@ -9,7 +9,7 @@ use super::error::CliError;
 use super::eval::{EVAL_BATCH, evaluate, predictions};
 use super::info::group_thousands;
 use super::metrics::{EpochRecord, append_record, read_records, write_records};
-use super::model::{Arch, Classifier, load_into, named_state};
+use super::model::{Arch, Classifier};
 use super::model_file::{ModelNote, save_model};
 use super::optimizer::OptimizerConfig;
 use super::plots::draw_curves;
@@ -128,13 +128,7 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
     let mut optimizer = optimizer_config(args).build(model.parameters());
     let mut records = Vec::new();
     if let Some(ck) = &resume {
-        load_into(&model, ck.model.clone(), &files.checkpoint)?;
-        optimizer
-            .load_state_dict(&ck.optimizer)
-            .map_err(|e| CliError::BadCheckpoint {
-                path: files.checkpoint.clone(),
-                reason: e.to_string(),
-            })?;
+        ck.restore(&files.checkpoint, &model, optimizer.as_mut())?;
         records = read_records(&files.metrics)?;
         records.retain(|r| r.epoch <= ck.progress.epochs_done);
         write_records(&files.metrics, &records)?;
@@ -273,7 +267,7 @@ impl Run<'_> {
             for _ in 0..ck.progress.batches_done {
                 batches.next();
             }
-            set_rng_state(ck.rng_now.clone());
+            set_rng_state(ck.state.rng.clone());
             tally = Tally {
                 loss_sum: ck.progress.loss_sum,
                 correct: ck.progress.correct,
@@ -363,20 +357,20 @@ impl Run<'_> {
         tally: &Tally,
         rng_epoch_start: kiln::Generator,
     ) -> Result<(), CliError> {
-        Checkpoint {
-            config: self.config.clone(),
-            progress: Progress {
-                epochs_done,
-                batches_done: tally.batches,
-                loss_sum: tally.loss_sum,
-                correct: tally.correct,
-                seen: tally.seen,
-            },
+        let progress = Progress {
+            epochs_done,
+            batches_done: tally.batches,
+            loss_sum: tally.loss_sum,
+            correct: tally.correct,
+            seen: tally.seen,
+        };
+        Checkpoint::capture(
+            &self.model,
+            self.optimizer.as_ref(),
+            self.config.clone(),
+            progress,
             rng_epoch_start,
-            rng_now: get_rng_state(),
-            model: named_state(&self.model),
-            optimizer: self.optimizer.state_dict(),
-        }
+        )
         .save(&self.files.checkpoint)
     }
 }

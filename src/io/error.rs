@@ -35,6 +35,20 @@ pub enum IoError {
     /// A checkpoint or state dict does not fit what it is loaded into.
     #[error("{0}")]
     Mismatch(String),
+    /// A valid safetensors file that is not a valid kiln checkpoint.
+    #[error("{path} is not a valid kiln checkpoint: {reason}")]
+    Checkpoint {
+        /// The file (`<memory>` for in-memory buffers).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model refused the checkpoint's state dict (keys and shapes named).
+    #[error(transparent)]
+    Model(#[from] crate::nn::NnError),
+    /// The optimizer or scheduler refused the checkpoint's state.
+    #[error(transparent)]
+    Optimizer(#[from] crate::optim::OptimError),
 }
 
 impl IoError {

@@ -1,5 +1,5 @@
-//! Activation layers and dropout: ReLU, Sigmoid, Tanh, LeakyReLU, Softmax, LogSoftmax,
-//! Dropout.
+//! Activation layers and dropout: ReLU, Sigmoid, Tanh, LeakyReLU, GELU, Softmax,
+//! LogSoftmax, Dropout.
 
 use super::functional;
 use super::module::{Module, TrainingFlag, training_hooks};
@@ -65,10 +65,62 @@ impl Default for LeakyReLU {
 
 impl Module for LeakyReLU {
     fn forward(&self, input: &Tensor) -> Tensor {
-        functional::leaky_relu(input, self.negative_slope)
+        input.leaky_relu(self.negative_slope)
     }
     fn extra_repr(&self) -> String {
         format!("negative_slope={}", self.negative_slope)
+    }
+    training_hooks!();
+}
+
+/// The Gaussian error linear unit `x * Phi(x)` (`nn.GELU`): exact through erf, or
+/// PyTorch's tanh approximation.
+#[derive(Clone, Debug)]
+pub struct GELU {
+    /// Whether the tanh approximation is used (`approximate='tanh'`).
+    pub approximate_tanh: bool,
+    training: TrainingFlag,
+}
+
+impl GELU {
+    /// `nn.GELU()`: the exact form through erf (`approximate='none'`).
+    pub fn new() -> Self {
+        GELU {
+            approximate_tanh: false,
+            training: TrainingFlag::new(),
+        }
+    }
+
+    /// `nn.GELU(approximate='tanh')`.
+    pub fn tanh() -> Self {
+        GELU {
+            approximate_tanh: true,
+            training: TrainingFlag::new(),
+        }
+    }
+}
+
+impl Default for GELU {
+    fn default() -> Self {
+        GELU::new()
+    }
+}
+
+impl Module for GELU {
+    fn forward(&self, input: &Tensor) -> Tensor {
+        if self.approximate_tanh {
+            input.gelu_tanh()
+        } else {
+            input.gelu()
+        }
+    }
+    fn extra_repr(&self) -> String {
+        let a = if self.approximate_tanh {
+            "tanh"
+        } else {
+            "none"
+        };
+        format!("approximate='{a}'")
     }
     training_hooks!();
 }

@@ -20,7 +20,7 @@ mod state;
 #[doc(hidden)]
 pub use private as __private;
 
-pub use activation::{Dropout, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
+pub use activation::{Dropout, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
 pub use container::{ModuleList, Sequential};
 pub use embedding::Embedding;
 pub use error::{NnError, ShapeMismatch};

@@ -159,11 +159,12 @@ impl Module for BatchNorm1d {
     fn extra_repr(&self) -> String {
         let py = |b: bool| if b { "True" } else { "False" };
         format!(
-            "{}, eps={}, momentum={}, affine={}, track_running_stats={}",
+            "{}, eps={}, momentum={}, affine={}, bias={}, track_running_stats={}",
             self.num_features,
             py_float(self.eps),
             self.momentum.map_or("None".to_string(), py_float),
             py(self.weight.is_some()),
+            py(self.bias.is_some()),
             py(self.running_mean.is_some())
         )
     }
@@ -240,14 +241,12 @@ impl Module for LayerNorm {
         } else {
             format!("({})", shape.join(", "))
         };
+        let py = |b: bool| if b { "True" } else { "False" };
         format!(
-            "{tuple}, eps={}, elementwise_affine={}",
+            "{tuple}, eps={}, elementwise_affine={}, bias={}",
             py_float(self.eps),
-            if self.weight.is_some() {
-                "True"
-            } else {
-                "False"
-            }
+            py(self.weight.is_some()),
+            py(self.bias.is_some())
         )
     }
     training_hooks!();

@@ -64,10 +64,15 @@ impl Adagrad {
         self.map_options(|o| o.initial_accumulator_value = v)
     }
 
+    /// The per-parameter buffers a step uses.
+    fn state_buffers(_: &AdagradOptions) -> &'static [&'static str] {
+        &["sum"]
+    }
+
     fn step_impl(&mut self) {
         self.groups.for_each(|o, p, g, state| {
             let st = state.get_or_insert_with(|| {
-                let s = ParamState::zeros(p, &["sum"]);
+                let s = ParamState::zeros(p, Self::state_buffers(o));
                 if o.initial_accumulator_value != 0.0 {
                     crate::nn::init::constant_(s.buf("sum"), o.initial_accumulator_value);
                 }

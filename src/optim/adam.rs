@@ -96,14 +96,18 @@ impl Adam {
         self.map_options(|o| o.maximize = on)
     }
 
+    /// The per-parameter buffers a step under `o` uses.
+    fn state_buffers(o: &AdamOptions) -> &'static [&'static str] {
+        if o.amsgrad {
+            &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+        } else {
+            &["exp_avg", "exp_avg_sq"]
+        }
+    }
+
     fn step_impl(&mut self) {
         self.groups.for_each(|o, p, g, state| {
-            let names: &[&'static str] = if o.amsgrad {
-                &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
-            } else {
-                &["exp_avg", "exp_avg_sq"]
-            };
-            let st = state.get_or_insert_with(|| ParamState::zeros(p, names));
+            let st = state.get_or_insert_with(|| ParamState::zeros(p, Self::state_buffers(o)));
             st.step += 1.0;
             let t = st.step;
             let k = AdamStep {
@@ -162,8 +166,26 @@ impl AdamStep<'_> {
 
 impl Update<2> for AdamStep<'_> {
     fn apply<T: Float>(&self, p: &mut [T], g: &[T], [m, v]: [&mut [T]; 2]) {
+        let o = self.o;
+        if o.maximize || o.weight_decay != 0.0 || (1.0 - o.beta1).abs() >= 0.5 {
+            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                *p = self.elem(*p, g, m, v, None);
+            }
+            return;
+        }
+        // The common case with every constant hoisted, so the loop vectorises; the
+        // arithmetic is `elem`'s, operation for operation.
+        let (w1, b2, w2) = (T::c(1.0 - o.beta1), T::c(o.beta2), T::c(1.0 - o.beta2));
+        let (b2s, eps, step) = (
+            T::c(self.bias2_sqrt),
+            T::c(o.eps),
+            T::c(-(o.lr / self.bias1)),
+        );
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            *p = self.elem(*p, g, m, v, None);
+            *m += w1 * (g - *m);
+            *v = *v * b2 + w2 * g * g;
+            let denom = v.sqrt() / b2s + eps;
+            *p += step * *m / denom;
         }
     }
 }

@@ -232,7 +232,14 @@ impl<O: GroupOptions> Groups<O> {
         sd
     }
 
-    pub fn load_state_dict(&mut self, sd: &OptimizerState) -> Result<(), OptimError> {
+    /// Loads `sd`; `buffers(options)` names the state buffers a parameter under those
+    /// options must have (after a first step), so a state that would make `step` fail is
+    /// refused here instead.
+    pub fn load_state_dict(
+        &mut self,
+        sd: &OptimizerState,
+        buffers: impl Fn(&O) -> &'static [&'static str],
+    ) -> Result<(), OptimError> {
         if sd.param_groups.len() != self.groups.len() {
             return Err(OptimError::GroupCount {
                 expected: self.groups.len(),
@@ -259,34 +266,52 @@ impl<O: GroupOptions> Groups<O> {
             .iter()
             .flat_map(|g| g.params.clone())
             .collect();
+        let mut opts = Vec::new();
+        for (gi, (g, s)) in self.groups.iter().zip(&sd.param_groups).enumerate() {
+            let mut o = g.options.clone();
+            o.load_map(gi, &s.options)?;
+            opts.push(o);
+        }
+        // The options each parameter will step with.
+        let param_opts: Vec<&O> = self
+            .groups
+            .iter()
+            .zip(&opts)
+            .flat_map(|(g, o)| g.params.iter().map(move |_| o))
+            .collect();
         let mut new_state: Vec<Option<ParamState>> = vec![None; params.len()];
         for (pos, id) in ids.iter().enumerate() {
             let Some(m) = sd.state.get(id) else { continue };
             let p = &params[pos];
+            let bad = |key: &str| OptimError::BadState {
+                param: pos,
+                key: key.to_string(),
+            };
+            let step = match m.get("step") {
+                None => 0.0,
+                Some(t) if t.numel() == 1 && t.dtype().is_float() => t.item(),
+                Some(_) => return Err(bad("step")),
+            };
+            let wanted = buffers(param_opts[pos]);
+            if let Some(k) = wanted.iter().find(|k| !m.contains_key(**k)) {
+                return Err(bad(k));
+            }
             let mut st = ParamState {
-                step: m.get("step").map_or(0.0, |t| t.item()),
+                step,
                 buffers: Vec::new(),
             };
             for (k, t) in m {
                 if k == "step" {
                     continue;
                 }
-                if t.shape() != p.shape() {
-                    return Err(OptimError::BadState {
-                        param: pos,
-                        key: k.clone(),
-                    });
+                if !wanted.contains(&k.as_str()) || t.shape() != p.shape() || !t.dtype().is_float()
+                {
+                    return Err(bad(k));
                 }
                 st.buffers
                     .push((k.clone(), t.detach().to_dtype(p.dtype()).deep_clone()));
             }
             new_state[pos] = Some(st);
-        }
-        let mut opts = Vec::new();
-        for (gi, (g, s)) in self.groups.iter().zip(&sd.param_groups).enumerate() {
-            let mut o = g.options.clone();
-            o.load_map(gi, &s.options)?;
-            opts.push(o);
         }
         for (g, o) in self.groups.iter_mut().zip(opts) {
             g.options = o;
@@ -297,7 +322,8 @@ impl<O: GroupOptions> Groups<O> {
 }
 
 /// Implements [`Optimizer`](crate::optim::Optimizer) for a struct with a `groups: Groups<O>`
-/// field and an inherent `step_impl`.
+/// field, an inherent `step_impl` and an inherent `state_buffers(&O)` naming the
+/// per-parameter buffers its step uses under those options.
 macro_rules! impl_optimizer {
     ($name:ident, $opts:ident) => {
         impl $crate::optim::Optimizer for $name {
@@ -323,7 +349,7 @@ macro_rules! impl_optimizer {
                 &mut self,
                 state: &$crate::optim::OptimizerState,
             ) -> Result<(), $crate::optim::OptimError> {
-                self.groups.load_state_dict(state)
+                self.groups.load_state_dict(state, $name::state_buffers)
             }
         }
 

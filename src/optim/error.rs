@@ -35,6 +35,15 @@ pub enum OptimError {
         /// The state name.
         key: String,
     },
+    /// A scheduler state has rates for a different number of parameter groups.
+    SchedulerGroups {
+        /// Groups the scheduler was built for.
+        expected: usize,
+        /// Rates in the state.
+        got: usize,
+    },
+    /// A scheduler state lacks a counter, or it is not a valid count.
+    SchedulerValue(String),
 }
 
 impl fmt::Display for OptimError {
@@ -63,6 +72,13 @@ impl fmt::Display for OptimError {
                 f,
                 "loaded state dict: state '{key}' of parameter {param} is missing or has the wrong shape"
             ),
+            OptimError::SchedulerGroups { expected, got } => write!(
+                f,
+                "scheduler state has rates for {got} parameter groups, the scheduler has {expected}"
+            ),
+            OptimError::SchedulerValue(key) => {
+                write!(f, "scheduler state: '{key}' is missing or invalid")
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ pub use error::OptimError;
 pub use rmsprop::{RMSprop, RMSpropOptions};
 pub use scheduler::{
     CosineAnnealingLR, ExponentialLR, LinearLR, LrScheduler, MultiStepLR, PlateauMode,
-    ReduceLROnPlateau, StepLR, ThresholdMode,
+    ReduceLROnPlateau, SchedulerState, StepLR, ThresholdMode,
 };
 pub use sgd::{SGD, SgdOptions};
 

@@ -71,11 +71,14 @@ impl RMSprop {
         self.map_options(|o| o.centered = on)
     }
 
+    /// The per-parameter buffers a step uses (all three, whatever the options).
+    fn state_buffers(_: &RMSpropOptions) -> &'static [&'static str] {
+        &["square_avg", "momentum_buffer", "grad_avg"]
+    }
+
     fn step_impl(&mut self) {
         self.groups.for_each(|o, p, g, state| {
-            let st = state.get_or_insert_with(|| {
-                ParamState::zeros(p, &["square_avg", "momentum_buffer", "grad_avg"])
-            });
+            let st = state.get_or_insert_with(|| ParamState::zeros(p, Self::state_buffers(o)));
             st.step += 1.0;
             let bufs = [
                 st.buf("square_avg"),

@@ -3,6 +3,8 @@
 //! initial step, as PyTorch's constructor does) and again at every `step`.
 
 use super::Optimizer;
+use super::error::OptimError;
+use std::collections::BTreeMap;
 
 /// A scheduler that updates an optimizer's learning rates once per `step`.
 pub trait LrScheduler {
@@ -12,6 +14,37 @@ pub trait LrScheduler {
     fn get_last_lr(&self) -> Vec<f64>;
     /// Number of `step` calls so far (`scheduler.last_epoch`).
     fn last_epoch(&self) -> i64;
+    /// The changing part of the scheduler (`scheduler.state_dict()`); the constructor
+    /// arguments (step size, gamma, ...) are not included: a resumed run rebuilds the
+    /// scheduler with them and then loads this.
+    fn state_dict(&self) -> SchedulerState;
+    /// Restores what [`LrScheduler::state_dict`] returned (`scheduler.load_state_dict`).
+    /// Nothing changes when an error is returned.
+    fn load_state_dict(&mut self, state: &SchedulerState) -> Result<(), OptimError>;
+}
+
+/// A scheduler's `state_dict()`: epoch counter, base and last rates (one per parameter
+/// group), and scheduler-specific counters by name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SchedulerState {
+    /// `last_epoch`.
+    pub last_epoch: i64,
+    /// `base_lrs`, the rates the schedule starts from.
+    pub base_lrs: Vec<f64>,
+    /// `_last_lr`, the rates after the last step.
+    pub last_lr: Vec<f64>,
+    /// Counters of schedulers that keep more (`best`, `num_bad_epochs`, ... of
+    /// `ReduceLROnPlateau`).
+    pub values: BTreeMap<String, f64>,
+}
+
+fn check_groups(expected: usize, state: &SchedulerState) -> Result<(), OptimError> {
+    for got in [state.base_lrs.len(), state.last_lr.len()] {
+        if got != expected {
+            return Err(OptimError::SchedulerGroups { expected, got });
+        }
+    }
+    Ok(())
 }
 
 /// Shared bookkeeping: base rates, epoch counter, last rates.
@@ -54,6 +87,21 @@ macro_rules! scheduler_impl {
             }
             fn last_epoch(&self) -> i64 {
                 self.base.last_epoch
+            }
+            fn state_dict(&self) -> SchedulerState {
+                SchedulerState {
+                    last_epoch: self.base.last_epoch,
+                    base_lrs: self.base.base_lrs.clone(),
+                    last_lr: self.base.last_lr.clone(),
+                    values: BTreeMap::new(),
+                }
+            }
+            fn load_state_dict(&mut self, state: &SchedulerState) -> Result<(), OptimError> {
+                check_groups(self.base.base_lrs.len(), state)?;
+                self.base.last_epoch = state.last_epoch;
+                self.base.base_lrs = state.base_lrs.clone();
+                self.base.last_lr = state.last_lr.clone();
+                Ok(())
             }
         }
     };
@@ -368,5 +416,54 @@ impl ReduceLROnPlateau {
     /// The rates after the last step.
     pub fn get_last_lr(&self) -> Vec<f64> {
         self.last_lr.clone()
+    }
+
+    /// The changing state: `best`, `num_bad_epochs`, `cooldown_counter` (in `values`),
+    /// the epoch counter and the last rates (`scheduler.state_dict()`). `base_lrs` holds
+    /// `min_lrs`.
+    pub fn state_dict(&self) -> SchedulerState {
+        let values = [
+            ("best", self.best),
+            ("num_bad_epochs", self.num_bad_epochs as f64),
+            ("cooldown_counter", self.cooldown_counter as f64),
+        ];
+        SchedulerState {
+            last_epoch: self.last_epoch,
+            base_lrs: self.min_lrs.clone(),
+            last_lr: self.last_lr.clone(),
+            values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
+    }
+
+    /// Restores [`ReduceLROnPlateau::state_dict`]; nothing changes on error.
+    pub fn load_state_dict(&mut self, state: &SchedulerState) -> Result<(), OptimError> {
+        check_groups(self.min_lrs.len(), state)?;
+        let get = |key: &str| {
+            state
+                .values
+                .get(key)
+                .copied()
+                .ok_or_else(|| OptimError::SchedulerValue(key.to_string()))
+        };
+        let count = |key: &str| {
+            let v = get(key)?;
+            if v >= 0.0 && v.fract() == 0.0 && v <= u32::MAX as f64 {
+                Ok(v as usize)
+            } else {
+                Err(OptimError::SchedulerValue(key.to_string()))
+            }
+        };
+        let (best, bad, cool) = (
+            get("best")?,
+            count("num_bad_epochs")?,
+            count("cooldown_counter")?,
+        );
+        self.best = best;
+        self.num_bad_epochs = bad;
+        self.cooldown_counter = cool;
+        self.last_epoch = state.last_epoch;
+        self.min_lrs = state.base_lrs.clone();
+        self.last_lr = state.last_lr.clone();
+        Ok(())
     }
 }

@@ -74,6 +74,15 @@ impl SGD {
         self.map_options(|o| o.maximize = on)
     }
 
+    /// The per-parameter buffers a step under `o` uses: none without momentum.
+    fn state_buffers(o: &SgdOptions) -> &'static [&'static str] {
+        if o.momentum == 0.0 {
+            &[]
+        } else {
+            &["momentum_buffer"]
+        }
+    }
+
     fn step_impl(&mut self) {
         self.groups.for_each(|o, p, g, state| {
             if o.momentum == 0.0 {
@@ -81,7 +90,7 @@ impl SGD {
                 return;
             }
             let first = state.is_none();
-            let st = state.get_or_insert_with(|| ParamState::zeros(p, &["momentum_buffer"]));
+            let st = state.get_or_insert_with(|| ParamState::zeros(p, Self::state_buffers(o)));
             st.step += 1.0;
             run(&Momentum { o, first }, p, g, [st.buf("momentum_buffer")]);
         });

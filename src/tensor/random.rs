@@ -25,8 +25,6 @@ use parking_lot::Mutex;
 
 const N: usize = 624;
 const M: usize = 397;
-/// Length of [`Generator::state_bytes`].
-const STATE_BYTES: usize = 4 * N + 8 + 8 + 1 + 8;
 
 /// The seed of a fresh `torch.Generator()` (ATen's `default_rng_seed_val`).
 pub const DEFAULT_SEED: u64 = 67280421310721;
@@ -77,16 +75,95 @@ impl Generator {
         self.seed
     }
 
-    fn twist(&mut self) {
-        for i in 0..N {
-            let y = (self.state[i] & 0x8000_0000) | (self.state[(i + 1) % N] & 0x7fff_ffff);
-            let mut v = self.state[(i + M) % N] ^ (y >> 1);
-            if y & 1 != 0 {
-                v ^= 0x9908_b0df;
-            }
-            self.state[i] = v;
+    /// The complete state as bytes (for checkpoints; `torch.get_rng_state()` plays this
+    /// role in PyTorch, with its own layout): a version byte, the seed, the position in
+    /// the twister, the 624 state words and the cached normal, all little-endian.
+    pub fn state_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(STATE_BYTES);
+        out.push(STATE_VERSION);
+        out.extend_from_slice(&self.seed.to_le_bytes());
+        out.extend_from_slice(&(self.index as u32).to_le_bytes());
+        for w in &self.state {
+            out.extend_from_slice(&w.to_le_bytes());
         }
+        out.push(self.next_normal.is_some() as u8);
+        out.extend_from_slice(&self.next_normal.unwrap_or(0.0).to_le_bytes());
+        out
+    }
+
+    /// Rebuilds a generator from [`Generator::state_bytes`], checking every field.
+    pub fn from_state_bytes(bytes: &[u8]) -> Result<Generator, RngStateError> {
+        let err = |m: String| Err(RngStateError(m));
+        if bytes.len() != STATE_BYTES {
+            return err(format!("expected {STATE_BYTES} bytes, got {}", bytes.len()));
+        }
+        if bytes[0] != STATE_VERSION {
+            return err(format!("unknown state version {}", bytes[0]));
+        }
+        let u32_at =
+            |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let seed = u64::from_le_bytes(bytes[1..9].try_into().expect("8 bytes"));
+        let index = u32_at(9) as usize;
+        if index > N {
+            return err(format!("twister position {index} is past {N}"));
+        }
+        let state: Vec<u32> = (0..N).map(|i| u32_at(13 + 4 * i)).collect();
+        let flag_at = 13 + 4 * N;
+        let next_normal = match bytes[flag_at] {
+            0 => None,
+            1 => Some(f64::from_le_bytes(
+                bytes[flag_at + 1..flag_at + 9].try_into().expect("8 bytes"),
+            )),
+            f => return err(format!("cached-normal flag is {f}, not 0 or 1")),
+        };
+        Ok(Generator {
+            state,
+            index,
+            seed,
+            next_normal,
+        })
+    }
+
+    fn twist(&mut self) {
+        // Three runs without a modulo in the index arithmetic, so the loop vectorises.
+        fn mix(cur: u32, next: u32, far: u32) -> u32 {
+            let y = (cur & 0x8000_0000) | (next & 0x7fff_ffff);
+            far ^ (y >> 1) ^ ((y & 1).wrapping_neg() & 0x9908_b0df)
+        }
+        let s = &mut self.state;
+        for i in 0..N - M {
+            s[i] = mix(s[i], s[i + 1], s[i + M]);
+        }
+        for i in N - M..N - 1 {
+            s[i] = mix(s[i], s[i + 1], s[i + M - N]);
+        }
+        s[N - 1] = mix(s[N - 1], s[0], s[M - 1]);
         self.index = 0;
+    }
+
+    fn temper(mut y: u32) -> u32 {
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c_5680;
+        y ^= (y << 15) & 0xefc6_0000;
+        y ^ (y >> 18)
+    }
+
+    /// Fills `out` with the next `out.len()` 32-bit draws, exactly as that many
+    /// [`Generator::next_u32`] calls would, but a whole state block at a time.
+    pub fn fill_u32(&mut self, out: &mut [u32]) {
+        let mut done = 0;
+        while done < out.len() {
+            if self.index >= N {
+                self.twist();
+            }
+            let take = (N - self.index).min(out.len() - done);
+            let src = &self.state[self.index..self.index + take];
+            for (o, &v) in out[done..done + take].iter_mut().zip(src) {
+                *o = Self::temper(v);
+            }
+            self.index += take;
+            done += take;
+        }
     }
 
     /// The next 32 random bits (ATen's `random()`).
@@ -94,12 +171,9 @@ impl Generator {
         if self.index >= N {
             self.twist();
         }
-        let mut y = self.state[self.index];
+        let y = self.state[self.index];
         self.index += 1;
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9d2c_5680;
-        y ^= (y << 15) & 0xefc6_0000;
-        y ^ (y >> 18)
+        Self::temper(y)
     }
 
     /// The next 64 random bits (ATen's `random64()`): the first 32-bit draw is the high half.
@@ -269,44 +343,6 @@ impl Generator {
             r
         }
     }
-
-    /// The complete state as bytes (for checkpoints; like `torch.get_rng_state()`, though
-    /// not in PyTorch's layout): the 624 state words, position, seed and cached normal.
-    pub fn state_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(STATE_BYTES);
-        for w in &self.state {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
-        out.extend_from_slice(&(self.index as u64).to_le_bytes());
-        out.extend_from_slice(&self.seed.to_le_bytes());
-        out.push(self.next_normal.is_some() as u8);
-        out.extend_from_slice(&self.next_normal.unwrap_or(0.0).to_le_bytes());
-        out
-    }
-
-    /// Restores a generator from [`Generator::state_bytes`]; `None` if the bytes are not
-    /// such a state.
-    pub fn from_state_bytes(bytes: &[u8]) -> Option<Generator> {
-        if bytes.len() != STATE_BYTES {
-            return None;
-        }
-        let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
-        let state = bytes[..4 * N]
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect();
-        let index = u64_at(4 * N);
-        if index > N as u64 || bytes[4 * N + 16] > 1 {
-            return None;
-        }
-        let normal = f64::from_bits(u64_at(4 * N + 17));
-        Some(Generator {
-            state,
-            index: index as usize,
-            seed: u64_at(4 * N + 8),
-            next_normal: (bytes[4 * N + 16] == 1).then_some(normal),
-        })
-    }
 }
 
 /// The kernel behind PyTorch's CPU `bernoulli_(p)` with a scalar `p`, which is what
@@ -393,8 +429,12 @@ impl Generator {
         check_probability(p);
         match kernel {
             BernoulliScalarKernel::Generator => {
-                for v in out {
-                    *v = self.uniform_f64() < p;
+                // Two 32-bit draws per element (one `uniform_f64`), fetched in bulk.
+                let mut bits = vec![0u32; 2 * out.len()];
+                self.fill_u32(&mut bits);
+                for (v, pair) in out.iter_mut().zip(bits.chunks_exact(2)) {
+                    let r = ((pair[0] as u64) << 32) | pair[1] as u64;
+                    *v = (r & ((1u64 << 53) - 1)) as f64 * (1.0 / (1u64 << 53) as f64) < p;
                 }
             }
             BernoulliScalarKernel::Mkl => {
@@ -547,6 +587,21 @@ fn cephes_sincosf(x: f32) -> (f32, f32) {
     )
 }
 
+const STATE_VERSION: u8 = 1;
+const STATE_BYTES: usize = 1 + 8 + 4 + 4 * N + 1 + 8;
+
+/// Bytes that are not a generator state from [`Generator::state_bytes`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RngStateError(pub String);
+
+impl std::fmt::Display for RngStateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid random generator state: {}", self.0)
+    }
+}
+
+impl std::error::Error for RngStateError {}
+
 static GLOBAL: Mutex<Option<Generator>> = Mutex::new(None);
 
 /// Seeds the process-wide default generator (`torch.manual_seed`).
@@ -583,22 +638,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn state_bytes_round_trip_mid_stream() {
-        let mut g = Generator::new(7);
-        g.next_u32();
-        g.normal(); // leaves a cached second normal
-        let bytes = g.state_bytes();
-        let mut h = Generator::from_state_bytes(&bytes).unwrap();
-        assert_eq!(h, g);
-        assert_eq!(h.normal(), g.normal());
-        assert_eq!(h.next_u64(), g.next_u64());
-        assert!(Generator::from_state_bytes(&bytes[1..]).is_none());
-        let mut bad = bytes.clone();
-        bad[4 * N + 1] = 0xff; // position past the state
-        assert!(Generator::from_state_bytes(&bad).is_none());
-    }
-
-    #[test]
     fn mt19937_reference_value() {
         // The 10000th output of std::mt19937 seeded with 5489 is 4123659995 (C++ standard).
         let mut g = Generator::new(5489);
@@ -621,6 +660,24 @@ mod tests {
         }
         assert_eq!(cephes_logf(1.0), 0.0);
         assert!(cephes_logf(0.0).is_nan());
+    }
+
+    #[test]
+    fn state_bytes_round_trip_mid_stream() {
+        let mut g = Generator::new(11);
+        for _ in 0..700 {
+            g.next_u32();
+        }
+        g.normal();
+        assert!(g.next_normal.is_some());
+        let mut back = Generator::from_state_bytes(&g.state_bytes()).unwrap();
+        assert_eq!(back, g);
+        assert_eq!(back.normal(), g.normal());
+        assert_eq!(back.next_u64(), g.next_u64());
+        let mut bad = g.state_bytes();
+        bad[12] = 0xff; // the high byte of the twister position
+        assert!(Generator::from_state_bytes(&bad).is_err());
+        assert!(Generator::from_state_bytes(&bad[..10]).is_err());
     }
 
     #[test]

@@ -55,8 +55,18 @@ pub fn log_softmax(x: &Tensor, dim: isize) -> Tensor {
     x.log_softmax(dim)
 }
 
-/// `x` where `x > 0`, else `slope * x` (`F.leaky_relu`), built from `where_` so the
-/// gradient at 0 is `slope` as in PyTorch.
+/// `x` where `x > 0`, else `slope * x` (`F.leaky_relu`); the gradient at 0 is `slope`
+/// as in PyTorch.
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
-    Tensor::where_(&x.gt_scalar(0.0), x, &x.mul_scalar(slope))
+    x.leaky_relu(slope)
+}
+
+/// `x * Phi(x)` (`F.gelu(x)`, exact through erf).
+pub fn gelu(x: &Tensor) -> Tensor {
+    x.gelu()
+}
+
+/// GELU with the tanh approximation (`F.gelu(x, approximate='tanh')`).
+pub fn gelu_tanh(x: &Tensor) -> Tensor {
+    x.gelu_tanh()
 }

@@ -3,58 +3,8 @@
 //! `gemm` (with its `x86-v4` feature) runs AVX-512 micro-kernels and accepts arbitrary
 //! row/column strides, so transposed and broadcast operands need no copies.
 
+use super::gemm::{Threads, gemm_f32, gemm_f64};
 use crate::tensor::{DType, Tensor};
-use gemm::Parallelism;
-
-/// Below this many multiply-adds a product runs on the calling thread: a hand-off to
-/// the pool costs more than it saves.
-const PAR_FLOPS: usize = 1 << 21;
-
-/// `C = A · B` for one matrix, strides in elements.
-#[allow(clippy::too_many_arguments)]
-fn gemm_one<T: 'static + Copy + Default>(
-    m: usize,
-    n: usize,
-    k: usize,
-    c: &mut [T],
-    a: *const T,
-    (a_rs, a_cs): (isize, isize),
-    b: *const T,
-    (b_rs, b_cs): (isize, isize),
-    one: T,
-) {
-    let par = if m * n * k >= PAR_FLOPS {
-        Parallelism::Rayon(0)
-    } else {
-        Parallelism::None
-    };
-    // SAFETY: `c` holds m*n contiguous elements; `a` and `b` point into live storage
-    // that the caller holds read guards on, and every index reached through the given
-    // strides lies inside that storage (checked by the layouts they came from).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a,
-            a_cs,
-            a_rs,
-            b,
-            b_cs,
-            b_rs,
-            T::default(),
-            one,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
-}
 
 /// Product of `[batch..., m, k]` and `[batch..., k, n]` views with equal batch shapes
 /// (possibly with zero strides from broadcasting); returns a contiguous result.
@@ -96,7 +46,7 @@ pub fn matmul_strided(a: &Tensor, b: &Tensor) -> Tensor {
     let sa = (a.stride()[r - 2] as isize, a.stride()[r - 1] as isize);
     let sb = (b.stride()[r - 2] as isize, b.stride()[r - 1] as isize);
     macro_rules! run {
-        ($t:ty) => {{
+        ($t:ty, $gemm:ident) => {{
             let mut out = vec![<$t>::default(); batch * m * n];
             let ga = a.storage().read();
             let gb = b.storage().read();
@@ -104,19 +54,21 @@ pub fn matmul_strided(a: &Tensor, b: &Tensor) -> Tensor {
             let db = <$t as crate::tensor::BufferElement>::slice(&gb).expect("dtype");
             if m * n > 0 {
                 for (i, c) in out.chunks_mut(m * n).enumerate() {
-                    if k == 0 {
-                        continue;
-                    }
-                    gemm_one::<$t>(
+                    $gemm(
                         m,
                         n,
                         k,
+                        &da[oa[i]..],
+                        sa.0,
+                        sa.1,
+                        &db[ob[i]..],
+                        sb.0,
+                        sb.1,
                         c,
-                        da[oa[i]..].as_ptr(),
-                        sa,
-                        db[ob[i]..].as_ptr(),
-                        sb,
-                        1.0,
+                        n as isize,
+                        1,
+                        false,
+                        Threads::Auto,
                     );
                 }
             }
@@ -124,8 +76,8 @@ pub fn matmul_strided(a: &Tensor, b: &Tensor) -> Tensor {
         }};
     }
     match a.dtype() {
-        DType::F32 => run!(f32),
-        DType::F64 => run!(f64),
+        DType::F32 => run!(f32, gemm_f32),
+        DType::F64 => run!(f64, gemm_f64),
         d => panic!("matmul: not implemented for dtype {d}"),
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod cast;
 pub mod elementwise;
+pub mod gemm;
 pub mod index;
 pub mod matmul;
 pub mod reduce;

@@ -1,0 +1,167 @@
+//! The tutorial examples (`examples/*.rs`), run in-process, against what their PyTorch
+//! twins (`scripts/torch_examples/*.py`) print (`tests/fixtures/examples.json`, made by
+//! `scripts/fixtures/gen_examples.py`), plus each example's own claim.
+
+use serde_json::Value;
+use std::sync::{Mutex, MutexGuard};
+
+#[path = "../examples/activations.rs"]
+#[allow(dead_code)]
+mod activations;
+#[path = "../examples/architectures.rs"]
+#[allow(dead_code)]
+mod architectures;
+#[path = "../examples/binary_classifier.rs"]
+#[allow(dead_code)]
+mod binary_classifier;
+#[path = "../examples/linear_regression.rs"]
+#[allow(dead_code)]
+mod linear_regression;
+#[path = "../examples/perceptron_and.rs"]
+#[allow(dead_code)]
+mod perceptron_and;
+#[path = "../examples/save_load.rs"]
+#[allow(dead_code)]
+mod save_load;
+#[path = "../examples/xor_mlp.rs"]
+#[allow(dead_code)]
+mod xor_mlp;
+
+/// The examples seed the process-wide generator: one at a time.
+fn lock() -> MutexGuard<'static, ()> {
+    static RNG: Mutex<()> = Mutex::new(());
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn fixture() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/examples.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn torch_stdout(name: &str) -> String {
+    fixture()["stdout"][name].as_str().unwrap().to_string()
+}
+
+fn capture<R>(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<R>) -> (String, R) {
+    let mut buf = Vec::new();
+    let r = f(&mut buf).unwrap();
+    (String::from_utf8(buf).unwrap(), r)
+}
+
+#[test]
+fn perceptron_learns_and_prints_what_pytorch_prints() {
+    let _g = lock();
+    let (text, (p, converged)) = capture(|out| perceptron_and::run(out));
+    assert_eq!(text, torch_stdout("perceptron_and"));
+    assert!(converged.is_some());
+    let x = kiln::tensor(&[[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]);
+    let got: Vec<i64> = x.unbind(0).iter().map(|xi| p.forward(xi)).collect();
+    assert_eq!(got, [0, 0, 0, 1]);
+}
+
+#[test]
+fn xor_is_solved_as_in_pytorch() {
+    let _g = lock();
+    let (text, preds) = capture(|out| xor_mlp::run(out));
+    for (p, want) in preds.iter().zip([0.0, 1.0, 1.0, 0.0]) {
+        assert!((p - want).abs() < 0.05, "XOR not solved: {preds:?}");
+    }
+    // Adam near zero loss amplifies the last-bit differences of float32 sums, so the
+    // trajectories drift apart in their tiny losses (PyTorch's own would across BLAS
+    // builds): the lines must match with the losses within 1e-3 and -0.00 read as 0.00.
+    let torch = torch_stdout("xor_mlp");
+    let (ours, theirs): (Vec<&str>, Vec<&str>) = (text.lines().collect(), torch.lines().collect());
+    assert_eq!(ours.len(), theirs.len(), "{text}");
+    for (a, b) in ours.iter().zip(&theirs) {
+        match (a.split_once("Loss: "), b.split_once("Loss: ")) {
+            (Some((ha, la)), Some((hb, lb))) => {
+                assert_eq!(ha, hb);
+                let (la, lb): (f64, f64) = (la.parse().unwrap(), lb.parse().unwrap());
+                assert!((la - lb).abs() <= 1e-3, "{a} vs {b}");
+            }
+            _ => assert_eq!(a.replace("-0.00", "0.00"), b.replace("-0.00", "0.00")),
+        }
+    }
+}
+
+#[test]
+fn linear_regression_recovers_the_true_weights_as_pytorch_does() {
+    let _g = lock();
+    let (text, (w, b)) = capture(|out| linear_regression::run(out));
+    assert_eq!(text, torch_stdout("linear_regression"));
+    assert!(
+        (w[0] - 2.0).abs() < 0.05 && (w[1] - 3.0).abs() < 0.05,
+        "{w:?}"
+    );
+    assert!((b - 5.0).abs() < 0.05, "{b}");
+}
+
+#[test]
+fn binary_classifier_both_losses_agree_with_each_other_and_pytorch() {
+    let _g = lock();
+    let (text, o) = capture(|out| binary_classifier::run(out));
+    assert_eq!(text, torch_stdout("binary_classifier"));
+    for ((p1, p2), t) in o.prob_bce.iter().zip(&o.prob_logits).zip(&o.labels) {
+        assert!((p1 - p2).abs() < 1e-5, "{p1} vs {p2}");
+        assert_eq!(*p2 > 0.5, *t == 1.0);
+    }
+}
+
+#[test]
+fn architectures_print_and_count_as_pytorch() {
+    let _g = lock();
+    let (text, counts) = capture(|out| architectures::run(out));
+    assert_eq!(text, torch_stdout("architectures"));
+    let want = fixture()["param_counts"].clone();
+    assert_eq!(counts.len(), want.as_object().unwrap().len());
+    for (name, n) in counts {
+        assert_eq!(n as u64, want[name.as_str()].as_u64().unwrap(), "{name}");
+    }
+}
+
+#[test]
+fn save_load_gives_identical_outputs() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    let (text, (a, b)) = capture(|out| save_load::run(out, &path));
+    assert_eq!(text, torch_stdout("save_load"));
+    assert_eq!(a, b);
+    assert!(path.exists());
+}
+
+#[test]
+fn activations_png_is_drawn_from_the_right_curves() {
+    let curves = activations::curves();
+    let names: Vec<&str> = curves.iter().map(|c| c.0).collect();
+    assert_eq!(names, ["Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GELU"]);
+    for (name, x, y) in &curves {
+        assert_eq!((x.len(), y.len()), (100, 100));
+        assert_eq!((x[0], x[99]), (-5.0, 5.0));
+        for (&x, &y) in x.iter().zip(y) {
+            let want = match *name {
+                "Sigmoid" => 1.0 / (1.0 + (-x).exp()),
+                "Tanh" => x.tanh(),
+                "ReLU" => x.max(0.0),
+                "LeakyReLU" => {
+                    if x > 0.0 {
+                        x
+                    } else {
+                        0.1 * x
+                    }
+                }
+                _ => 0.5 * x * (1.0 + libm::erff(x / std::f32::consts::SQRT_2)),
+            };
+            assert!((y - want).abs() < 1e-5, "{name}({x}) = {y}, want {want}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("activations.png");
+    activations::draw(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    // Width and height from the IHDR chunk.
+    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((w, h), (1500, 300));
+}
