@@ -1,0 +1,163 @@
+//! The command line, as clap parses it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// kiln: train, evaluate and use PyTorch-style neural networks on the CPU.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kiln",
+    version,
+    about = "kiln: train, evaluate and use PyTorch-style neural networks on the CPU",
+    long_about = None
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a classifier (by default the tutorial's MNIST digit classifier).
+    Train(TrainArgs),
+    /// Measure a trained model on a test set: accuracy, per-class accuracy, confusion matrix.
+    Eval(EvalArgs),
+    /// Classify image files (PNG or JPEG, any size or colour) with a trained model.
+    Predict(PredictArgs),
+    /// List the tensors of a safetensors file: names, shapes, dtypes, parameter count.
+    Info(InfoArgs),
+}
+
+/// Which data set to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DatasetName {
+    /// Handwritten digits.
+    Mnist,
+    /// Zalando's clothing images, a drop-in replacement for MNIST.
+    FashionMnist,
+}
+
+/// The optimizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerName {
+    /// Stochastic gradient descent (with --momentum).
+    Sgd,
+    /// Adagrad.
+    Adagrad,
+    /// RMSprop (with --momentum).
+    Rmsprop,
+    /// Adam.
+    Adam,
+    /// Adam with decoupled weight decay.
+    Adamw,
+}
+
+/// Where the data comes from (shared by train and eval).
+#[derive(Debug, Args, Clone)]
+pub struct DataArgs {
+    /// The data set.
+    #[arg(long, value_enum, default_value_t = DatasetName::Mnist)]
+    pub dataset: DatasetName,
+    /// Directory holding the data set's IDX files (default: $KILN_DATA, ./data/<name>,
+    /// then the Debian package location).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Download the data set if it is not found (checked against SHA-256 sums).
+    #[arg(long)]
+    pub download: bool,
+}
+
+/// `kiln train`.
+#[derive(Debug, Args, Clone)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Passes over the training set (the tutorial trains for 10).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub epochs: u64,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// The optimizer.
+    #[arg(long, value_enum, default_value_t = OptimizerName::Adam)]
+    pub optimizer: OptimizerName,
+    /// Momentum (sgd, rmsprop).
+    #[arg(long, default_value_t = 0.0)]
+    pub momentum: f64,
+    /// Weight decay (L2 penalty; decoupled for adamw, whose default is then 0.01 as in PyTorch).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "256,128")]
+    pub hidden: Vec<usize>,
+    /// Dropout probability after each hidden layer (0 disables it).
+    #[arg(long, default_value_t = 0.2)]
+    pub dropout: f64,
+    /// Add BatchNorm1d after each hidden Linear layer.
+    #[arg(long)]
+    pub batch_norm: bool,
+    /// Seed for weights, shuffling and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads for tensor math (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub threads: Option<u64>,
+    /// Directory for the model, checkpoint, metrics and plots.
+    #[arg(long, default_value = "runs/latest")]
+    pub out: PathBuf,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Train on only the first N training samples (the test set is used whole).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// Test on only the first N test samples.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub test_limit: Option<u64>,
+}
+
+/// `kiln eval`.
+#[derive(Debug, Args, Clone)]
+pub struct EvalArgs {
+    /// The trained model (model.safetensors from `kiln train`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The data set (default: the one the model was trained on, as its file records).
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetName>,
+    /// Directory holding the data set's IDX files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Download the data set if it is not found.
+    #[arg(long)]
+    pub download: bool,
+    /// Where to write confusion.png (default: beside the model).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Evaluate only the first N test samples.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+}
+
+/// `kiln predict`.
+#[derive(Debug, Args, Clone)]
+pub struct PredictArgs {
+    /// The trained model (model.safetensors from `kiln train`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Images to classify.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+/// `kiln info`.
+#[derive(Debug, Args, Clone)]
+pub struct InfoArgs {
+    /// A safetensors file.
+    pub file: PathBuf,
+}

@@ -1,0 +1,77 @@
+//! Loading the data set a command asks for, as ready-to-batch tensors.
+
+use super::args::{DataArgs, DatasetName};
+use super::error::CliError;
+use kiln::data::datasets::MnistVariant;
+use kiln::data::{FashionMnist, Mnist, TensorDataset};
+
+/// The mean and standard deviation inputs are normalised with (the tutorial's MNIST
+/// statistics, used for both data sets so the settings stay the tutorial's).
+pub const NORMALIZE: (f64, f64) = (0.1307, 0.3081);
+
+/// One split, normalised: images `f32 [N, 1, 28, 28]`, labels `i64 [N]`.
+pub struct Split {
+    /// The samples.
+    pub dataset: TensorDataset,
+    /// Display name, e.g. `MNIST`.
+    pub title: &'static str,
+    /// Class names by label.
+    pub classes: &'static [&'static str; 10],
+}
+
+impl DatasetName {
+    /// Parses the name as typed on the command line (`fashion-mnist`).
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "mnist" => Some(DatasetName::Mnist),
+            "fashion-mnist" => Some(DatasetName::FashionMnist),
+            _ => None,
+        }
+    }
+
+    /// Class names by label.
+    pub fn classes(self) -> &'static [&'static str; 10] {
+        match self {
+            DatasetName::Mnist => Mnist::classes(),
+            DatasetName::FashionMnist => FashionMnist::classes(),
+        }
+    }
+}
+
+/// Loads the training (`train`) or test split of `name`, keeping the first `limit`
+/// samples if given.
+pub fn load_split(
+    name: DatasetName,
+    args: &DataArgs,
+    train: bool,
+    limit: Option<u64>,
+) -> Result<Split, CliError> {
+    let root = args.data_dir.as_deref();
+    let (images, labels, title) = match name {
+        DatasetName::Mnist => {
+            let d = Mnist::new(root, train, args.download)?;
+            (
+                d.float_images(Some(NORMALIZE)),
+                d.labels().clone(),
+                kiln::data::datasets::Digits::TITLE,
+            )
+        }
+        DatasetName::FashionMnist => {
+            let d = FashionMnist::new(root, train, args.download)?;
+            (
+                d.float_images(Some(NORMALIZE)),
+                d.labels().clone(),
+                kiln::data::datasets::Fashion::TITLE,
+            )
+        }
+    };
+    let total = labels.shape()[0];
+    let n = limit.map_or(total, |l| (l as usize).min(total));
+    let images = images.narrow(0, 0, n).reshape(&[n, 1, 28, 28]);
+    let labels = labels.narrow(0, 0, n);
+    Ok(Split {
+        dataset: TensorDataset::new((images, labels)),
+        title,
+        classes: name.classes(),
+    })
+}

@@ -1,0 +1,376 @@
+//! `kiln train`: the tutorial's training loop with progress, metrics, plots, and
+//! checkpoints that make an interrupted run resumable to the same final weights.
+
+use super::args::TrainArgs;
+use super::checkpoint::{Checkpoint, Progress};
+use super::config::RunConfig;
+use super::data::{NORMALIZE, Split, load_split};
+use super::error::CliError;
+use super::eval::{EVAL_BATCH, evaluate, predictions};
+use super::info::group_thousands;
+use super::metrics::{EpochRecord, append_record, read_records, write_records};
+use super::model::{Arch, Classifier};
+use super::model_file::{ModelNote, save_model};
+use super::optimizer::OptimizerConfig;
+use super::plots::draw_curves;
+use super::progress::{EpochProgress, ProgressMode};
+use kiln::data::{DataLoader, TensorDataset};
+use kiln::nn::{CrossEntropyLoss, Module};
+use kiln::optim::Optimizer;
+use kiln::tensor::random::{get_rng_state, set_rng_state};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// How a training run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every epoch ran.
+    Finished,
+    /// Stopped early on request (Ctrl-C); a checkpoint holds the state.
+    Interrupted,
+}
+
+/// The files a run writes into `--out`.
+pub struct OutFiles {
+    /// `model.safetensors`.
+    pub model: PathBuf,
+    /// `checkpoint.safetensors`.
+    pub checkpoint: PathBuf,
+    /// `metrics.jsonl`.
+    pub metrics: PathBuf,
+    /// `curves.png`.
+    pub curves: PathBuf,
+}
+
+impl OutFiles {
+    fn new(dir: &Path) -> Self {
+        OutFiles {
+            model: dir.join("model.safetensors"),
+            checkpoint: dir.join("checkpoint.safetensors"),
+            metrics: dir.join("metrics.jsonl"),
+            curves: dir.join("curves.png"),
+        }
+    }
+}
+
+fn validate(args: &TrainArgs) -> Result<(), CliError> {
+    let usage = |m: String| Err(CliError::Usage(m));
+    if !(0.0..1.0).contains(&args.dropout) {
+        return usage(format!(
+            "--dropout must be at least 0 and below 1, not {}",
+            args.dropout
+        ));
+    }
+    if args.hidden.contains(&0) {
+        return usage("--hidden widths must be positive".into());
+    }
+    optimizer_config(args).validate()
+}
+
+fn optimizer_config(args: &TrainArgs) -> OptimizerConfig {
+    OptimizerConfig {
+        name: args.optimizer,
+        lr: args.lr,
+        momentum: args.momentum,
+        weight_decay: args.weight_decay,
+    }
+}
+
+/// Running totals of one epoch's training batches.
+struct Tally {
+    loss_sum: f64,
+    correct: u64,
+    seen: u64,
+    batches: usize,
+}
+
+/// The state shared by the epochs of a run.
+struct Run<'a> {
+    args: &'a TrainArgs,
+    config: RunConfig,
+    files: OutFiles,
+    model: Classifier,
+    optimizer: Box<dyn Optimizer>,
+    train: DataLoader<TensorDataset>,
+    test: DataLoader<TensorDataset>,
+    classes: usize,
+    stop: &'a AtomicBool,
+    /// Test hook: request a stop after this many batches in this process.
+    stop_after: Option<u64>,
+    batches_run: u64,
+}
+
+/// `kiln train`. `stop` is set by the Ctrl-C handler.
+pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
+    validate(args)?;
+    let config = RunConfig::from_args(args);
+    let files = OutFiles::new(&args.out);
+    let resume = if args.resume {
+        Some(load_resume(&files.checkpoint, &config)?)
+    } else {
+        None
+    };
+    let name = args.data.dataset;
+    let train = load_split(name, &args.data, true, args.limit)?;
+    let test = load_split(name, &args.data, false, args.test_limit)?;
+    std::fs::create_dir_all(&args.out).map_err(|e| CliError::file(&args.out, e))?;
+
+    kiln::manual_seed(args.seed);
+    let arch = Arch {
+        inputs: 28 * 28,
+        hidden: args.hidden.clone(),
+        classes: train.classes.len(),
+        dropout: args.dropout,
+        batch_norm: args.batch_norm,
+    };
+    let model = arch.build();
+    let mut optimizer = optimizer_config(args).build(model.parameters());
+    let mut records = Vec::new();
+    if let Some(ck) = &resume {
+        ck.restore(&files.checkpoint, &model, optimizer.as_mut())?;
+        records = read_records(&files.metrics)?;
+        records.retain(|r| r.epoch <= ck.progress.epochs_done);
+        write_records(&files.metrics, &records)?;
+    } else {
+        write_records(&files.metrics, &[])?;
+    }
+    announce(args, &train, &test, &model, resume.as_ref());
+    let classes = train.classes.len();
+    let mut run = Run {
+        args,
+        config,
+        files,
+        model,
+        optimizer,
+        train: DataLoader::new(train.dataset)
+            .batch_size(args.batch_size as usize)
+            .shuffle(true),
+        test: DataLoader::new(test.dataset).batch_size(EVAL_BATCH),
+        classes,
+        stop,
+        stop_after: std::env::var("KILN_STOP_AFTER_BATCHES")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+        batches_run: 0,
+    };
+    let first = resume.as_ref().map_or(1, |c| c.progress.epochs_done + 1);
+    let mut resume = resume;
+    for epoch in first..=args.epochs as usize {
+        if let Some(ck) = &resume
+            && ck.progress.epochs_done + 1 == epoch
+        {
+            set_rng_state(ck.rng_epoch_start.clone());
+        }
+        match run.epoch(epoch, resume.take())? {
+            Some(record) => records.push(record),
+            None => return Ok(Outcome::Interrupted),
+        }
+        draw_curves(&run.files.curves, &records)?;
+        if run.stop.load(Ordering::SeqCst) {
+            errln!("Stopped after epoch {epoch}; continue with the same command and --resume.");
+            return Ok(Outcome::Interrupted);
+        }
+    }
+    if records.is_empty() {
+        errln!(
+            "Nothing to do: the checkpoint in {} has already finished {} epochs.",
+            args.out.display(),
+            first - 1
+        );
+    } else {
+        errln!(
+            "Saved {} (and metrics.jsonl, curves.png, checkpoint.safetensors)",
+            run.files.model.display()
+        );
+    }
+    Ok(Outcome::Finished)
+}
+
+fn load_resume(path: &Path, config: &RunConfig) -> Result<Checkpoint, CliError> {
+    if !path.exists() {
+        return Err(CliError::Usage(format!(
+            "there is no checkpoint to resume from at {}; run without --resume to start training",
+            path.display()
+        )));
+    }
+    let ck = Checkpoint::load(path)?;
+    if let Some((opt, now, was)) = config.first_difference(&ck.config) {
+        return Err(CliError::Usage(format!(
+            "{opt} is {now} but the checkpoint in {} was made with {was}; resume with the same \
+             options (only --epochs, --threads, --out and the data location may change)",
+            path.parent().unwrap_or(path).display()
+        )));
+    }
+    Ok(ck)
+}
+
+fn announce(
+    args: &TrainArgs,
+    train: &Split,
+    test: &Split,
+    model: &Classifier,
+    resume: Option<&Checkpoint>,
+) {
+    let n = |s: &Split| s.dataset.tensors().0.shape()[0];
+    errln!(
+        "Training a {} classifier: {} parameters, {} training and {} test samples, \
+         {} thread{}, output in {}",
+        train.title,
+        group_thousands(model.num_parameters()),
+        n(train),
+        n(test),
+        rayon::current_num_threads(),
+        if rayon::current_num_threads() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        args.out.display()
+    );
+    if let Some(ck) = resume {
+        let p = &ck.progress;
+        if p.batches_done > 0 {
+            errln!(
+                "Resuming epoch {} at batch {}",
+                p.epochs_done + 1,
+                p.batches_done + 1
+            );
+        } else {
+            errln!("Resuming after epoch {}", p.epochs_done);
+        }
+    }
+}
+
+impl Run<'_> {
+    /// Trains one epoch, tests, and saves everything; `None` if stopped part way (after
+    /// saving a checkpoint). `resume` carries a mid-epoch checkpoint to continue from.
+    fn epoch(
+        &mut self,
+        epoch: usize,
+        resume: Option<Checkpoint>,
+    ) -> Result<Option<EpochRecord>, CliError> {
+        let rng_epoch_start = get_rng_state();
+        let criterion = CrossEntropyLoss::new();
+        self.model.train();
+        let mut batches = self.train.iter();
+        let total = self.train.len();
+        let mut tally = Tally {
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+            batches: 0,
+        };
+        if let Some(ck) = resume.filter(|c| c.progress.batches_done > 0) {
+            // The same shuffle as the interrupted epoch (drawn above from the same
+            // generator state); skip what was done and pick up its random stream.
+            for _ in 0..ck.progress.batches_done {
+                batches.next();
+            }
+            set_rng_state(ck.state.rng.clone());
+            tally = Tally {
+                loss_sum: ck.progress.loss_sum,
+                correct: ck.progress.correct,
+                seen: ck.progress.seen,
+                batches: ck.progress.batches_done,
+            };
+        }
+        let mut progress = EpochProgress::new(
+            epoch,
+            self.args.epochs as usize,
+            total,
+            ProgressMode::detect(),
+        );
+        let start = Instant::now();
+        let start_seen = tally.seen;
+        for (x, y) in batches {
+            self.optimizer.zero_grad();
+            let output = self.model.forward(&x);
+            let loss = criterion.forward(&output, &y);
+            loss.backward();
+            self.optimizer.step();
+            let loss = loss.item();
+            let labels = y.to_vec::<i64>();
+            let correct = predictions(&output.detach())
+                .iter()
+                .zip(&labels)
+                .filter(|(p, t)| p == t)
+                .count();
+            tally.loss_sum += loss;
+            tally.correct += correct as u64;
+            tally.seen += labels.len() as u64;
+            tally.batches += 1;
+            progress.batch_done(labels.len(), loss);
+            self.batches_run += 1;
+            if self.stop_after == Some(self.batches_run) {
+                self.stop.store(true, Ordering::SeqCst);
+            }
+            if self.stop.load(Ordering::SeqCst) && tally.batches < total {
+                progress.finish();
+                self.save_checkpoint(epoch - 1, &tally, rng_epoch_start)?;
+                errln!(
+                    "Interrupted in epoch {epoch} after batch {}/{total}; saved {}. \
+                     Continue with the same command and --resume.",
+                    tally.batches,
+                    self.files.checkpoint.display()
+                );
+                return Ok(None);
+            }
+        }
+        let train_seconds = start.elapsed().as_secs_f64();
+        progress.finish();
+        let ev = evaluate(&self.model, &self.test, self.classes);
+        let record = EpochRecord {
+            epoch,
+            train_loss: tally.loss_sum / tally.batches.max(1) as f64,
+            train_acc: tally.correct as f64 / tally.seen.max(1) as f64,
+            test_loss: ev.loss,
+            test_acc: ev.accuracy(),
+            train_seconds,
+            samples_per_sec: (tally.seen - start_seen) as f64 / train_seconds.max(1e-9),
+        };
+        outln!(
+            "Epoch {epoch}: Loss={:.4}, Train Acc={:.2}%, Test Acc={:.2}%",
+            record.train_loss,
+            100.0 * record.train_acc,
+            100.0 * record.test_acc
+        );
+        append_record(&self.files.metrics, &record)?;
+        let note = ModelNote {
+            dataset: Some(self.config.dataset.clone()),
+            normalize: Some(NORMALIZE),
+        };
+        save_model(&self.files.model, &self.model, &note)?;
+        let done = Tally {
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+            batches: 0,
+        };
+        self.save_checkpoint(epoch, &done, get_rng_state())?;
+        Ok(Some(record))
+    }
+
+    fn save_checkpoint(
+        &self,
+        epochs_done: usize,
+        tally: &Tally,
+        rng_epoch_start: kiln::Generator,
+    ) -> Result<(), CliError> {
+        let progress = Progress {
+            epochs_done,
+            batches_done: tally.batches,
+            loss_sum: tally.loss_sum,
+            correct: tally.correct,
+            seen: tally.seen,
+        };
+        Checkpoint::capture(
+            &self.model,
+            self.optimizer.as_ref(),
+            self.config.clone(),
+            progress,
+            rng_epoch_start,
+        )
+        .save(&self.files.checkpoint)
+    }
+}

@@ -1,0 +1,44 @@
+//! `kiln`: the command-line tool. See `kiln --help`.
+
+#[macro_use]
+mod cli;
+
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+const INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    if let cli::Command::Train(t) = &args.command
+        && let Some(n) = t.threads
+    {
+        // Only fails if a pool already exists, which cannot happen this early.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    // While training, a first Ctrl-C asks to stop after the current batch (with a
+    // checkpoint) and a second one quits at once. Other commands keep the default.
+    if matches!(args.command, cli::Command::Train(_)) {
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(INTERRUPTED.into());
+            }
+            errln!("\nStopping after this batch (press Ctrl-C again to quit at once)...");
+        });
+    }
+    match cli::run(args, &stop) {
+        Ok(cli::Outcome::Finished) => ExitCode::SUCCESS,
+        Ok(cli::Outcome::Interrupted) => ExitCode::from(INTERRUPTED),
+        Err(e) => {
+            errln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! `kiln train`, `eval` and `predict` end to end on small slices of the MNIST copy in
+//! `data/mnist`: outputs, reproducibility across thread counts, and exact resumption
+//! after a stop (Ctrl-C or the test hook) part way through an epoch.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// Small but real: 32 batches of 64 per epoch, tested on the first 1000 test images.
+const SMALL: &[&str] = &["--limit", "2000", "--test-limit", "1000"];
+
+fn data_dir() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn kiln_cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    c.args(args)
+        .env_remove("KILN_DATA")
+        .env_remove("KILN_STOP_AFTER_BATCHES");
+    c
+}
+
+fn train(out: &Path, extra: &[&str]) -> Output {
+    let dd = data_dir();
+    let mut args = vec!["train", "--data-dir", &dd, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(extra);
+    kiln_cmd(&args).output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kiln failed: {stderr}");
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn epoch_lines(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("Epoch "))
+        .map(String::from)
+        .collect()
+}
+
+/// The reference: 2 epochs straight with the default thread count, trained once and
+/// shared by the tests that compare against it.
+fn reference() -> &'static (PathBuf, Vec<String>) {
+    static REF: OnceLock<(PathBuf, Vec<String>)> = OnceLock::new();
+    REF.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let out = dir.join("straight");
+        let stdout = ok(&train(&out, &["--epochs", "2", "--threads", "2"]));
+        (out, epoch_lines(&stdout))
+    })
+}
+
+fn model_bytes(dir: &Path) -> Vec<u8> {
+    std::fs::read(dir.join("model.safetensors")).unwrap()
+}
+
+#[test]
+fn writes_model_metrics_curves_and_checkpoint() {
+    let (out, lines) = reference();
+    assert_eq!(lines.len(), 2);
+    let re = |l: &str| {
+        // Epoch 1: Loss=0.2790, Train Acc=91.60%, Test Acc=95.76%
+        let rest = l.strip_prefix("Epoch ").unwrap();
+        let (n, rest) = rest.split_once(": Loss=").unwrap();
+        let (loss, rest) = rest.split_once(", Train Acc=").unwrap();
+        let (train, test) = rest.split_once("%, Test Acc=").unwrap();
+        let test = test.strip_suffix('%').unwrap();
+        assert_eq!(loss.split_once('.').unwrap().1.len(), 4, "{l}");
+        assert_eq!(train.split_once('.').unwrap().1.len(), 2, "{l}");
+        (
+            n.parse::<usize>().unwrap(),
+            loss.parse::<f64>().unwrap(),
+            test.parse::<f64>().unwrap(),
+        )
+    };
+    let (e1, l1, _) = re(&lines[0]);
+    let (e2, l2, acc2) = re(&lines[1]);
+    assert_eq!((e1, e2), (1, 2));
+    assert!(l2 < l1, "loss did not fall: {lines:?}");
+    assert!(acc2 > 70.0, "{lines:?}");
+
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1]["epoch"], 2);
+    assert!((records[0]["train_loss"].as_f64().unwrap() - l1).abs() < 5e-5);
+
+    let curves = image::open(out.join("curves.png")).unwrap();
+    assert_eq!((curves.width(), curves.height()), (1200, 480));
+
+    // PyTorch's key names for the tutorial's DigitClassifier.
+    let tensors = kiln::io::load_safetensors(&out.join("model.safetensors")).unwrap();
+    let mut names: Vec<&str> = tensors.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "layers.0.bias",
+            "layers.0.weight",
+            "layers.3.bias",
+            "layers.3.weight",
+            "layers.6.bias",
+            "layers.6.weight"
+        ]
+    );
+    assert!(out.join("checkpoint.safetensors").is_file());
+}
+
+#[test]
+fn same_seed_same_numbers_whatever_the_thread_count() {
+    let (ref_out, ref_lines) = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("one-thread");
+    let stdout = ok(&train(&out, &["--epochs", "2", "--threads", "1"]));
+    assert_eq!(&epoch_lines(&stdout), ref_lines);
+    assert_eq!(model_bytes(&out), model_bytes(ref_out));
+}
+
+#[test]
+fn one_epoch_then_resume_equals_two_straight() {
+    let (ref_out, ref_lines) = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("resumed");
+    let first = ok(&train(&out, &["--epochs", "1"]));
+    let second = ok(&train(&out, &["--epochs", "2", "--resume"]));
+    assert_eq!(epoch_lines(&first), ref_lines[..1]);
+    assert_eq!(epoch_lines(&second), ref_lines[1..]);
+    assert_eq!(model_bytes(&out), model_bytes(ref_out));
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2);
+}
+
+#[test]
+fn stop_mid_epoch_then_resume_equals_two_straight() {
+    let (ref_out, ref_lines) = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stopped");
+    let dd = data_dir();
+    let mut args = vec![
+        "train",
+        "--data-dir",
+        &dd,
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "2",
+    ];
+    args.extend_from_slice(SMALL);
+    // Batch 45 of 64: part way through epoch 2.
+    let stopped = kiln_cmd(&args)
+        .env("KILN_STOP_AFTER_BATCHES", "45")
+        .output()
+        .unwrap();
+    assert_eq!(stopped.status.code(), Some(130));
+    let err = String::from_utf8_lossy(&stopped.stderr);
+    assert!(
+        err.contains("Interrupted in epoch 2 after batch 13/32"),
+        "{err}"
+    );
+    assert!(!err.contains("error"), "{err}");
+    assert_eq!(
+        epoch_lines(&String::from_utf8_lossy(&stopped.stdout)),
+        ref_lines[..1]
+    );
+
+    // Options that change the result are refused on resume.
+    let refused = train(&out, &["--epochs", "2", "--resume", "--lr", "0.01"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--lr is 0.01 but the checkpoint"));
+
+    let resumed = ok(&train(&out, &["--epochs", "2", "--resume"]));
+    assert_eq!(epoch_lines(&resumed), ref_lines[1..]);
+    assert_eq!(model_bytes(&out), model_bytes(ref_out));
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_resume_finishes_the_same() {
+    let (ref_out, ref_lines) = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sigint");
+    let dd = data_dir();
+    let mut args = vec![
+        "train",
+        "--data-dir",
+        &dd,
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "2",
+    ];
+    args.extend_from_slice(SMALL);
+    let mut child = kiln_cmd(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first.trim_end(), ref_lines[0]);
+    // Epoch 2 is under way (or just finished): either way a clean stop and a checkpoint.
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    if status.code() == Some(130) {
+        let resumed = ok(&train(&out, &["--epochs", "2", "--resume"]));
+        rest += &resumed;
+    } else {
+        assert!(status.success(), "{status:?}");
+    }
+    assert_eq!(epoch_lines(&rest), ref_lines[1..]);
+    assert_eq!(model_bytes(&out), model_bytes(ref_out));
+}
+
+#[test]
+fn eval_prints_accuracy_and_draws_the_confusion_matrix() {
+    let (ref_out, ref_lines) = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let model = ref_out.join("model.safetensors");
+    let dd = data_dir();
+    let out = kiln_cmd(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data-dir",
+        &dd,
+        "--limit",
+        "1000",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let text = ok(&out);
+    // Same model, same 1000 test images: the accuracy of the last epoch line.
+    let acc = ref_lines[1].rsplit_once("Test Acc=").unwrap().1;
+    assert!(text.contains(&format!("Test Acc={acc}")), "{text}");
+    assert!(text.contains("Per-class accuracy:"), "{text}");
+    assert!(text.contains("  9 - nine"), "{text}");
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Confusion matrix"))
+        .skip(2)
+        .take(10)
+        .collect();
+    let total: u64 = rows
+        .iter()
+        .flat_map(|r| r.split_whitespace().skip(1))
+        .map(|v| v.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 1000);
+    let png = image::open(dir.path().join("confusion.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (760, 760));
+}
+
+#[test]
+fn predict_classifies_rendered_test_digits() {
+    let (ref_out, _) = reference();
+    let test = kiln::data::Mnist::new(Some(Path::new(&data_dir())), false, false).unwrap();
+    let images = test.images().to_vec::<u8>();
+    let labels = test.labels().to_vec::<i64>();
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for i in 0..10 {
+        let px = &images[i * 784..(i + 1) * 784];
+        // Dark ink on white paper, scaled up 4×, in colour: not MNIST's format.
+        let img = image::RgbImage::from_fn(112, 112, |x, y| {
+            let v = 255 - px[(y / 4 * 28 + x / 4) as usize];
+            image::Rgb([v, v, v])
+        });
+        let path = dir.path().join(format!("digit{i}.png"));
+        img.save(&path).unwrap();
+        paths.push(path);
+    }
+    // And one JPEG, light ink on dark as MNIST has it.
+    let jpeg = dir.path().join("digit0.jpg");
+    image::GrayImage::from_raw(28, 28, images[..784].to_vec())
+        .unwrap()
+        .save(&jpeg)
+        .unwrap();
+    paths.push(jpeg);
+    let model = ref_out.join("model.safetensors");
+    let mut args = vec!["predict", "--model", model.to_str().unwrap()];
+    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+    let text = ok(&kiln_cmd(&args).output().unwrap());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 11, "{text}");
+    let mut right = 0;
+    for (i, line) in lines.iter().enumerate() {
+        // .../digit3.png: 0  (top 3: 0 97.12%, 6 1.20%, 2 0.55%)
+        let (path, rest) = line.split_once(": ").unwrap();
+        assert_eq!(path, paths[i].to_str().unwrap());
+        let (class, top) = rest.split_once("  (top 3: ").unwrap();
+        let probs: Vec<f64> = top
+            .trim_end_matches(')')
+            .split(", ")
+            .map(|c| {
+                c.split_once(' ')
+                    .unwrap()
+                    .1
+                    .trim_end_matches('%')
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(probs.len(), 3);
+        assert!(
+            probs[0] >= probs[1] && probs[1] >= probs[2] && probs.iter().sum::<f64>() <= 100.01
+        );
+        assert!(top.starts_with(&format!("{class} ")), "{line}");
+        right += usize::from(class.parse::<i64>().unwrap() == labels[i % 10]);
+    }
+    assert!(right >= 9, "only {right} of 11 right:\n{text}");
+}
