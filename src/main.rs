@@ -13,12 +13,15 @@ const INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    if let cli::Command::Train(t) = &args.command
-        && let Some(n) = t.threads
-    {
+    let threads = match &args.command {
+        cli::Command::Train(t) => t.threads.map(|n| n as usize),
+        cli::Command::Bench(b) => Some(b.threads),
+        _ => None,
+    };
+    if let Some(n) = threads {
         // Only fails if a pool already exists, which cannot happen this early.
         let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(n as usize)
+            .num_threads(n)
             .build_global();
     }
     let stop = Arc::new(AtomicBool::new(false));

@@ -28,6 +28,8 @@ pub enum Command {
     Predict(PredictArgs),
     /// List the tensors of a safetensors file: names, shapes, dtypes, parameter count.
     Info(InfoArgs),
+    /// Time kiln on the benchmark workloads (`scripts/compare.py` runs PyTorch beside it).
+    Bench(super::bench::BenchArgs),
 }
 
 /// Which data set to use.

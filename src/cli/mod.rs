@@ -25,6 +25,7 @@ pub fn write_to(mut w: impl Write, text: &str) {
 }
 
 pub mod args;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
@@ -55,5 +56,6 @@ pub fn run(cli: Cli, stop: &std::sync::atomic::AtomicBool) -> Result<Outcome, Cl
         Command::Train(a) => train::run(&a, stop),
         Command::Eval(a) => eval::run(&a).map(|_| Outcome::Finished),
         Command::Predict(a) => predict::run(&a).map(|_| Outcome::Finished),
+        Command::Bench(a) => bench::run(&a).map(|_| Outcome::Finished),
     }
 }

@@ -196,6 +196,27 @@ pub fn zip_assign<T: BufferElement>(
         "{op}: output with shape {:?} doesn't match the broadcast shape {shape:?}",
         dst.shape()
     );
+    // Same-shape contiguous operands in different buffers: stream straight from the
+    // source, without a temporary copy (a fresh large buffer costs a page fault per 4 KB).
+    if let (Some(rd), Some(rs)) = (
+        dst.layout().contiguous_range(),
+        src.layout().contiguous_range(),
+    ) && src.shape() == dst.shape()
+        && !src.storage().same(dst.storage())
+    {
+        let src_guard = src.storage().read();
+        let sv = &T::slice(&src_guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"))[rs];
+        let mut guard = dst.storage().write();
+        let d = &mut T::slice_mut(&mut guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"))[rd];
+        if d.len() < PAR_THRESHOLD {
+            d.iter_mut().zip(sv).for_each(|(v, &q)| *v = f(*v, q));
+        } else {
+            d.par_iter_mut()
+                .zip(sv.par_iter())
+                .for_each(|(v, &q)| *v = f(*v, q));
+        }
+        return;
+    }
     // Read the source first (it may alias the destination).
     let src_vals: Vec<T> = if src.numel() == 1 {
         src.gather_vec::<T>()

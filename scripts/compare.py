@@ -1,0 +1,62 @@
+"""Runs `kiln bench` and scripts/bench_pytorch.py in alternating rounds on this machine
+and prints a side-by-side table with kiln/PyTorch ratios (markdown).
+
+Usage: python scripts/compare.py [--rounds 2] [--threads 2] [--quick]
+(python must have torch and numpy; kiln is built with `cargo build --release`.)
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+ROWS = [
+    ("mnist_epoch_b64_s", "MNIST training epoch, batch 64 (s)", "time"),
+    ("mnist_epoch_b256_s", "MNIST training epoch, batch 256 (s)", "time"),
+    ("inference_b1000_samples_per_s", "inference, batch 1000 (samples/s)", "rate"),
+    ("gemm_64x784x256_gflops", "GEMM 64x784x256 (GFLOP/s)", "rate"),
+    ("gemm_512x512x512_gflops", "GEMM 512 (GFLOP/s)", "rate"),
+    ("gemm_1024x1024x1024_gflops", "GEMM 1024 (GFLOP/s)", "rate"),
+    ("gemm_2048x2048x2048_gflops", "GEMM 2048 (GFLOP/s)", "rate"),
+    ("elementwise_mul_16m_gbps", "in-place mul, 16M f32 (GB/s)", "rate"),
+    ("sum_16m_gbps", "sum, 16M f32 (GB/s)", "rate"),
+    ("memcpy_16m_gbps", "copy, 16M f32 (GB/s)", "rate"),
+    ("deep_mlp_step_b256_s", "4x1024 MLP train step, batch 256 (s)", "time"),
+    ("peak_rss_mb", "peak resident memory (MB)", "time"),
+]
+
+
+def run(cmd):
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    extra = ["--quick"] if a.quick else []
+    kiln_cmd = [os.path.join(ROOT, "target", "release", "kiln"), "bench", "--threads", str(a.threads)] + extra
+    torch_cmd = [sys.executable, os.path.join(ROOT, "scripts", "bench_pytorch.py"), "--threads", str(a.threads)] + extra
+    ks, ts = [], []
+    for r in range(a.rounds):
+        print(f"round {r + 1}/{a.rounds}: kiln", file=sys.stderr)
+        ks.append(run(kiln_cmd))
+        print(f"round {r + 1}/{a.rounds}: pytorch", file=sys.stderr)
+        ts.append(run(torch_cmd))
+    print(f"| workload | kiln | {ts[0]['library']} | kiln / PyTorch |")
+    print("|---|---|---|---|")
+    for key, label, kind in ROWS:
+        k = statistics.median(x[key] for x in ks)
+        t = statistics.median(x[key] for x in ts)
+        ratio = k / t
+        note = "time ratio (lower is better)" if kind == "time" else "throughput ratio (higher is better)"
+        print(f"| {label} | {k:.4g} | {t:.4g} | {ratio:.2f} ({note}) |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+//! `kiln bench`: the workloads of `scripts/bench_pytorch.py`, timed the same way (median
+//! of repeats after a warm-up) and printed as one JSON object with the same keys, so
+//! `scripts/compare.py` can put the two side by side.
+
+use super::error::CliError;
+use kiln::data::datasets::Mnist;
+use kiln::nn::{Dropout, Linear, Module, ReLU, Sequential};
+use kiln::optim::{Adam, Optimizer};
+use kiln::{Generator, Tensor, seq};
+use std::time::Instant;
+
+/// Options of `kiln bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Threads for kiln's pool (PyTorch's script takes the same --threads).
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// One repeat instead of three for the epoch timings.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+fn median_secs(repeats: usize, warmup: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..warmup {
+        f();
+    }
+    let mut t: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+fn classifier() -> Sequential {
+    seq![
+        Linear::new(784, 256),
+        ReLU::new(),
+        Dropout::new(0.2),
+        Linear::new(256, 128),
+        ReLU::new(),
+        Dropout::new(0.2),
+        Linear::new(128, 10)
+    ]
+}
+
+/// One shuffled epoch, exactly as the PyTorch script's `train_epoch`.
+fn train_epoch(
+    model: &Sequential,
+    opt: &mut Adam,
+    x: &Tensor,
+    y: &Tensor,
+    batch: usize,
+    g: &mut Generator,
+) {
+    model.train();
+    let n = x.shape()[0];
+    let perm = Tensor::randperm_with(n, g);
+    let mut i = 0;
+    while i < n {
+        let idx = perm.narrow(0, i as isize, batch.min(n - i));
+        opt.zero_grad();
+        let loss = kiln::nn::functional::cross_entropy(
+            &model.forward(&x.index_select(0, &idx)),
+            &y.index_select(0, &idx),
+        );
+        loss.backward();
+        opt.step();
+        i += batch;
+    }
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Runs every workload and prints the JSON line.
+pub fn run(args: &BenchArgs) -> Result<(), CliError> {
+    kiln::manual_seed(0);
+    let reps = if args.quick { 1 } else { 3 };
+    let train = Mnist::new(None, true, false)?;
+    let test = Mnist::new(None, false, false)?;
+    let x = train.float_images(Some((0.1307, 0.3081)));
+    let y = train.labels().clone();
+    let xt = test.float_images(Some((0.1307, 0.3081)));
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "library".into(),
+        format!("kiln {}", env!("CARGO_PKG_VERSION")).into(),
+    );
+    out.insert("threads".into(), args.threads.into());
+    let mut g = Generator::new(0);
+    let mut model = classifier();
+    for batch in [64usize, 256] {
+        model = classifier();
+        let mut opt = Adam::new(model.parameters(), 1e-3);
+        let t = median_secs(reps, 1, || {
+            train_epoch(&model, &mut opt, &x, &y, batch, &mut g)
+        });
+        out.insert(format!("mnist_epoch_b{batch}_s"), t.into());
+    }
+    model.eval();
+    let n_test = xt.shape()[0];
+    let t = median_secs(reps * 3, 1, || {
+        kiln::no_grad(|| {
+            for i in (0..n_test).step_by(1000) {
+                std::hint::black_box(model.forward(&xt.narrow(
+                    0,
+                    i as isize,
+                    1000.min(n_test - i),
+                )));
+            }
+        })
+    });
+    out.insert(
+        "inference_b1000_samples_per_s".into(),
+        (n_test as f64 / t).into(),
+    );
+    for (m, k, n) in [
+        (64, 784, 256),
+        (512, 512, 512),
+        (1024, 1024, 1024),
+        (2048, 2048, 2048),
+    ] {
+        let (a, b) = (Tensor::randn(&[m, k]), Tensor::randn(&[k, n]));
+        let t = median_secs(if m < 2048 { 5 } else { 3 }, 1, || {
+            std::hint::black_box(a.matmul(&b));
+        });
+        out.insert(
+            format!("gemm_{m}x{k}x{n}_gflops"),
+            (2.0 * (m * k * n) as f64 / t / 1e9).into(),
+        );
+    }
+    let big = Tensor::randn(&[16 * 1024 * 1024]);
+    let dst = big.zeros_like();
+    let bytes = (big.numel() * 4) as f64;
+    let t_copy = median_secs(10, 1, || {
+        dst.copy_(&big);
+    });
+    // In place (reads and writes one buffer), as PyTorch's `dst.mul_(1.0)`.
+    let t = median_secs(10, 1, || {
+        dst.mul_scalar_(1.0);
+    });
+    out.insert(
+        "elementwise_mul_16m_gbps".into(),
+        (2.0 * bytes / t / 1e9).into(),
+    );
+    let t = median_secs(10, 1, || {
+        std::hint::black_box(big.sum());
+    });
+    out.insert("sum_16m_gbps".into(), (bytes / t / 1e9).into());
+    out.insert(
+        "memcpy_16m_gbps".into(),
+        (2.0 * bytes / t_copy / 1e9).into(),
+    );
+    let deep = seq![
+        Linear::new(784, 1024),
+        ReLU::new(),
+        Linear::new(1024, 1024),
+        ReLU::new(),
+        Linear::new(1024, 1024),
+        ReLU::new(),
+        Linear::new(1024, 1024),
+        ReLU::new(),
+        Linear::new(1024, 10)
+    ];
+    let mut dopt = Adam::new(deep.parameters(), 1e-3);
+    let (xb, yb) = (x.narrow(0, 0, 256), y.narrow(0, 0, 256));
+    let t = median_secs(10, 2, || {
+        dopt.zero_grad();
+        kiln::nn::functional::cross_entropy(&deep.forward(&xb), &yb).backward();
+        dopt.step();
+    });
+    out.insert("deep_mlp_step_b256_s".into(), t.into());
+    out.insert("peak_rss_mb".into(), peak_rss_mb().into());
+    println!("{}", serde_json::Value::Object(out));
+    Ok(())
+}
