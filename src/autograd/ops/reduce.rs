@@ -40,9 +40,16 @@ pub(crate) fn reduced_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> V
 
 fn raw_sum(x: &Tensor, dims: &[usize]) -> Tensor {
     match x.dtype() {
-        DType::F32 | DType::F64 => {
-            float_dispatch!("sum", x.dtype(), T => reduce::<T, T>(x, dims, sum_slice::<T>))
-        }
+        DType::F32 | DType::F64 => float_dispatch!("sum", x.dtype(), T => {
+            if dims.len() == x.dim() && x.numel() >= crate::tensor::kernels::PAR_THRESHOLD {
+                // One long run: sum blocks on every thread, then the block sums.
+                use rayon::prelude::*;
+                let partial: Vec<T> = x.with_contiguous(|s: &[T]| s.par_chunks(1 << 16).map(sum_slice::<T>).collect());
+                Tensor::scalar(sum_slice::<T>(&partial))
+            } else {
+                reduce::<T, T>(x, dims, sum_slice::<T>)
+            }
+        }),
         DType::Bool | DType::U8 => raw_sum(&x.to_dtype(DType::I64), dims),
         _ => {
             numeric_dispatch!("sum", x.dtype(), T => reduce::<T, T>(x, dims, |s: &[T]| s.iter().fold(T::default(), |a, &b| a + b)))
