@@ -46,6 +46,17 @@ fn raw_sum(x: &Tensor, dims: &[usize]) -> Tensor {
                 use rayon::prelude::*;
                 let partial: Vec<T> = x.with_contiguous(|s: &[T]| s.par_chunks(1 << 16).map(sum_slice::<T>).collect());
                 Tensor::scalar(sum_slice::<T>(&partial))
+            } else if dims == [0] && x.dim() >= 2 && x.is_contiguous() {
+                // Leading-dim sum (bias gradients): add whole rows, no transposed copy.
+                let width = x.numel() / x.shape()[0].max(1);
+                let acc = x.with_contiguous(|s: &[T]| {
+                    let mut acc = vec![T::default(); width];
+                    for row in s.chunks_exact(width.max(1)) {
+                        acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+                    }
+                    acc
+                });
+                Tensor::from_vec(acc, &x.shape()[1..])
             } else {
                 reduce::<T, T>(x, dims, sum_slice::<T>)
             }
