@@ -83,32 +83,19 @@ pub fn gemm_f32(
     accumulate: bool,
     threads: Threads,
 ) {
-    let dims = Dims { m, n, k };
-    dims.check(
-        a.len(),
-        a_rs,
-        a_cs,
-        b.len(),
-        b_rs,
-        b_cs,
-        c.len(),
-        c_rs,
-        c_cs,
-    );
-    let strides = [a_rs, a_cs, b_rs, b_cs, c_rs, c_cs];
-    // SAFETY: `check` proved every addressed element lies inside its slice and that
-    // `C`'s elements are distinct; `c` is borrowed mutably so it aliases neither input.
-    unsafe {
-        run(
-            dims,
-            a.as_ptr(),
-            b.as_ptr(),
-            c.as_mut_ptr(),
-            strides,
-            accumulate,
-            threads,
-        )
-    }
+    gemm_checked(
+        m,
+        n,
+        k,
+        a,
+        [a_rs, a_cs],
+        b,
+        [b_rs, b_cs],
+        c,
+        [c_rs, c_cs],
+        accumulate,
+        threads,
+    )
 }
 
 /// Computes `C = A·B` (or `C += A·B` when `accumulate`) for strided `f64` matrices.
@@ -134,6 +121,36 @@ pub fn gemm_f64(
     accumulate: bool,
     threads: Threads,
 ) {
+    gemm_checked(
+        m,
+        n,
+        k,
+        a,
+        [a_rs, a_cs],
+        b,
+        [b_rs, b_cs],
+        c,
+        [c_rs, c_cs],
+        accumulate,
+        threads,
+    )
+}
+
+/// The checked body shared by [`gemm_f32`] and [`gemm_f64`].
+#[allow(clippy::too_many_arguments)]
+fn gemm_checked<T: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    [a_rs, a_cs]: [isize; 2],
+    b: &[T],
+    [b_rs, b_cs]: [isize; 2],
+    c: &mut [T],
+    [c_rs, c_cs]: [isize; 2],
+    accumulate: bool,
+    threads: Threads,
+) {
     let dims = Dims { m, n, k };
     dims.check(
         a.len(),
@@ -147,7 +164,8 @@ pub fn gemm_f64(
         c_cs,
     );
     let strides = [a_rs, a_cs, b_rs, b_cs, c_rs, c_cs];
-    // SAFETY: as in `gemm_f32`.
+    // SAFETY: `check` proved every addressed element lies inside its slice and that
+    // `C`'s elements are distinct; `c` is borrowed mutably so it aliases neither input.
     unsafe {
         run(
             dims,
