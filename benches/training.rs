@@ -5,27 +5,16 @@
 //! `kiln bench` runs the same workloads end to end (whole epochs) next to PyTorch's.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kiln::nn::{Dropout, Linear, Module, ReLU, Sequential};
+use kiln::Tensor;
+use kiln::nn::Module;
+use kiln::nn::models::{digit_classifier, mlp};
 use kiln::optim::{Adam, Optimizer};
-use kiln::{Tensor, seq};
 use std::hint::black_box;
-
-fn classifier() -> Sequential {
-    seq![
-        Linear::new(784, 256),
-        ReLU::new(),
-        Dropout::new(0.2),
-        Linear::new(256, 128),
-        ReLU::new(),
-        Dropout::new(0.2),
-        Linear::new(128, 10)
-    ]
-}
 
 fn train_step(c: &mut Criterion) {
     for batch in [64usize, 256] {
         kiln::manual_seed(0);
-        let model = classifier();
+        let model = digit_classifier();
         let mut opt = Adam::new(model.parameters(), 1e-3);
         let x = Tensor::rand(&[batch, 784]);
         let y = Tensor::randint(0, 10, &[batch]);
@@ -41,7 +30,7 @@ fn train_step(c: &mut Criterion) {
 }
 
 fn inference(c: &mut Criterion) {
-    let model = classifier();
+    let model = digit_classifier();
     model.eval();
     let x = Tensor::rand(&[1000, 784]);
     let mut g = c.benchmark_group("inference");
@@ -53,17 +42,7 @@ fn inference(c: &mut Criterion) {
 }
 
 fn deep_mlp_step(c: &mut Criterion) {
-    let model = seq![
-        Linear::new(784, 1024),
-        ReLU::new(),
-        Linear::new(1024, 1024),
-        ReLU::new(),
-        Linear::new(1024, 1024),
-        ReLU::new(),
-        Linear::new(1024, 1024),
-        ReLU::new(),
-        Linear::new(1024, 10)
-    ];
+    let model = mlp(784, 1024, 4, 10);
     let mut opt = Adam::new(model.parameters(), 1e-3);
     let x = Tensor::rand(&[256, 784]);
     let y = Tensor::randint(0, 10, &[256]);

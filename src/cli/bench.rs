@@ -4,9 +4,10 @@
 
 use super::error::CliError;
 use kiln::data::datasets::Mnist;
-use kiln::nn::{Dropout, Linear, Module, ReLU, Sequential};
+use kiln::nn::models::{digit_classifier, mlp};
+use kiln::nn::{Module, Sequential};
 use kiln::optim::{Adam, Optimizer};
-use kiln::{Generator, Tensor, seq};
+use kiln::{Generator, Tensor};
 use std::time::Instant;
 
 /// Options of `kiln bench`.
@@ -33,18 +34,6 @@ fn median_secs(repeats: usize, warmup: usize, mut f: impl FnMut()) -> f64 {
         .collect();
     t.sort_by(f64::total_cmp);
     t[t.len() / 2]
-}
-
-fn classifier() -> Sequential {
-    seq![
-        Linear::new(784, 256),
-        ReLU::new(),
-        Dropout::new(0.2),
-        Linear::new(256, 128),
-        ReLU::new(),
-        Dropout::new(0.2),
-        Linear::new(128, 10)
-    ]
 }
 
 /// One shuffled epoch, exactly as the PyTorch script's `train_epoch`.
@@ -98,9 +87,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     );
     out.insert("threads".into(), args.threads.into());
     let mut g = Generator::new(0);
-    let mut model = classifier();
+    let mut model = digit_classifier();
     for batch in [64usize, 256] {
-        model = classifier();
+        model = digit_classifier();
         let mut opt = Adam::new(model.parameters(), 1e-3);
         let t = median_secs(reps, 1, || {
             train_epoch(&model, &mut opt, &x, &y, batch, &mut g)
@@ -161,17 +150,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         "memcpy_16m_gbps".into(),
         (2.0 * bytes / t_copy / 1e9).into(),
     );
-    let deep = seq![
-        Linear::new(784, 1024),
-        ReLU::new(),
-        Linear::new(1024, 1024),
-        ReLU::new(),
-        Linear::new(1024, 1024),
-        ReLU::new(),
-        Linear::new(1024, 1024),
-        ReLU::new(),
-        Linear::new(1024, 10)
-    ];
+    let deep = mlp(784, 1024, 4, 10);
     let mut dopt = Adam::new(deep.parameters(), 1e-3);
     let (xb, yb) = (x.narrow(0, 0, 256), y.narrow(0, 0, 256));
     let t = median_secs(10, 2, || {

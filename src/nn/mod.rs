@@ -9,6 +9,7 @@ pub mod functional;
 pub mod init;
 mod linear;
 mod loss;
+pub mod models;
 mod module;
 mod norm;
 #[doc(hidden)]
