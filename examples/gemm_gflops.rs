@@ -3,7 +3,7 @@
 //! calls and ~0.3 s), so
 //! the two can be run interleaved by `scripts/compare_gemm.sh`.
 //!
-//! Usage: `cargo run --release --example gemm_gflops -- [--threads auto|single|N]
+//! Usage: `cargo run --release --example gemm_gflops -- [--threads auto|single|rayon|N]
 //! [--reps R] [--only NAME,...]`. Output: one `name<TAB>GFLOP/s` line per shape.
 //! Shapes are `A(m×k)·B(k×n)` named `m x k x n`, with `T` marking a transposed
 //! (column-major) view of A or B, as in a backward pass.
@@ -45,7 +45,8 @@ fn main() {
                 threads = match val.as_str() {
                     "auto" => Threads::Auto,
                     "single" | "1" => Threads::Single,
-                    n => Threads::Rayon(n.parse().expect("--threads auto|single|N")),
+                    "rayon" => Threads::Rayon(0),
+                    n => Threads::Split(n.parse().expect("--threads auto|single|rayon|N")),
                 }
             }
             "--reps" => reps = val.parse().expect("--reps N"),
@@ -54,9 +55,9 @@ fn main() {
         }
     }
     eprintln!(
-        "kiln gemm: simd={} rayon_threads={} threads={threads:?}",
+        "kiln gemm: simd={} pool_threads={} threads={threads:?}",
         simd_path(),
-        rayon::current_num_threads()
+        kiln::get_num_threads()
     );
     for &(name, m, k, n, ta, tb) in SHAPES {
         if only.as_ref().is_some_and(|o| !o.iter().any(|s| s == name)) {
@@ -84,7 +85,7 @@ fn time_shape(m: usize, k: usize, n: usize, ta: bool, tb: bool, t: Threads, reps
             m, n, k, &a, a_rs, a_cs, &b, b_rs, b_cs, &mut c, n as isize, 1, false, t,
         )
     };
-    // Warm up (also spins up the rayon pool), then time single calls: the median of
+    // Warm up (also starts the thread pool), then time single calls: the median of
     // many calls shrugs off the odd preemption on a shared machine.
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(100) {

@@ -19,10 +19,7 @@ fn main() -> ExitCode {
         _ => None,
     };
     if let Some(n) = threads {
-        // Only fails if a pool already exists, which cannot happen this early.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global();
+        kiln::set_num_threads(n);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);

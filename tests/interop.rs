@@ -39,6 +39,13 @@ impl NeuralNetwork {
     }
 }
 
+/// Serialises this file's tests: they all draw from the process-wide generator, and
+/// `train_recipe` needs its seeded stream to itself.
+fn rng_lock() -> parking_lot::MutexGuard<'static, ()> {
+    static RNG: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+    RNG.lock()
+}
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -116,6 +123,7 @@ fn inputs(fx: &Value) -> Tensor {
 #[test]
 #[ignore = "regenerates a committed fixture"]
 fn write_kiln_fixture() {
+    let _rng = rng_lock();
     let (model, losses) = train_recipe();
     println!("losses {losses:?}");
     save_state_dict(
@@ -127,6 +135,7 @@ fn write_kiln_fixture() {
 
 #[test]
 fn kiln_written_file_gives_pytorchs_outputs() {
+    let _rng = rng_lock();
     let fx = fixture();
     let path = fixtures().join("kiln_written.safetensors");
     let digest: String = Sha256::digest(std::fs::read(&path).unwrap())
@@ -159,6 +168,7 @@ fn kiln_written_file_gives_pytorchs_outputs() {
 
 #[test]
 fn kiln_training_reproduces_pytorchs_and_the_committed_file() {
+    let _rng = rng_lock();
     let fx = fixture();
     let (model, losses) = train_recipe();
     assert_close(&losses, &floats(&fx["recipe_losses"]), 1e-6, "losses");
@@ -183,6 +193,7 @@ fn kiln_training_reproduces_pytorchs_and_the_committed_file() {
 
 #[test]
 fn pytorch_written_file_loads_into_kiln() {
+    let _rng = rng_lock();
     let fx = fixture();
     let state = load_state_dict_file(&fixtures().join("torch_model.safetensors")).unwrap();
     let model = NeuralNetwork::new(2, 2);
@@ -206,6 +217,7 @@ fn pytorch_written_file_loads_into_kiln() {
 
 #[test]
 fn save_and_load_round_trip_is_exact_and_atomic() {
+    let _rng = rng_lock();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
     kiln::manual_seed(5);

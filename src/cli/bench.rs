@@ -19,6 +19,16 @@ pub struct BenchArgs {
     /// One repeat instead of three for the epoch timings.
     #[arg(long)]
     pub quick: bool,
+    /// Run only the workloads whose result key starts with this (e.g. `mnist_epoch_b64`),
+    /// for profiling one of them.
+    #[arg(long)]
+    pub only: Option<String>,
+}
+
+impl BenchArgs {
+    fn wants(&self, key: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| key.starts_with(o))
+    }
 }
 
 fn median_secs(repeats: usize, warmup: usize, mut f: impl FnMut()) -> f64 {
@@ -89,30 +99,56 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let mut g = Generator::new(0);
     let mut model = digit_classifier();
     for batch in [64usize, 256] {
-        model = digit_classifier();
-        let mut opt = Adam::new(model.parameters(), 1e-3);
-        let t = median_secs(reps, 1, || {
-            train_epoch(&model, &mut opt, &x, &y, batch, &mut g)
-        });
-        out.insert(format!("mnist_epoch_b{batch}_s"), t.into());
+        if args.wants(&format!("mnist_epoch_b{batch}")) {
+            model = digit_classifier();
+            let mut opt = Adam::new(model.parameters(), 1e-3);
+            let t = median_secs(reps, 1, || {
+                train_epoch(&model, &mut opt, &x, &y, batch, &mut g)
+            });
+            out.insert(format!("mnist_epoch_b{batch}_s"), t.into());
+        }
     }
-    model.eval();
-    let n_test = xt.shape()[0];
-    let t = median_secs(reps * 3, 1, || {
-        kiln::no_grad(|| {
-            for i in (0..n_test).step_by(1000) {
-                std::hint::black_box(model.forward(&xt.narrow(
-                    0,
-                    i as isize,
-                    1000.min(n_test - i),
-                )));
-            }
-        })
-    });
-    out.insert(
-        "inference_b1000_samples_per_s".into(),
-        (n_test as f64 / t).into(),
-    );
+    if args.wants("inference") {
+        model.eval();
+        let n_test = xt.shape()[0];
+        let t = median_secs(reps * 3, 1, || {
+            kiln::no_grad(|| {
+                for i in (0..n_test).step_by(1000) {
+                    let batch = xt.narrow(0, i as isize, 1000.min(n_test - i));
+                    std::hint::black_box(model.forward(&batch));
+                }
+            })
+        });
+        out.insert(
+            "inference_b1000_samples_per_s".into(),
+            (n_test as f64 / t).into(),
+        );
+    }
+    if args.wants("gemm") {
+        gemm_rates(&mut out);
+    }
+    if args.wants("elementwise") || args.wants("sum") || args.wants("memcpy") {
+        bandwidths(&mut out);
+    }
+    if args.wants("deep") {
+        let deep = mlp(784, 1024, 4, 10);
+        let mut dopt = Adam::new(deep.parameters(), 1e-3);
+        let (xb, yb) = (x.narrow(0, 0, 256), y.narrow(0, 0, 256));
+        let t = median_secs(10, 2, || {
+            dopt.zero_grad();
+            kiln::nn::functional::cross_entropy(&deep.forward(&xb), &yb).backward();
+            dopt.step();
+        });
+        out.insert("deep_mlp_step_b256_s".into(), t.into());
+    }
+    out.insert("peak_rss_mb".into(), peak_rss_mb().into());
+    println!("{}", serde_json::Value::Object(out));
+    Ok(())
+}
+
+type Results = serde_json::Map<String, serde_json::Value>;
+
+fn gemm_rates(out: &mut Results) {
     for (m, k, n) in [
         (64, 784, 256),
         (512, 512, 512),
@@ -128,6 +164,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             (2.0 * (m * k * n) as f64 / t / 1e9).into(),
         );
     }
+}
+
+fn bandwidths(out: &mut Results) {
     let big = Tensor::randn(&[16 * 1024 * 1024]);
     let dst = big.zeros_like();
     let bytes = (big.numel() * 4) as f64;
@@ -150,16 +189,4 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         "memcpy_16m_gbps".into(),
         (2.0 * bytes / t_copy / 1e9).into(),
     );
-    let deep = mlp(784, 1024, 4, 10);
-    let mut dopt = Adam::new(deep.parameters(), 1e-3);
-    let (xb, yb) = (x.narrow(0, 0, 256), y.narrow(0, 0, 256));
-    let t = median_secs(10, 2, || {
-        dopt.zero_grad();
-        kiln::nn::functional::cross_entropy(&deep.forward(&xb), &yb).backward();
-        dopt.step();
-    });
-    out.insert("deep_mlp_step_b256_s".into(), t.into());
-    out.insert("peak_rss_mb".into(), peak_rss_mb().into());
-    println!("{}", serde_json::Value::Object(out));
-    Ok(())
 }

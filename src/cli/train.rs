@@ -220,8 +220,8 @@ fn announce(
         group_thousands(model.num_parameters()),
         n(train),
         n(test),
-        rayon::current_num_threads(),
-        if rayon::current_num_threads() == 1 {
+        kiln::get_num_threads(),
+        if kiln::get_num_threads() == 1 {
             ""
         } else {
             "s"

@@ -3,14 +3,15 @@
 
 use crate::float_dispatch;
 use crate::tensor::kernels::PAR_THRESHOLD;
+use crate::tensor::parallel::run_tasks;
 use crate::tensor::{BufferElement, Float, Tensor};
-use rayon::prelude::*;
+use parking_lot::Mutex;
 
 /// One parallel work item: parameter, gradient and state chunks.
 type Job<'a, T, const K: usize> = (&'a mut [T], &'a [T], [&'a mut [T]; K]);
 
 /// Elements per parallel chunk.
-const CHUNK: usize = 1 << 15;
+const CHUNK: usize = 1 << 13;
 
 /// An elementwise update over a parameter chunk, its gradient and `K` state chunks.
 pub(crate) trait Update<const K: usize>: Sync {
@@ -64,8 +65,13 @@ fn typed<T: Float + BufferElement, const K: usize, U: Update<K>>(
                 (pc, gc, sc)
             })
             .collect();
-        jobs.into_par_iter()
-            .for_each(|(pc, gc, sc)| u.apply(pc, gc, sc));
+        let jobs: Vec<Mutex<Option<Job<T, K>>>> =
+            jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+        run_tasks(jobs.len(), &|i| {
+            if let Some((pc, gc, sc)) = jobs[i].lock().take() {
+                u.apply(pc, gc, sc);
+            }
+        });
     })
 }
 

@@ -9,6 +9,7 @@ pub mod dtype;
 pub mod graph;
 pub mod kernels;
 pub mod layout;
+pub mod parallel;
 pub mod random;
 pub mod storage;
 

@@ -43,8 +43,9 @@ fn raw_sum(x: &Tensor, dims: &[usize]) -> Tensor {
         DType::F32 | DType::F64 => float_dispatch!("sum", x.dtype(), T => {
             if dims.len() == x.dim() && x.numel() >= crate::tensor::kernels::PAR_THRESHOLD {
                 // One long run: sum blocks on every thread, then the block sums.
-                use rayon::prelude::*;
-                let partial: Vec<T> = x.with_contiguous(|s: &[T]| s.par_chunks(1 << 16).map(sum_slice::<T>).collect());
+                let partial: Vec<T> = x.with_contiguous(|s: &[T]| {
+                    crate::tensor::parallel::map_chunks(s, 1 << 16, sum_slice::<T>)
+                });
                 Tensor::scalar(sum_slice::<T>(&partial))
             } else if dims == [0] && x.dim() >= 2 && x.is_contiguous() {
                 // Leading-dim sum (bias gradients): add whole rows, no transposed copy.

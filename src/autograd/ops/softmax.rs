@@ -10,9 +10,9 @@ use crate::autograd::record::{Saved, record};
 use crate::float_dispatch;
 use crate::tensor::kernels::PAR_THRESHOLD;
 use crate::tensor::layout::normalize_dim;
+use crate::tensor::parallel::for_each_chunk_mut;
 use crate::tensor::{Float, Tensor};
 use num_traits::Zero;
-use rayon::prelude::*;
 
 /// `(outer, n, inner)`: the sizes before, at and after `dim` of a row-major shape.
 pub(crate) fn split_at_dim(shape: &[usize], dim: usize) -> (usize, usize, usize) {
@@ -40,9 +40,12 @@ fn for_blocks<T: Float>(
             .zip(out.chunks_mut(block))
             .for_each(|(x, o)| f(x, o));
     } else {
-        data.par_chunks(block)
-            .zip(out.par_chunks_mut(block))
-            .for_each(|(x, o)| f(x, o));
+        let per = (crate::tensor::kernels::par_chunk(data.len()) / block).max(1) * block;
+        for_each_chunk_mut(out, per, |i, o| {
+            for (x, o) in data[i * per..].chunks(block).zip(o.chunks_mut(block)) {
+                f(x, o);
+            }
+        });
     }
 }
 

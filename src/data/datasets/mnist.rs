@@ -16,7 +16,7 @@ use crate::data::gather::{index_row, select_rows};
 use crate::data::idx::{IdxArray, IdxType, read_idx};
 use crate::data::transforms::{Transform, pixel_table};
 use crate::tensor::Tensor;
-use rayon::prelude::*;
+use crate::tensor::parallel::for_each_chunk_mut;
 
 /// Image side length in pixels.
 pub const SIDE: usize = 28;
@@ -259,13 +259,11 @@ impl<V: MnistVariant> MnistLike<V> {
         let table = pixel_table(normalize);
         let values = self.images.with_contiguous(|px: &[u8]| {
             let mut out = vec![0f32; px.len()];
-            out.par_chunks_mut(CHUNK)
-                .zip(px.par_chunks(CHUNK))
-                .for_each(|(out, px)| {
-                    for (o, &b) in out.iter_mut().zip(px) {
-                        *o = table[usize::from(b)];
-                    }
-                });
+            for_each_chunk_mut(&mut out, CHUNK, |i, out| {
+                for (o, &b) in out.iter_mut().zip(&px[i * CHUNK..]) {
+                    *o = table[usize::from(b)];
+                }
+            });
             out
         });
         Tensor::from_vec(values, &[self.images.shape()[0], SIDE * SIDE])

@@ -1,18 +1,34 @@
 //! Elementwise maps and broadcasting zips.
 
-use super::PAR_THRESHOLD;
+use super::{PAR_THRESHOLD, par_chunk};
 use crate::tensor::layout::{Layout, broadcast_shapes};
+use crate::tensor::parallel::{fill_vec, for_each_chunk_mut};
 use crate::tensor::{BufferElement, Tensor};
-use rayon::prelude::*;
 
 /// Applies `f` to a slice, in parallel for large inputs.
 pub fn map_slice<T: Copy + Sync, U: Send>(s: &[T], f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
     if s.len() < PAR_THRESHOLD {
         s.iter().map(|&v| f(v)).collect()
     } else {
-        let mut out = Vec::with_capacity(s.len());
-        s.par_iter().map(|&v| f(v)).collect_into_vec(&mut out);
-        out
+        fill_vec(s.len(), par_chunk(s.len()), |lo, out| {
+            for (o, &v) in out.iter_mut().zip(&s[lo..]) {
+                o.write(f(v));
+            }
+        })
+    }
+}
+
+/// `f(*d, s)` written into every element of `d`, in parallel for large inputs.
+fn update_zip<T: Copy + Send + Sync>(d: &mut [T], s: &[T], f: impl Fn(T, T) -> T + Sync) {
+    if d.len() < PAR_THRESHOLD {
+        d.iter_mut().zip(s).for_each(|(v, &q)| *v = f(*v, q));
+    } else {
+        let chunk = par_chunk(d.len());
+        for_each_chunk_mut(d, chunk, |i, d| {
+            d.iter_mut()
+                .zip(&s[i * chunk..])
+                .for_each(|(v, &q)| *v = f(*v, q))
+        });
     }
 }
 
@@ -103,12 +119,11 @@ pub fn zip<T: BufferElement, U: BufferElement>(
                 if numel < PAR_THRESHOLD {
                     x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
                 } else {
-                    let mut out = Vec::with_capacity(numel);
-                    x.par_iter()
-                        .zip(y.par_iter())
-                        .map(|(&p, &q)| f(p, q))
-                        .collect_into_vec(&mut out);
-                    out
+                    fill_vec(numel, par_chunk(numel), |lo, out| {
+                        for ((o, &p), &q) in out.iter_mut().zip(&x[lo..]).zip(&y[lo..]) {
+                            o.write(f(p, q));
+                        }
+                    })
                 }
             })
         });
@@ -177,7 +192,12 @@ pub fn zip<T: BufferElement, U: BufferElement>(
     if numel < PAR_THRESHOLD {
         out.chunks_mut(inner).enumerate().for_each(row);
     } else {
-        out.par_chunks_mut(inner).enumerate().for_each(row);
+        let rows = par_chunk(numel).div_ceil(inner.max(1)).max(1);
+        for_each_chunk_mut(&mut out, rows * inner.max(1), |i, block| {
+            for (j, o) in block.chunks_mut(inner.max(1)).enumerate() {
+                row((i * rows + j, o));
+            }
+        });
     }
     drop((ga, gb));
     Tensor::from_vec(out, &shape)
@@ -208,13 +228,7 @@ pub fn zip_assign<T: BufferElement>(
         let sv = &T::slice(&src_guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"))[rs];
         let mut guard = dst.storage().write();
         let d = &mut T::slice_mut(&mut guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"))[rd];
-        if d.len() < PAR_THRESHOLD {
-            d.iter_mut().zip(sv).for_each(|(v, &q)| *v = f(*v, q));
-        } else {
-            d.par_iter_mut()
-                .zip(sv.par_iter())
-                .for_each(|(v, &q)| *v = f(*v, q));
-        }
+        update_zip(d, sv, f);
         return;
     }
     // Read the source first (it may alias the destination).
@@ -232,16 +246,12 @@ pub fn zip_assign<T: BufferElement>(
             if d.len() < PAR_THRESHOLD {
                 d.iter_mut().for_each(|v| *v = f(*v, q));
             } else {
-                d.par_iter_mut().for_each(|v| *v = f(*v, q));
+                for_each_chunk_mut(d, par_chunk(d.len()), |_, d| {
+                    d.iter_mut().for_each(|v| *v = f(*v, q))
+                });
             }
-        } else if d.len() < PAR_THRESHOLD {
-            d.iter_mut()
-                .zip(&src_vals)
-                .for_each(|(v, &q)| *v = f(*v, q));
         } else {
-            d.par_iter_mut()
-                .zip(src_vals.par_iter())
-                .for_each(|(v, &q)| *v = f(*v, q));
+            update_zip(d, &src_vals, f);
         }
     } else {
         let mut k = 0;

@@ -14,13 +14,15 @@ use gemm::Parallelism;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Threads {
     /// Run on the calling thread when `m·n·k` is below [`PARALLEL_THRESHOLD`]; above
-    /// it, split `C` into one block per rayon thread (by columns, or by rows when
-    /// column blocks would be narrower than 128) and run each block single-threaded,
-    /// except for all-row-major products with `n ≥ 256`, which use the `gemm` crate's
-    /// own threading. Each thread then packs only its own part of `B`, which is what
-    /// makes transposed operands (as in backward passes) scale.
+    /// it, split `C` into one block per thread of kiln's pool
+    /// ([`crate::tensor::parallel`]): by columns, or by rows when column blocks would be
+    /// narrower than 128, each block single-threaded. Each thread then packs only its
+    /// own part of `B`, which is what makes transposed operands (as in backward passes)
+    /// scale, and the caller computes a block itself instead of waiting for a wake-up.
     #[default]
     Auto,
+    /// As [`Threads::Auto`] with this many blocks (`0` means the pool size).
+    Split(usize),
     /// Always run on the calling thread.
     Single,
     /// Use the `gemm` crate's own threading on up to this many rayon threads
@@ -261,20 +263,18 @@ enum Plan {
 }
 
 /// Chooses a [`Plan`] (see [`Threads::Auto`] for the rules and why).
-fn plan(dims: Dims, strides: [isize; 6], threads: Threads) -> Plan {
+fn plan(dims: Dims, threads: Threads) -> Plan {
     let Dims { m, n, k } = dims;
     let t = match threads {
         Threads::Single => return Plan::Gemm(Parallelism::None),
         Threads::Rayon(t) => return Plan::Gemm(Parallelism::Rayon(t)),
-        Threads::Auto => rayon::current_num_threads(),
+        Threads::Auto | Threads::Split(0) => crate::tensor::parallel::num_threads(),
+        Threads::Split(t) => t,
     };
     if t < 2 || m.saturating_mul(n).saturating_mul(k) < PARALLEL_THRESHOLD {
         return Plan::Gemm(Parallelism::None);
     }
-    let [_, a_cs, _, b_cs, _, c_cs] = strides;
-    if a_cs == 1 && b_cs == 1 && c_cs == 1 && n >= 256 {
-        Plan::Gemm(Parallelism::Rayon(t))
-    } else if n / t >= 128 {
+    if n / t >= 128 {
         Plan::Cols(t)
     } else if m / t >= 32 {
         Plan::Rows(t)
@@ -303,7 +303,7 @@ impl<T> Operands<T> {
     }
 }
 
-/// Computes the product, splitting it over rayon threads as [`plan`] says.
+/// Computes the product, splitting it over kiln's threads as [`plan`] says.
 ///
 /// # Safety
 /// Every element addressed by `dims` and `strides` must be in bounds of its pointer's
@@ -317,10 +317,9 @@ unsafe fn run<T: Scalar>(
     accumulate: bool,
     threads: Threads,
 ) {
-    use rayon::prelude::*;
     let [a_rs, _, _, b_cs, c_rs, c_cs] = strides;
     let ops = Operands(a, b, c);
-    let (parts, along_cols) = match plan(dims, strides, threads) {
+    let (parts, along_cols) = match plan(dims, threads) {
         // SAFETY: forwarded from the caller.
         Plan::Gemm(par) => return unsafe { call(dims, ops, strides, accumulate, par) },
         Plan::Cols(t) => (t, true),
@@ -329,7 +328,7 @@ unsafe fn run<T: Scalar>(
     let len = if along_cols { dims.n } else { dims.m };
     // Block edges on multiples of 16 keep the micro-kernel's SIMD tiles full.
     let step = len.div_ceil(parts).next_multiple_of(16);
-    (0..len.div_ceil(step)).into_par_iter().for_each(|p| {
+    crate::tensor::parallel::run_tasks(len.div_ceil(step), &|p| {
         let (lo, hi) = (p * step, ((p + 1) * step).min(len));
         let off = lo as isize;
         // SAFETY: block `p` is the sub-matrix of rows (or columns) `lo..hi`, so its
@@ -543,43 +542,30 @@ mod tests {
 
     #[test]
     fn split_plans_match_naive_on_odd_pools() {
-        // 3 threads give uneven blocks; shapes hit the row, column and gemm plans.
+        // 3 blocks are uneven; shapes hit the row, column and single-thread plans.
         let mut rng = Rng(11);
         for t in [2, 3] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                for &(m, n, k) in &[
-                    (64, 128, 256),
-                    (256, 128, 64),
-                    (64, 400, 130),
-                    (70, 390, 90),
-                    (33, 33, 1100),
-                ] {
-                    for _ in 0..4 {
-                        case(&mut rng, m, n, k, Threads::Auto);
-                    }
+            for &(m, n, k) in &[
+                (64, 128, 256),
+                (256, 128, 64),
+                (64, 400, 130),
+                (70, 390, 90),
+                (33, 33, 1100),
+            ] {
+                for _ in 0..4 {
+                    case(&mut rng, m, n, k, Threads::Split(t));
                 }
-            });
+            }
         }
     }
 
     #[test]
     fn auto_plans_for_mnist_shapes() {
-        let p = |m, n, k, s| format!("{:?}", plan(Dims { m, n, k }, s, Threads::Auto));
-        let (nn, nt) = ([784, 1, 256, 1, 256, 1], [784, 1, 1, 784, 256, 1]);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            assert_eq!(p(64, 256, 784, nn), "Gemm(Rayon(2))");
-            assert_eq!(p(64, 256, 784, nt), "Cols(2)");
-            assert_eq!(p(64, 128, 256, nn), "Rows(2)");
-            assert_eq!(p(64, 10, 128, nn), "Gemm(None)");
-        });
+        let p = |m, n, k| format!("{:?}", plan(Dims { m, n, k }, Threads::Split(2)));
+        assert_eq!(p(64, 256, 784), "Cols(2)");
+        assert_eq!(p(64, 128, 256), "Rows(2)");
+        assert_eq!(p(64, 10, 128), "Gemm(None)");
+        assert_eq!(p(64, 512, 784), "Cols(2)");
     }
 
     #[test]

@@ -6,8 +6,8 @@
 
 use super::PAR_THRESHOLD;
 use crate::tensor::layout::{Layout, contiguous_strides};
+use crate::tensor::parallel::for_each_chunk_mut;
 use crate::tensor::{BufferElement, DType, Tensor};
-use rayon::prelude::*;
 use std::ops::Add;
 
 /// Runs `$body` with `$T` bound to the Rust type of `$dtype`, for every dtype (bool
@@ -79,10 +79,12 @@ fn fill_rows<T: Send>(out: &mut [T], inner: usize, f: impl Fn(usize, &mut [T]) +
     if out.len() < PAR_THRESHOLD {
         out.chunks_mut(inner).enumerate().for_each(|(r, o)| f(r, o));
     } else {
-        out.par_chunks_mut(inner)
-            .with_min_len((4096 / inner).max(1))
-            .enumerate()
-            .for_each(|(r, o)| f(r, o));
+        let rows = (super::par_chunk(out.len()) / inner).max(1);
+        for_each_chunk_mut(out, rows * inner, |i, block| {
+            for (j, o) in block.chunks_mut(inner).enumerate() {
+                f(i * rows + j, o);
+            }
+        });
     }
 }
 
@@ -134,9 +136,9 @@ pub fn index_add<T: BufferElement + Add<Output = T>>(
                     .zip(s.chunks(k * inner))
                     .for_each(block);
             } else {
-                out.par_chunks_mut(n * inner)
-                    .zip(s.par_chunks(k * inner))
-                    .for_each(block);
+                for_each_chunk_mut(&mut out, n * inner, |i, o| {
+                    block((o, &s[i * k * inner..(i + 1) * k * inner]))
+                });
             }
         });
     }

@@ -1,7 +1,7 @@
 //! Raw compute kernels on tensors: no autograd, just numbers in and numbers out.
 //!
 //! Kernels take contiguous fast paths that the compiler vectorises and split large work
-//! across rayon threads; below [`PAR_THRESHOLD`] elements the hand-off costs more than it
+//! across kiln's threads ([`crate::tensor::parallel`]); below [`PAR_THRESHOLD`] elements the hand-off costs more than it
 //! saves (candle loses to single-threaded runs on small ops for exactly this reason).
 
 pub mod cast;
@@ -12,7 +12,12 @@ pub mod matmul;
 pub mod reduce;
 
 /// Element count above which elementwise kernels split work across threads.
-pub const PAR_THRESHOLD: usize = 1 << 16;
+pub const PAR_THRESHOLD: usize = 1 << 15;
+
+/// The chunk length parallel elementwise kernels split `len` elements into.
+pub fn par_chunk(len: usize) -> usize {
+    crate::tensor::parallel::chunk_len(len, PAR_THRESHOLD / 4, 64)
+}
 
 /// Runs `$body` with `$T` bound to the Rust float type of `$dtype`; panics naming `$op`
 /// for non-float dtypes.

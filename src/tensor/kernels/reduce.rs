@@ -5,8 +5,8 @@
 
 use super::PAR_THRESHOLD;
 use crate::tensor::kernels::cast::contiguous_copy;
+use crate::tensor::parallel::fill_vec;
 use crate::tensor::{BufferElement, Float, Tensor};
-use rayon::prelude::*;
 
 /// `x` with `dims` moved last and made contiguous; returns it with the kept shape and the
 /// length of each reduced run.
@@ -58,9 +58,13 @@ pub fn fold_runs<T: BufferElement, U: BufferElement>(
         if s.len() < PAR_THRESHOLD {
             s.chunks(run).map(&f).collect()
         } else {
-            let mut out = Vec::with_capacity(out_count);
-            s.par_chunks(run).map(&f).collect_into_vec(&mut out);
-            out
+            let group = (super::par_chunk(s.len()) / run).max(1);
+            fill_vec(out_count, group, |first, out| {
+                for (j, o) in out.iter_mut().enumerate() {
+                    let lo = (first + j) * run;
+                    o.write(f(&s[lo..lo + run]));
+                }
+            })
         }
     })
 }

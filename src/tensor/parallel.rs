@@ -1,0 +1,368 @@
+//! kiln's fork-join thread pool: the caller works too, helpers spin briefly between jobs.
+//!
+//! Why not rayon for kernels: a training step is hundreds of small parallel ops a few
+//! microseconds apart. rayon parks idle workers and, when called from outside its pool,
+//! parks the caller as well, so every op paid a futex wake-up and two context switches
+//! (~15% of a batch-64 epoch on the 2-core development VM, and the reason two threads
+//! barely beat one). Here the calling thread runs tasks itself, helpers pick up the rest,
+//! and a helper keeps spinning for [`SPIN`] after a job before it sleeps, like OpenMP's
+//! threads under PyTorch. The pool serves one job at a time: a job started while another
+//! runs (from a helper, a nested call, or a second user thread such as a data-loader
+//! worker) runs on its caller alone, which is always correct.
+
+use parking_lot::{Condvar, Mutex};
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long an idle helper spins for the next job before it sleeps.
+const SPIN: Duration = Duration::from_micros(200);
+
+/// A task body with its lifetime erased; see [`run_tasks`] for why that is sound.
+type TaskFn = *const (dyn Fn(usize) + Sync);
+
+/// One parallel call: tasks `0..tasks` of `f`, claimed by counter.
+struct Job {
+    f: TaskFn,
+    tasks: usize,
+    next: AtomicUsize,
+    done: AtomicUsize,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+// SAFETY: `f` points at a `Sync` closure that outlives every call made through it
+// (`run_tasks` returns only after the last task has finished).
+unsafe impl Send for Job {}
+// SAFETY: as above; the other fields are thread-safe.
+unsafe impl Sync for Job {}
+
+impl Job {
+    /// Claims and runs tasks until none are left; a panicking task is recorded, not
+    /// propagated, so the job still completes.
+    fn work(&self) {
+        loop {
+            let i = self.next.fetch_add(1, SeqCst);
+            if i >= self.tasks {
+                return;
+            }
+            // SAFETY: task `i < tasks` was claimed and is not yet done, so the caller of
+            // `run_tasks` is still waiting and `f` is alive.
+            let f = unsafe { &*self.f };
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(i))) {
+                self.panic.lock().get_or_insert(p);
+            }
+            self.done.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+struct Pool {
+    /// Bumped for every published job; helpers spin on it.
+    generation: AtomicU64,
+    job: Mutex<Option<Arc<Job>>>,
+    /// Whether a job is running (the pool serves one at a time).
+    busy: AtomicBool,
+    /// Threads per job, the caller included.
+    threads: AtomicUsize,
+    /// Helpers spawned so far (never shrinks; extra ones ignore jobs).
+    spawned: Mutex<usize>,
+    sleepers: AtomicUsize,
+    sleep_lock: Mutex<()>,
+    wake: Condvar,
+}
+
+thread_local! {
+    static IS_HELPER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool {
+        generation: AtomicU64::new(0),
+        job: Mutex::new(None),
+        busy: AtomicBool::new(false),
+        threads: AtomicUsize::new(default_threads()),
+        spawned: Mutex::new(0),
+        sleepers: AtomicUsize::new(0),
+        sleep_lock: Mutex::new(()),
+        wake: Condvar::new(),
+    })
+}
+
+/// `KILN_NUM_THREADS`, else `RAYON_NUM_THREADS`, else the number of cores.
+fn default_threads() -> usize {
+    ["KILN_NUM_THREADS", "RAYON_NUM_THREADS"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok()?.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The number of threads kiln's kernels use, the calling thread included
+/// (`torch.get_num_threads()`).
+pub fn num_threads() -> usize {
+    pool().threads.load(SeqCst)
+}
+
+/// Sets the number of threads kiln's kernels use (`torch.set_num_threads`); at least 1.
+pub fn set_num_threads(n: usize) {
+    let p = pool();
+    p.threads.store(n.max(1), SeqCst);
+    // Helpers beyond the new count go back to sleep on their next wake-up.
+    let _g = p.sleep_lock.lock();
+    p.wake.notify_all();
+}
+
+fn ensure_helpers(p: &'static Pool, helpers: usize) {
+    let mut spawned = p.spawned.lock();
+    while *spawned < helpers {
+        let id = *spawned;
+        let ok = std::thread::Builder::new()
+            .name(format!("kiln-worker-{id}"))
+            .spawn(move || helper_loop(p, id))
+            .is_ok();
+        if !ok {
+            return; // Fewer helpers: the caller does more of the work.
+        }
+        *spawned += 1;
+    }
+}
+
+fn helper_loop(p: &'static Pool, id: usize) {
+    IS_HELPER.with(|h| h.set(true));
+    let mut seen = p.generation.load(SeqCst);
+    loop {
+        let start = Instant::now();
+        let mut spins = 0u32;
+        // Spin while the job counter is unchanged, then sleep until it moves.
+        while p.generation.load(SeqCst) == seen {
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(256) && start.elapsed() > SPIN {
+                p.sleepers.fetch_add(1, SeqCst);
+                let mut g = p.sleep_lock.lock();
+                while p.generation.load(SeqCst) == seen {
+                    p.wake.wait(&mut g);
+                }
+                drop(g);
+                p.sleepers.fetch_sub(1, SeqCst);
+            }
+        }
+        seen = p.generation.load(SeqCst);
+        if id + 1 >= p.threads.load(SeqCst) {
+            continue; // Not wanted at the current thread count.
+        }
+        let job = p.job.lock().clone();
+        if let Some(job) = job {
+            job.work();
+        }
+    }
+}
+
+/// Calls `f(i)` for every `i` in `0..tasks`, on the calling thread and the pool's
+/// helpers, and returns when all calls have finished. A panic in any task is re-raised
+/// here after the others finish. Tasks run in no particular order and may all run on
+/// the caller.
+pub fn run_tasks(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+    let p = pool();
+    let threads = p.threads.load(SeqCst);
+    let serial = tasks <= 1
+        || threads <= 1
+        || IS_HELPER.with(|h| h.get())
+        || p.busy
+            .compare_exchange(false, true, SeqCst, SeqCst)
+            .is_err();
+    if serial {
+        (0..tasks).for_each(f);
+        return;
+    }
+    ensure_helpers(p, threads - 1);
+    // SAFETY: the lifetime is erased only for the duration of this call; every use of
+    // the pointer is a claimed task, and we return only after all tasks are done.
+    let erased: TaskFn = unsafe {
+        std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(f)
+    };
+    let job = Arc::new(Job {
+        f: erased,
+        tasks,
+        next: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        panic: Mutex::new(None),
+    });
+    *p.job.lock() = Some(Arc::clone(&job));
+    p.generation.fetch_add(1, SeqCst);
+    if p.sleepers.load(SeqCst) > 0 {
+        let _g = p.sleep_lock.lock();
+        p.wake.notify_all();
+    }
+    job.work();
+    let mut spins = 0u32;
+    while job.done.load(SeqCst) < tasks {
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(1024) {
+            std::thread::yield_now();
+        }
+    }
+    *p.job.lock() = None;
+    p.busy.store(false, SeqCst);
+    if let Some(panic) = job.panic.lock().take() {
+        resume_unwind(panic);
+    }
+}
+
+/// A raw pointer that may cross threads; users guarantee disjoint access.
+struct SendPtr<T>(*mut T);
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+// SAFETY: only used for disjoint sub-slices, see `for_each_chunk_mut`.
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// Calls `f(index, chunk)` for each `chunk`-sized piece of `data` (the last may be
+/// shorter), in parallel.
+pub fn for_each_chunk_mut<T: Send>(
+    data: &mut [T],
+    chunk: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let chunk = chunk.max(1);
+    let (len, base) = (data.len(), SendPtr(data.as_mut_ptr()));
+    run_tasks(len.div_ceil(chunk), &|i| {
+        let lo = i * chunk;
+        let hi = (lo + chunk).min(len);
+        // SAFETY: chunks `lo..hi` of distinct tasks are disjoint and inside `data`,
+        // which stays mutably borrowed until `run_tasks` returns.
+        let part = unsafe { std::slice::from_raw_parts_mut(base.get().add(lo), hi - lo) };
+        f(i, part);
+    });
+}
+
+/// Builds a `len`-element vector whose `chunk`-sized pieces are written in parallel by
+/// `fill(start, piece)`; every element of `piece` must be written.
+pub fn fill_vec<U: Send>(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [std::mem::MaybeUninit<U>]) + Sync,
+) -> Vec<U> {
+    let mut out = Vec::with_capacity(len);
+    let chunk = chunk.max(1);
+    for_each_chunk_mut(&mut out.spare_capacity_mut()[..len], chunk, |i, c| {
+        fill(i * chunk, c)
+    });
+    // SAFETY: the chunks cover `0..len` and `fill` writes every element of its chunk
+    // (if it panicked, we never get here and the vector is dropped empty).
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// `f` of each `chunk`-sized piece of `src` (the last may be shorter), in order.
+pub fn map_chunks<T: Sync, U: Send>(
+    src: &[T],
+    chunk: usize,
+    f: impl Fn(&[T]) -> U + Sync,
+) -> Vec<U> {
+    let chunk = chunk.max(1);
+    fill_vec(src.len().div_ceil(chunk), 1, |i, out| {
+        let lo = i * chunk;
+        out[0].write(f(&src[lo..(lo + chunk).min(src.len())]));
+    })
+}
+
+/// A chunk length that splits `len` elements into a few pieces per thread, each a
+/// multiple of `align` elements and at least `min` long.
+pub fn chunk_len(len: usize, min: usize, align: usize) -> usize {
+    let pieces = 4 * num_threads();
+    len.div_ceil(pieces).max(min).next_multiple_of(align.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_task_runs_once() {
+        let hits: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
+        for _ in 0..50 {
+            run_tasks(hits.len(), &|i| {
+                hits[i].fetch_add(1, SeqCst);
+            });
+        }
+        assert!(hits.iter().all(|h| h.load(SeqCst) == 50));
+    }
+
+    #[test]
+    fn chunks_cover_the_slice() {
+        let mut v = vec![0usize; 10_007];
+        for_each_chunk_mut(&mut v, 1000, |i, c| {
+            for (j, x) in c.iter_mut().enumerate() {
+                *x = i * 1000 + j;
+            }
+        });
+        assert!(v.iter().enumerate().all(|(i, &x)| i == x));
+    }
+
+    #[test]
+    fn nested_calls_run_serially() {
+        let total = AtomicUsize::new(0);
+        run_tasks(4, &|_| {
+            run_tasks(4, &|_| {
+                total.fetch_add(1, SeqCst);
+            });
+        });
+        assert_eq!(total.load(SeqCst), 16);
+    }
+
+    #[test]
+    fn a_panicking_task_panics_the_caller_after_the_rest() {
+        let ran = AtomicUsize::new(0);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            run_tasks(8, &|i| {
+                ran.fetch_add(1, SeqCst);
+                assert!(i != 3, "task 3 fails");
+            })
+        }));
+        assert!(r.is_err());
+        assert_eq!(ran.load(SeqCst), 8);
+        // The pool is usable afterwards.
+        let n = AtomicUsize::new(0);
+        run_tasks(8, &|_| {
+            n.fetch_add(1, SeqCst);
+        });
+        assert_eq!(n.load(SeqCst), 8);
+    }
+
+    #[test]
+    fn fill_vec_and_map_chunks_keep_order() {
+        let v: Vec<usize> = fill_vec(5000, 700, |start, c| {
+            for (j, x) in c.iter_mut().enumerate() {
+                x.write(start + j);
+            }
+        });
+        assert!(v.iter().enumerate().all(|(i, &x)| i == x));
+        let sums = map_chunks(&v, 1000, |c| c.iter().sum::<usize>());
+        assert_eq!(sums.len(), 5);
+        assert_eq!(sums.iter().sum::<usize>(), 4999 * 5000 / 2);
+        assert_eq!(sums[0], 999 * 1000 / 2);
+    }
+
+    #[test]
+    fn chunk_len_is_aligned_and_bounded() {
+        let c = chunk_len(100_000, 4096, 16);
+        assert!(c >= 4096 && c.is_multiple_of(16));
+        assert!(100_000usize.div_ceil(c) >= 1);
+    }
+}
