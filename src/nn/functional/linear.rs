@@ -2,26 +2,8 @@
 
 use crate::autograd::no_grad;
 use crate::autograd::record::{Saved, record};
-use crate::float_dispatch;
 use crate::tensor::Tensor;
-
-/// Adds `bias` to every row of the fresh contiguous matrix `out`, in place.
-fn add_bias_rows(out: &Tensor, bias: &Tensor) {
-    float_dispatch!("linear", out.dtype(), T => {
-        bias.with_contiguous(|b: &[T]| {
-            let mut g = out.storage().write();
-            let data = <T as crate::tensor::BufferElement>::slice_mut(&mut g).expect("dtype");
-            if b.is_empty() {
-                return;
-            }
-            for row in data.chunks_mut(b.len()) {
-                for (o, &v) in row.iter_mut().zip(b) {
-                    *o += v;
-                }
-            }
-        })
-    })
-}
+use crate::tensor::kernels::matmul::addmm_rows;
 
 /// `x @ weight^T + bias` (`F.linear`); `x` is `[*, in]`, `weight` `[out, in]`, `bias` `[out]`.
 ///
@@ -56,17 +38,26 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
         shape.push(out_f);
         return y.reshape(&shape);
     }
-    let out = no_grad(|| x.matmul(&weight.t()));
-    if let Some(b) = bias {
-        assert_eq!(
-            b.dtype(),
-            out.dtype(),
-            "linear: bias dtype {} differs from input dtype {}",
-            b.dtype(),
-            out.dtype()
-        );
-        add_bias_rows(&out, b);
-    }
+    let out = match bias {
+        Some(b) => {
+            assert_eq!(
+                b.dtype(),
+                x.dtype(),
+                "linear: bias dtype {} differs from input dtype {}",
+                b.dtype(),
+                x.dtype()
+            );
+            assert_eq!(
+                weight.dtype(),
+                x.dtype(),
+                "linear: weight dtype {} differs from input dtype {}",
+                weight.dtype(),
+                x.dtype()
+            );
+            addmm_rows(b, x, &weight.t())
+        }
+        None => no_grad(|| x.matmul(&weight.t())),
+    };
     let mut inputs = vec![x, weight];
     inputs.extend(bias);
     record(out, &inputs, "AddmmBackward0", || {

@@ -9,6 +9,30 @@ use crate::tensor::{DType, Tensor};
 /// Product of `[batch..., m, k]` and `[batch..., k, n]` views with equal batch shapes
 /// (possibly with zero strides from broadcasting); returns a contiguous result.
 pub fn matmul_strided(a: &Tensor, b: &Tensor) -> Tensor {
+    product(a, b, None)
+}
+
+/// `bias + a·b` for 2-D `a` `[m, k]`, `b` `[k, n]` and `bias` `[n]` (`torch.addmm` with a
+/// row bias, as `F.linear` does): the output starts as `m` copies of `bias` and the
+/// product accumulates onto it, so there is neither a zero fill nor a separate bias pass.
+pub fn addmm_rows(bias: &Tensor, a: &Tensor, b: &Tensor) -> Tensor {
+    assert!(
+        a.dim() == 2 && b.dim() == 2 && bias.shape() == [b.shape()[1]],
+        "addmm: expected [m, k], [k, n] and [n], got {:?}, {:?} and {:?}",
+        a.shape(),
+        b.shape(),
+        bias.shape()
+    );
+    assert!(
+        bias.dtype() == a.dtype(),
+        "addmm: bias dtype {} differs from input dtype {}",
+        bias.dtype(),
+        a.dtype()
+    );
+    product(a, b, Some(bias))
+}
+
+fn product(a: &Tensor, b: &Tensor, row_init: Option<&Tensor>) -> Tensor {
     let r = a.dim();
     let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
     let batch_shape = &a.shape()[..r - 2];
@@ -47,7 +71,17 @@ pub fn matmul_strided(a: &Tensor, b: &Tensor) -> Tensor {
     let sb = (b.stride()[r - 2] as isize, b.stride()[r - 1] as isize);
     macro_rules! run {
         ($t:ty, $gemm:ident) => {{
-            let mut out = vec![<$t>::default(); batch * m * n];
+            let mut out: Vec<$t> = match row_init {
+                Some(bias) => {
+                    let row = bias.gather_vec::<$t>();
+                    let mut out = Vec::with_capacity(batch * m * n);
+                    for _ in 0..batch * m {
+                        out.extend_from_slice(&row);
+                    }
+                    out
+                }
+                None => vec![<$t>::default(); batch * m * n],
+            };
             let ga = a.storage().read();
             let gb = b.storage().read();
             let da = <$t as crate::tensor::BufferElement>::slice(&ga).expect("dtype");
@@ -67,7 +101,7 @@ pub fn matmul_strided(a: &Tensor, b: &Tensor) -> Tensor {
                         c,
                         n as isize,
                         1,
-                        false,
+                        row_init.is_some(),
                         Threads::Auto,
                     );
                 }
