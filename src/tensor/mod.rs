@@ -3,6 +3,7 @@
 //! Differentiable operations on tensors are defined in `crate::autograd::ops`; this
 //! module holds the data structure, creation, element access and the raw kernels.
 
+mod alloc_tuning;
 pub mod create;
 pub mod display;
 pub mod dtype;

@@ -101,6 +101,7 @@ pub struct Storage(Arc<StorageInner>);
 impl Storage {
     /// Wraps a buffer.
     pub fn new(buffer: Buffer) -> Self {
+        super::alloc_tuning::tune_once();
         Storage(Arc::new(StorageInner {
             data: RwLock::new(buffer),
             version: AtomicU64::new(0),
