@@ -29,6 +29,8 @@ const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
     ("64x128x10", 64, 128, 10, false, false),
     ("128Tx64x10", 128, 64, 10, true, false),
     ("64x10x128_NT", 64, 10, 128, false, true),
+    ("256Tx64x784", 256, 64, 784, true, false),
+    ("128Tx64x256", 128, 64, 256, true, false),
 ];
 
 fn main() {

@@ -33,6 +33,8 @@ SHAPES = [
     ("64x128x10", 64, 128, 10, False, False),
     ("128Tx64x10", 128, 64, 10, True, False),
     ("64x10x128_NT", 64, 10, 128, False, True),
+    ("256Tx64x784", 256, 64, 784, True, False),
+    ("128Tx64x256", 128, 64, 256, True, False),
 ]
 
 

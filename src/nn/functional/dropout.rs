@@ -37,17 +37,24 @@ pub fn dropout(x: &Tensor, p: f64, training: bool) -> Tensor {
     let mut draws = vec![false; n];
     with_global(|g| g.fill_bernoulli_scalar(&mut draws, keep, kernel));
     let order = draw_order(x);
-    let kept = |i: usize| match &order {
-        Some(o) => draws[o[i]],
-        None => draws[i],
-    };
-    let mask = float_dispatch!("dropout", x.dtype(), T => {
+    let (mask, out) = float_dispatch!("dropout", x.dtype(), T => {
         let scale = (1.0 as T) / (keep as T);
-        let m: Vec<T> = (0..n).map(|i| if kept(i) { scale } else { 0.0 }).collect();
-        Tensor::from_vec(m, x.shape())
+        let pick = |k: bool| if k { scale } else { 0.0 };
+        // Branch-free passes over plain slices, so both loops vectorise.
+        let m: Vec<T> = match &order {
+            Some(o) => o.iter().map(|&j| pick(draws[j])).collect(),
+            None => draws.iter().map(|&k| pick(k)).collect(),
+        };
+        let out = if x.is_contiguous() {
+            let v: Vec<T> = x.with_contiguous(|xs: &[T]| {
+                xs.iter().zip(&m).map(|(&a, &b)| a * b).collect()
+            });
+            Tensor::from_vec(v, x.shape())
+        } else {
+            zip::<T, T>("dropout", x, &Tensor::from_vec(m.clone(), x.shape()), |a, b| a * b)
+        };
+        (Tensor::from_vec(m, x.shape()), out)
     });
-    let out =
-        float_dispatch!("dropout", x.dtype(), T => zip::<T, T>("dropout", x, &mask, |a, b| a * b));
     record(out, &[x], "MulBackward0", move || {
         move |g: &Tensor, _: &[bool]| vec![Some(g.mul(&mask))]
     })
