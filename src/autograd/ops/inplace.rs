@@ -16,7 +16,7 @@
 use super::binary::scalar_like;
 use crate::autograd::mode::{is_grad_enabled, no_grad};
 use crate::autograd::record::record;
-use crate::tensor::kernels::elementwise::{broadcast_or_panic, zip_assign};
+use crate::tensor::kernels::elementwise::{broadcast_or_panic, copy_contiguous, zip_assign};
 use crate::tensor::{BufferElement, DType, Element, Tensor};
 use crate::{float_dispatch, numeric_dispatch};
 
@@ -77,7 +77,9 @@ fn fast_ok(op: &str, dst: &Tensor, other: &Tensor) -> bool {
 /// Overwrites `dst` with `value` (same dtype, broadcast to `dst`'s shape).
 fn write_into(op: &str, dst: &Tensor, value: &Tensor) {
     fn go<T: BufferElement>(op: &str, dst: &Tensor, v: &Tensor) {
-        zip_assign::<T>(op, dst, v, |_, s| s);
+        if !copy_contiguous::<T>(dst, v) {
+            zip_assign::<T>(op, dst, v, |_, s| s);
+        }
     }
     let value = if value.dtype() == dst.dtype() {
         value.clone()

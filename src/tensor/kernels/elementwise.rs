@@ -203,6 +203,35 @@ pub fn zip<T: BufferElement, U: BufferElement>(
     Tensor::from_vec(out, &shape)
 }
 
+/// Copies `src` into `dst` when both are contiguous, same-shaped and in different
+/// buffers: a parallel `memcpy` (no read of the old contents). Returns whether it did.
+pub fn copy_contiguous<T: BufferElement>(dst: &Tensor, src: &Tensor) -> bool {
+    let (Some(rd), Some(rs)) = (
+        dst.layout().contiguous_range(),
+        src.layout().contiguous_range(),
+    ) else {
+        return false;
+    };
+    if src.shape() != dst.shape() || src.storage().same(dst.storage()) {
+        return false;
+    }
+    let src_guard = src.storage().read();
+    let mut guard = dst.storage().write();
+    let (Some(sv), Some(d)) = (T::slice(&src_guard), T::slice_mut(&mut guard)) else {
+        return false;
+    };
+    let (sv, d) = (&sv[rs], &mut d[rd]);
+    if d.len() < PAR_THRESHOLD {
+        d.copy_from_slice(sv);
+    } else {
+        let chunk = par_chunk(d.len());
+        for_each_chunk_mut(d, chunk, |i, d| {
+            d.copy_from_slice(&sv[i * chunk..i * chunk + d.len()])
+        });
+    }
+    true
+}
+
 /// Writes `f(old, src)` into `dst` in place, broadcasting `src` to `dst`'s shape.
 pub fn zip_assign<T: BufferElement>(
     op: &str,

@@ -25,19 +25,28 @@ pub fn move_reduced_last(x: &Tensor, dims: &[usize]) -> (Tensor, Vec<usize>, usi
     (c, kept, run)
 }
 
-/// Sum of a slice with eight independent accumulators (vectorisable, and more accurate
+/// Sum of a slice with 32 independent accumulators (vectorisable, and more accurate
 /// than one running sum).
 pub fn sum_slice<T: Float>(s: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let chunks = s.chunks_exact(8);
+    // 32 independent lanes: two or four SIMD accumulators, so the adds of one
+    // iteration do not wait on each other and the loop runs at memory speed.
+    const LANES: usize = 32;
+    let mut acc = [T::zero(); LANES];
+    let chunks = s.chunks_exact(LANES);
     let rest = chunks.remainder();
     for c in chunks {
-        for i in 0..8 {
+        for i in 0..LANES {
             acc[i] += c[i];
         }
     }
-    let mut total =
-        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            acc[i] = acc[i] + acc[i + width];
+        }
+    }
+    let mut total = acc[0];
     for &v in rest {
         total += v;
     }
