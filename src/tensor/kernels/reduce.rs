@@ -43,7 +43,7 @@ pub fn sum_slice<T: Float>(s: &[T]) -> T {
     while width > 1 {
         width /= 2;
         for i in 0..width {
-            acc[i] = acc[i] + acc[i + width];
+            acc[i] += acc[i + width];
         }
     }
     let mut total = acc[0];
