@@ -332,3 +332,26 @@ fn tutorial_training_epochs_match_pytorch() {
     }
     assert_after(&rec["after"], "after training");
 }
+
+/// A dropout large enough to be split across threads draws the same mask as the
+/// element-by-element Bernoulli fill (which the fixtures above pin to PyTorch's).
+#[test]
+fn large_dropout_keeps_the_generator_stream() {
+    let _g = global_rng();
+    set_bernoulli_scalar_kernel(Some(BernoulliScalarKernel::Generator));
+    let (rows, cols, p) = (128, 300, 0.3);
+    let x = Tensor::ones(&[rows, cols]);
+    kiln::manual_seed(11);
+    let y = dropout(&x, p, true).to_vec::<f32>();
+    kiln::manual_seed(11);
+    let mut kept = vec![false; rows * cols];
+    with_global(|g| g.fill_bernoulli_scalar(&mut kept, 1.0 - p, BernoulliScalarKernel::Generator));
+    let scale = 1.0f32 / (1.0 - p) as f32;
+    let want: Vec<f32> = kept.iter().map(|&k| if k { scale } else { 0.0 }).collect();
+    assert_eq!(y, want);
+    assert!(
+        kept.iter().filter(|&&k| !k).count() > 10_000,
+        "about 30% dropped"
+    );
+    set_bernoulli_scalar_kernel(None);
+}

@@ -433,8 +433,7 @@ impl Generator {
                 let mut bits = vec![0u32; 2 * out.len()];
                 self.fill_u32(&mut bits);
                 for (v, pair) in out.iter_mut().zip(bits.chunks_exact(2)) {
-                    let r = ((pair[0] as u64) << 32) | pair[1] as u64;
-                    *v = (r & ((1u64 << 53) - 1)) as f64 * (1.0 / (1u64 << 53) as f64) < p;
+                    *v = bernoulli_from_pair(pair[0], pair[1], p);
                 }
             }
             BernoulliScalarKernel::Mkl => {
@@ -452,6 +451,14 @@ impl Generator {
             }
         }
     }
+}
+
+/// One element of [`BernoulliScalarKernel::Generator`]: the 53-bit uniform made of two
+/// consecutive 32-bit draws (`hi` first) is below `p`.
+#[inline(always)]
+pub fn bernoulli_from_pair(hi: u32, lo: u32, p: f64) -> bool {
+    let r = ((hi as u64) << 32) | lo as u64;
+    ((r & ((1u64 << 53) - 1)) as f64 * (1.0 / (1u64 << 53) as f64)) < p
 }
 
 fn check_uniform_bounds(low: f64, high: f64) {

@@ -2,9 +2,13 @@
 
 use crate::autograd::record::record;
 use crate::float_dispatch;
-use crate::tensor::Tensor;
 use crate::tensor::kernels::elementwise::zip;
-use crate::tensor::random::{bernoulli_scalar_kernel, with_global};
+use crate::tensor::kernels::par_chunk;
+use crate::tensor::parallel::fill_vec;
+use crate::tensor::random::{
+    BernoulliScalarKernel, bernoulli_from_pair, bernoulli_scalar_kernel, with_global,
+};
+use crate::tensor::{BufferElement, Float, Tensor};
 
 /// Zeroes each element with probability `p` and scales the rest by `1 / (1 - p)`, when
 /// `training` (`F.dropout`); the identity otherwise. Draws from the default generator.
@@ -34,6 +38,14 @@ pub fn dropout(x: &Tensor, p: f64, training: bool) -> Tensor {
     let keep = 1.0 - p;
     let n = x.numel();
     let kernel = bernoulli_scalar_kernel();
+    if kernel == BernoulliScalarKernel::Generator && x.is_contiguous() {
+        let (mask, out) = float_dispatch!("dropout", x.dtype(), T => {
+            generator_masked::<T>(x, keep)
+        });
+        return record(out, &[x], "MulBackward0", move || {
+            move |g: &Tensor, _: &[bool]| vec![Some(g.mul(&mask))]
+        });
+    }
     let mut draws = vec![false; n];
     with_global(|g| g.fill_bernoulli_scalar(&mut draws, keep, kernel));
     let order = draw_order(x);
@@ -58,6 +70,34 @@ pub fn dropout(x: &Tensor, p: f64, training: bool) -> Tensor {
     record(out, &[x], "MulBackward0", move || {
         move |g: &Tensor, _: &[bool]| vec![Some(g.mul(&mask))]
     })
+}
+
+/// Dropout of a contiguous `x` with the generator kernel: the draws come from the
+/// generator in one serial fill, then mask and output are built in parallel passes.
+fn generator_masked<T: Float + BufferElement>(x: &Tensor, keep: f64) -> (Tensor, Tensor) {
+    let n = x.numel();
+    let mut bits = vec![0u32; 2 * n];
+    with_global(|g| g.fill_u32(&mut bits));
+    let scale = T::one() / T::c(keep);
+    let chunk = par_chunk(n);
+    let mask: Vec<T> = fill_vec(n, chunk, |lo, out| {
+        for (j, o) in out.iter_mut().enumerate() {
+            let i = 2 * (lo + j);
+            let kept = bernoulli_from_pair(bits[i], bits[i + 1], keep);
+            o.write(if kept { scale } else { T::zero() });
+        }
+    });
+    let out: Vec<T> = x.with_contiguous(|xs: &[T]| {
+        fill_vec(n, chunk, |lo, out| {
+            for ((o, &a), &m) in out.iter_mut().zip(&xs[lo..]).zip(&mask[lo..]) {
+                o.write(a * m);
+            }
+        })
+    });
+    (
+        Tensor::from_vec(mask, x.shape()),
+        Tensor::from_vec(out, x.shape()),
+    )
 }
 
 /// For each element of `x` in logical order, the index of its draw, when that is not the
