@@ -57,7 +57,7 @@ def main():
         t = statistics.median(x[key] for x in ts)
         per_round = [kx[key] / tx[key] for kx, tx in zip(ks, ts)]
         ratio = statistics.median(per_round)
-        note = "time" if kind == "time" else "throughput"
+        note = "lower is better" if kind == "time" else "higher is better"
         rounds = " ".join(f"{r:.2f}" for r in per_round)
         print(f"| {label} | {k:.4g} | {t:.4g} | **{ratio:.2f}** {note} | {rounds} |")
 
