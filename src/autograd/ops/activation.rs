@@ -8,7 +8,7 @@
 use crate::autograd::mode::is_grad_enabled;
 use crate::autograd::record::{Saved, record};
 use crate::float_dispatch;
-use crate::tensor::kernels::elementwise::map;
+use crate::tensor::kernels::elementwise::{map, zip};
 use crate::tensor::{Float, Tensor};
 use num_traits::{One, Zero};
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI};
@@ -70,9 +70,15 @@ impl Tensor {
         let saved_out = Saved::data(&out);
         record(out, &[self], "ReluBackward0", move || {
             move |g: &Tensor, _: &[bool]| {
-                vec![Some(
-                    g.mul(&saved_out.get().gt_scalar(0.0).to_dtype(g.dtype())),
-                )]
+                let out = saved_out.get();
+                if is_grad_enabled() {
+                    return vec![Some(g.mul(&out.gt_scalar(0.0).to_dtype(g.dtype())))];
+                }
+                // PyTorch's threshold_backward in one pass: `out <= 0 ? 0 : g`.
+                let d = float_dispatch!("relu backward", g.dtype(), T => {
+                    zip::<T, T>("relu backward", g, &out, |g, o| if o <= T::zero() { T::zero() } else { g })
+                });
+                vec![Some(d)]
             }
         })
     }
