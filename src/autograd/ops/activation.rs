@@ -76,7 +76,7 @@ impl Tensor {
                 }
                 // PyTorch's threshold_backward in one pass: `out <= 0 ? 0 : g`.
                 let d = float_dispatch!("relu backward", g.dtype(), T => {
-                    zip::<T, T>("relu backward", g, &out, |g, o| if o <= T::zero() { T::zero() } else { g })
+                    zip::<T, T>("relu backward", g, out, |g, o| if o <= T::zero() { T::zero() } else { g })
                 });
                 vec![Some(d)]
             }
