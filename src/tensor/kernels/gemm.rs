@@ -19,6 +19,7 @@ pub enum Threads {
     /// narrower than 128, each block single-threaded. Each thread then packs only its
     /// own part of `B`, which is what makes transposed operands (as in backward passes)
     /// scale, and the caller computes a block itself instead of waiting for a wake-up.
+    /// A transposed `A` with `n > 2m` (a weight gradient `g^T x`) is split by rows.
     #[default]
     Auto,
     /// As [`Threads::Auto`] with this many blocks (`0` means the pool size).
@@ -263,7 +264,7 @@ enum Plan {
 }
 
 /// Chooses a [`Plan`] (see [`Threads::Auto`] for the rules and why).
-fn plan(dims: Dims, threads: Threads) -> Plan {
+fn plan(dims: Dims, a_row_stride: isize, threads: Threads) -> Plan {
     let Dims { m, n, k } = dims;
     let t = match threads {
         Threads::Single => return Plan::Gemm(Parallelism::None),
@@ -274,7 +275,11 @@ fn plan(dims: Dims, threads: Threads) -> Plan {
     if t < 2 || m.saturating_mul(n).saturating_mul(k) < PARALLEL_THRESHOLD {
         return Plan::Gemm(Parallelism::None);
     }
-    if n / t >= 128 {
+    if a_row_stride == 1 && n > 2 * m && m / t >= 32 {
+        // A transposed and C wide, as in a first layer's weight gradient `g^T x`
+        // (256×64·64×784): measured 1.1–1.25× faster split by rows than by columns.
+        Plan::Rows(t)
+    } else if n / t >= 128 {
         Plan::Cols(t)
     } else if m / t >= 32 {
         Plan::Rows(t)
@@ -319,7 +324,7 @@ unsafe fn run<T: Scalar>(
 ) {
     let [a_rs, _, _, b_cs, c_rs, c_cs] = strides;
     let ops = Operands(a, b, c);
-    let (parts, along_cols) = match plan(dims, threads) {
+    let (parts, along_cols) = match plan(dims, a_rs, threads) {
         // SAFETY: forwarded from the caller.
         Plan::Gemm(par) => return unsafe { call(dims, ops, strides, accumulate, par) },
         Plan::Cols(t) => (t, true),
@@ -561,11 +566,26 @@ mod tests {
 
     #[test]
     fn auto_plans_for_mnist_shapes() {
-        let p = |m, n, k| format!("{:?}", plan(Dims { m, n, k }, Threads::Split(2)));
+        let p = |m, n, k| {
+            format!(
+                "{:?}",
+                plan(Dims { m, n, k }, k as isize, Threads::Split(2))
+            )
+        };
         assert_eq!(p(64, 256, 784), "Cols(2)");
         assert_eq!(p(64, 128, 256), "Rows(2)");
         assert_eq!(p(64, 10, 128), "Gemm(None)");
         assert_eq!(p(64, 512, 784), "Cols(2)");
+        let weight_grad = plan(
+            Dims {
+                m: 256,
+                n: 784,
+                k: 64,
+            },
+            1,
+            Threads::Split(2),
+        );
+        assert_eq!(format!("{weight_grad:?}"), "Rows(2)");
     }
 
     #[test]
