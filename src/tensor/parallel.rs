@@ -5,7 +5,7 @@
 //! parks the caller as well, so every op paid a futex wake-up and two context switches
 //! (~15% of a batch-64 epoch on the 2-core development VM, and the reason two threads
 //! barely beat one). Here the calling thread runs tasks itself, helpers pick up the rest,
-//! and a helper keeps spinning for [`SPIN`] after a job before it sleeps, like OpenMP's
+//! and a helper keeps spinning for 200 µs after a job before it sleeps, like OpenMP's
 //! threads under PyTorch. The pool serves one job at a time: a job started while another
 //! runs (from a helper, a nested call, or a second user thread such as a data-loader
 //! worker) runs on its caller alone, which is always correct.
