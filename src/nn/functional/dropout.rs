@@ -36,40 +36,37 @@ pub fn dropout(x: &Tensor, p: f64, training: bool) -> Tensor {
         return x.mul_scalar(0.0);
     }
     let keep = 1.0 - p;
-    let n = x.numel();
     let kernel = bernoulli_scalar_kernel();
-    if kernel == BernoulliScalarKernel::Generator && x.is_contiguous() {
-        let (mask, out) = float_dispatch!("dropout", x.dtype(), T => {
-            generator_masked::<T>(x, keep)
-        });
-        return record(out, &[x], "MulBackward0", move || {
-            move |g: &Tensor, _: &[bool]| vec![Some(g.mul(&mask))]
-        });
-    }
-    let mut draws = vec![false; n];
-    with_global(|g| g.fill_bernoulli_scalar(&mut draws, keep, kernel));
-    let order = draw_order(x);
     let (mask, out) = float_dispatch!("dropout", x.dtype(), T => {
-        let scale = (1.0 as T) / (keep as T);
-        let pick = |k: bool| if k { scale } else { 0.0 };
-        // Branch-free passes over plain slices, so both loops vectorise.
-        let m: Vec<T> = match &order {
-            Some(o) => o.iter().map(|&j| pick(draws[j])).collect(),
-            None => draws.iter().map(|&k| pick(k)).collect(),
-        };
-        let out = if x.is_contiguous() {
-            let v: Vec<T> = x.with_contiguous(|xs: &[T]| {
-                xs.iter().zip(&m).map(|(&a, &b)| a * b).collect()
-            });
-            Tensor::from_vec(v, x.shape())
+        if kernel == BernoulliScalarKernel::Generator && x.is_contiguous() {
+            generator_masked::<T>(x, keep)
         } else {
-            zip::<T, T>("dropout", x, &Tensor::from_vec(m.clone(), x.shape()), |a, b| a * b)
-        };
-        (Tensor::from_vec(m, x.shape()), out)
+            drawn_masked::<T>(x, keep, kernel)
+        }
     });
     record(out, &[x], "MulBackward0", move || {
         move |g: &Tensor, _: &[bool]| vec![Some(g.mul(&mask))]
     })
+}
+
+/// Dropout through the kernel's Bernoulli fill, for any layout: draws in PyTorch's
+/// memory order, then mask and product.
+fn drawn_masked<T: Float + BufferElement>(
+    x: &Tensor,
+    keep: f64,
+    kernel: BernoulliScalarKernel,
+) -> (Tensor, Tensor) {
+    let mut draws = vec![false; x.numel()];
+    with_global(|g| g.fill_bernoulli_scalar(&mut draws, keep, kernel));
+    let scale = T::one() / T::c(keep);
+    let pick = |k: bool| if k { scale } else { T::zero() };
+    let m: Vec<T> = match draw_order(x) {
+        Some(o) => o.iter().map(|&j| pick(draws[j])).collect(),
+        None => draws.iter().map(|&k| pick(k)).collect(),
+    };
+    let mask = Tensor::from_vec(m, x.shape());
+    let out = zip::<T, T>("dropout", x, &mask, |a, b| a * b);
+    (mask, out)
 }
 
 /// Dropout of a contiguous `x` with the generator kernel: the draws come from the
