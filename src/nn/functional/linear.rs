@@ -39,23 +39,7 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
         return y.reshape(&shape);
     }
     let out = match bias {
-        Some(b) => {
-            assert_eq!(
-                b.dtype(),
-                x.dtype(),
-                "linear: bias dtype {} differs from input dtype {}",
-                b.dtype(),
-                x.dtype()
-            );
-            assert_eq!(
-                weight.dtype(),
-                x.dtype(),
-                "linear: weight dtype {} differs from input dtype {}",
-                weight.dtype(),
-                x.dtype()
-            );
-            addmm_rows(b, x, &weight.t())
-        }
+        Some(b) => addmm_rows(b, x, &weight.t()),
         None => no_grad(|| x.matmul(&weight.t())),
     };
     let mut inputs = vec![x, weight];
@@ -74,4 +58,29 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
             grads
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(
+        expected = "addmm: expected one dtype, got input torch.float32, weight torch.float64"
+    )]
+    fn mixed_dtypes_panic_naming_the_op() {
+        let x = Tensor::zeros(&[2, 3]);
+        let w = Tensor::zeros(&[4, 3]).to_dtype(crate::DType::F64);
+        let b = Tensor::zeros(&[4]);
+        linear(&x, &w, Some(&b));
+    }
+
+    #[test]
+    fn bias_is_added_to_every_row() {
+        let x = crate::tensor(&[[1.0, 2.0], [3.0, 4.0]]);
+        let w = crate::tensor(&[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]);
+        let b = crate::tensor(&[0.5, -1.0, 10.0]);
+        let y = linear(&x, &w, Some(&b));
+        assert_eq!(y.to_vec::<f32>(), vec![1.5, 1.0, 13.0, 3.5, 3.0, 17.0]);
+    }
 }

@@ -24,10 +24,11 @@ pub fn addmm_rows(bias: &Tensor, a: &Tensor, b: &Tensor) -> Tensor {
         bias.shape()
     );
     assert!(
-        bias.dtype() == a.dtype(),
-        "addmm: bias dtype {} differs from input dtype {}",
-        bias.dtype(),
-        a.dtype()
+        bias.dtype() == a.dtype() && b.dtype() == a.dtype(),
+        "addmm: expected one dtype, got input {}, weight {} and bias {}",
+        a.dtype(),
+        b.dtype(),
+        bias.dtype()
     );
     product(a, b, Some(bias))
 }
