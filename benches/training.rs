@@ -77,5 +77,10 @@ fn memory_bound(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, train_step, inference, deep_mlp_step, memory_bound);
+// No plots: criterion's plotting backend needs system fonts, which CI machines lack.
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = train_step, inference, deep_mlp_step, memory_bound
+}
 criterion_main!(benches);
