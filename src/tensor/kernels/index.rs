@@ -16,28 +16,10 @@ use std::ops::Add;
 #[doc(hidden)]
 macro_rules! any_dispatch {
     ($dtype:expr, $T:ident => $body:expr) => {
-        match $dtype {
-            $crate::tensor::DType::F32 => {
-                type $T = f32;
-                $body
-            }
-            $crate::tensor::DType::F64 => {
-                type $T = f64;
-                $body
-            }
-            $crate::tensor::DType::I64 => {
-                type $T = i64;
-                $body
-            }
-            $crate::tensor::DType::U8 => {
-                type $T = u8;
-                $body
-            }
-            $crate::tensor::DType::Bool => {
-                type $T = bool;
-                $body
-            }
-        }
+        $crate::dtype_dispatch!(
+            "dispatch", $dtype, $T => $body;
+            F32 => f32, F64 => f64, I64 => i64, U8 => u8, Bool => bool
+        )
     };
 }
 

@@ -19,23 +19,32 @@ pub fn par_chunk(len: usize) -> usize {
     crate::tensor::parallel::chunk_len(len, PAR_THRESHOLD / 4, 64)
 }
 
+/// Runs `$body` with `$T` bound to the Rust type of `$dtype`, for the listed dtypes;
+/// panics naming `$op` for the others. The building block of the dispatch macros below.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! dtype_dispatch {
+    ($op:expr, $dtype:expr, $T:ident => $body:expr; $($variant:ident => $ty:ty),+) => {
+        match $dtype {
+            $(
+                $crate::tensor::DType::$variant => {
+                    type $T = $ty;
+                    $body
+                }
+            )+
+            #[allow(unreachable_patterns)]
+            d => panic!("{}: not implemented for dtype {}", $op, d),
+        }
+    };
+}
+
 /// Runs `$body` with `$T` bound to the Rust float type of `$dtype`; panics naming `$op`
 /// for non-float dtypes.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! float_dispatch {
     ($op:expr, $dtype:expr, $T:ident => $body:expr) => {
-        match $dtype {
-            $crate::tensor::DType::F32 => {
-                type $T = f32;
-                $body
-            }
-            $crate::tensor::DType::F64 => {
-                type $T = f64;
-                $body
-            }
-            d => panic!("{}: not implemented for dtype {}", $op, d),
-        }
+        $crate::dtype_dispatch!($op, $dtype, $T => $body; F32 => f32, F64 => f64)
     };
 }
 
@@ -45,24 +54,8 @@ macro_rules! float_dispatch {
 #[doc(hidden)]
 macro_rules! numeric_dispatch {
     ($op:expr, $dtype:expr, $T:ident => $body:expr) => {
-        match $dtype {
-            $crate::tensor::DType::F32 => {
-                type $T = f32;
-                $body
-            }
-            $crate::tensor::DType::F64 => {
-                type $T = f64;
-                $body
-            }
-            $crate::tensor::DType::I64 => {
-                type $T = i64;
-                $body
-            }
-            $crate::tensor::DType::U8 => {
-                type $T = u8;
-                $body
-            }
-            d => panic!("{}: not implemented for dtype {}", $op, d),
-        }
+        $crate::dtype_dispatch!(
+            $op, $dtype, $T => $body; F32 => f32, F64 => f64, I64 => i64, U8 => u8
+        )
     };
 }
