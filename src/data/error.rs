@@ -158,7 +158,17 @@ pub enum DataError {
         url: String,
         /// The client's error.
         #[source]
-        source: Box<ureq::Error>,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// A download was needed but kiln was built without its `download` feature (the
+    /// library has no HTTP client then).
+    #[error(
+        "cannot download {file}: kiln was built without the `download` feature (enable it, or put the file in place)"
+    )]
+    DownloadDisabled {
+        /// The file that was wanted.
+        file: String,
     },
 
     /// No mirror was given to download from.

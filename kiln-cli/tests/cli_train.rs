@@ -12,7 +12,7 @@ const SMALL: &[&str] = &["--limit", "2000", "--test-limit", "1000"];
 
 fn data_dir() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data")
+        .join("../data")
         .to_str()
         .unwrap()
         .to_string()
