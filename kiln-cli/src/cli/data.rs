@@ -47,26 +47,46 @@ pub fn load_split(
     limit: Option<u64>,
 ) -> Result<Split, CliError> {
     let root = args.data_dir.as_deref();
-    let (images, labels, title) = match name {
+    // Only what is used is read: the first `limit` samples, at most `max_samples`.
+    let want = limit
+        .unwrap_or(u64::MAX)
+        .min(args.max_samples.saturating_add(1));
+    let want = usize::try_from(want).unwrap_or(usize::MAX);
+    let (images, labels, title, declared) = match name {
         DatasetName::Mnist => {
-            let d = Mnist::new(root, train, args.download)?;
+            let (d, declared) = Mnist::new_prefix(root, train, args.download, want)?;
             (
                 d.float_images(Some(NORMALIZE)),
                 d.labels().clone(),
                 kiln::data::datasets::Digits::TITLE,
+                declared,
             )
         }
         DatasetName::FashionMnist => {
-            let d = FashionMnist::new(root, train, args.download)?;
+            let (d, declared) = FashionMnist::new_prefix(root, train, args.download, want)?;
             (
                 d.float_images(Some(NORMALIZE)),
                 d.labels().clone(),
                 kiln::data::datasets::Fashion::TITLE,
+                declared,
             )
         }
     };
-    let total = labels.shape()[0];
-    let n = limit.map_or(total, |l| (l as usize).min(total));
+    let n = labels.shape()[0];
+    if n as u64 > args.max_samples {
+        return Err(CliError::Usage(format!(
+            "the {title} {} files declare {declared} samples, over the limit of {} \
+             (raise it with --max-samples, or use fewer with --limit)",
+            if train { "training" } else { "test" },
+            args.max_samples
+        )));
+    }
+    if n == 0 {
+        return Err(CliError::Usage(format!(
+            "the {title} {} set has no samples",
+            if train { "training" } else { "test" }
+        )));
+    }
     let images = images.narrow(0, 0, n).reshape(&[n, 1, 28, 28]);
     let labels = labels.narrow(0, 0, n);
     Ok(Split {

@@ -12,17 +12,63 @@ pub struct EpochRecord {
     /// 1-based epoch number.
     pub epoch: usize,
     /// Mean training loss over the epoch's batches (the tutorial's `total_loss / len(loader)`).
+    #[serde(with = "any_f64")]
     pub train_loss: f64,
     /// Fraction of training samples classified correctly during the epoch.
+    #[serde(with = "any_f64")]
     pub train_acc: f64,
     /// Mean loss over the test set after the epoch.
+    #[serde(with = "any_f64")]
     pub test_loss: f64,
     /// Fraction of test samples classified correctly after the epoch.
+    #[serde(with = "any_f64")]
     pub test_acc: f64,
     /// Wall-clock seconds of the training loop (not the test pass).
+    #[serde(with = "any_f64")]
     pub train_seconds: f64,
     /// Training samples per second.
+    #[serde(with = "any_f64")]
     pub samples_per_sec: f64,
+}
+
+/// Every `f64`, NaN and infinities included: finite values as JSON numbers, the others
+/// as the strings `"NaN"`, `"inf"` and `"-inf"` (JSON has no numbers for them); `null`
+/// (what older files hold for them) reads back as NaN.
+mod any_f64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if *v > 0.0 {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_str("-inf")
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(f64),
+        Text(String),
+        Null(()),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        match Option::<Raw>::deserialize(d)? {
+            Some(Raw::Num(v)) => Ok(v),
+            None | Some(Raw::Null(())) => Ok(f64::NAN),
+            Some(Raw::Text(t)) => match t.as_str() {
+                "NaN" => Ok(f64::NAN),
+                "inf" => Ok(f64::INFINITY),
+                "-inf" => Ok(f64::NEG_INFINITY),
+                other => Err(serde::de::Error::custom(format!("not a number: {other:?}"))),
+            },
+        }
+    }
 }
 
 /// Appends `record` as one line to the JSONL file at `path` (creating it). The line goes
