@@ -29,6 +29,14 @@ impl DatasetName {
         }
     }
 
+    /// Display name (`MNIST`).
+    pub fn title(self) -> &'static str {
+        match self {
+            DatasetName::Mnist => kiln::data::datasets::Digits::TITLE,
+            DatasetName::FashionMnist => kiln::data::datasets::Fashion::TITLE,
+        }
+    }
+
     /// Class names by label.
     pub fn classes(self) -> &'static [&'static str; 10] {
         match self {
@@ -52,7 +60,22 @@ pub fn load_split(
         .unwrap_or(u64::MAX)
         .min(args.max_samples.saturating_add(1));
     let want = usize::try_from(want).unwrap_or(usize::MAX);
-    let (images, labels, title, declared) = match name {
+    // First the headers alone (no samples read): refuse a declared count over the limit
+    // before reading any, unless --limit asks for fewer.
+    let declared = match name {
+        DatasetName::Mnist => Mnist::new_prefix(root, train, args.download, 0)?.1,
+        DatasetName::FashionMnist => FashionMnist::new_prefix(root, train, args.download, 0)?.1,
+    };
+    if declared as u64 > args.max_samples && limit.is_none_or(|l| l > args.max_samples) {
+        return Err(CliError::Usage(format!(
+            "the {} {} files declare {declared} samples, over the limit of {} \
+             (raise it with --max-samples, or use fewer with --limit)",
+            name.title(),
+            if train { "training" } else { "test" },
+            args.max_samples
+        )));
+    }
+    let (images, labels, title, _) = match name {
         DatasetName::Mnist => {
             let (d, declared) = Mnist::new_prefix(root, train, args.download, want)?;
             (
@@ -73,14 +96,6 @@ pub fn load_split(
         }
     };
     let n = labels.shape()[0];
-    if n as u64 > args.max_samples {
-        return Err(CliError::Usage(format!(
-            "the {title} {} files declare {declared} samples, over the limit of {} \
-             (raise it with --max-samples, or use fewer with --limit)",
-            if train { "training" } else { "test" },
-            args.max_samples
-        )));
-    }
     if n == 0 {
         return Err(CliError::Usage(format!(
             "the {title} {} set has no samples",

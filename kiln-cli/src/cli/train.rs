@@ -117,7 +117,7 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
         refuse_to_overwrite(&args.out, &files)?;
     }
     let resume = if args.resume {
-        Some(load_resume(&files.checkpoint, &config, &args.limits)?)
+        Some(load_resume(&files.checkpoint, &config, args)?)
     } else {
         None
     };
@@ -212,18 +212,14 @@ fn refuse_to_overwrite(dir: &Path, files: &OutFiles) -> Result<(), CliError> {
     }
 }
 
-fn load_resume(
-    path: &Path,
-    config: &RunConfig,
-    limits: &super::args::ModelLimits,
-) -> Result<Checkpoint, CliError> {
+fn load_resume(path: &Path, config: &RunConfig, args: &TrainArgs) -> Result<Checkpoint, CliError> {
     if !path.exists() {
         return Err(CliError::Usage(format!(
             "there is no checkpoint to resume from at {}; run without --resume to start training",
             path.display()
         )));
     }
-    let ck = Checkpoint::load(path, limits.max_model_bytes)?;
+    let ck = Checkpoint::load(path, args.limits.max_model_bytes, args.keep_going)?;
     if let Some((opt, now, was)) = config.first_difference(&ck.config) {
         return Err(CliError::Usage(format!(
             "{opt} is {now} but the checkpoint in {} was made with {was}; resume with the same \
