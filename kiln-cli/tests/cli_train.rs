@@ -269,7 +269,7 @@ fn eval_prints_accuracy_and_draws_the_confusion_matrix() {
         .sum();
     assert_eq!(total, 1000);
     let png = image::open(dir.path().join("confusion.png")).unwrap();
-    assert_eq!((png.width(), png.height()), (760, 760));
+    assert_eq!((png.width(), png.height()), (860, 760));
 }
 
 #[test]

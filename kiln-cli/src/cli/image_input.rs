@@ -37,6 +37,7 @@ pub fn load_digit(
     };
     let (file, len) = kiln::io::open_regular(path).map_err(|e| match e {
         kiln::io::IoError::NotAFile { kind, .. } => bad(format!("it is {kind}, not a file")),
+        kiln::io::IoError::Io { source, .. } => bad(source.to_string()),
         e => CliError::Io(e),
     })?;
     if len > MAX_IMAGE_FILE_BYTES {
@@ -46,7 +47,7 @@ pub fn load_digit(
     }
     let mut bytes = Vec::with_capacity(len as usize);
     std::io::Read::read_to_end(&mut std::io::Read::take(file, len), &mut bytes)
-        .map_err(|e| CliError::file(path, e))?;
+        .map_err(|e| bad(e.to_string()))?;
     let reader = image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
         .with_guessed_format()
         .map_err(|e| bad(e.to_string()))?;

@@ -144,4 +144,36 @@ mod tests {
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text.lines().count(), 1);
     }
+
+    #[test]
+    fn every_value_round_trips_nan_and_infinities_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.jsonl");
+        let odd = EpochRecord {
+            train_loss: f64::NAN,
+            test_loss: f64::INFINITY,
+            train_acc: f64::NEG_INFINITY,
+            test_acc: 0.1 + 0.2,
+            ..rec(1)
+        };
+        append_record(&p, &odd).unwrap();
+        // What older files hold for NaN.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"{\"epoch\":2,\"train_loss\":null,\"train_acc\":0.5,\"test_loss\":1.0,\"test_acc\":0.5,\"train_seconds\":1.0,\"samples_per_sec\":2.0}\n").unwrap();
+        let back = read_records(&p).unwrap();
+        assert_eq!(back.len(), 2);
+        let bits = |r: &EpochRecord| {
+            [
+                r.train_loss,
+                r.train_acc,
+                r.test_loss,
+                r.test_acc,
+                r.train_seconds,
+                r.samples_per_sec,
+            ]
+            .map(f64::to_bits)
+        };
+        assert_eq!(bits(&back[0]), bits(&odd));
+        assert!(back[1].train_loss.is_nan());
+    }
 }
