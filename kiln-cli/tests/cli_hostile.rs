@@ -429,7 +429,8 @@ fn data_paths_that_are_not_files_are_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let images = d.join("train-images-idx3-ubyte.gz");
-    let setups: Vec<(Box<dyn Fn()>, &str)> = vec![
+    type Setup<'a> = (Box<dyn Fn() + 'a>, &'static str);
+    let setups: Vec<Setup> = vec![
         (
             Box::new(|| std::fs::create_dir(&images).unwrap()),
             "is a directory",

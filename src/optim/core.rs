@@ -14,7 +14,7 @@ pub(crate) trait Validate {
 
 /// Panics with `Invalid {what}: {x}` (PyTorch's wording) unless `x >= 0` (NaN fails).
 pub(crate) fn check_nonneg(x: f64, what: &str) {
-    if !(x >= 0.0) {
+    if x.is_nan() || x < 0.0 {
         panic!("Invalid {what}: {}", py_float(x));
     }
 }
