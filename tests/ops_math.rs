@@ -390,9 +390,15 @@ fn relu_nan_gradient_is_the_same_when_the_backward_is_recorded() {
     let y = x.relu();
     assert!(y.to_vec::<f64>()[0].is_nan());
     let g = grad(&[y.sum()], &[x.clone()], None, true);
-    assert_eq!(g[0].as_ref().unwrap().to_vec::<f64>(), vec![1.0, 0.0, 0.0, 1.0]);
+    assert_eq!(
+        g[0].as_ref().unwrap().to_vec::<f64>(),
+        vec![1.0, 0.0, 0.0, 1.0]
+    );
     let g = grad(&[x.relu().sum()], &[x.clone()], None, false);
-    assert_eq!(g[0].as_ref().unwrap().to_vec::<f64>(), vec![1.0, 0.0, 0.0, 1.0]);
+    assert_eq!(
+        g[0].as_ref().unwrap().to_vec::<f64>(),
+        vec![1.0, 0.0, 0.0, 1.0]
+    );
 }
 
 #[test]
@@ -409,7 +415,11 @@ fn max_dim_values_line_up_with_indices_on_every_dim() {
                 let ik = if keep { i.clone() } else { i.unsqueeze(d) };
                 let picked = p.gather(d, &ik);
                 let picked = if keep { picked } else { picked.squeeze_dim(d) };
-                assert_eq!(v.to_vec::<f64>(), picked.to_vec::<f64>(), "dim {d} keep {keep}");
+                assert_eq!(
+                    v.to_vec::<f64>(),
+                    picked.to_vec::<f64>(),
+                    "dim {d} keep {keep}"
+                );
             }
             let a = Tensor::randn_dtype(&[2, 3, 4], DType::F64).requires_grad_(true);
             check(

@@ -58,7 +58,10 @@ fn run(name: &str, c: &Value, x: &[Tensor]) -> Option<Tensor> {
     let name = c["args"]["op"].as_str().unwrap_or(name);
     let mut x = x.to_vec();
     if c["args"]["permute"].is_array() {
-        let d: Vec<isize> = arg_shape(c, "permute").iter().map(|&v| v as isize).collect();
+        let d: Vec<isize> = arg_shape(c, "permute")
+            .iter()
+            .map(|&v| v as isize)
+            .collect();
         x[0] = x[0].permute(&d);
     }
     let opt_dim = || c["args"]["dim"].as_i64().map(|d| d as isize);
@@ -192,12 +195,7 @@ fn ops_match_pytorch_values_and_gradients() {
                     .iter()
                     .map(|v| v.as_u64().unwrap() as usize)
                     .collect();
-                let data: Vec<f64> = i["data"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(num)
-                    .collect();
+                let data: Vec<f64> = i["data"].as_array().unwrap().iter().map(num).collect();
                 let t = Tensor::from_vec(data, &shape);
                 if i["int"].as_bool().unwrap() {
                     t.long()

@@ -1,7 +1,7 @@
 //! Creating tensors: from Rust data, constant fills, ranges and random draws.
 
-use super::random::{Generator, with_global};
 use super::layout::checked_alloc_numel;
+use super::random::{Generator, with_global};
 use super::{DType, Tensor};
 
 /// Rust values that `kiln::tensor` accepts, like the nested lists `torch.tensor` takes.

@@ -44,9 +44,7 @@ pub fn checked_alloc_numel(op: &str, shape: &[usize], elem_size: usize) -> usize
             n.checked_mul(elem_size)
                 .is_some_and(|b| b <= isize::MAX as usize)
         })
-        .unwrap_or_else(|| {
-            panic!("{op}: Storage size calculation overflowed with sizes={shape:?}")
-        })
+        .unwrap_or_else(|| panic!("{op}: Storage size calculation overflowed with sizes={shape:?}"))
 }
 
 /// The broadcast of two shapes (NumPy rules), or `None` if they are incompatible.
@@ -365,7 +363,9 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "numel: integer multiplication overflow for shape [4294967296, 4294967296]")]
+    #[should_panic(
+        expected = "numel: integer multiplication overflow for shape [4294967296, 4294967296]"
+    )]
     fn numel_overflow_panics_naming_the_shape() {
         Layout::contiguous(&[1 << 32, 1 << 32]);
     }

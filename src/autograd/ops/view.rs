@@ -9,7 +9,11 @@ use crate::tensor::layout::{checked_numel, normalize_dim};
 
 /// Resolves one `-1` entry of a requested shape against `numel`.
 fn infer_shape(op: &str, shape: &[isize], numel: usize, from: &[usize]) -> Vec<usize> {
-    let known_dims: Vec<usize> = shape.iter().filter(|&&d| d >= 0).map(|&d| d as usize).collect();
+    let known_dims: Vec<usize> = shape
+        .iter()
+        .filter(|&&d| d >= 0)
+        .map(|&d| d as usize)
+        .collect();
     let known = checked_numel(&known_dims);
     let free = shape.iter().filter(|&&d| d == -1).count();
     assert!(free <= 1, "{op}: only one dimension can be inferred");
