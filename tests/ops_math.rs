@@ -389,12 +389,12 @@ fn relu_nan_gradient_is_the_same_when_the_backward_is_recorded() {
     let x = Tensor::from_vec(vec![f64::NAN, -1.0, 0.0, 2.0], &[4]).requires_grad_(true);
     let y = x.relu();
     assert!(y.to_vec::<f64>()[0].is_nan());
-    let g = grad(&[y.sum()], &[x.clone()], None, true);
+    let g = grad(&[y.sum()], std::slice::from_ref(&x), None, true);
     assert_eq!(
         g[0].as_ref().unwrap().to_vec::<f64>(),
         vec![1.0, 0.0, 0.0, 1.0]
     );
-    let g = grad(&[x.relu().sum()], &[x.clone()], None, false);
+    let g = grad(&[x.relu().sum()], std::slice::from_ref(&x), None, false);
     assert_eq!(
         g[0].as_ref().unwrap().to_vec::<f64>(),
         vec![1.0, 0.0, 0.0, 1.0]
