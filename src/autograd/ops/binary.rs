@@ -152,11 +152,13 @@ impl Tensor {
     }
 
     /// Elementwise minimum (`torch.minimum`); a tie sends half the gradient to each side.
+    /// NaN on either side gives NaN, and then both sides get the whole gradient (PyTorch).
     pub fn minimum(&self, other: &Tensor) -> Tensor {
         self.min_max(other, true)
     }
 
     /// Elementwise maximum (`torch.maximum`); a tie sends half the gradient to each side.
+    /// NaN on either side gives NaN, and then both sides get the whole gradient (PyTorch).
     pub fn maximum(&self, other: &Tensor) -> Tensor {
         self.min_max(other, false)
     }
