@@ -145,24 +145,63 @@ fn a_gzip_with_a_flipped_crc_is_corrupt_not_trailing_bytes() {
 }
 
 #[test]
-fn a_prefix_read_costs_only_what_is_asked_for() {
-    // The header declares 2,739,137 images of 28×28 (2.1 GB); the file holds 10.
+fn a_prefix_read_keeps_only_what_is_asked_for_and_still_checks_the_file() {
     let dir = tempfile::tempdir().unwrap();
+    // An honest file of 1000 images: a prefix of 10 keeps 10.
+    let p = dir.path().join("honest.gz");
+    std::fs::write(&p, gz(&idx_u8(&[1000, 28, 28], 1000 * 784))).unwrap();
+    let (a, declared) = kiln::data::read_idx_prefix(&p, 10).unwrap();
+    assert_eq!(
+        (declared, a.dims.as_slice(), a.data.len()),
+        (1000, &[10, 28, 28][..], 7840)
+    );
+    // The header declares 2,739,137 images (2.1 GB); the file holds 10. The lie is found
+    // while streaming the rest into no memory, whatever prefix is asked for.
     let p = dir.path().join("lying.gz");
     std::fs::write(&p, gz(&idx_u8(&[2_739_137, 28, 28], 10 * 784))).unwrap();
-    let (a, declared) = kiln::data::read_idx_prefix(&p, 10).unwrap();
-    assert_eq!(declared, 2_739_137);
-    assert_eq!(a.dims, [10, 28, 28]);
-    assert_eq!(a.data.len(), 7840);
-    // Asking for more than the file holds is a truncation error, found without
-    // reserving the declared size.
-    let e = kiln::data::read_idx_prefix(&p, 11).unwrap_err();
+    for n in [10, 11] {
+        let e = kiln::data::read_idx_prefix(&p, n).unwrap_err();
+        assert!(
+            matches!(e.innermost(), DataError::Truncated { .. }),
+            "{e:?}"
+        );
+    }
+    // Zero items: the header alone, to learn the declared count.
+    assert_eq!(kiln::data::read_idx_prefix(&p, 0).unwrap().1, 2_739_137);
+    // A flipped CRC is found behind a prefix read too.
+    let mut g = gz(&idx_u8(&[1000, 28, 28], 1000 * 784));
+    let len = g.len();
+    g[len - 8] ^= 0xff;
+    std::fs::write(&p, &g).unwrap();
+    let e = kiln::data::read_idx_prefix(&p, 10).unwrap_err();
+    assert!(
+        matches!(e.innermost(), DataError::CorruptGzip { .. }),
+        "{e:?}"
+    );
+    // Uncompressed: the file's size is checked against the header without reading on.
+    let p = dir.path().join("plain");
+    std::fs::write(&p, idx_u8(&[2_739_137, 28, 28], 10 * 784)).unwrap();
+    let e = kiln::data::read_idx_prefix(&p, 10).unwrap_err();
     assert!(
         matches!(e.innermost(), DataError::Truncated { .. }),
         "{e:?}"
     );
-    // Zero items: the header alone.
-    assert_eq!(kiln::data::read_idx_prefix(&p, 0).unwrap().1, 2_739_137);
+}
+
+#[test]
+fn a_bad_crc_behind_extra_bytes_is_reported_as_corrupt() {
+    // Two more bytes than the header declares, and a flipped CRC: the damage is named.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.gz");
+    let mut g = gz(&idx_u8(&[3, 2], 8));
+    let n = g.len();
+    g[n - 8] ^= 0xff;
+    std::fs::write(&p, &g).unwrap();
+    let e = kiln::data::read_idx(&p).unwrap_err();
+    assert!(
+        matches!(e.innermost(), DataError::CorruptGzip { .. }),
+        "{e:?}"
+    );
 }
 
 #[cfg(unix)]

@@ -394,33 +394,47 @@ fn empty_data_sets_are_errors() {
 }
 
 #[test]
-fn a_lying_image_count_costs_only_what_limit_asks_for() {
-    // The header declares 2,739,137 images; the file holds 20.
+fn a_lying_image_count_is_refused_whatever_limit_asks_for() {
+    // The headers declare 2,739,137 samples; the files hold 20.
     let dir = tempfile::tempdir().unwrap();
     dataset_of(dir.path(), 20);
-    let p = dir.path().join("train-images-idx3-ubyte.gz");
     let mut img = vec![0, 0, 8, 3];
     for d in [2_739_137u32, 28, 28] {
         img.extend_from_slice(&d.to_be_bytes());
     }
     img.resize(16 + 20 * 784, 7);
-    std::fs::write(&p, gz(&img)).unwrap();
-    let lp = dir.path().join("train-labels-idx1-ubyte.gz");
+    std::fs::write(dir.path().join("train-images-idx3-ubyte.gz"), gz(&img)).unwrap();
     let mut lab = vec![0, 0, 8, 1];
     lab.extend_from_slice(&2_739_137u32.to_be_bytes());
     lab.resize(8 + 20, 3);
-    std::fs::write(&lp, gz(&lab)).unwrap();
+    std::fs::write(dir.path().join("train-labels-idx1-ubyte.gz"), gz(&lab)).unwrap();
     let out = dir.path().join("run");
     let dd = s(dir.path());
     let base = ["train", "--data-dir", dd, "--out", s(&out), "--hidden", "8"];
-    ok(&kiln(&[&base[..], &["--limit", "10"]].concat()));
+    // With --limit only 10 samples are kept; the rest is streamed, found short.
+    let e = fails(&[&base[..], &["--limit", "10"]].concat());
+    assert!(e.contains("truncated"), "{e}");
     // Without --limit the declared count is over --max-samples, named in the error.
-    let e = fails(&[&base[..], &["--overwrite"]].concat());
+    let e = fails(&base);
     assert!(
         e.contains("declare 2739137 samples, over the limit of 1000000"),
         "{e}"
     );
     assert!(e.contains("--max-samples"), "{e}");
+    // An honest data set under a lower --max-samples: refused unless --limit fits it.
+    dataset_of(dir.path(), 20);
+    let e = fails(&[&base[..], &["--max-samples", "15"]].concat());
+    assert!(
+        e.contains("declare 20 samples, over the limit of 15"),
+        "{e}"
+    );
+    ok(&kiln(
+        &[
+            &base[..],
+            &["--max-samples", "15", "--limit", "15", "--test-limit", "15"],
+        ]
+        .concat(),
+    ));
 }
 
 #[cfg(unix)]

@@ -291,8 +291,10 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
 /// Like [`read_idx`], but reads only the first `max_items` entries along the first
 /// dimension (all of them if the file has fewer), so a file whose header declares
 /// millions of images costs only what is asked for. Returns the array (its first
-/// dimension cut to what was read) and the count the header declares. Trailing bytes
-/// and the gzip checksum are checked only when the whole file is read.
+/// dimension cut to what was read) and the count the header declares. The rest of a
+/// gzip stream is still decompressed (into no memory) so that its checksum and length
+/// are checked; an uncompressed file's size is checked against the header.
+/// `max_items == 0` reads the header alone and checks nothing past it.
 pub fn read_idx_prefix(path: &Path, max_items: usize) -> Result<(IdxArray, usize), DataError> {
     let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
     if !meta.is_file() {
@@ -358,6 +360,18 @@ fn read_stream(
     }
     let mut header = parse_dims(ty, &raw_dims)?;
     let declared = header.dims[0];
+    let declared_payload = header.payload as u64;
+    if max_items == 0 {
+        // The header alone: what the file declares, nothing read or checked past it.
+        header.dims[0] = 0;
+        return Ok((
+            IdxArray {
+                dims: header.dims,
+                data: decode(header.ty, Vec::new()),
+            },
+            declared,
+        ));
+    }
     let whole = max_items >= declared;
     if !whole {
         let per_item = header.payload / declared.max(1);
@@ -378,13 +392,43 @@ fn read_stream(
         return Err(DataError::Truncated { expected, got });
     }
     if got > expected {
+        if gzip {
+            // A damaged stream is reported as such, not as the bytes it seems to add.
+            drain(&mut r, MAX_PAYLOAD_BYTES).map_err(map_io)?;
+        }
         return Err(DataError::TrailingBytes { expected, got });
     }
-    if whole && gzip {
-        // Read the stream to its end so that the gzip trailer (CRC and length) is
-        // checked: a damaged file must not pass because its payload had the right size.
-        let mut rest = [0u8; 1];
-        read_full(&mut r, &mut rest).map_err(map_io)?;
+    let full = header_len + declared_payload;
+    if gzip {
+        // Stream the rest (into no memory) to its end, so the gzip trailer (CRC and
+        // length) is checked and a lying count is found even when only a prefix is kept.
+        let rest = declared_payload - payload;
+        let n = drain(&mut r, rest + 1).map_err(map_io)?;
+        if n < rest {
+            return Err(DataError::Truncated {
+                expected: full,
+                got: expected + n,
+            });
+        }
+        if n > rest {
+            return Err(DataError::TrailingBytes {
+                expected: full,
+                got: expected + n,
+            });
+        }
+    } else if !whole && size_hint != full {
+        // Uncompressed: the file's size tells without reading the rest.
+        return Err(if size_hint < full {
+            DataError::Truncated {
+                expected: full,
+                got: size_hint,
+            }
+        } else {
+            DataError::TrailingBytes {
+                expected: full,
+                got: size_hint,
+            }
+        });
     }
     Ok((
         IdxArray {
@@ -393,6 +437,11 @@ fn read_stream(
         },
         declared,
     ))
+}
+
+/// Reads and discards up to `limit` bytes of `r`; returns how many there were.
+fn drain(r: &mut impl Read, limit: u64) -> io::Result<u64> {
+    io::copy(&mut r.take(limit), &mut io::sink())
 }
 
 /// Encodes `u8` elements with the given dimensions as an uncompressed IDX file in memory.
