@@ -144,7 +144,10 @@ fn autograd_grad_with_retain_graph_keeps_it() {
     let opts = BackwardOptions::new().retain_graph(true);
     let g1 = grad_with_options(&[y.clone()], std::slice::from_ref(&x), None, opts)[0].clone();
     y.backward();
-    assert_eq!(g1.unwrap().to_vec::<f32>(), x.grad().unwrap().to_vec::<f32>());
+    assert_eq!(
+        g1.unwrap().to_vec::<f32>(),
+        x.grad().unwrap().to_vec::<f32>()
+    );
 }
 
 #[test]

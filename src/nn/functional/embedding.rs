@@ -46,9 +46,7 @@ pub fn embedding(indices: &Tensor, weight: &Tensor, padding_idx: Option<usize>) 
     }));
     record(out, &[weight], "EmbeddingBackward0", || {
         let idx = Saved::new(indices);
-        move |g: &Tensor, _: &[bool]| {
-            vec![Some(embedding_backward(g, idx.get(), num, padding_idx))]
-        }
+        move |g: &Tensor, _: &[bool]| vec![Some(embedding_backward(g, idx.get(), num, padding_idx))]
     })
 }
 
