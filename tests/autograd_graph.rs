@@ -133,7 +133,12 @@ fn nodes_without_saved_tensors_run_twice() {
 fn autograd_grad_frees_by_default() {
     let x = tensor(&[2.0]).requires_grad_(true);
     let y = x.exp().sum();
-    let _ = grad(&[y.clone()], std::slice::from_ref(&x), None, false);
+    let _ = grad(
+        std::slice::from_ref(&y),
+        std::slice::from_ref(&x),
+        None,
+        false,
+    );
     y.backward();
 }
 
@@ -142,7 +147,13 @@ fn autograd_grad_with_retain_graph_keeps_it() {
     let x = tensor(&[2.0]).requires_grad_(true);
     let y = x.exp().sum();
     let opts = BackwardOptions::new().retain_graph(true);
-    let g1 = grad_with_options(&[y.clone()], std::slice::from_ref(&x), None, opts)[0].clone();
+    let g1 = grad_with_options(
+        std::slice::from_ref(&y),
+        std::slice::from_ref(&x),
+        None,
+        opts,
+    )[0]
+    .clone();
     y.backward();
     assert_eq!(
         g1.unwrap().to_vec::<f32>(),

@@ -42,6 +42,9 @@ pub(crate) fn run_grad_hooks(hooks: &HookVec<GradHook>, mut g: Tensor) -> Tensor
     g
 }
 
+/// What a handle calls, once, to take its hook out.
+type Remover = Box<dyn FnOnce(u64) + Send>;
+
 /// Unregisters the hook it was returned for (`torch.utils.hooks.RemovableHandle`).
 ///
 /// Dropping the handle keeps the hook registered, as in PyTorch; call [`remove`]
@@ -50,7 +53,7 @@ pub(crate) fn run_grad_hooks(hooks: &HookVec<GradHook>, mut g: Tensor) -> Tensor
 /// [`remove`]: RemovableHandle::remove
 pub struct RemovableHandle {
     id: u64,
-    remover: Mutex<Option<Box<dyn FnOnce(u64) + Send>>>,
+    remover: Mutex<Option<Remover>>,
 }
 
 impl RemovableHandle {
