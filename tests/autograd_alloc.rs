@@ -95,6 +95,10 @@ fn table() -> Vec<(&'static str, usize, usize, usize)> {
 #[test]
 fn no_grad_allocates_nothing_for_autograd() {
     let t = table();
+    println!(
+        "size_of::<TensorImpl>() = {} bytes",
+        std::mem::size_of::<kiln::tensor::TensorImpl>()
+    );
     println!("op      plain  no_grad  grad");
     for (name, plain, off, on) in &t {
         println!("{name:<7} {plain:>5}  {off:>7}  {on:>4}");

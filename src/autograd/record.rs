@@ -71,7 +71,7 @@ where
     let before = SAVED_MADE.with(|c| c.get());
     let f = make(&out);
     let saves = SAVED_MADE.with(|c| c.get()) != before;
-    let op: Arc<dyn Backward> = Arc::new(FnBackward { name, f });
+    let op: Box<dyn Backward> = Box::new(FnBackward { name, f });
     let node = if saves {
         Node::releasing(op, next)
     } else {

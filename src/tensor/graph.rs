@@ -47,7 +47,7 @@ after calling backward.";
 pub struct Node {
     name: &'static str,
     /// The derivative; `None` once released by a backward without `retain_graph`.
-    op: Mutex<Option<Arc<dyn Backward>>>,
+    op: Mutex<Option<Box<dyn Backward>>>,
     /// Whether the derivative keeps saved tensors (and so is released after it runs).
     releases: bool,
     /// One entry per input; `None` for inputs that do not require grad.
@@ -62,17 +62,17 @@ pub struct Node {
 impl Node {
     /// A node over the given edges whose derivative is never released: it can be run any
     /// number of times (right for derivatives that keep no saved tensors).
-    pub fn new(op: Arc<dyn Backward>, next: Vec<Option<Edge>>) -> Self {
+    pub fn new(op: Box<dyn Backward>, next: Vec<Option<Edge>>) -> Self {
         Node::build(op, next, false)
     }
 
     /// A node whose derivative keeps saved tensors: a backward without `retain_graph`
     /// drops it after running it, freeing them.
-    pub fn releasing(op: Arc<dyn Backward>, next: Vec<Option<Edge>>) -> Self {
+    pub fn releasing(op: Box<dyn Backward>, next: Vec<Option<Edge>>) -> Self {
         Node::build(op, next, true)
     }
 
-    fn build(op: Arc<dyn Backward>, next: Vec<Option<Edge>>, releases: bool) -> Self {
+    fn build(op: Box<dyn Backward>, next: Vec<Option<Edge>>, releases: bool) -> Self {
         Node {
             name: op.name(),
             op: Mutex::new(Some(op)),
@@ -96,14 +96,15 @@ impl Node {
     /// Runs the derivative; without `retain_graph`, a node that keeps saved tensors frees
     /// them afterwards. Panics with PyTorch's message if they were freed already.
     pub fn apply(&self, grad: &Tensor, needs: &[bool], retain_graph: bool) -> Vec<Option<Tensor>> {
-        let op = self
-            .op
-            .lock()
-            .clone()
-            .unwrap_or_else(|| panic!("{FREED_GRAPH_MESSAGE}"));
-        let out = op.backward(grad, needs);
+        // Held while the derivative runs: it never reaches this node again (the graph has
+        // no cycles), and a concurrent backward through the same node waits its turn.
+        let mut op = self.op.lock();
+        let out = op
+            .as_ref()
+            .unwrap_or_else(|| panic!("{FREED_GRAPH_MESSAGE}"))
+            .backward(grad, needs);
         if self.releases && !retain_graph {
-            let freed = self.op.lock().take();
+            let freed = op.take();
             drop(op);
             drop(freed);
         }
@@ -113,7 +114,7 @@ impl Node {
 
 /// What a dropped node owned, whose drop may reach further nodes.
 struct Parts {
-    _op: Option<Arc<dyn Backward>>,
+    _op: Option<Box<dyn Backward>>,
     _next: Vec<Option<Edge>>,
     _hooks: Vec<(u64, Arc<GradHook>)>,
 }
