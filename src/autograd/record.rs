@@ -85,6 +85,10 @@ where
 ///
 /// Reading it after an in-place change panics, as PyTorch does, instead of giving a
 /// silently wrong gradient.
+///
+/// Make it inside `record`'s `make` closure: that is what marks the node as keeping saved
+/// tensors, so a backward without `retain_graph` frees them (by dropping the derivative
+/// that owns this handle), and under `no_grad` nothing is saved at all.
 #[derive(Clone)]
 pub struct Saved {
     tensor: Tensor,
