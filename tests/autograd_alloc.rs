@@ -68,6 +68,7 @@ fn ops() -> Vec<(&'static str, Op)> {
         ("matmul", |a, b| a.matmul(b)),
         ("relu", |a, _| a.relu()),
         ("neg", |a, _| a.neg()),
+        ("exp", |a, _| a.exp()),
         ("sum", |a, _| a.sum()),
     ]
 }
@@ -103,15 +104,18 @@ fn no_grad_allocates_nothing_for_autograd() {
     for (name, plain, off, on) in &t {
         println!("{name:<7} {plain:>5}  {off:>7}  {on:>4}");
     }
-    // relu and neg are the same kind of op (one elementwise map into a new result); neg
-    // saves nothing for backward, so a relu that costs more under no_grad saved eagerly.
+    // relu, exp and neg are the same kind of op (one elementwise map into a new result);
+    // neg saves nothing for backward, so one that costs more under no_grad saved eagerly
+    // (before the fix, relu and exp built `Saved::data(&out)` outside `record`).
     let of = |n: &str| t.iter().find(|r| r.0 == n).unwrap().2;
-    assert!(
-        of("relu") <= of("neg"),
-        "relu allocates {} times under no_grad, neg {}",
-        of("relu"),
-        of("neg")
-    );
+    for op in ["relu", "exp"] {
+        assert!(
+            of(op) <= of("neg"),
+            "{op} allocates {} times under no_grad, neg {}",
+            of(op),
+            of("neg")
+        );
+    }
     for (name, plain, off, on) in t {
         // The bound: under no_grad an op on tensors that require grad must allocate exactly
         // what it allocates on plain tensors (its result and scratch space), nothing for
