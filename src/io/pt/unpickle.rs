@@ -1,0 +1,672 @@
+//! A pickle reader that runs no code: the opcodes and globals
+//! `torch.load(weights_only=True)` accepts (PyTorch's `torch/_weights_only_unpickler.py`),
+//! and of those only the ones a kiln value can hold.
+//!
+//! Globals are never imported or called: each allowed `module.name` maps to a fixed
+//! Rust meaning ([`Global`]); every other name is refused with the name, before any
+//! later opcode is read. Memory is bounded by the input: every opcode reads at most
+//! its bytes' worth, strings are checked against the bytes left before they are
+//! copied, and containers hold shared handles (as Python's memo does), so a `BINGET`
+//! costs nothing.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// What went wrong, before the file's path is attached.
+#[derive(Debug)]
+pub(crate) enum PickleError {
+    /// Malformed or unsupported pickle bytes.
+    Format(String),
+    /// A global `torch.load(weights_only=True)` refuses.
+    Forbidden(String),
+    /// Something PyTorch allows that kiln does not hold.
+    Unsupported(String),
+}
+
+fn bad<T>(msg: impl Into<String>) -> Result<T, PickleError> {
+    Err(PickleError::Format(msg.into()))
+}
+
+/// Element types of PyTorch's legacy typed storages (`torch.FloatStorage`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StorageDtype {
+    F32,
+    F64,
+    F16,
+    BF16,
+    I64,
+    I32,
+    I16,
+    I8,
+    U8,
+    Bool,
+}
+
+impl StorageDtype {
+    /// Bytes per element.
+    pub(crate) fn size(self) -> usize {
+        match self {
+            StorageDtype::F64 | StorageDtype::I64 => 8,
+            StorageDtype::F32 | StorageDtype::I32 => 4,
+            StorageDtype::F16 | StorageDtype::BF16 | StorageDtype::I16 => 2,
+            StorageDtype::I8 | StorageDtype::U8 | StorageDtype::Bool => 1,
+        }
+    }
+
+    /// The storage class name PyTorch writes (`FloatStorage`).
+    pub(crate) fn class_name(self) -> &'static str {
+        match self {
+            StorageDtype::F32 => "FloatStorage",
+            StorageDtype::F64 => "DoubleStorage",
+            StorageDtype::F16 => "HalfStorage",
+            StorageDtype::BF16 => "BFloat16Storage",
+            StorageDtype::I64 => "LongStorage",
+            StorageDtype::I32 => "IntStorage",
+            StorageDtype::I16 => "ShortStorage",
+            StorageDtype::I8 => "CharStorage",
+            StorageDtype::U8 => "ByteStorage",
+            StorageDtype::Bool => "BoolStorage",
+        }
+    }
+
+    fn from_class_name(name: &str) -> Option<StorageDtype> {
+        use StorageDtype::*;
+        [F32, F64, F16, BF16, I64, I32, I16, I8, U8, Bool]
+            .into_iter()
+            .find(|d| d.class_name() == name)
+    }
+}
+
+/// The globals kiln gives a meaning to.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Global {
+    OrderedDict,
+    RebuildTensorV2,
+    RebuildTensor,
+    RebuildParameter,
+    RebuildParameterWithState,
+    Storage(StorageDtype),
+    Size,
+    Device,
+    CodecsEncode,
+    Set,
+    ByteArray,
+    /// A `torch.float32`-style dtype object, kept as its name.
+    Dtype(String),
+}
+
+/// Names `torch.load(weights_only=True)` allows but kiln does not load: refused as
+/// unsupported rather than forbidden.
+const ALLOWED_UNSUPPORTED: &[&str] = &[
+    "collections.Counter",
+    "torch.nn.parameter.Parameter",
+    "torch.serialization._get_layout",
+    "torch.Tensor",
+    "builtins.complex",
+    "torch._utils._rebuild_qtensor",
+    "torch._utils._rebuild_tensor_v3",
+    "torch._utils._rebuild_sparse_tensor",
+    "torch._utils._rebuild_meta_tensor_no_storage",
+    "torch._utils._rebuild_wrapper_subclass",
+    "torch._utils._rebuild_device_tensor_from_numpy",
+    "torch._utils._rebuild_device_tensor_from_cpu_tensor",
+    "torch._tensor._rebuild_from_type_v2",
+    "torch.per_tensor_affine",
+    "torch.per_tensor_symmetric",
+    "torch.per_channel_affine",
+    "torch.per_channel_symmetric",
+    "torch.per_channel_affine_float_qparams",
+];
+
+const DTYPE_NAMES: &[&str] = &[
+    "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8",
+    "bool", "complex64", "complex128",
+];
+
+fn resolve_global(module: &str, name: &str) -> Result<Global, PickleError> {
+    // Python 2 spellings, as pickle's NAME_MAPPING maps them.
+    let module = match module {
+        "__builtin__" => "builtins",
+        m => m,
+    };
+    let full = format!("{module}.{name}");
+    let g = match full.as_str() {
+        "collections.OrderedDict" => Global::OrderedDict,
+        "torch._utils._rebuild_tensor_v2" => Global::RebuildTensorV2,
+        "torch._utils._rebuild_tensor" => Global::RebuildTensor,
+        "torch._utils._rebuild_parameter" => Global::RebuildParameter,
+        "torch._utils._rebuild_parameter_with_state" => Global::RebuildParameterWithState,
+        "torch.Size" => Global::Size,
+        "torch.device" => Global::Device,
+        "_codecs.encode" => Global::CodecsEncode,
+        "builtins.set" => Global::Set,
+        "builtins.bytearray" => Global::ByteArray,
+        _ if module == "torch" && StorageDtype::from_class_name(name).is_some() => {
+            Global::Storage(StorageDtype::from_class_name(name).expect("checked"))
+        }
+        _ if module == "torch" && DTYPE_NAMES.contains(&name) => Global::Dtype(full),
+        _ if ALLOWED_UNSUPPORTED.contains(&full.as_str())
+            || (module == "torch" && name.ends_with("Storage")) =>
+        {
+            return Err(PickleError::Unsupported(format!("the global {full}")));
+        }
+        _ => return Err(PickleError::Forbidden(full)),
+    };
+    Ok(g)
+}
+
+/// A `('storage', FloatStorage, '0', 'cpu', 6)` persistent id: a storage in the archive.
+#[derive(Debug)]
+pub(crate) struct StorageRef {
+    pub dtype: StorageDtype,
+    pub key: String,
+    pub numel: u64,
+}
+
+/// `_rebuild_tensor_v2(storage, offset, size, stride, ...)`, not yet materialised.
+#[derive(Debug)]
+pub(crate) struct TensorRef {
+    pub storage: Rc<StorageRef>,
+    pub offset: u64,
+    pub size: Vec<u64>,
+    pub stride: Vec<u64>,
+}
+
+/// Dict flavours.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum DictKind {
+    Plain,
+    Ordered,
+}
+
+/// A hashable key, normalised as Python compares them (`True == 1 == 1.0`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    None,
+    Int(i64),
+    Float(u64),
+    Str(Rc<str>),
+    Bytes(Rc<[u8]>),
+    Tuple(Vec<Key>),
+}
+
+/// An insertion-ordered dict with a hash index over its keys.
+#[derive(Debug, Default)]
+pub(crate) struct Dict {
+    pub items: Vec<(Obj, Obj)>,
+    index: HashMap<Key, usize>,
+}
+
+impl Dict {
+    fn set(&mut self, k: Obj, v: Obj) -> Result<(), PickleError> {
+        let key = key_of(&k, 0)?;
+        match self.index.get(&key) {
+            Some(&i) => self.items[i].1 = v,
+            None => {
+                self.index.insert(key, self.items.len());
+                self.items.push((k, v));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn key_of(o: &Obj, depth: usize) -> Result<Key, PickleError> {
+    Ok(match o {
+        Obj::None => Key::None,
+        Obj::Bool(b) => Key::Int(*b as i64),
+        Obj::Int(i) => Key::Int(*i),
+        Obj::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Key::Int(*f as i64),
+        Obj::Float(f) => Key::Float(f.to_bits()),
+        Obj::Str(s) => Key::Str(s.clone()),
+        Obj::Bytes(b) => Key::Bytes(b.clone()),
+        // Small tuples only: a key is hashed on every insert, and a deep or wide tuple
+        // built from memo references could cost far more than its bytes.
+        Obj::Tuple(t) if depth < 4 && t.len() <= 16 => Key::Tuple(
+            t.iter()
+                .map(|x| key_of(x, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => return bad(format!("unsupported dict key ({})", other.kind())),
+    })
+}
+
+/// A value on the unpickler's stack. Containers are shared handles, as in Python.
+#[derive(Clone, Debug)]
+pub(crate) enum Obj {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Rc<str>),
+    Bytes(Rc<[u8]>),
+    List(Rc<RefCell<Vec<Obj>>>),
+    Tuple(Rc<Vec<Obj>>),
+    Dict(Rc<RefCell<Dict>>, DictKind),
+    Global(Global),
+    Storage(Rc<StorageRef>),
+    Tensor(Rc<TensorRef>),
+}
+
+impl Obj {
+    fn kind(&self) -> &'static str {
+        match self {
+            Obj::None => "None",
+            Obj::Bool(_) => "bool",
+            Obj::Int(_) => "int",
+            Obj::Float(_) => "float",
+            Obj::Str(_) => "str",
+            Obj::Bytes(_) => "bytes",
+            Obj::List(_) => "list",
+            Obj::Tuple(_) => "tuple",
+            Obj::Dict(..) => "dict",
+            Obj::Global(_) => "global",
+            Obj::Storage(_) => "storage",
+            Obj::Tensor(_) => "tensor",
+        }
+    }
+
+    fn tuple(items: Vec<Obj>) -> Obj {
+        Obj::Tuple(Rc::new(items))
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| {
+                PickleError::Format(format!(
+                    "truncated: {n} bytes wanted at offset {}, {} left",
+                    self.pos,
+                    self.bytes.len() - self.pos
+                ))
+            })?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, PickleError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, PickleError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn line(&mut self) -> Result<&'a str, PickleError> {
+        let rest = &self.bytes[self.pos..];
+        let n = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| PickleError::Format("truncated GLOBAL name".into()))?;
+        let s = std::str::from_utf8(&rest[..n])
+            .map_err(|_| PickleError::Format("a GLOBAL name is not UTF-8".into()))?;
+        self.pos += n + 1;
+        Ok(s)
+    }
+}
+
+/// The deepest MARK nesting accepted (Python's own stack would overflow long before).
+const MAX_MARKS: usize = 10_000;
+
+/// Reads one pickle, returning the object `STOP` finds on the stack.
+pub(crate) fn unpickle(bytes: &[u8]) -> Result<Obj, PickleError> {
+    let mut r = Reader { bytes, pos: 0 };
+    let mut stack: Vec<Obj> = Vec::new();
+    let mut marks: Vec<Vec<Obj>> = Vec::new();
+    let mut memo: HashMap<u32, Obj> = HashMap::new();
+
+    fn pop(stack: &mut Vec<Obj>, op: &str) -> Result<Obj, PickleError> {
+        stack
+            .pop()
+            .ok_or_else(|| PickleError::Format(format!("{op} on an empty stack")))
+    }
+    fn pop_mark(
+        stack: &mut Vec<Obj>,
+        marks: &mut Vec<Vec<Obj>>,
+        op: &str,
+    ) -> Result<Vec<Obj>, PickleError> {
+        let outer = marks
+            .pop()
+            .ok_or_else(|| PickleError::Format(format!("{op} without a MARK")))?;
+        Ok(std::mem::replace(stack, outer))
+    }
+    fn top<'s>(stack: &'s mut [Obj], op: &str) -> Result<&'s mut Obj, PickleError> {
+        stack
+            .last_mut()
+            .ok_or_else(|| PickleError::Format(format!("{op} on an empty stack")))
+    }
+
+    loop {
+        let op = r.u8()?;
+        match op {
+            // PROTO
+            0x80 => {
+                let p = r.u8()?;
+                if p > 5 {
+                    return bad(format!("pickle protocol {p} is unknown"));
+                }
+            }
+            // STOP
+            b'.' => return pop(&mut stack, "STOP"),
+            // GLOBAL
+            b'c' => {
+                let module = r.line()?;
+                let name = r.line()?;
+                stack.push(Obj::Global(resolve_global(module, name)?));
+            }
+            // STACK_GLOBAL: not in PyTorch's list; name the global when we can.
+            0x93 => {
+                let name = stack.pop();
+                let module = stack.pop();
+                return match (module, name) {
+                    (Some(Obj::Str(m)), Some(Obj::Str(n))) => match resolve_global(&m, &n) {
+                        Err(e) => Err(e),
+                        Ok(_) => bad("opcode STACK_GLOBAL (pickle protocol 4) is not supported"),
+                    },
+                    _ => bad("opcode STACK_GLOBAL (pickle protocol 4) is not supported"),
+                };
+            }
+            // REDUCE
+            b'R' => {
+                let args = pop(&mut stack, "REDUCE")?;
+                let func = pop(&mut stack, "REDUCE")?;
+                stack.push(reduce(func, args)?);
+            }
+            // BUILD: only an OrderedDict's attributes (state_dict()._metadata).
+            b'b' => {
+                let state = pop(&mut stack, "BUILD")?;
+                match (top(&mut stack, "BUILD")?, state) {
+                    (Obj::Dict(_, DictKind::Ordered), Obj::Dict(..)) => {}
+                    (inst, state) => {
+                        return Err(PickleError::Unsupported(format!(
+                            "BUILD of a {} with a {} state",
+                            inst.kind(),
+                            state.kind()
+                        )));
+                    }
+                }
+            }
+            // NEWOBJ: PyTorch allows it for Parameter and user-allowed classes only.
+            0x81 => {
+                return Err(PickleError::Unsupported(
+                    "opcode NEWOBJ (object construction)".into(),
+                ));
+            }
+            // APPEND, APPENDS
+            b'a' => {
+                let item = pop(&mut stack, "APPEND")?;
+                match top(&mut stack, "APPEND")? {
+                    Obj::List(l) => l.borrow_mut().push(item),
+                    o => return bad(format!("APPEND to a {}", o.kind())),
+                }
+            }
+            b'e' => {
+                let items = pop_mark(&mut stack, &mut marks, "APPENDS")?;
+                match top(&mut stack, "APPENDS")? {
+                    Obj::List(l) => l.borrow_mut().extend(items),
+                    o => return bad(format!("APPENDS to a {}", o.kind())),
+                }
+            }
+            // SETITEM, SETITEMS
+            b's' => {
+                let v = pop(&mut stack, "SETITEM")?;
+                let k = pop(&mut stack, "SETITEM")?;
+                match top(&mut stack, "SETITEM")? {
+                    Obj::Dict(d, _) => d.borrow_mut().set(k, v)?,
+                    o => return bad(format!("SETITEM on a {}", o.kind())),
+                }
+            }
+            b'u' => {
+                let items = pop_mark(&mut stack, &mut marks, "SETITEMS")?;
+                if items.len() % 2 != 0 {
+                    return bad("SETITEMS with an odd number of items");
+                }
+                match top(&mut stack, "SETITEMS")? {
+                    Obj::Dict(d, _) => {
+                        let mut d = d.borrow_mut();
+                        let mut it = items.into_iter();
+                        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                            d.set(k, v)?;
+                        }
+                    }
+                    o => return bad(format!("SETITEMS on a {}", o.kind())),
+                }
+            }
+            // MARK
+            b'(' => {
+                if marks.len() >= MAX_MARKS {
+                    return bad("MARKs nested too deeply");
+                }
+                marks.push(std::mem::take(&mut stack));
+            }
+            // TUPLE, TUPLE1..3, EMPTY_TUPLE
+            b't' => {
+                let items = pop_mark(&mut stack, &mut marks, "TUPLE")?;
+                stack.push(Obj::tuple(items));
+            }
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                if stack.len() < n {
+                    return bad(format!("TUPLE{n} with {} items on the stack", stack.len()));
+                }
+                let items = stack.split_off(stack.len() - n);
+                stack.push(Obj::tuple(items));
+            }
+            b')' => stack.push(Obj::tuple(Vec::new())),
+            b'N' => stack.push(Obj::None),
+            0x88 => stack.push(Obj::Bool(true)),
+            0x89 => stack.push(Obj::Bool(false)),
+            b']' => stack.push(Obj::List(Rc::default())),
+            b'}' => stack.push(Obj::Dict(Rc::default(), DictKind::Plain)),
+            // EMPTY_SET: kept as a list (PyTorch allows no ADDITEMS, so it stays empty).
+            0x8f => stack.push(Obj::List(Rc::default())),
+            // BININT, BININT1, BININT2
+            b'J' => stack.push(Obj::Int(r.u32()? as i32 as i64)),
+            b'K' => stack.push(Obj::Int(r.u8()? as i64)),
+            b'M' => {
+                let b = r.take(2)?;
+                stack.push(Obj::Int(u16::from_le_bytes([b[0], b[1]]) as i64));
+            }
+            // LONG1
+            0x8a => {
+                let n = r.u8()? as usize;
+                let b = r.take(n)?;
+                stack.push(Obj::Int(decode_long(b)?));
+            }
+            // BINFLOAT (big-endian)
+            b'G' => {
+                let b = r.take(8)?;
+                stack.push(Obj::Float(f64::from_be_bytes(b.try_into().expect("8 bytes"))));
+            }
+            // BINUNICODE
+            b'X' => {
+                let n = r.u32()? as usize;
+                let b = r.take(n)?;
+                let s = std::str::from_utf8(b)
+                    .map_err(|_| PickleError::Format("a string is not UTF-8".into()))?;
+                stack.push(Obj::Str(s.into()));
+            }
+            // SHORT_BINSTRING: bytes (PyTorch's default encoding for them).
+            b'U' => {
+                let n = r.u8()? as usize;
+                stack.push(Obj::Bytes(r.take(n)?.into()));
+            }
+            // BINPERSID
+            b'Q' => {
+                let pid = pop(&mut stack, "BINPERSID")?;
+                stack.push(Obj::Storage(Rc::new(persistent_storage(&pid)?)));
+            }
+            // BINGET, LONG_BINGET
+            b'h' | b'j' => {
+                let i = if op == b'h' { r.u8()? as u32 } else { r.u32()? };
+                let v = memo
+                    .get(&i)
+                    .ok_or_else(|| PickleError::Format(format!("memo {i} was never stored")))?;
+                stack.push(v.clone());
+            }
+            // BINPUT, LONG_BINPUT
+            b'q' | b'r' => {
+                let i = if op == b'q' { r.u8()? as u32 } else { r.u32()? };
+                let v = top(&mut stack, "BINPUT")?.clone();
+                memo.insert(i, v);
+            }
+            other => {
+                return bad(format!(
+                    "opcode 0x{other:02x} at offset {} is not one torch.load(weights_only=True) accepts",
+                    r.pos - 1
+                ));
+            }
+        }
+    }
+}
+
+fn decode_long(b: &[u8]) -> Result<i64, PickleError> {
+    if b.is_empty() {
+        return Ok(0);
+    }
+    let negative = b[b.len() - 1] & 0x80 != 0;
+    // Sign-extend to 8 bytes; longer encodings must be pure sign extension.
+    let fill = if negative { 0xff } else { 0x00 };
+    if b.len() > 8 && b[8..].iter().any(|&x| x != fill) {
+        return Err(PickleError::Unsupported(
+            "an integer that does not fit in 64 bits".into(),
+        ));
+    }
+    let mut buf = [fill; 8];
+    let n = b.len().min(8);
+    buf[..n].copy_from_slice(&b[..n]);
+    let v = i64::from_le_bytes(buf);
+    if b.len() > 8 && ((v < 0) != negative) {
+        return Err(PickleError::Unsupported(
+            "an integer that does not fit in 64 bits".into(),
+        ));
+    }
+    Ok(v)
+}
+
+fn persistent_storage(pid: &Obj) -> Result<StorageRef, PickleError> {
+    let Obj::Tuple(t) = pid else {
+        return bad(format!("a persistent id is a {}, not a tuple", pid.kind()));
+    };
+    match t.as_slice() {
+        [Obj::Str(tag), Obj::Global(g), Obj::Str(key), Obj::Str(_location), Obj::Int(n)]
+            if &**tag == "storage" =>
+        {
+            let Global::Storage(dtype) = g else {
+                return bad(format!("persistent storage of type {g:?}"));
+            };
+            let numel = u64::try_from(*n)
+                .map_err(|_| PickleError::Format(format!("storage of {n} elements")))?;
+            Ok(StorageRef {
+                dtype: *dtype,
+                key: key.to_string(),
+                numel,
+            })
+        }
+        [Obj::Str(tag), ..] if &**tag != "storage" => bad(format!(
+            "only persistent ids of storages are allowed, got '{tag}'"
+        )),
+        _ => bad("a malformed storage persistent id"),
+    }
+}
+
+fn uint(o: &Obj, what: &str) -> Result<u64, PickleError> {
+    match o {
+        Obj::Int(i) if *i >= 0 => Ok(*i as u64),
+        o => bad(format!("{what} is {} ({o:?}), not a non-negative int", o.kind())),
+    }
+}
+
+fn uints(o: &Obj, what: &str) -> Result<Vec<u64>, PickleError> {
+    match o {
+        Obj::Tuple(t) => t.iter().map(|x| uint(x, what)).collect(),
+        Obj::List(l) => l.borrow().iter().map(|x| uint(x, what)).collect(),
+        o => bad(format!("{what} is a {}, not a tuple", o.kind())),
+    }
+}
+
+fn reduce(func: Obj, args: Obj) -> Result<Obj, PickleError> {
+    let Obj::Global(g) = func else {
+        return bad(format!("REDUCE of a {}, not a global", func.kind()));
+    };
+    let Obj::Tuple(args) = args else {
+        return bad(format!("REDUCE arguments are a {}, not a tuple", args.kind()));
+    };
+    let args = args.as_slice();
+    let wrong = || PickleError::Format(format!("bad arguments to {g:?}: {args:?}"));
+    Ok(match &g {
+        Global::OrderedDict => match args {
+            [] => Obj::Dict(Rc::default(), DictKind::Ordered),
+            _ => return Err(wrong()),
+        },
+        Global::RebuildTensorV2 | Global::RebuildTensor => {
+            let (storage, offset, size, stride) = match args {
+                [Obj::Storage(s), offset, size, stride, ..] => (s, offset, size, stride),
+                _ => return Err(wrong()),
+            };
+            let size = uints(size, "a tensor size")?;
+            let stride = uints(stride, "a tensor stride")?;
+            if size.len() != stride.len() {
+                return bad(format!("tensor size {size:?} and stride {stride:?} differ in length"));
+            }
+            Obj::Tensor(Rc::new(TensorRef {
+                storage: storage.clone(),
+                offset: uint(offset, "a storage offset")?,
+                size,
+                stride,
+            }))
+        }
+        Global::RebuildParameter | Global::RebuildParameterWithState => match args {
+            [t @ Obj::Tensor(_), ..] => t.clone(),
+            _ => return Err(wrong()),
+        },
+        Global::Size => match args {
+            [t @ Obj::Tuple(_)] => t.clone(),
+            _ => return Err(wrong()),
+        },
+        Global::Device => match args {
+            [s @ Obj::Str(_)] => s.clone(),
+            [Obj::Str(s), Obj::Int(i)] => Obj::Str(format!("{s}:{i}").into()),
+            _ => return Err(wrong()),
+        },
+        // bytes pickle as _codecs.encode('\x00...', 'latin1').
+        Global::CodecsEncode => match args {
+            [Obj::Str(s), Obj::Str(enc)] if &**enc == "latin1" || &**enc == "latin-1" => {
+                let b: Option<Vec<u8>> = s
+                    .chars()
+                    .map(|c| u8::try_from(c as u32).ok())
+                    .collect();
+                Obj::Bytes(b.ok_or_else(wrong)?.into())
+            }
+            _ => return Err(wrong()),
+        },
+        Global::Set => match args {
+            [] => Obj::List(Rc::default()),
+            [Obj::List(l)] => Obj::List(Rc::new(RefCell::new(l.borrow().clone()))),
+            _ => return Err(wrong()),
+        },
+        Global::ByteArray => match args {
+            [] => Obj::Bytes(Rc::from(Vec::new())),
+            [b @ Obj::Bytes(_)] => b.clone(),
+            _ => return Err(wrong()),
+        },
+        Global::Storage(_) | Global::Dtype(_) => return Err(wrong()),
+    })
+}
+
+/// Reads a dict's entries (for [`super::rebuild`]).
+pub(crate) fn dict_items(d: &Dict) -> &[(Obj, Obj)] {
+    &d.items
+}
