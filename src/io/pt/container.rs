@@ -84,7 +84,7 @@ impl<'a> Archive<'a> {
             big_endian: false,
         };
         if a.has("byteorder") {
-            let order = a.record("byteorder", Some(16))?;
+            let order = a.record("byteorder", None)?;
             a.big_endian = match order.as_slice() {
                 b"little" => false,
                 b"big" => true,
