@@ -121,7 +121,10 @@ fn check(at: &str, got: &PtValue, want: &Value, exact_dtype: bool) {
                 Value::String(s) => s.parse::<f64>().unwrap(),
                 v => v.as_f64().unwrap(),
             };
-            assert!(f.to_bits() == w.to_bits() || (f.is_nan() && w.is_nan()), "{at}: {f} vs {w}");
+            assert!(
+                f.to_bits() == w.to_bits() || (f.is_nan() && w.is_nan()),
+                "{at}: {f} vs {w}"
+            );
         }
         ("str", PtValue::Str(s)) => assert_eq!(Some(s.as_str()), want["value"].as_str(), "{at}"),
         ("bytes", PtValue::Bytes(b)) => {
@@ -145,7 +148,12 @@ fn check(at: &str, got: &PtValue, want: &Value, exact_dtype: bool) {
             assert_eq!(v.len(), w.len(), "{at}: number of entries");
             for ((gk, gv), pair) in v.iter().zip(&w) {
                 check(&format!("{at} key"), gk, &pair[0], exact_dtype);
-                check(&format!("{at}[{}]", pair[0]["value"]), gv, &pair[1], exact_dtype);
+                check(
+                    &format!("{at}[{}]", pair[0]["value"]),
+                    gv,
+                    &pair[1],
+                    exact_dtype,
+                );
             }
         }
         ("tensor", PtValue::Tensor(t)) => {
@@ -175,7 +183,10 @@ fn check(at: &str, got: &PtValue, want: &Value, exact_dtype: bool) {
             };
             assert_eq!(g.len(), w.len(), "{at}: numel");
             for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-                assert!(a.to_bits() == b.to_bits(), "{at}: element {i} is {a}, PyTorch {b}");
+                assert!(
+                    a.to_bits() == b.to_bits(),
+                    "{at}: element {i} is {a}, PyTorch {b}"
+                );
             }
         }
         (ty, got) => panic!("{at}: PyTorch has a {ty}, kiln {}", got.kind()),
@@ -241,8 +252,13 @@ fn hostile_pickles_are_refused_naming_the_global() {
             Err(IoError::ForbiddenGlobal { global: g, .. }) => assert_eq!(g, global, "{name}"),
             other => panic!("{name}: {other:?}"),
         }
-        let msg = load_state_dict_file(&dir().join(name)).unwrap_err().to_string();
-        assert!(msg.contains(global) && msg.contains("weights_only"), "{msg}");
+        let msg = load_state_dict_file(&dir().join(name))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains(global) && msg.contains("weights_only"),
+            "{msg}"
+        );
     }
 }
 
@@ -260,8 +276,8 @@ fn the_legacy_format_is_a_clear_error() {
 /// An archive as torch.save lays one out, around any pickle.
 fn archive(pkl: &[u8], storages: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let o = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored);
+    let o =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     w.start_file("archive/data.pkl", o).unwrap();
     w.write_all(pkl).unwrap();
     for (k, d) in storages {
@@ -299,9 +315,15 @@ fn hand_made_tensor_pickles_load_and_lying_sizes_are_errors() {
     let data: Vec<u8> = (0..6).flat_map(|i| (i as f32).to_le_bytes()).collect();
     let ok = archive(&tensor_pickle(6, &[3, 2], &[1, 3]), &[("0", &data)]);
     let t = parse_bounded(&ok).unwrap();
-    assert_eq!(t.as_tensor().unwrap().to_vec::<f32>(), [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+    assert_eq!(
+        t.as_tensor().unwrap().to_vec::<f32>(),
+        [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+    );
     // A storage claiming 10^9 elements in a tiny file: refused, nothing allocated.
-    let e = parse_bounded(&archive(&tensor_pickle(1_000_000_000, &[2], &[1]), &[("0", &data)]));
+    let e = parse_bounded(&archive(
+        &tensor_pickle(1_000_000_000, &[2], &[1]),
+        &[("0", &data)],
+    ));
     assert!(e.unwrap_err().to_string().contains("bytes"));
     // A broadcast view of 10^12 elements over one element.
     let one = 1f32.to_le_bytes();
@@ -311,7 +333,10 @@ fn hand_made_tensor_pickles_load_and_lying_sizes_are_errors() {
     ));
     assert!(e.unwrap_err().to_string().contains("larger than the file"));
     // A view reaching past its storage.
-    let e = parse_bounded(&archive(&tensor_pickle(6, &[4, 2], &[1, 3]), &[("0", &data)]));
+    let e = parse_bounded(&archive(
+        &tensor_pickle(6, &[4, 2], &[1, 3]),
+        &[("0", &data)],
+    ));
     assert!(e.unwrap_err().to_string().contains("past its storage"));
     // A missing storage record.
     let e = parse_bounded(&archive(&tensor_pickle(6, &[6], &[1]), &[]));
@@ -412,12 +437,29 @@ fn kiln_values() -> PtValue {
         (s("bools"), List(vec![Bool(true), Bool(false)])),
         (
             s("ints"),
-            List([0, 255, 256, 65535, 65536, -1, -129, 1 << 31, 1 << 40, -(1 << 62), i64::MIN]
+            List(
+                [
+                    0,
+                    255,
+                    256,
+                    65535,
+                    65536,
+                    -1,
+                    -129,
+                    1 << 31,
+                    1 << 40,
+                    -(1 << 62),
+                    i64::MIN,
+                ]
                 .into_iter()
                 .map(Int)
-                .collect()),
+                .collect(),
+            ),
         ),
-        (s("floats"), List(vec![Float(0.1), Float(-2.5e300), Float(-0.0)])),
+        (
+            s("floats"),
+            List(vec![Float(0.1), Float(-2.5e300), Float(-0.0)]),
+        ),
         (s("str"), s("ünïcödé ✓")),
         (s("bytes"), Bytes(vec![0, 1, 200, 255])),
         (
@@ -431,7 +473,10 @@ fn kiln_values() -> PtValue {
             ]),
         ),
         (Int(3), Dict(vec![(Int(-4), s("int keys"))])),
-        (s("scalar"), PtValue::Tensor(kiln::Tensor::from_vec(vec![2.5f64], &[]))),
+        (
+            s("scalar"),
+            PtValue::Tensor(kiln::Tensor::from_vec(vec![2.5f64], &[])),
+        ),
     ])
 }
 
@@ -458,7 +503,10 @@ fn kiln_written_files_match_the_committed_bytes() {
     }
     for (name, bytes) in &files {
         let committed = std::fs::read(dir.join(name)).unwrap();
-        assert!(&committed == bytes, "{name}: kiln now writes different bytes");
+        assert!(
+            &committed == bytes,
+            "{name}: kiln now writes different bytes"
+        );
     }
 }
 
@@ -474,7 +522,12 @@ fn pytorch_read_the_kiln_written_files_as_kiln_meant() {
         .filter(|r| r.as_str().unwrap().starts_with("archive/data/"))
         .count();
     assert_eq!(storages, 7);
-    check("values.pt", &kiln_values(), &got["values.pt"]["value"], true);
+    check(
+        "values.pt",
+        &kiln_values(),
+        &got["values.pt"]["value"],
+        true,
+    );
     // The checkpoint: PyTorch saw the nested dict kiln reads back.
     let ck = &got["checkpoint.pth"]["value"];
     let epoch = ck["items"]
@@ -490,7 +543,10 @@ fn pytorch_read_the_kiln_written_files_as_kiln_meant() {
     assert_eq!(back.extra, want.extra);
     assert_eq!(back.rng.state_bytes(), want.rng.state_bytes());
     assert_eq!(back.scheduler.unwrap().values["best"], f64::INFINITY);
-    assert_eq!(back.optimizer.param_groups[0].options, want.optimizer.param_groups[0].options);
+    assert_eq!(
+        back.optimizer.param_groups[0].options,
+        want.optimizer.param_groups[0].options
+    );
     assert_eq!(
         back.optimizer.state[&1]["exp_avg"].to_vec::<f32>(),
         want.optimizer.state[&1]["exp_avg"].to_vec::<f32>()
@@ -514,7 +570,11 @@ fn save_and_load_choose_the_format_by_extension() {
         assert_eq!(bytes.starts_with(b"PK"), zip, "{name}");
         assert_eq!(
             FileFormat::for_loading(&p, &bytes),
-            if zip { FileFormat::PyTorch } else { FileFormat::Safetensors }
+            if zip {
+                FileFormat::PyTorch
+            } else {
+                FileFormat::Safetensors
+            }
         );
         let back = load_state_dict_file(&p).unwrap();
         // safetensors stores its tensors sorted; a .pt file keeps the model's order.
@@ -550,7 +610,10 @@ fn save_and_load_choose_the_format_by_extension() {
 fn every_truncation_of_a_fixture_is_an_error() {
     let bytes = std::fs::read(dir().join("views.pt")).unwrap();
     for n in 0..bytes.len() {
-        assert!(parse_bounded(&bytes[..n]).is_err(), "truncated to {n} bytes");
+        assert!(
+            parse_bounded(&bytes[..n]).is_err(),
+            "truncated to {n} bytes"
+        );
     }
     assert!(parse_bounded(&bytes).is_ok());
 }
@@ -575,15 +638,23 @@ fn every_truncation_of_a_pickle_is_an_error() {
     let st: Vec<(&str, &[u8])> = storages.iter().map(|(k, d)| (k.as_str(), &d[..])).collect();
     assert!(parse_bounded(&archive(&pkl, &st)).is_ok());
     for n in 0..pkl.len() {
-        assert!(parse_bounded(&archive(&pkl[..n], &st)).is_err(), "pickle cut to {n}");
+        assert!(
+            parse_bounded(&archive(&pkl[..n], &st)).is_err(),
+            "pickle cut to {n}"
+        );
     }
 }
 
 fn fixture_bytes() -> Vec<Vec<u8>> {
-    ["state_dict.pt", "dtypes.pt", "views.pt", "malicious_os_system.pt"]
-        .iter()
-        .map(|n| std::fs::read(dir().join(n)).unwrap())
-        .collect()
+    [
+        "state_dict.pt",
+        "dtypes.pt",
+        "views.pt",
+        "malicious_os_system.pt",
+    ]
+    .iter()
+    .map(|n| std::fs::read(dir().join(n)).unwrap())
+    .collect()
 }
 
 fn pickle_of(name: &str) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {

@@ -207,11 +207,9 @@ impl Checkpoint {
         match FileFormat::for_loading(path, &bytes) {
             FileFormat::Safetensors => decode(path, &bytes),
             FileFormat::PyTorch => {
-                checkpoint_from_pt(&parse_pt(path, &bytes)?).map_err(|reason| {
-                    IoError::Checkpoint {
-                        path: path.to_path_buf(),
-                        reason,
-                    }
+                checkpoint_from_pt(&parse_pt(path, &bytes)?).map_err(|reason| IoError::Checkpoint {
+                    path: path.to_path_buf(),
+                    reason,
                 })
             }
         }

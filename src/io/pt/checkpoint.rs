@@ -111,7 +111,10 @@ fn float_list(v: &PtValue, what: &str) -> Result<Vec<f64>, String> {
     v.as_seq()
         .ok_or_else(|| format!("{what} is {}, not a list", v.kind()))?
         .iter()
-        .map(|x| x.as_f64().ok_or_else(|| format!("{what} holds {}", x.kind())))
+        .map(|x| {
+            x.as_f64()
+                .ok_or_else(|| format!("{what} holds {}", x.kind()))
+        })
         .collect()
 }
 
@@ -148,12 +151,19 @@ pub(crate) fn checkpoint_from_pt(v: &PtValue) -> Result<Checkpoint, String> {
         let mut options = BTreeMap::new();
         let mut params = Vec::new();
         for (k, x) in items {
-            let k = k.as_str().ok_or(format!("param group {gi} has a non-string key"))?;
+            let k = k
+                .as_str()
+                .ok_or(format!("param group {gi} has a non-string key"))?;
             if k == "params" {
-                for p in x.as_seq().ok_or(format!("group {gi} params is not a list"))? {
+                for p in x
+                    .as_seq()
+                    .ok_or(format!("group {gi} params is not a list"))?
+                {
                     let p = index(p, "a parameter index")?;
                     if !seen.insert(p) {
-                        return Err(format!("optimizer parameter {p} is listed twice (group {gi})"));
+                        return Err(format!(
+                            "optimizer parameter {p} is listed twice (group {gi})"
+                        ));
                     }
                     params.push(p);
                 }
@@ -172,15 +182,22 @@ pub(crate) fn checkpoint_from_pt(v: &PtValue) -> Result<Checkpoint, String> {
     for (i, m) in state {
         let i = index(i, "an optimizer state key")?;
         if !seen.contains(&i) {
-            return Err(format!("optimizer state for parameter {i}, which no group holds"));
+            return Err(format!(
+                "optimizer state for parameter {i}, which no group holds"
+            ));
         }
         let mut per = BTreeMap::new();
-        for (k, t) in m.items().ok_or(format!("state of parameter {i} is not a dict"))? {
+        for (k, t) in m
+            .items()
+            .ok_or(format!("state of parameter {i} is not a dict"))?
+        {
             let k = k.as_str().ok_or("a non-string optimizer state key")?;
             let t = t
                 .as_tensor()
                 .filter(|t| t.dtype().is_float() && (k != "step" || t.numel() == 1))
-                .ok_or(format!("optimizer state '{k}' of parameter {i} is not a float tensor"))?;
+                .ok_or(format!(
+                    "optimizer state '{k}' of parameter {i} is not a float tensor"
+                ))?;
             per.insert(k.to_string(), t.clone());
         }
         if optimizer.state.insert(i, per).is_some() {
@@ -198,7 +215,9 @@ pub(crate) fn checkpoint_from_pt(v: &PtValue) -> Result<Checkpoint, String> {
             for (k, x) in sc.items().ok_or("scheduler is not a dict")? {
                 let k = k.as_str().ok_or("a non-string scheduler key")?;
                 if !SCHED_KEYS.contains(&k) {
-                    let f = x.as_f64().ok_or(format!("scheduler value '{k}' is {}", x.kind()))?;
+                    let f = x
+                        .as_f64()
+                        .ok_or(format!("scheduler value '{k}' is {}", x.kind()))?;
                     values.insert(k.to_string(), f);
                 }
             }

@@ -100,7 +100,9 @@ impl<'a> Archive<'a> {
     }
 
     fn has(&self, rel: &str) -> bool {
-        self.zip.index_for_name(&format!("{}/{rel}", self.prefix)).is_some()
+        self.zip
+            .index_for_name(&format!("{}/{rel}", self.prefix))
+            .is_some()
     }
 
     /// The pickle.
@@ -111,7 +113,9 @@ impl<'a> Archive<'a> {
     /// The bytes of storage `key`, which must be exactly `len` bytes long.
     pub(crate) fn storage(&mut self, key: &str, len: u64) -> Result<Vec<u8>, ContainerError> {
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(ContainerError::Format(format!("storage key {key:?} is not a name")));
+            return Err(ContainerError::Format(format!(
+                "storage key {key:?} is not a name"
+            )));
         }
         let rel = format!("data/{key}");
         if !self.has(&rel) {

@@ -189,3 +189,49 @@ impl Pickler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::pt::unpickle::{Obj, unpickle};
+
+    #[test]
+    fn ints_take_the_shortest_opcode_and_read_back() {
+        for v in [
+            0,
+            255,
+            256,
+            65535,
+            65536,
+            -1,
+            -128,
+            -129,
+            i32::MAX as i64,
+            i32::MIN as i64,
+            1 << 31,
+            -(1 << 40),
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let (p, _) = pickle(&PtValue::Int(v));
+            match unpickle(&p).unwrap() {
+                Obj::Int(got) => assert_eq!(got, v),
+                other => panic!("{v}: {other:?}"),
+            }
+        }
+        assert_eq!(pickle(&PtValue::Int(7)).0, [0x80, 2, b'K', 7, b'.']);
+        assert_eq!(
+            pickle(&PtValue::Int(-1)).0,
+            [0x80, 2, b'J', 0xff, 0xff, 0xff, 0xff, b'.']
+        );
+        assert_eq!(pickle(&PtValue::Int(1 << 31)).0[2..4], [0x8a, 5]);
+    }
+
+    #[test]
+    fn a_tensor_seen_twice_is_one_storage() {
+        let t = Tensor::from_vec(vec![1.0f32, 2.0], &[2]);
+        let v = PtValue::List(vec![PtValue::Tensor(t.clone()), PtValue::Tensor(t)]);
+        let (_, storages) = pickle(&v);
+        assert_eq!(storages.len(), 1);
+    }
+}

@@ -29,13 +29,16 @@ fn bad<T>(msg: impl Into<String>) -> Result<T, RebuildError> {
     Err(RebuildError::Format(msg.into()))
 }
 
+/// Returns the bytes of storage record `data/<key>`, exactly `len` of them.
+pub(crate) type LoadStorage<'a> = dyn FnMut(&str, u64) -> Result<Vec<u8>, RebuildError> + 'a;
+
 /// The deepest value nesting accepted (cycles end here too).
 const MAX_DEPTH: usize = 200;
 
 /// Rebuilds values, reading each storage once.
 pub(crate) struct Rebuilder<'a> {
     /// Returns the bytes of `data/<key>`, exactly `len` of them.
-    pub load: &'a mut dyn FnMut(&str, u64) -> Result<Vec<u8>, RebuildError>,
+    pub load: &'a mut LoadStorage<'a>,
     /// Byte order of the storages.
     pub big_endian: bool,
     /// Elements the tensors may still materialise (bounded by the file's size, so a
@@ -50,11 +53,7 @@ pub(crate) struct Rebuilder<'a> {
 
 impl<'a> Rebuilder<'a> {
     /// A rebuilder over an archive of `file_len` bytes.
-    pub(crate) fn new(
-        load: &'a mut dyn FnMut(&str, u64) -> Result<Vec<u8>, RebuildError>,
-        big_endian: bool,
-        file_len: usize,
-    ) -> Self {
+    pub(crate) fn new(load: &'a mut LoadStorage<'a>, big_endian: bool, file_len: usize) -> Self {
         let budget = 8 * file_len as u64 + 4096;
         Rebuilder {
             load,
@@ -69,7 +68,9 @@ impl<'a> Rebuilder<'a> {
     /// Converts `o` and everything under it.
     pub(crate) fn value(&mut self, o: &Obj, depth: usize) -> Result<PtValue, RebuildError> {
         if depth > MAX_DEPTH {
-            return bad(format!("values nested deeper than {MAX_DEPTH} (or a cycle)"));
+            return bad(format!(
+                "values nested deeper than {MAX_DEPTH} (or a cycle)"
+            ));
         }
         if self.node_budget == 0 {
             return bad("the pickle expands to more values than its size allows");
@@ -145,9 +146,13 @@ impl<'a> Rebuilder<'a> {
         }
         self.element_budget -= numel;
         if numel > 0 {
-            let last = t.size.iter().zip(&t.stride).try_fold(t.offset, |a, (&n, &s)| {
-                (n - 1).checked_mul(s).and_then(|x| a.checked_add(x))
-            });
+            let last = t
+                .size
+                .iter()
+                .zip(&t.stride)
+                .try_fold(t.offset, |a, (&n, &s)| {
+                    (n - 1).checked_mul(s).and_then(|x| a.checked_add(x))
+                });
             match last {
                 Some(last) if last < t.storage.numel => {}
                 _ => {
@@ -203,7 +208,9 @@ impl Iterator for Walk<'_> {
             if self.idx[d] < self.size[d] {
                 break;
             }
-            self.at = self.at.wrapping_sub(self.stride[d].wrapping_mul(self.idx[d]));
+            self.at = self
+                .at
+                .wrapping_sub(self.stride[d].wrapping_mul(self.idx[d]));
             self.idx[d] = 0;
         }
         Some(here)
@@ -245,11 +252,13 @@ fn gather(bytes: &[u8], dtype: StorageDtype, big: bool, idx: Walk<'_>, shape: &[
     use StorageDtype::*;
     match dtype {
         F32 => Tensor::from_vec(
-            idx.map(|i| f32::from_le_bytes(elem(bytes, i, big))).collect::<Vec<_>>(),
+            idx.map(|i| f32::from_le_bytes(elem(bytes, i, big)))
+                .collect::<Vec<_>>(),
             shape,
         ),
         F64 => Tensor::from_vec(
-            idx.map(|i| f64::from_le_bytes(elem(bytes, i, big))).collect::<Vec<_>>(),
+            idx.map(|i| f64::from_le_bytes(elem(bytes, i, big)))
+                .collect::<Vec<_>>(),
             shape,
         ),
         F16 => Tensor::from_vec(
@@ -263,7 +272,8 @@ fn gather(bytes: &[u8], dtype: StorageDtype, big: bool, idx: Walk<'_>, shape: &[
             shape,
         ),
         I64 => Tensor::from_vec(
-            idx.map(|i| i64::from_le_bytes(elem(bytes, i, big))).collect::<Vec<_>>(),
+            idx.map(|i| i64::from_le_bytes(elem(bytes, i, big)))
+                .collect::<Vec<_>>(),
             shape,
         ),
         I32 => Tensor::from_vec(

@@ -120,8 +120,18 @@ const ALLOWED_UNSUPPORTED: &[&str] = &[
 ];
 
 const DTYPE_NAMES: &[&str] = &[
-    "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8",
-    "bool", "complex64", "complex128",
+    "float32",
+    "float64",
+    "float16",
+    "bfloat16",
+    "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint8",
+    "bool",
+    "complex64",
+    "complex128",
 ];
 
 fn resolve_global(module: &str, name: &str) -> Result<Global, PickleError> {
@@ -488,7 +498,9 @@ pub(crate) fn unpickle(bytes: &[u8]) -> Result<Obj, PickleError> {
             // BINFLOAT (big-endian)
             b'G' => {
                 let b = r.take(8)?;
-                stack.push(Obj::Float(f64::from_be_bytes(b.try_into().expect("8 bytes"))));
+                stack.push(Obj::Float(f64::from_be_bytes(
+                    b.try_into().expect("8 bytes"),
+                )));
             }
             // BINUNICODE
             b'X' => {
@@ -561,9 +573,13 @@ fn persistent_storage(pid: &Obj) -> Result<StorageRef, PickleError> {
         return bad(format!("a persistent id is a {}, not a tuple", pid.kind()));
     };
     match t.as_slice() {
-        [Obj::Str(tag), Obj::Global(g), Obj::Str(key), Obj::Str(_location), Obj::Int(n)]
-            if &**tag == "storage" =>
-        {
+        [
+            Obj::Str(tag),
+            Obj::Global(g),
+            Obj::Str(key),
+            Obj::Str(_location),
+            Obj::Int(n),
+        ] if &**tag == "storage" => {
             let Global::Storage(dtype) = g else {
                 return bad(format!("persistent storage of type {g:?}"));
             };
@@ -585,7 +601,10 @@ fn persistent_storage(pid: &Obj) -> Result<StorageRef, PickleError> {
 fn uint(o: &Obj, what: &str) -> Result<u64, PickleError> {
     match o {
         Obj::Int(i) if *i >= 0 => Ok(*i as u64),
-        o => bad(format!("{what} is {} ({o:?}), not a non-negative int", o.kind())),
+        o => bad(format!(
+            "{what} is {} ({o:?}), not a non-negative int",
+            o.kind()
+        )),
     }
 }
 
@@ -602,7 +621,10 @@ fn reduce(func: Obj, args: Obj) -> Result<Obj, PickleError> {
         return bad(format!("REDUCE of a {}, not a global", func.kind()));
     };
     let Obj::Tuple(args) = args else {
-        return bad(format!("REDUCE arguments are a {}, not a tuple", args.kind()));
+        return bad(format!(
+            "REDUCE arguments are a {}, not a tuple",
+            args.kind()
+        ));
     };
     let args = args.as_slice();
     let wrong = || PickleError::Format(format!("bad arguments to {g:?}: {args:?}"));
@@ -619,7 +641,9 @@ fn reduce(func: Obj, args: Obj) -> Result<Obj, PickleError> {
             let size = uints(size, "a tensor size")?;
             let stride = uints(stride, "a tensor stride")?;
             if size.len() != stride.len() {
-                return bad(format!("tensor size {size:?} and stride {stride:?} differ in length"));
+                return bad(format!(
+                    "tensor size {size:?} and stride {stride:?} differ in length"
+                ));
             }
             Obj::Tensor(Rc::new(TensorRef {
                 storage: storage.clone(),
@@ -644,10 +668,7 @@ fn reduce(func: Obj, args: Obj) -> Result<Obj, PickleError> {
         // bytes pickle as _codecs.encode('\x00...', 'latin1').
         Global::CodecsEncode => match args {
             [Obj::Str(s), Obj::Str(enc)] if &**enc == "latin1" || &**enc == "latin-1" => {
-                let b: Option<Vec<u8>> = s
-                    .chars()
-                    .map(|c| u8::try_from(c as u32).ok())
-                    .collect();
+                let b: Option<Vec<u8>> = s.chars().map(|c| u8::try_from(c as u32).ok()).collect();
                 Obj::Bytes(b.ok_or_else(wrong)?.into())
             }
             _ => return Err(wrong()),
@@ -669,4 +690,66 @@ fn reduce(func: Obj, args: Obj) -> Result<Obj, PickleError> {
 /// Reads a dict's entries (for [`super::rebuild`]).
 pub(crate) fn dict_items(d: &Dict) -> &[(Obj, Obj)] {
     &d.items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int(b: &[u8]) -> i64 {
+        decode_long(b).unwrap()
+    }
+
+    #[test]
+    fn long1_decodes_twos_complement() {
+        assert_eq!(int(&[]), 0);
+        assert_eq!(int(&[0xff]), -1);
+        assert_eq!(int(&[0x00, 0x80]), -32768);
+        assert_eq!(int(&[0x00, 0x80, 0x00]), 32768);
+        assert_eq!(int(&[0, 0, 0, 0, 0, 0, 0, 0x80]), i64::MIN);
+        assert_eq!(int(&[1, 0, 0, 0, 0, 0, 0, 0, 0]), 1);
+        assert!(decode_long(&[0, 0, 0, 0, 0, 0, 0, 0x80, 0]).is_err());
+        assert!(decode_long(&[0, 0, 0, 0, 0, 0, 0, 0, 1]).is_err());
+    }
+
+    #[test]
+    fn a_forbidden_global_is_refused_by_name_before_its_arguments() {
+        // GLOBAL os.system, then garbage that would fail to parse.
+        let e = unpickle(b"\x80\x02cos\nsystem\n\xff\xff").unwrap_err();
+        assert!(
+            matches!(e, PickleError::Forbidden(ref g) if g == "os.system"),
+            "{e:?}"
+        );
+        let e = unpickle(b"c__builtin__\neval\n").unwrap_err();
+        assert!(
+            matches!(e, PickleError::Forbidden(ref g) if g == "builtins.eval"),
+            "{e:?}"
+        );
+        // Protocol 4 spells it STACK_GLOBAL, which PyTorch refuses; the name is still given.
+        let e = unpickle(b"\x80\x04X\x02\0\0\0osX\x06\0\0\0system\x93").unwrap_err();
+        assert!(
+            matches!(e, PickleError::Forbidden(ref g) if g == "os.system"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn allowed_but_unsupported_globals_say_so() {
+        let e = unpickle(b"ctorch._utils\n_rebuild_qtensor\n").unwrap_err();
+        assert!(matches!(e, PickleError::Unsupported(_)), "{e:?}");
+        let e = unpickle(b"ctorch\nComplexFloatStorage\n").unwrap_err();
+        assert!(matches!(e, PickleError::Unsupported(_)), "{e:?}");
+    }
+
+    #[test]
+    fn dict_keys_compare_as_python_compares_them() {
+        // {1: 'a', True: 'b', 1.0: 'c'} is {1: 'c'} in Python.
+        let p = b"}(K\x01X\x01\0\0\0a\x88X\x01\0\0\0bG\x3f\xf0\0\0\0\0\0\0X\x01\0\0\0cu.";
+        let Obj::Dict(d, _) = unpickle(p).unwrap() else {
+            panic!("not a dict")
+        };
+        let d = d.borrow();
+        assert_eq!(d.items.len(), 1);
+        assert!(matches!(&d.items[0].1, Obj::Str(s) if &**s == "c"));
+    }
 }
