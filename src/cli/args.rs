@@ -26,8 +26,11 @@ pub enum Command {
     Eval(EvalArgs),
     /// Classify image files (PNG or JPEG, any size or colour) with a trained model.
     Predict(PredictArgs),
-    /// List the tensors of a safetensors file: names, shapes, dtypes, parameter count.
+    /// List the tensors of a weights file: names, shapes, dtypes, parameter count.
     Info(InfoArgs),
+    /// Convert a weights or checkpoint file between safetensors and PyTorch's .pt/.pth
+    /// (each format chosen by extension).
+    Convert(ConvertArgs),
     /// Time kiln on the benchmark workloads (`scripts/compare.py` runs PyTorch beside it).
     Bench(super::bench::BenchArgs),
 }
@@ -126,7 +129,7 @@ pub struct TrainArgs {
 /// `kiln eval`.
 #[derive(Debug, Args, Clone)]
 pub struct EvalArgs {
-    /// The trained model (model.safetensors from `kiln train`).
+    /// The trained model (model.safetensors from `kiln train`, or a PyTorch .pt/.pth state dict).
     #[arg(long)]
     pub model: PathBuf,
     /// The data set (default: the one the model was trained on, as its file records).
@@ -149,7 +152,7 @@ pub struct EvalArgs {
 /// `kiln predict`.
 #[derive(Debug, Args, Clone)]
 pub struct PredictArgs {
-    /// The trained model (model.safetensors from `kiln train`).
+    /// The trained model (model.safetensors from `kiln train`, or a PyTorch .pt/.pth state dict).
     #[arg(long)]
     pub model: PathBuf,
     /// Images to classify.
@@ -160,6 +163,16 @@ pub struct PredictArgs {
 /// `kiln info`.
 #[derive(Debug, Args, Clone)]
 pub struct InfoArgs {
-    /// A safetensors file.
+    /// A weights file (.safetensors, or PyTorch's .pt/.pth/.bin).
     pub file: PathBuf,
+}
+
+/// `kiln convert`.
+#[derive(Debug, Args, Clone)]
+pub struct ConvertArgs {
+    /// The file to read (.safetensors, .pt, .pth or .bin).
+    pub input: PathBuf,
+    /// The file to write; its extension picks the format (.pt/.pth/.bin: PyTorch,
+    /// otherwise safetensors).
+    pub output: PathBuf,
 }

@@ -4,7 +4,7 @@
 
 use super::error::CliError;
 use super::model::{Classifier, classifier_from_tensors, named_state};
-use kiln::io::{parse_safetensors, save_safetensors};
+use kiln::io::{FileFormat, parse_pt, parse_safetensors, save_safetensors};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -32,10 +32,22 @@ pub struct ModelFile {
 
 impl ModelFile {
     /// Reads a model file written by `kiln train` (or a PyTorch state dict of the same
-    /// kind of network saved with safetensors).
+    /// kind of network saved with safetensors or `torch.save`: `.pt`/`.pth`/`.bin`,
+    /// which carry no note, so the defaults apply).
     pub fn load(path: &Path) -> Result<ModelFile, CliError> {
         let bytes = std::fs::read(path).map_err(|e| CliError::file(path, e))?;
-        let (tensors, metadata) = parse_safetensors(path, &bytes)?;
+        let (tensors, metadata) = match FileFormat::for_loading(path, &bytes) {
+            FileFormat::Safetensors => parse_safetensors(path, &bytes)?,
+            FileFormat::PyTorch => {
+                let state = parse_pt(path, &bytes)?.to_state_dict().map_err(|reason| {
+                    CliError::BadModel {
+                        path: path.to_path_buf(),
+                        reason,
+                    }
+                })?;
+                (state.into_iter().collect(), HashMap::new())
+            }
+        };
         let note: ModelNote = metadata
             .get(META_KEY)
             .and_then(|j| serde_json::from_str(j).ok())

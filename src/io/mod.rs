@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod checkpoint;
+pub mod convert;
 pub mod error;
 pub mod format;
 pub mod pt;
@@ -13,6 +14,7 @@ pub mod state_dict;
 
 pub use atomic::atomic_write;
 pub use checkpoint::Checkpoint;
+pub use convert::{Converted, convert};
 pub use error::IoError;
 pub use format::FileFormat;
 pub use pt::{

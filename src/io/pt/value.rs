@@ -123,6 +123,45 @@ impl PtValue {
         Ok(out)
     }
 
+    /// Every tensor in the value with a dotted path to it, depth first in order:
+    /// `{'model': {'0.weight': t}, 'opt': [t2]}` gives `model.0.weight` and `opt.0`
+    /// (non-string keys are written as Python prints them, `3`, `None`, `True`).
+    pub fn flat_tensors(&self) -> Vec<(String, Tensor)> {
+        fn walk(v: &PtValue, at: &str, out: &mut Vec<(String, Tensor)>) {
+            let join = |k: &str| {
+                if at.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{at}.{k}")
+                }
+            };
+            match v {
+                PtValue::Tensor(t) => out.push((at.to_string(), t.clone())),
+                PtValue::List(xs) | PtValue::Tuple(xs) => {
+                    for (i, x) in xs.iter().enumerate() {
+                        walk(x, &join(&i.to_string()), out);
+                    }
+                }
+                PtValue::Dict(items) | PtValue::OrderedDict(items) => {
+                    for (k, x) in items {
+                        let key = match k {
+                            PtValue::Str(s) => s.clone(),
+                            PtValue::Int(i) => i.to_string(),
+                            PtValue::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+                            PtValue::None => "None".to_string(),
+                            other => other.kind().to_string(),
+                        };
+                        walk(x, &join(&key), out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, "", &mut out);
+        out
+    }
+
     /// The Python type name, for messages (`"dict"`, `"tensor"`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
