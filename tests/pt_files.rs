@@ -365,6 +365,24 @@ fn memo_references_share_containers_and_cannot_explode() {
     p.push(b'.');
     let e = parse_bounded(&archive(&p, &[])).unwrap_err().to_string();
     assert!(e.contains("more values than its size allows"), "{e}");
+    // One 4 KB string referenced 5000 times: 20 MB of copies from 14 KB of pickle.
+    let mut p = b"\x80\x02X\x00\x10\0\0".to_vec();
+    p.extend(std::iter::repeat_n(b'a', 4096));
+    p.extend_from_slice(b"q\x00](");
+    for _ in 0..5000 {
+        p.extend_from_slice(b"h\x00");
+    }
+    p.extend_from_slice(b"e.");
+    let e = parse_bounded(&archive(&p, &[])).unwrap_err().to_string();
+    assert!(e.contains("more values than its size allows"), "{e}");
+    // A tuple key of tuples of tuples built from memo references.
+    let mut p = b"\x80\x02}(Nq\x00K\x01".to_vec();
+    for _ in 0..6 {
+        p.extend_from_slice(b"(h\x00h\x00h\x00h\x00tq\x00K\x01");
+    }
+    p.extend_from_slice(b"u.");
+    let e = parse_bounded(&archive(&p, &[])).unwrap_err().to_string();
+    assert!(e.contains("key is too large"), "{e}");
 }
 
 // ---- kiln writes, PyTorch reads ----------------------------------------------------

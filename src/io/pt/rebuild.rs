@@ -84,8 +84,14 @@ impl<'a> Rebuilder<'a> {
             Obj::Bool(b) => PtValue::Bool(*b),
             Obj::Int(i) => PtValue::Int(*i),
             Obj::Float(f) => PtValue::Float(*f),
-            Obj::Str(s) => PtValue::Str(s.to_string()),
-            Obj::Bytes(b) => PtValue::Bytes(b.to_vec()),
+            Obj::Str(s) => {
+                self.charge_bytes(s.len())?;
+                PtValue::Str(s.to_string())
+            }
+            Obj::Bytes(b) => {
+                self.charge_bytes(b.len())?;
+                PtValue::Bytes(b.to_vec())
+            }
             Obj::List(l) => PtValue::List(seq(self, &l.borrow())?),
             Obj::Tuple(t) => PtValue::Tuple(seq(self, t)?),
             Obj::Dict(d, kind) => {
@@ -104,6 +110,16 @@ impl<'a> Rebuilder<'a> {
             Obj::Storage(_) => return bad("a bare storage as a value"),
             Obj::Tensor(t) => PtValue::Tensor(self.tensor(t)?),
         })
+    }
+
+    /// Strings and bytes are copied once per reference: their bytes count too.
+    fn charge_bytes(&mut self, n: usize) -> Result<(), RebuildError> {
+        let units = n as u64 / 8;
+        if units > self.node_budget {
+            return bad("the pickle expands to more values than its size allows");
+        }
+        self.node_budget -= units;
+        Ok(())
     }
 
     fn storage(&mut self, s: &StorageRef) -> Result<Rc<Vec<u8>>, RebuildError> {

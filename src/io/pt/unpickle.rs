@@ -210,7 +210,7 @@ pub(crate) struct Dict {
 
 impl Dict {
     fn set(&mut self, k: Obj, v: Obj) -> Result<(), PickleError> {
-        let key = key_of(&k, 0)?;
+        let key = key_of(&k, &mut 64)?;
         match self.index.get(&key) {
             Some(&i) => self.items[i].1 = v,
             None => {
@@ -222,7 +222,13 @@ impl Dict {
     }
 }
 
-fn key_of(o: &Obj, depth: usize) -> Result<Key, PickleError> {
+/// `left`: how many more key parts may be hashed. A key is hashed on every insert, and
+/// a tuple key built from memo references could cost far more than its bytes.
+fn key_of(o: &Obj, left: &mut usize) -> Result<Key, PickleError> {
+    if *left == 0 {
+        return bad("a dict key is too large");
+    }
+    *left -= 1;
     Ok(match o {
         Obj::None => Key::None,
         Obj::Bool(b) => Key::Int(*b as i64),
@@ -231,11 +237,9 @@ fn key_of(o: &Obj, depth: usize) -> Result<Key, PickleError> {
         Obj::Float(f) => Key::Float(f.to_bits()),
         Obj::Str(s) => Key::Str(s.clone()),
         Obj::Bytes(b) => Key::Bytes(b.clone()),
-        // Small tuples only: a key is hashed on every insert, and a deep or wide tuple
-        // built from memo references could cost far more than its bytes.
-        Obj::Tuple(t) if depth < 4 && t.len() <= 16 => Key::Tuple(
+        Obj::Tuple(t) => Key::Tuple(
             t.iter()
-                .map(|x| key_of(x, depth + 1))
+                .map(|x| key_of(x, left))
                 .collect::<Result<_, _>>()?,
         ),
         other => return bad(format!("unsupported dict key ({})", other.kind())),
@@ -336,6 +340,10 @@ pub(crate) fn unpickle(bytes: &[u8]) -> Result<Obj, PickleError> {
     let mut stack: Vec<Obj> = Vec::new();
     let mut marks: Vec<Vec<Obj>> = Vec::new();
     let mut memo: HashMap<u32, Obj> = HashMap::new();
+    // Elements REDUCE may copy out of shared (memoised) arguments, in all: without a
+    // bound, one large memoised string or tuple passed to many REDUCEs would cost the
+    // square of the input's size.
+    let mut budget = 8 * bytes.len() + 4096;
 
     fn pop(stack: &mut Vec<Obj>, op: &str) -> Result<Obj, PickleError> {
         stack
@@ -392,7 +400,7 @@ pub(crate) fn unpickle(bytes: &[u8]) -> Result<Obj, PickleError> {
             b'R' => {
                 let args = pop(&mut stack, "REDUCE")?;
                 let func = pop(&mut stack, "REDUCE")?;
-                stack.push(reduce(func, args)?);
+                stack.push(reduce(func, args, &mut budget)?);
             }
             // BUILD: only an OrderedDict's attributes (state_dict()._metadata).
             b'b' => {
@@ -608,7 +616,25 @@ fn uint(o: &Obj, what: &str) -> Result<u64, PickleError> {
     }
 }
 
+/// PyTorch's limit on a tensor's dimensions.
+const MAX_DIMS: usize = 64;
+
+fn charge(budget: &mut usize, n: usize) -> Result<(), PickleError> {
+    *budget = budget
+        .checked_sub(n)
+        .ok_or_else(|| PickleError::Format("the pickle builds more than its size allows".into()))?;
+    Ok(())
+}
+
 fn uints(o: &Obj, what: &str) -> Result<Vec<u64>, PickleError> {
+    let n = match o {
+        Obj::Tuple(t) => t.len(),
+        Obj::List(l) => l.borrow().len(),
+        _ => 0,
+    };
+    if n > MAX_DIMS {
+        return bad(format!("{what} has {n} dimensions (at most {MAX_DIMS})"));
+    }
     match o {
         Obj::Tuple(t) => t.iter().map(|x| uint(x, what)).collect(),
         Obj::List(l) => l.borrow().iter().map(|x| uint(x, what)).collect(),
@@ -616,7 +642,7 @@ fn uints(o: &Obj, what: &str) -> Result<Vec<u64>, PickleError> {
     }
 }
 
-fn reduce(func: Obj, args: Obj) -> Result<Obj, PickleError> {
+fn reduce(func: Obj, args: Obj, budget: &mut usize) -> Result<Obj, PickleError> {
     let Obj::Global(g) = func else {
         return bad(format!("REDUCE of a {}, not a global", func.kind()));
     };
@@ -668,6 +694,7 @@ fn reduce(func: Obj, args: Obj) -> Result<Obj, PickleError> {
         // bytes pickle as _codecs.encode('\x00...', 'latin1').
         Global::CodecsEncode => match args {
             [Obj::Str(s), Obj::Str(enc)] if &**enc == "latin1" || &**enc == "latin-1" => {
+                charge(budget, s.len())?;
                 let b: Option<Vec<u8>> = s.chars().map(|c| u8::try_from(c as u32).ok()).collect();
                 Obj::Bytes(b.ok_or_else(wrong)?.into())
             }
@@ -675,7 +702,10 @@ fn reduce(func: Obj, args: Obj) -> Result<Obj, PickleError> {
         },
         Global::Set => match args {
             [] => Obj::List(Rc::default()),
-            [Obj::List(l)] => Obj::List(Rc::new(RefCell::new(l.borrow().clone()))),
+            [Obj::List(l)] => {
+                charge(budget, l.borrow().len())?;
+                Obj::List(Rc::new(RefCell::new(l.borrow().clone())))
+            }
             _ => return Err(wrong()),
         },
         Global::ByteArray => match args {
