@@ -11,7 +11,7 @@ use kiln::io::{
     Checkpoint, FileFormat, IoError, PtValue, load_pt, load_state_dict_file, parse_pt,
     save_state_dict, serialize_pt,
 };
-use kiln::nn::StateDict;
+use kiln::nn::{Module, StateDict};
 use kiln::optim::{GroupState, OptimizerState, SchedulerState};
 use kiln::tensor::DType;
 use kiln::tensor::random::Generator;
@@ -447,6 +447,19 @@ fn kiln_checkpoint() -> Checkpoint {
     }
 }
 
+/// nn.Linear(3, 2) with fixed weights.
+fn kiln_linear() -> kiln::nn::Linear {
+    let lin = kiln::nn::Linear::new(3, 2);
+    let mut sd = StateDict::new();
+    sd.insert(
+        "weight",
+        t32(vec![0.5, -1.0, 0.25, 2.0, 0.125, -0.75], &[2, 3]),
+    );
+    sd.insert("bias", t32(vec![0.1, -0.2], &[2]));
+    lin.load_state_dict(&sd, true).unwrap();
+    lin
+}
+
 fn kiln_values() -> PtValue {
     use PtValue::*;
     let s = |x: &str| Str(x.into());
@@ -504,6 +517,8 @@ fn kiln_written_files_match_the_committed_bytes() {
     let dir = dir().join("kiln_written");
     let tmp = tempfile::tempdir().unwrap();
     let files: Vec<(&str, Vec<u8>)> = {
+        let lin_path = tmp.path().join("linear.pth");
+        save_state_dict(&lin_path, &kiln_linear().state_dict()).unwrap();
         let sd_path = tmp.path().join("state_dict.pt");
         save_state_dict(&sd_path, &kiln_state_dict()).unwrap();
         let ck_path = tmp.path().join("checkpoint.pth");
@@ -512,6 +527,7 @@ fn kiln_written_files_match_the_committed_bytes() {
             ("state_dict.pt", std::fs::read(&sd_path).unwrap()),
             ("checkpoint.pth", std::fs::read(&ck_path).unwrap()),
             ("values.pt", serialize_pt(&kiln_values()).unwrap()),
+            ("linear.pth", std::fs::read(&lin_path).unwrap()),
         ]
     };
     if std::env::var_os("KILN_WRITE_PT_FIXTURES").is_some() {
