@@ -344,6 +344,34 @@ fn hand_made_tensor_pickles_load_and_lying_sizes_are_errors() {
 }
 
 #[test]
+fn big_endian_deflated_and_torchscript_archives() {
+    // byteorder 'big' (torch.save on a big-endian machine), records deflated.
+    let data: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| v.to_be_bytes()).collect();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in [
+        ("a/data.pkl", &tensor_pickle(2, &[2], &[1])[..]),
+        ("a/byteorder", b"big"),
+        ("a/data/0", &data),
+    ] {
+        w.start_file(name, o).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    let bytes = w.finish().unwrap().into_inner();
+    let t = parse_bounded(&bytes).unwrap();
+    assert_eq!(t.as_tensor().unwrap().to_vec::<f32>(), [1.5, -2.0]);
+    // A TorchScript archive (torch.jit.save) is named as such.
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for name in ["m/data.pkl", "m/constants.pkl"] {
+        w.start_file(name, o).unwrap();
+        w.write_all(b"\x80\x02N.").unwrap();
+    }
+    let e = parse_bounded(&w.finish().unwrap().into_inner()).unwrap_err();
+    assert!(e.to_string().contains("TorchScript"), "{e}");
+}
+
+#[test]
 fn memo_references_share_containers_and_cannot_explode() {
     // {'a': d, 'b': d} with d filled after it was memoised, as Python pickles it.
     let p = b"\x80\x02}q\x00(X\x01\0\0\0a}q\x01X\x01\0\0\0xK\x01sX\x01\0\0\0bh\x01u.";
