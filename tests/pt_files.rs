@@ -344,9 +344,34 @@ fn hand_made_tensor_pickles_load_and_lying_sizes_are_errors() {
 }
 
 #[test]
+fn deep_nesting_and_cycles_neither_overflow_the_stack_nor_hang() {
+    // 300,000 lists each appended into the one before: [[[[...]]]].
+    let n = 300_000;
+    let mut p = b"\x80\x02".to_vec();
+    p.extend(std::iter::repeat_n(b']', n));
+    p.extend(std::iter::repeat_n(b'a', n - 1));
+    p.push(b'.');
+    let e = parse_bounded(&archive(&p, &[])).unwrap_err().to_string();
+    assert!(e.contains("nested deeper"), "{e}");
+    // The same depth as bad REDUCE arguments, dropped mid-parse.
+    let mut p = b"\x80\x02ccollections\nOrderedDict\n".to_vec();
+    p.extend(std::iter::repeat_n(b']', n));
+    p.extend(std::iter::repeat_n(b'a', n - 1));
+    p.extend_from_slice(b"\x85R.");
+    assert!(parse_bounded(&archive(&p, &[])).is_err());
+    // A list that contains itself, memoised: l = []; l.append(l).
+    let p = b"\x80\x02]q\x00h\x00a.";
+    let e = parse_bounded(&archive(p, &[])).unwrap_err().to_string();
+    assert!(e.contains("nested deeper"), "{e}");
+}
+
+#[test]
 fn big_endian_deflated_and_torchscript_archives() {
     // byteorder 'big' (torch.save on a big-endian machine), records deflated.
-    let data: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| v.to_be_bytes()).collect();
+    let data: Vec<u8> = [1.5f32, -2.0]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let o = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated);

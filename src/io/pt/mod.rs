@@ -63,7 +63,7 @@ pub fn parse_pt(path: &Path, bytes: &[u8]) -> Result<PtValue, IoError> {
     };
     let mut archive = Archive::open(bytes).map_err(|e| container_err(path, e))?;
     let pkl = archive.pickle().map_err(|e| container_err(path, e))?;
-    let obj = unpickle::unpickle(&pkl).map_err(|e| match e {
+    let parsed = unpickle::unpickle(&pkl).map_err(|e| match e {
         PickleError::Format(r) => format(format!("data.pkl: {r}")),
         PickleError::Forbidden(global) => IoError::ForbiddenGlobal {
             path: path.to_path_buf(),
@@ -81,7 +81,9 @@ pub fn parse_pt(path: &Path, bytes: &[u8]) -> Result<PtValue, IoError> {
             .map_err(|e| rebuild::RebuildError::Io(container_err(path, e)))
     };
     let mut r = rebuild::Rebuilder::new(&mut load, big_endian, bytes.len());
-    r.value(&obj, 0).map_err(|e| match e {
+    let value = r.value(&parsed.root, 0);
+    unpickle::teardown(std::iter::once(parsed.root).chain(parsed.rest));
+    value.map_err(|e| match e {
         rebuild::RebuildError::Format(reason) => format(reason),
         rebuild::RebuildError::Io(e) => e,
     })

@@ -214,7 +214,7 @@ mod tests {
             i64::MIN,
         ] {
             let (p, _) = pickle(&PtValue::Int(v));
-            match unpickle(&p).unwrap() {
+            match unpickle(&p).unwrap().root {
                 Obj::Int(got) => assert_eq!(got, v),
                 other => panic!("{v}: {other:?}"),
             }

@@ -246,6 +246,55 @@ fn key_of(o: &Obj, left: &mut usize) -> Result<Key, PickleError> {
     })
 }
 
+/// A list's elements. Its drop hands them to [`teardown`]: see there.
+#[derive(Debug, Default)]
+pub(crate) struct ListCell(RefCell<Vec<Obj>>);
+
+impl std::ops::Deref for ListCell {
+    type Target = RefCell<Vec<Obj>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for ListCell {
+    fn drop(&mut self) {
+        let v = std::mem::take(self.0.get_mut());
+        if !v.is_empty() {
+            teardown_all(v, false);
+        }
+    }
+}
+
+/// A tuple's elements, dropped as [`ListCell`]'s are.
+#[derive(Debug, Default)]
+pub(crate) struct TupleCell(Vec<Obj>);
+
+impl std::ops::Deref for TupleCell {
+    type Target = Vec<Obj>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for TupleCell {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        if !v.is_empty() {
+            teardown_all(v, false);
+        }
+    }
+}
+
+impl Drop for Dict {
+    fn drop(&mut self) {
+        let items = std::mem::take(&mut self.items);
+        if !items.is_empty() {
+            teardown_all(items.into_iter().flat_map(|(k, v)| [k, v]), false);
+        }
+    }
+}
+
 /// A value on the unpickler's stack. Containers are shared handles, as in Python.
 #[derive(Clone, Debug)]
 pub(crate) enum Obj {
@@ -255,8 +304,8 @@ pub(crate) enum Obj {
     Float(f64),
     Str(Rc<str>),
     Bytes(Rc<[u8]>),
-    List(Rc<RefCell<Vec<Obj>>>),
-    Tuple(Rc<Vec<Obj>>),
+    List(Rc<ListCell>),
+    Tuple(Rc<TupleCell>),
     Dict(Rc<RefCell<Dict>>, DictKind),
     Global(Global),
     Storage(Rc<StorageRef>),
@@ -282,7 +331,7 @@ impl Obj {
     }
 
     fn tuple(items: Vec<Obj>) -> Obj {
-        Obj::Tuple(Rc::new(items))
+        Obj::Tuple(Rc::new(TupleCell(items)))
     }
 }
 
@@ -334,12 +383,91 @@ impl<'a> Reader<'a> {
 /// The deepest MARK nesting accepted (Python's own stack would overflow long before).
 const MAX_MARKS: usize = 10_000;
 
-/// Reads one pickle, returning the object `STOP` finds on the stack.
-pub(crate) fn unpickle(bytes: &[u8]) -> Result<Obj, PickleError> {
+/// Drops an object graph without recursion: a pickle can nest lists a million deep in
+/// a few bytes per level, and the recursive drop of such a graph would overflow the
+/// stack. Containers this handle owns alone are emptied into a work list; with
+/// `everything` (the end of a parse, when no handle is used again) shared lists and
+/// dicts are emptied too, which breaks cycles (a list that contains itself).
+pub(crate) fn teardown_all(roots: impl IntoIterator<Item = Obj>, everything: bool) {
+    let mut work: Vec<Obj> = roots.into_iter().collect();
+    while let Some(o) = work.pop() {
+        match o {
+            Obj::List(mut l) => {
+                if let Some(cell) = Rc::get_mut(&mut l) {
+                    work.append(cell.0.get_mut());
+                } else if everything && let Ok(mut v) = l.try_borrow_mut() {
+                    work.append(&mut v);
+                }
+            }
+            Obj::Dict(mut d, _) => {
+                let mut take = |d: &mut Dict| {
+                    d.index.clear();
+                    for (k, v) in std::mem::take(&mut d.items) {
+                        work.push(k);
+                        work.push(v);
+                    }
+                };
+                if let Some(cell) = Rc::get_mut(&mut d) {
+                    take(cell.get_mut());
+                } else if everything && let Ok(mut v) = d.try_borrow_mut() {
+                    take(&mut v);
+                }
+            }
+            Obj::Tuple(mut t) => {
+                if let Some(cell) = Rc::get_mut(&mut t) {
+                    work.append(&mut cell.0);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// [`teardown_all`] of a graph no handle is used again, cycles included.
+pub(crate) fn teardown(roots: impl IntoIterator<Item = Obj>) {
+    teardown_all(roots, true)
+}
+
+/// The unpickler's state, torn down without recursion however it ends.
+#[derive(Default)]
+struct Machine {
+    stack: Vec<Obj>,
+    marks: Vec<Vec<Obj>>,
+    memo: HashMap<u32, Obj>,
+}
+
+impl Machine {
+    fn take_all(&mut self) -> Vec<Obj> {
+        let stack = std::mem::take(&mut self.stack);
+        let marks = std::mem::take(&mut self.marks);
+        let memo = std::mem::take(&mut self.memo);
+        stack
+            .into_iter()
+            .chain(marks.into_iter().flatten())
+            .chain(memo.into_values())
+            .collect()
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        teardown(self.take_all());
+    }
+}
+
+/// A parsed pickle: the object `STOP` found, and everything else the parse still held
+/// (the memo), which may share containers with it. Drop both with [`teardown`] once
+/// `root` is no longer needed.
+pub(crate) struct Parsed {
+    pub root: Obj,
+    pub rest: Vec<Obj>,
+}
+
+/// Reads one pickle.
+pub(crate) fn unpickle(bytes: &[u8]) -> Result<Parsed, PickleError> {
     let mut r = Reader { bytes, pos: 0 };
-    let mut stack: Vec<Obj> = Vec::new();
-    let mut marks: Vec<Vec<Obj>> = Vec::new();
-    let mut memo: HashMap<u32, Obj> = HashMap::new();
+    let mut m = Machine::default();
+    let Machine { stack, marks, memo } = &mut m;
     // Elements REDUCE may copy out of shared (memoised) arguments, in all: without a
     // bound, one large memoised string or tuple passed to many REDUCEs would cost the
     // square of the input's size.
@@ -377,7 +505,13 @@ pub(crate) fn unpickle(bytes: &[u8]) -> Result<Obj, PickleError> {
                 }
             }
             // STOP
-            b'.' => return pop(&mut stack, "STOP"),
+            b'.' => {
+                let root = pop(stack, "STOP")?;
+                return Ok(Parsed {
+                    root,
+                    rest: m.take_all(),
+                });
+            }
             // GLOBAL
             b'c' => {
                 let module = r.line()?;
@@ -398,14 +532,14 @@ pub(crate) fn unpickle(bytes: &[u8]) -> Result<Obj, PickleError> {
             }
             // REDUCE
             b'R' => {
-                let args = pop(&mut stack, "REDUCE")?;
-                let func = pop(&mut stack, "REDUCE")?;
+                let args = pop(stack, "REDUCE")?;
+                let func = pop(stack, "REDUCE")?;
                 stack.push(reduce(func, args, &mut budget)?);
             }
             // BUILD: only an OrderedDict's attributes (state_dict()._metadata).
             b'b' => {
-                let state = pop(&mut stack, "BUILD")?;
-                match (top(&mut stack, "BUILD")?, state) {
+                let state = pop(stack, "BUILD")?;
+                match (top(stack, "BUILD")?, state) {
                     (Obj::Dict(_, DictKind::Ordered), Obj::Dict(..)) => {}
                     (inst, state) => {
                         return Err(PickleError::Unsupported(format!(
@@ -424,34 +558,34 @@ pub(crate) fn unpickle(bytes: &[u8]) -> Result<Obj, PickleError> {
             }
             // APPEND, APPENDS
             b'a' => {
-                let item = pop(&mut stack, "APPEND")?;
-                match top(&mut stack, "APPEND")? {
+                let item = pop(stack, "APPEND")?;
+                match top(stack, "APPEND")? {
                     Obj::List(l) => l.borrow_mut().push(item),
                     o => return bad(format!("APPEND to a {}", o.kind())),
                 }
             }
             b'e' => {
-                let items = pop_mark(&mut stack, &mut marks, "APPENDS")?;
-                match top(&mut stack, "APPENDS")? {
+                let items = pop_mark(stack, marks, "APPENDS")?;
+                match top(stack, "APPENDS")? {
                     Obj::List(l) => l.borrow_mut().extend(items),
                     o => return bad(format!("APPENDS to a {}", o.kind())),
                 }
             }
             // SETITEM, SETITEMS
             b's' => {
-                let v = pop(&mut stack, "SETITEM")?;
-                let k = pop(&mut stack, "SETITEM")?;
-                match top(&mut stack, "SETITEM")? {
+                let v = pop(stack, "SETITEM")?;
+                let k = pop(stack, "SETITEM")?;
+                match top(stack, "SETITEM")? {
                     Obj::Dict(d, _) => d.borrow_mut().set(k, v)?,
                     o => return bad(format!("SETITEM on a {}", o.kind())),
                 }
             }
             b'u' => {
-                let items = pop_mark(&mut stack, &mut marks, "SETITEMS")?;
+                let items = pop_mark(stack, marks, "SETITEMS")?;
                 if items.len() % 2 != 0 {
                     return bad("SETITEMS with an odd number of items");
                 }
-                match top(&mut stack, "SETITEMS")? {
+                match top(stack, "SETITEMS")? {
                     Obj::Dict(d, _) => {
                         let mut d = d.borrow_mut();
                         let mut it = items.into_iter();
@@ -467,11 +601,11 @@ pub(crate) fn unpickle(bytes: &[u8]) -> Result<Obj, PickleError> {
                 if marks.len() >= MAX_MARKS {
                     return bad("MARKs nested too deeply");
                 }
-                marks.push(std::mem::take(&mut stack));
+                marks.push(std::mem::take(stack));
             }
             // TUPLE, TUPLE1..3, EMPTY_TUPLE
             b't' => {
-                let items = pop_mark(&mut stack, &mut marks, "TUPLE")?;
+                let items = pop_mark(stack, marks, "TUPLE")?;
                 stack.push(Obj::tuple(items));
             }
             0x85..=0x87 => {
@@ -525,7 +659,7 @@ pub(crate) fn unpickle(bytes: &[u8]) -> Result<Obj, PickleError> {
             }
             // BINPERSID
             b'Q' => {
-                let pid = pop(&mut stack, "BINPERSID")?;
+                let pid = pop(stack, "BINPERSID")?;
                 stack.push(Obj::Storage(Rc::new(persistent_storage(&pid)?)));
             }
             // BINGET, LONG_BINGET
@@ -539,7 +673,7 @@ pub(crate) fn unpickle(bytes: &[u8]) -> Result<Obj, PickleError> {
             // BINPUT, LONG_BINPUT
             b'q' | b'r' => {
                 let i = if op == b'q' { r.u8()? as u32 } else { r.u32()? };
-                let v = top(&mut stack, "BINPUT")?.clone();
+                let v = top(stack, "BINPUT")?.clone();
                 memo.insert(i, v);
             }
             other => {
@@ -610,8 +744,11 @@ fn uint(o: &Obj, what: &str) -> Result<u64, PickleError> {
     match o {
         Obj::Int(i) if *i >= 0 => Ok(*i as u64),
         o => bad(format!(
-            "{what} is {} ({o:?}), not a non-negative int",
-            o.kind()
+            "{what} is {}, not a non-negative int",
+            match o {
+                Obj::Int(i) => i.to_string(),
+                o => o.kind().to_string(),
+            }
         )),
     }
 }
@@ -653,7 +790,9 @@ fn reduce(func: Obj, args: Obj, budget: &mut usize) -> Result<Obj, PickleError> 
         ));
     };
     let args = args.as_slice();
-    let wrong = || PickleError::Format(format!("bad arguments to {g:?}: {args:?}"));
+    // Kinds only: an argument may be huge, deeply nested or contain itself.
+    let kinds: Vec<&str> = args.iter().map(Obj::kind).collect();
+    let wrong = || PickleError::Format(format!("bad arguments to {g:?}: ({})", kinds.join(", ")));
     Ok(match &g {
         Global::OrderedDict => match args {
             [] => Obj::Dict(Rc::default(), DictKind::Ordered),
@@ -704,12 +843,12 @@ fn reduce(func: Obj, args: Obj, budget: &mut usize) -> Result<Obj, PickleError> 
             [] => Obj::List(Rc::default()),
             [Obj::List(l)] => {
                 charge(budget, l.borrow().len())?;
-                Obj::List(Rc::new(RefCell::new(l.borrow().clone())))
+                Obj::List(Rc::new(ListCell(RefCell::new(l.borrow().clone()))))
             }
             _ => return Err(wrong()),
         },
         Global::ByteArray => match args {
-            [] => Obj::Bytes(Rc::from(Vec::new())),
+            [] => Obj::Bytes(Rc::from(Vec::<u8>::new())),
             [b @ Obj::Bytes(_)] => b.clone(),
             _ => return Err(wrong()),
         },
@@ -745,18 +884,20 @@ mod tests {
     #[test]
     fn a_forbidden_global_is_refused_by_name_before_its_arguments() {
         // GLOBAL os.system, then garbage that would fail to parse.
-        let e = unpickle(b"\x80\x02cos\nsystem\n\xff\xff").unwrap_err();
+        let e = unpickle(b"\x80\x02cos\nsystem\n\xff\xff").err().unwrap();
         assert!(
             matches!(e, PickleError::Forbidden(ref g) if g == "os.system"),
             "{e:?}"
         );
-        let e = unpickle(b"c__builtin__\neval\n").unwrap_err();
+        let e = unpickle(b"c__builtin__\neval\n").err().unwrap();
         assert!(
             matches!(e, PickleError::Forbidden(ref g) if g == "builtins.eval"),
             "{e:?}"
         );
         // Protocol 4 spells it STACK_GLOBAL, which PyTorch refuses; the name is still given.
-        let e = unpickle(b"\x80\x04X\x02\0\0\0osX\x06\0\0\0system\x93").unwrap_err();
+        let e = unpickle(b"\x80\x04X\x02\0\0\0osX\x06\0\0\0system\x93")
+            .err()
+            .unwrap();
         assert!(
             matches!(e, PickleError::Forbidden(ref g) if g == "os.system"),
             "{e:?}"
@@ -765,9 +906,11 @@ mod tests {
 
     #[test]
     fn allowed_but_unsupported_globals_say_so() {
-        let e = unpickle(b"ctorch._utils\n_rebuild_qtensor\n").unwrap_err();
+        let e = unpickle(b"ctorch._utils\n_rebuild_qtensor\n")
+            .err()
+            .unwrap();
         assert!(matches!(e, PickleError::Unsupported(_)), "{e:?}");
-        let e = unpickle(b"ctorch\nComplexFloatStorage\n").unwrap_err();
+        let e = unpickle(b"ctorch\nComplexFloatStorage\n").err().unwrap();
         assert!(matches!(e, PickleError::Unsupported(_)), "{e:?}");
     }
 
@@ -775,7 +918,7 @@ mod tests {
     fn dict_keys_compare_as_python_compares_them() {
         // {1: 'a', True: 'b', 1.0: 'c'} is {1: 'c'} in Python.
         let p = b"}(K\x01X\x01\0\0\0a\x88X\x01\0\0\0bG\x3f\xf0\0\0\0\0\0\0X\x01\0\0\0cu.";
-        let Obj::Dict(d, _) = unpickle(p).unwrap() else {
+        let Obj::Dict(d, _) = unpickle(p).unwrap().root else {
             panic!("not a dict")
         };
         let d = d.borrow();
