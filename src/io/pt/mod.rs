@@ -26,6 +26,8 @@
 
 mod checkpoint;
 mod container;
+mod globals;
+mod object;
 mod pickle;
 pub mod rebuild;
 mod unpickle;

@@ -193,7 +193,8 @@ impl Pickler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::pt::unpickle::{Obj, unpickle};
+    use crate::io::pt::object::Obj;
+    use crate::io::pt::unpickle::unpickle;
 
     #[test]
     fn ints_take_the_shortest_opcode_and_read_back() {

@@ -12,7 +12,8 @@
 //! Every other dtype (complex, float8, uint16/32/64, quantized) is an
 //! [`crate::io::IoError::UnsupportedDtype`].
 
-use super::unpickle::{DictKind, Obj, StorageDtype, StorageRef, TensorRef, dict_items};
+use super::globals::{Global, StorageDtype};
+use super::object::{DictKind, Obj, StorageRef, TensorRef, dict_items};
 use super::value::PtValue;
 use crate::tensor::Tensor;
 use std::collections::HashMap;
@@ -105,7 +106,7 @@ impl<'a> Rebuilder<'a> {
                     DictKind::Ordered => PtValue::OrderedDict(items),
                 }
             }
-            Obj::Global(super::unpickle::Global::Dtype(name)) => PtValue::Str(name.clone()),
+            Obj::Global(Global::Dtype(name)) => PtValue::Str(name.clone()),
             Obj::Global(g) => return bad(format!("a bare global {g:?} as a value")),
             Obj::Storage(_) => return bad("a bare storage as a value"),
             Obj::Tensor(t) => PtValue::Tensor(self.tensor(t)?),
