@@ -2,6 +2,7 @@
 //! and the comparisons. Gradients of broadcast inputs are summed back to their shapes.
 
 use crate::autograd::record::{Saved, record};
+use crate::tensor::backend::check_same_device;
 use crate::tensor::kernels::elementwise::zip;
 use crate::tensor::{DType, Tensor};
 use crate::{float_dispatch, numeric_dispatch};
@@ -41,18 +42,17 @@ pub(crate) fn scalar_like(like: &Tensor, v: f64) -> Tensor {
         like.dtype()
     };
     let d = if d == DType::Bool { DType::I64 } else { d };
-    Tensor::scalar_dtype(
-        v,
-        if like.dtype().is_float() {
-            like.dtype()
-        } else {
-            d
-        },
-    )
+    let d = if like.dtype().is_float() {
+        like.dtype()
+    } else {
+        d
+    };
+    Tensor::full_on(&[], v, d, like.device())
 }
 
 macro_rules! numeric_zip {
     ($name:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $e:expr) => {{
+        check_same_device($name, &[$a, $b]);
         let (a, b) = promote($a, $b);
         numeric_dispatch!($name, a.dtype(), T => zip::<T, T>($name, &a, &b, |$x: T, $y: T| $e))
     }};
@@ -60,6 +60,7 @@ macro_rules! numeric_zip {
 
 macro_rules! float_zip {
     ($name:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $e:expr) => {{
+        check_same_device($name, &[$a, $b]);
         let (a, b) = promote($a, $b);
         let (a, b) = if a.dtype().is_float() { (a, b) } else { (a.float(), b.float()) };
         let out = float_dispatch!($name, a.dtype(), T => zip::<T, T>($name, &a, &b, |$x: T, $y: T| $e));
@@ -238,6 +239,7 @@ macro_rules! comparison {
             #[doc = concat!("Elementwise `", $doc, "`, as a `bool` mask (broadcasting).")]
             #[allow(clippy::bool_comparison)] // bool masks compare in order, false < true
             pub fn $name(&self, other: &Tensor) -> Tensor {
+                check_same_device(stringify!($name), &[self, other]);
                 let (a, b) = promote(self, other);
                 if a.dtype() == DType::Bool {
                     return zip::<bool, bool>(stringify!($name), &a, &b, |$x: bool, $y: bool| $e);
@@ -263,6 +265,7 @@ comparison!(ge, ge_scalar, ">=", |x, y| x >= y);
 impl Tensor {
     /// Elementwise logical and of two masks (`torch.logical_and`).
     pub fn logical_and(&self, other: &Tensor) -> Tensor {
+        check_same_device("logical_and", &[self, other]);
         zip::<bool, bool>(
             "logical_and",
             &self.to_dtype(DType::Bool),
@@ -273,6 +276,7 @@ impl Tensor {
 
     /// Elementwise logical or of two masks (`torch.logical_or`).
     pub fn logical_or(&self, other: &Tensor) -> Tensor {
+        check_same_device("logical_or", &[self, other]);
         zip::<bool, bool>(
             "logical_or",
             &self.to_dtype(DType::Bool),

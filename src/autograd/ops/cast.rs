@@ -1,7 +1,8 @@
 //! Dtype conversion: `to_dtype`, `float()`, `double()`, `long()`.
 
 use crate::autograd::record::record;
-use crate::tensor::{DType, Tensor};
+use crate::tensor::backend::for_device;
+use crate::tensor::{DType, Device, Tensor};
 
 impl Tensor {
     /// A copy converted to `dtype` (`tensor.to(dtype)`); returns `self` if already that
@@ -17,6 +18,25 @@ impl Tensor {
         let src = self.dtype();
         record(out, &[self], "ToCopyBackward0", move || {
             move |g: &Tensor, _: &[bool]| vec![Some(g.to_dtype(src))]
+        })
+    }
+
+    /// A copy on `device` (`tensor.to(device)`); returns `self` if already there, as
+    /// PyTorch does. Differentiable: the gradient moves back to `self`'s device.
+    ///
+    /// Panics for a device this build has no backend for (any `cuda` device).
+    pub fn to(&self, device: Device) -> Tensor {
+        let src = self.device();
+        if device == src {
+            return self.clone();
+        }
+        let target = for_device("to", device);
+        let out = target.from_host(&for_device("to", src).to_host(self));
+        if !self.dtype().is_float() {
+            return out;
+        }
+        record(out, &[self], "ToCopyBackward0", move || {
+            move |g: &Tensor, _: &[bool]| vec![Some(g.to(src))]
         })
     }
 

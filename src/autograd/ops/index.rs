@@ -6,6 +6,7 @@
 //! `index_add` and `scatter_add` add, so they take numeric dtypes only.
 
 use crate::autograd::record::{Saved, record};
+use crate::tensor::backend::check_same_device;
 use crate::tensor::kernels::index as kernel;
 use crate::tensor::kernels::index::checked_indices;
 use crate::tensor::layout::normalize_dim;
@@ -50,6 +51,7 @@ impl Tensor {
             normalize_dim(dim, 0, "index_select");
             return self.reshape(&[1]).index_select(0, index).reshape(&[]);
         }
+        check_same_device("index_select", &[self, index]);
         let d = normalize_dim(dim, self.dim(), "index_select");
         let idx = checked_indices("index_select", index, d, self.shape()[d]);
         let out = any_dispatch!(self.dtype(), T => kernel::index_select::<T>(self, d, &idx));
@@ -75,6 +77,7 @@ impl Tensor {
             let src = source.reshape(&[source.numel()]);
             return self.reshape(&[1]).index_add(0, index, &src).reshape(&[]);
         }
+        check_same_device("index_add", &[self, index, source]);
         let d = normalize_dim(dim, self.dim(), "index_add");
         assert!(
             self.dtype() == source.dtype(),
@@ -122,6 +125,7 @@ impl Tensor {
             index.shape(),
             self.shape()
         );
+        check_same_device("gather", &[self, index]);
         let d = normalize_dim(dim, self.dim(), "gather");
         for k in (0..self.dim()).filter(|&k| k != d) {
             assert!(
@@ -169,6 +173,7 @@ impl Tensor {
             self.dtype(),
             src.dtype()
         );
+        check_same_device("scatter_add", &[self, index, src]);
         let d = normalize_dim(dim, self.dim(), "scatter_add");
         for k in 0..self.dim() {
             assert!(
@@ -250,6 +255,7 @@ pub fn cat(tensors: &[Tensor], dim: isize) -> Tensor {
         }
     }
     let refs: Vec<&Tensor> = kept.iter().map(|&(_, t)| t).collect();
+    check_same_device("cat", &refs);
     let dtype = promoted(&refs);
     let parts: Vec<Tensor> = refs.iter().map(|t| t.to_dtype(dtype)).collect();
     let out = any_dispatch!(dtype, T => kernel::cat::<T>(&parts, d));
@@ -287,6 +293,7 @@ pub fn stack(tensors: &[Tensor], dim: isize) -> Tensor {
     }
     let d = normalize_dim(dim, s0.len() + 1, "stack");
     let refs: Vec<&Tensor> = tensors.iter().collect();
+    check_same_device("stack", &refs);
     let dtype = promoted(&refs);
     let parts: Vec<Tensor> = tensors.iter().map(|t| t.to_dtype(dtype)).collect();
     let views: Vec<Tensor> = parts

@@ -16,6 +16,7 @@
 use super::binary::scalar_like;
 use crate::autograd::mode::{is_grad_enabled, no_grad};
 use crate::autograd::record::record;
+use crate::tensor::backend::check_same_device;
 use crate::tensor::kernels::elementwise::{broadcast_or_panic, copy_contiguous, zip_assign};
 use crate::tensor::{BufferElement, DType, Element, Tensor};
 use crate::{float_dispatch, numeric_dispatch};
@@ -41,6 +42,7 @@ fn assert_castable(op: &str, result: DType, dst: DType) {
 /// Checks PyTorch's rules for an in-place op on `dst`; returns whether it must be recorded.
 fn prepare(op: &str, dst: &Tensor, other: Option<&Tensor>) -> bool {
     if let Some(o) = other {
+        check_same_device(op, &[dst, o]);
         let shape = broadcast_or_panic(op, dst.shape(), o.shape());
         assert!(
             shape == dst.shape(),

@@ -5,10 +5,16 @@
 //! saves (candle loses to single-threaded runs on small ops for exactly this reason).
 
 pub mod cast;
+pub mod copy;
 pub mod elementwise;
+pub mod embedding;
+pub mod fused;
 pub mod gemm;
 pub mod index;
+pub mod loss;
 pub mod matmul;
+pub mod nll;
+pub mod random_fill;
 pub mod reduce;
 
 /// Element count above which elementwise kernels split work across threads.

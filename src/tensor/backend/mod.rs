@@ -1,0 +1,119 @@
+//! The device seam: which backend runs a kernel, chosen from where its tensors live.
+//!
+//! Every op-level kernel in [`crate::tensor::kernels`] starts with [`select`], which
+//! checks that its tensors share one device (PyTorch's "Expected all tensors to be on
+//! the same device" otherwise) and returns that device's [`Backend`]. The backend runs
+//! the kernel on its own buffers; ops above never see a slice.
+//!
+//! [`Cpu`] is the only backend today. A CUDA or wgpu backend is a new folder beside
+//! `cpu/` that implements [`Backend`], plus one arm in [`for_device`].
+
+pub mod cpu;
+
+pub use cpu::Cpu;
+
+use super::device::{Device, same_device};
+use super::random::{BernoulliScalarKernel, Generator};
+use super::{DType, Tensor};
+use crate::tensor::kernels::nll::NllPlan;
+
+/// The kernels a device provides, with op-level signatures: tensors in, tensors out.
+///
+/// Closure-taking primitives (`kernels::elementwise::map`/`zip`, `reduce`) are the CPU
+/// backend's own building blocks and have no entry here: a device backend implements
+/// named ops instead.
+pub trait Backend: Send + Sync {
+    /// The device this backend's buffers live on.
+    fn device(&self) -> Device;
+
+    /// A copy of `x` (on this backend) in host memory, as a CPU tensor.
+    fn to_host(&self, x: &Tensor) -> Tensor;
+    /// A copy of the CPU tensor `x` in this backend's memory.
+    fn from_host(&self, x: &Tensor) -> Tensor;
+
+    /// Overwrites `dst` in logical order with `values` converted to its dtype.
+    fn write_f64(&self, dst: &Tensor, values: &[f64]);
+    /// `dst.copy_(src)` for equal shapes, converting dtype.
+    fn copy_into(&self, dst: &Tensor, src: &Tensor);
+    /// `x.to(dtype)` as a new contiguous tensor.
+    fn cast(&self, x: &Tensor, dtype: DType) -> Tensor;
+    /// Rows of `t` along dim 0, copied in order into one contiguous tensor.
+    fn select_rows(&self, t: &Tensor, rows: &[usize]) -> Tensor;
+    /// Equally shaped tensors of one dtype stacked along a new first dimension.
+    fn stack(&self, tensors: &[Tensor]) -> Tensor;
+    /// `u8` elements mapped through a 256-entry `f32` table, reshaped to `shape`.
+    fn byte_table(&self, x: &Tensor, table: &[f32; 256], shape: &[usize]) -> Tensor;
+
+    /// `t.uniform_(low, high)` in place, PyTorch's draws.
+    fn uniform_(&self, t: &Tensor, low: f64, high: f64, g: &mut Generator);
+    /// `t.normal_(mean, std)` in place, PyTorch's draws.
+    fn normal_(&self, t: &Tensor, mean: f64, std: f64, g: &mut Generator);
+    /// Dropout's scaled keep-mask and the masked `x`, from the default generator.
+    fn dropout(&self, x: &Tensor, keep: f64, kernel: BernoulliScalarKernel) -> (Tensor, Tensor);
+
+    /// Rows of the 2-D `weight` at `rows`, shaped `shape` (`F.embedding`).
+    fn embedding(&self, weight: &Tensor, rows: &[usize], shape: &[usize]) -> Tensor;
+    /// Rows of `grad` summed into a `[num, dim]` tensor, skipping `padding`.
+    fn embedding_backward(
+        &self,
+        grad: &Tensor,
+        rows: &[usize],
+        num: usize,
+        padding: Option<usize>,
+    ) -> Tensor;
+
+    /// Fused cross entropy of `[M, C]` logits: per-row losses and log-sum-exps.
+    fn cross_entropy(&self, x: &Tensor, plan: &NllPlan, eps: f64) -> (Tensor, Tensor);
+    /// Its input gradient from each row's upstream coefficient.
+    fn cross_entropy_backward(
+        &self,
+        x: &Tensor,
+        plan: &NllPlan,
+        eps: f64,
+        lse: &Tensor,
+        coeff: &[f64],
+    ) -> Tensor;
+    /// Elementwise binary cross entropy of probabilities `x` against targets `t`.
+    fn binary_cross_entropy(&self, x: &Tensor, t: &Tensor) -> Tensor;
+}
+
+/// The backend for `device`; panics, naming `op`, for a device this build has no
+/// backend for (PyTorch's "Torch not compiled with CUDA enabled").
+pub fn for_device(op: &str, device: Device) -> &'static dyn Backend {
+    match device {
+        Device::Cpu => &Cpu,
+        other => {
+            other.check_available(op);
+            unreachable!("{op}: no backend for {other}")
+        }
+    }
+}
+
+/// The device all of `tensors` live on; panics with PyTorch's message, naming `op`,
+/// when two differ. The one device check every multi-tensor op goes through.
+pub fn check_same_device(op: &str, tensors: &[&Tensor]) -> Device {
+    same_device(op, tensors.iter().map(|t| t.device()))
+}
+
+/// The backend that runs `op` on `tensors`: their common device's.
+pub fn select(op: &str, tensors: &[&Tensor]) -> &'static dyn Backend {
+    for_device(op, check_same_device(op, tensors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_tensors_select_the_cpu_backend() {
+        let (a, b) = (Tensor::zeros(&[2]), Tensor::ones(&[3]));
+        assert_eq!(select("add", &[&a, &b]).device(), Device::Cpu);
+        assert_eq!(check_same_device("add", &[]), Device::Cpu);
+    }
+
+    #[test]
+    #[should_panic(expected = "to: kiln not compiled with CUDA enabled")]
+    fn no_backend_for_cuda() {
+        for_device("to", Device::Cuda(0));
+    }
+}
