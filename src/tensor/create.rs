@@ -178,17 +178,23 @@ impl Tensor {
 
     /// Zeros with this tensor's shape and dtype (`torch.zeros_like`), on this tensor's device.
     pub fn zeros_like(&self) -> Tensor {
-        on("zeros_like", self.device(), || filled(self.shape(), 0.0, self.dtype()))
+        on("zeros_like", self.device(), || {
+            filled(self.shape(), 0.0, self.dtype())
+        })
     }
 
     /// Ones with this tensor's shape and dtype (`torch.ones_like`), on this tensor's device.
     pub fn ones_like(&self) -> Tensor {
-        on("ones_like", self.device(), || filled(self.shape(), 1.0, self.dtype()))
+        on("ones_like", self.device(), || {
+            filled(self.shape(), 1.0, self.dtype())
+        })
     }
 
     /// `value` everywhere, with this tensor's shape and dtype (`torch.full_like`), on this tensor's device.
     pub fn full_like(&self, value: f64) -> Tensor {
-        on("full_like", self.device(), || filled(self.shape(), value, self.dtype()))
+        on("full_like", self.device(), || {
+            filled(self.shape(), value, self.dtype())
+        })
     }
 
     /// A 0-D tensor of `dtype` holding `value`.

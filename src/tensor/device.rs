@@ -85,9 +85,10 @@ impl FromStr for Device {
         };
         let index = match index {
             None => None,
-            Some(i) => Some(i.parse::<usize>().map_err(|_| {
-                ParseDeviceError(format!("Invalid device string: '{s}'"))
-            })?),
+            Some(i) => Some(
+                i.parse::<usize>()
+                    .map_err(|_| ParseDeviceError(format!("Invalid device string: '{s}'")))?,
+            ),
         };
         match kind {
             "cpu" if index.is_none_or(|i| i == 0) => Ok(Device::Cpu),
@@ -145,7 +146,10 @@ mod tests {
             assert!(bad.parse::<Device>().is_err(), "{bad} parsed");
         }
         let e = "tpu:0".parse::<Device>().unwrap_err().to_string();
-        assert!(e.contains("device type at start of device string: tpu:0"), "{e}");
+        assert!(
+            e.contains("device type at start of device string: tpu:0"),
+            "{e}"
+        );
     }
 
     #[test]

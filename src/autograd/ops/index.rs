@@ -7,11 +7,10 @@
 
 use crate::autograd::record::{Saved, record};
 use crate::tensor::backend::check_same_device;
-use crate::tensor::kernels::index as kernel;
+use crate::tensor::kernels::gather_scatter as kernel;
 use crate::tensor::kernels::index::checked_indices;
 use crate::tensor::layout::normalize_dim;
 use crate::tensor::{DType, Tensor};
-use crate::{any_dispatch, numeric_dispatch};
 
 /// Whether `t` is a 1-D tensor of size 0, which `cat` skips (PyTorch's legacy rule).
 fn is_legacy_empty(t: &Tensor) -> bool {
@@ -54,7 +53,7 @@ impl Tensor {
         check_same_device("index_select", &[self, index]);
         let d = normalize_dim(dim, self.dim(), "index_select");
         let idx = checked_indices("index_select", index, d, self.shape()[d]);
-        let out = any_dispatch!(self.dtype(), T => kernel::index_select::<T>(self, d, &idx));
+        let out = kernel::index_select(self, d, &idx);
         record(out, &[self], "IndexSelectBackward0", || {
             let (si, in_shape) = (Saved::new(index), self.size());
             move |g: &Tensor, _: &[bool]| {
@@ -96,7 +95,7 @@ impl Tensor {
             index.numel()
         );
         let idx = checked_indices("index_add", index, d, self.shape()[d]);
-        let out = numeric_dispatch!("index_add", self.dtype(), T => kernel::index_add::<T>(self, d, &idx, source));
+        let out = kernel::index_add(self, d, &idx, source);
         record(out, &[self, source], "IndexAddBackward0", || {
             let si = Saved::new(index);
             move |g: &Tensor, n: &[bool]| {
@@ -137,8 +136,7 @@ impl Tensor {
             );
         }
         let idx = checked_indices("gather", index, d, self.shape()[d]);
-        let out =
-            any_dispatch!(self.dtype(), T => kernel::gather::<T>(self, d, &idx, index.shape()));
+        let out = kernel::gather(self, d, &idx, index.shape());
         record(out, &[self], "GatherBackward0", || {
             let (si, in_shape) = (Saved::new(index), self.size());
             move |g: &Tensor, _: &[bool]| {
@@ -187,8 +185,7 @@ impl Tensor {
             );
         }
         let idx = checked_indices("scatter_add", index, d, self.shape()[d]);
-        let out = numeric_dispatch!("scatter_add", self.dtype(), T =>
-            kernel::scatter_add::<T>(self, d, &idx, index.shape(), src));
+        let out = kernel::scatter_add(self, d, &idx, index.shape(), src);
         record(out, &[self, src], "ScatterAddBackward0", || {
             let (si, src_shape) = (Saved::new(index), src.size());
             move |g: &Tensor, n: &[bool]| {
@@ -258,7 +255,7 @@ pub fn cat(tensors: &[Tensor], dim: isize) -> Tensor {
     check_same_device("cat", &refs);
     let dtype = promoted(&refs);
     let parts: Vec<Tensor> = refs.iter().map(|t| t.to_dtype(dtype)).collect();
-    let out = any_dispatch!(dtype, T => kernel::cat::<T>(&parts, d));
+    let out = kernel::cat(&parts, d);
     let inputs: Vec<&Tensor> = parts.iter().collect();
     record(out, &inputs, "CatBackward0", || {
         let sizes: Vec<usize> = parts.iter().map(|t| t.shape()[d]).collect();
@@ -300,7 +297,7 @@ pub fn stack(tensors: &[Tensor], dim: isize) -> Tensor {
         .iter()
         .map(|t| t.with_layout(t.layout().unsqueezed(d)))
         .collect();
-    let out = any_dispatch!(dtype, T => kernel::cat::<T>(&views, d));
+    let out = kernel::cat(&views, d);
     let inputs: Vec<&Tensor> = parts.iter().collect();
     record(out, &inputs, "StackBackward0", || {
         move |g: &Tensor, n: &[bool]| {

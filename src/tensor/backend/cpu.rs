@@ -6,7 +6,10 @@
 
 use super::Backend;
 use crate::tensor::device::Device;
-use crate::tensor::kernels::{cast, copy, embedding, loss, nll, random_fill};
+use crate::tensor::kernels::arith::{self, BinaryOp, CompareOp, LogicalOp};
+use crate::tensor::kernels::{
+    cast, copy, embedding, gather_scatter, loss, nll, random_fill, reductions, select, softmax,
+};
 use crate::tensor::random::{BernoulliScalarKernel, Generator};
 use crate::tensor::{DType, Tensor};
 
@@ -25,6 +28,96 @@ impl Backend for Cpu {
 
     fn from_host(&self, x: &Tensor) -> Tensor {
         cast::contiguous_copy(x)
+    }
+
+    fn binary(&self, op: BinaryOp, a: &Tensor, b: &Tensor) -> Tensor {
+        arith::cpu::binary(op, a, b)
+    }
+
+    fn compare(&self, op: CompareOp, a: &Tensor, b: &Tensor) -> Tensor {
+        arith::cpu::compare(op, a, b)
+    }
+
+    fn logical(&self, op: LogicalOp, a: &Tensor, b: &Tensor) -> Tensor {
+        arith::cpu::logical(op, a, b)
+    }
+
+    fn logical_not(&self, x: &Tensor) -> Tensor {
+        arith::cpu::logical_not(x)
+    }
+
+    fn binary_(&self, op: BinaryOp, dst: &Tensor, src: &Tensor) {
+        arith::cpu::binary_(op, dst, src)
+    }
+
+    fn add_scaled_(&self, dst: &Tensor, src: &Tensor, alpha: f64) {
+        arith::cpu::add_scaled_(dst, src, alpha)
+    }
+
+    fn assign(&self, op: &str, dst: &Tensor, value: &Tensor) {
+        arith::cpu::assign(op, dst, value)
+    }
+
+    fn where_(&self, cond: &Tensor, x: &Tensor, y: &Tensor, shape: &[usize]) -> Tensor {
+        select::cpu::where_(cond, x, y, shape)
+    }
+
+    fn sum(&self, x: &Tensor, dims: &[usize]) -> Tensor {
+        reductions::cpu::sum(x, dims)
+    }
+
+    fn prod(&self, x: &Tensor, dims: &[usize]) -> Tensor {
+        reductions::cpu::prod(x, dims)
+    }
+
+    fn others_product(&self, x: &Tensor, n: usize) -> Tensor {
+        reductions::cpu::others_product(x, n)
+    }
+
+    fn softmax(&self, x: &Tensor, dim: usize, log: bool) -> Tensor {
+        softmax::cpu::forward(x, dim, log)
+    }
+
+    fn softmax_backward(&self, g: &Tensor, y: &Tensor, dim: usize, log: bool) -> Tensor {
+        softmax::cpu::backward(g, y, dim, log)
+    }
+
+    fn index_select(&self, x: &Tensor, dim: usize, idx: &[usize]) -> Tensor {
+        gather_scatter::cpu::index_select(x, dim, idx)
+    }
+
+    fn index_add(&self, x: &Tensor, dim: usize, idx: &[usize], source: &Tensor) -> Tensor {
+        gather_scatter::cpu::index_add(x, dim, idx, source)
+    }
+
+    fn gather(&self, x: &Tensor, dim: usize, idx: &[usize], index_shape: &[usize]) -> Tensor {
+        gather_scatter::cpu::gather(x, dim, idx, index_shape)
+    }
+
+    fn scatter_add(
+        &self,
+        x: &Tensor,
+        dim: usize,
+        idx: &[usize],
+        index_shape: &[usize],
+        src: &Tensor,
+    ) -> Tensor {
+        gather_scatter::cpu::scatter_add(x, dim, idx, index_shape, src)
+    }
+
+    fn cat(&self, parts: &[Tensor], dim: usize) -> Tensor {
+        gather_scatter::cpu::cat(parts, dim)
+    }
+
+    fn slice_scatter_zeros(
+        &self,
+        x: &Tensor,
+        in_shape: &[usize],
+        dim: usize,
+        start: usize,
+        step: usize,
+    ) -> Tensor {
+        gather_scatter::cpu::slice_scatter_zeros(x, in_shape, dim, start, step)
     }
 
     fn write_f64(&self, dst: &Tensor, values: &[f64]) {

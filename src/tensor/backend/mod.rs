@@ -15,6 +15,7 @@ pub use cpu::Cpu;
 use super::device::{Device, same_device};
 use super::random::{BernoulliScalarKernel, Generator};
 use super::{DType, Tensor};
+use crate::tensor::kernels::arith::{BinaryOp, CompareOp, LogicalOp};
 use crate::tensor::kernels::nll::NllPlan;
 
 /// The kernels a device provides, with op-level signatures: tensors in, tensors out.
@@ -30,6 +31,61 @@ pub trait Backend: Send + Sync {
     fn to_host(&self, x: &Tensor) -> Tensor;
     /// A copy of the CPU tensor `x` in this backend's memory.
     fn from_host(&self, x: &Tensor) -> Tensor;
+
+    /// `op(a, b)` with broadcasting, `a` and `b` of one dtype.
+    fn binary(&self, op: BinaryOp, a: &Tensor, b: &Tensor) -> Tensor;
+    /// `op(a, b)` as a `bool` mask, with broadcasting.
+    fn compare(&self, op: CompareOp, a: &Tensor, b: &Tensor) -> Tensor;
+    /// `op(a, b)` on `bool` masks, with broadcasting.
+    fn logical(&self, op: LogicalOp, a: &Tensor, b: &Tensor) -> Tensor;
+    /// `!x` on a `bool` mask.
+    fn logical_not(&self, x: &Tensor) -> Tensor;
+    /// `dst = op(dst, src)` in place, `src` broadcast to `dst`.
+    fn binary_(&self, op: BinaryOp, dst: &Tensor, src: &Tensor);
+    /// `dst += alpha * src` in place (float).
+    fn add_scaled_(&self, dst: &Tensor, src: &Tensor, alpha: f64);
+    /// `dst` overwritten with `value` (same dtype) broadcast to its shape.
+    fn assign(&self, op: &str, dst: &Tensor, value: &Tensor);
+    /// `x` where `cond` else `y`, broadcast to `shape`.
+    fn where_(&self, cond: &Tensor, x: &Tensor, y: &Tensor, shape: &[usize]) -> Tensor;
+
+    /// Sum over `dims`, reduced dims removed.
+    fn sum(&self, x: &Tensor, dims: &[usize]) -> Tensor;
+    /// Product over `dims`, reduced dims removed.
+    fn prod(&self, x: &Tensor, dims: &[usize]) -> Tensor;
+    /// The product of the other elements of each contiguous run of `n`.
+    fn others_product(&self, x: &Tensor, n: usize) -> Tensor;
+    /// Softmax (or log-softmax) along `dim`.
+    fn softmax(&self, x: &Tensor, dim: usize, log: bool) -> Tensor;
+    /// Backward of softmax (or log-softmax) from its output `y`.
+    fn softmax_backward(&self, g: &Tensor, y: &Tensor, dim: usize, log: bool) -> Tensor;
+
+    /// Entries `idx` along `dim`.
+    fn index_select(&self, x: &Tensor, dim: usize, idx: &[usize]) -> Tensor;
+    /// `x` with `source`'s slices added at `idx` along `dim`.
+    fn index_add(&self, x: &Tensor, dim: usize, idx: &[usize], source: &Tensor) -> Tensor;
+    /// `torch.gather` with checked indices shaped `index_shape`.
+    fn gather(&self, x: &Tensor, dim: usize, idx: &[usize], index_shape: &[usize]) -> Tensor;
+    /// `torch.scatter_add` (out of place) with checked indices shaped `index_shape`.
+    fn scatter_add(
+        &self,
+        x: &Tensor,
+        dim: usize,
+        idx: &[usize],
+        index_shape: &[usize],
+        src: &Tensor,
+    ) -> Tensor;
+    /// `parts` joined along `dim`.
+    fn cat(&self, parts: &[Tensor], dim: usize) -> Tensor;
+    /// Zeros of `in_shape` with `x` written at `start, start + step, ...` along `dim`.
+    fn slice_scatter_zeros(
+        &self,
+        x: &Tensor,
+        in_shape: &[usize],
+        dim: usize,
+        start: usize,
+        step: usize,
+    ) -> Tensor;
 
     /// Overwrites `dst` in logical order with `values` converted to its dtype.
     fn write_f64(&self, dst: &Tensor, values: &[f64]);

@@ -4,11 +4,13 @@
 //! across kiln's threads ([`crate::tensor::parallel`]); below [`PAR_THRESHOLD`] elements the hand-off costs more than it
 //! saves (candle loses to single-threaded runs on small ops for exactly this reason).
 
+pub mod arith;
 pub mod cast;
 pub mod copy;
 pub mod elementwise;
 pub mod embedding;
 pub mod fused;
+pub mod gather_scatter;
 pub mod gemm;
 pub mod index;
 pub mod loss;
@@ -16,6 +18,9 @@ pub mod matmul;
 pub mod nll;
 pub mod random_fill;
 pub mod reduce;
+pub mod reductions;
+pub mod select;
+pub mod softmax;
 
 /// Element count above which elementwise kernels split work across threads.
 pub const PAR_THRESHOLD: usize = 1 << 15;
