@@ -287,9 +287,9 @@ mod tests {
 
     #[test]
     fn others_product_handles_zeros() {
-        let s = [2.0f64, 0.0, 3.0, 4.0, 5.0, 6.0];
+        let s = Tensor::from_vec(vec![2.0f64, 0.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
         assert_eq!(
-            others_product_runs(&s, 3),
+            reductions::others_product(&s, 3).to_vec::<f64>(),
             vec![0.0, 6.0, 0.0, 30.0, 24.0, 20.0]
         );
     }
