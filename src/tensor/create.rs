@@ -98,7 +98,7 @@ fn on(op: &str, device: Device, make: impl FnOnce() -> Tensor) -> Tensor {
     if device == Device::Cpu {
         host
     } else {
-        backend.from_host(&host)
+        backend.upload(&host)
     }
 }
 

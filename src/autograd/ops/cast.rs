@@ -31,7 +31,7 @@ impl Tensor {
             return self.clone();
         }
         let target = for_device("to", device);
-        let out = target.from_host(&for_device("to", src).to_host(self));
+        let out = target.upload(&for_device("to", src).download(self));
         if !self.dtype().is_float() {
             return out;
         }

@@ -22,11 +22,11 @@ impl Backend for Cpu {
         Device::Cpu
     }
 
-    fn to_host(&self, x: &Tensor) -> Tensor {
+    fn download(&self, x: &Tensor) -> Tensor {
         cast::contiguous_copy(x)
     }
 
-    fn from_host(&self, x: &Tensor) -> Tensor {
+    fn upload(&self, x: &Tensor) -> Tensor {
         cast::contiguous_copy(x)
     }
 

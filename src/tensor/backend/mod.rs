@@ -28,9 +28,9 @@ pub trait Backend: Send + Sync {
     fn device(&self) -> Device;
 
     /// A copy of `x` (on this backend) in host memory, as a CPU tensor.
-    fn to_host(&self, x: &Tensor) -> Tensor;
+    fn download(&self, x: &Tensor) -> Tensor;
     /// A copy of the CPU tensor `x` in this backend's memory.
-    fn from_host(&self, x: &Tensor) -> Tensor;
+    fn upload(&self, x: &Tensor) -> Tensor;
 
     /// `op(a, b)` with broadcasting, `a` and `b` of one dtype.
     fn binary(&self, op: BinaryOp, a: &Tensor, b: &Tensor) -> Tensor;
