@@ -58,7 +58,7 @@ impl Tensor {
     ///
     /// Panics if `data.len()` is not the product of `shape`.
     pub fn from_vec<T: BufferElement>(data: Vec<T>, shape: &[usize]) -> Tensor {
-        let numel: usize = shape.iter().product();
+        let numel = layout::checked_numel(shape);
         assert_eq!(
             data.len(),
             numel,

@@ -60,9 +60,10 @@ fn times_derivative(
 }
 
 impl Tensor {
-    /// `max(x, 0)` (`torch.relu`); the gradient at 0 is 0.
+    /// `max(x, 0)` (`torch.relu`); NaN stays NaN, as in PyTorch. The gradient at 0 is 0,
+    /// and at NaN it passes through (PyTorch's `out <= 0 ? 0 : g`).
     pub fn relu(&self) -> Tensor {
-        let out = fmap!("relu", self, |v: T| if v > T::zero() {
+        let out = fmap!("relu", self, |v: T| if v > T::zero() || v.is_nan() {
             v
         } else {
             T::zero()
@@ -72,7 +73,8 @@ impl Tensor {
             move |g: &Tensor, _: &[bool]| {
                 let out = saved_out.get();
                 if is_grad_enabled() {
-                    return vec![Some(g.mul(&out.gt_scalar(0.0).to_dtype(g.dtype())))];
+                    let pass = out.le_scalar(0.0).logical_not();
+                    return vec![Some(g.mul(&pass.to_dtype(g.dtype())))];
                 }
                 // PyTorch's threshold_backward in one pass: `out <= 0 ? 0 : g`.
                 let d = float_dispatch!("relu backward", g.dtype(), T => {

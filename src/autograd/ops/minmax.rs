@@ -202,7 +202,14 @@ impl Tensor {
         let shape = reduced_shape(self.shape(), &[d], keepdim);
         let kept = reduced_shape(self.shape(), &[d], true);
         let idx = raw_arg(op, self, d, is_max).reshape(&shape);
-        let c = self.detach().transpose(d as isize, -1).contiguous();
+        // `dim` moved last with the other dims kept in order, so run `k` of `c` is output
+        // element `k` (a transpose would swap `dim` with the last dim and scramble them).
+        let order: Vec<isize> = (0..self.dim())
+            .filter(|&i| i != d)
+            .chain([d])
+            .map(|i| i as isize)
+            .collect();
+        let c = self.detach().permute(&order).contiguous();
         let iv = idx.to_vec::<i64>();
         let n = self.shape()[d];
         let values = if self.dtype() == DType::Bool {

@@ -132,9 +132,9 @@ impl Tensor {
         })
     }
 
-    /// Clamps into `[min, max]` (`torch.clamp`); either bound may be `None`.
-    /// The gradient passes where the input is strictly inside the bounds... and at the
-    /// bounds themselves, as PyTorch does (`min <= x <= max`).
+    /// Clamps into `[min, max]` (`torch.clamp`); either bound may be `None`. NaN stays NaN.
+    /// The gradient passes only where the input is strictly inside the given bounds: it is 0
+    /// at `x == min`, at `x == max` and at NaN, as in PyTorch 2.15.
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Tensor {
         let lo = min.unwrap_or(f64::NEG_INFINITY);
         let hi = max.unwrap_or(f64::INFINITY);
@@ -150,7 +150,13 @@ impl Tensor {
             let sx = Saved::new(self);
             move |g: &Tensor, _: &[bool]| {
                 let x = sx.get();
-                let inside = x.ge_scalar(lo).logical_and(&x.le_scalar(hi));
+                // Only the bounds given take part, so clamp(max=2) still passes at -inf.
+                let inside = match (min, max) {
+                    (Some(l), Some(h)) => x.gt_scalar(l).logical_and(&x.lt_scalar(h)),
+                    (Some(l), None) => x.gt_scalar(l),
+                    (None, Some(h)) => x.lt_scalar(h),
+                    (None, None) => x.eq(x),
+                };
                 vec![Some(g.mul(&inside.to_dtype(g.dtype())))]
             }
         })
