@@ -7,8 +7,10 @@
 use super::Backend;
 use crate::tensor::device::Device;
 use crate::tensor::kernels::arith::{self, BinaryOp, CompareOp, LogicalOp};
+use crate::tensor::kernels::unary::{self, UnaryOp};
 use crate::tensor::kernels::{
-    cast, copy, embedding, gather_scatter, loss, nll, random_fill, reductions, select, softmax,
+    cast, copy, embedding, extremum, gather_scatter, loss, nll, random_fill, reductions, select,
+    softmax,
 };
 use crate::tensor::random::{BernoulliScalarKernel, Generator};
 use crate::tensor::{DType, Tensor};
@@ -28,6 +30,26 @@ impl Backend for Cpu {
 
     fn upload(&self, x: &Tensor) -> Tensor {
         cast::contiguous_copy(x)
+    }
+
+    fn unary(&self, op: UnaryOp, x: &Tensor) -> Tensor {
+        unary::cpu::unary(op, x)
+    }
+
+    fn relu_backward(&self, g: &Tensor, out: &Tensor) -> Tensor {
+        unary::cpu::relu_backward(g, out)
+    }
+
+    fn extreme(&self, op: &str, x: &Tensor, dims: &[usize], is_max: bool) -> Tensor {
+        extremum::cpu::extreme(op, x, dims, is_max)
+    }
+
+    fn arg_extreme(&self, op: &str, x: &Tensor, dim: usize, is_max: bool) -> Tensor {
+        extremum::cpu::arg_extreme(op, x, dim, is_max)
+    }
+
+    fn take_along(&self, op: &str, c: &Tensor, idx: &[i64], n: usize, shape: &[usize]) -> Tensor {
+        extremum::cpu::take_along(op, c, idx, n, shape)
     }
 
     fn binary(&self, op: BinaryOp, a: &Tensor, b: &Tensor) -> Tensor {

@@ -17,6 +17,7 @@ use super::random::{BernoulliScalarKernel, Generator};
 use super::{DType, Tensor};
 use crate::tensor::kernels::arith::{BinaryOp, CompareOp, LogicalOp};
 use crate::tensor::kernels::nll::NllPlan;
+use crate::tensor::kernels::unary::UnaryOp;
 
 /// The kernels a device provides, with op-level signatures: tensors in, tensors out.
 ///
@@ -32,6 +33,10 @@ pub trait Backend: Send + Sync {
     /// A copy of the CPU tensor `x` in this backend's memory.
     fn upload(&self, x: &Tensor) -> Tensor;
 
+    /// `op(x)` elementwise.
+    fn unary(&self, op: UnaryOp, x: &Tensor) -> Tensor;
+    /// Relu's backward from its output: `out <= 0 ? 0 : g`.
+    fn relu_backward(&self, g: &Tensor, out: &Tensor) -> Tensor;
     /// `op(a, b)` with broadcasting, `a` and `b` of one dtype.
     fn binary(&self, op: BinaryOp, a: &Tensor, b: &Tensor) -> Tensor;
     /// `op(a, b)` as a `bool` mask, with broadcasting.
@@ -55,6 +60,12 @@ pub trait Backend: Send + Sync {
     fn prod(&self, x: &Tensor, dims: &[usize]) -> Tensor;
     /// The product of the other elements of each contiguous run of `n`.
     fn others_product(&self, x: &Tensor, n: usize) -> Tensor;
+    /// Max (or min) over `dims`, NaN winning.
+    fn extreme(&self, op: &str, x: &Tensor, dims: &[usize], is_max: bool) -> Tensor;
+    /// Index of the first max (or min) along `dim`.
+    fn arg_extreme(&self, op: &str, x: &Tensor, dim: usize, is_max: bool) -> Tensor;
+    /// Element `idx[k]` of every contiguous run `k` of length `n`.
+    fn take_along(&self, op: &str, c: &Tensor, idx: &[i64], n: usize, shape: &[usize]) -> Tensor;
     /// Softmax (or log-softmax) along `dim`.
     fn softmax(&self, x: &Tensor, dim: usize, log: bool) -> Tensor;
     /// Backward of softmax (or log-softmax) from its output `y`.

@@ -9,6 +9,7 @@ pub mod cast;
 pub mod copy;
 pub mod elementwise;
 pub mod embedding;
+pub mod extremum;
 pub mod fused;
 pub mod gather_scatter;
 pub mod gemm;
@@ -21,6 +22,7 @@ pub mod reduce;
 pub mod reductions;
 pub mod select;
 pub mod softmax;
+pub mod unary;
 
 /// Element count above which elementwise kernels split work across threads.
 pub const PAR_THRESHOLD: usize = 1 << 15;
