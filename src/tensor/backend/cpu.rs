@@ -88,6 +88,10 @@ impl Backend for Cpu {
         reductions::cpu::sum(x, dims)
     }
 
+    fn norm_f64(&self, x: &Tensor, p: f64) -> f64 {
+        reductions::cpu::norm_f64(x, p)
+    }
+
     fn prod(&self, x: &Tensor, dims: &[usize]) -> Tensor {
         reductions::cpu::prod(x, dims)
     }
@@ -148,6 +152,10 @@ impl Backend for Cpu {
 
     fn copy_into(&self, dst: &Tensor, src: &Tensor) {
         copy::cpu::copy_into(dst, src)
+    }
+
+    fn running_update(&self, buf: &Tensor, stat: &Tensor, f: f64, scale: f64) {
+        copy::cpu::running_update(buf, stat, f, scale)
     }
 
     fn cast(&self, x: &Tensor, dtype: DType) -> Tensor {

@@ -56,6 +56,8 @@ pub trait Backend: Send + Sync {
 
     /// Sum over `dims`, reduced dims removed.
     fn sum(&self, x: &Tensor, dims: &[usize]) -> Tensor;
+    /// The `p`-norm of all elements as an f64 on the host.
+    fn norm_f64(&self, x: &Tensor, p: f64) -> f64;
     /// Product over `dims`, reduced dims removed.
     fn prod(&self, x: &Tensor, dims: &[usize]) -> Tensor;
     /// The product of the other elements of each contiguous run of `n`.
@@ -102,6 +104,8 @@ pub trait Backend: Send + Sync {
     fn write_f64(&self, dst: &Tensor, values: &[f64]);
     /// `dst.copy_(src)` for equal shapes, converting dtype.
     fn copy_into(&self, dst: &Tensor, src: &Tensor);
+    /// `buf = (1 - f) * buf + f * scale * stat` in place (f64 arithmetic).
+    fn running_update(&self, buf: &Tensor, stat: &Tensor, f: f64, scale: f64);
     /// `x.to(dtype)` as a new contiguous tensor.
     fn cast(&self, x: &Tensor, dtype: DType) -> Tensor;
     /// Rows of `t` along dim 0, copied in order into one contiguous tensor.
@@ -176,6 +180,60 @@ mod tests {
         let (a, b) = (Tensor::zeros(&[2]), Tensor::ones(&[3]));
         assert_eq!(select("add", &[&a, &b]).device(), Device::Cpu);
         assert_eq!(check_same_device("add", &[]), Device::Cpu);
+    }
+
+    /// The layering rule of ARCHITECTURE.md: dtype dispatch and raw storage access live
+    /// under `src/tensor/kernels/` (and the tensor's own accessors), nowhere else.
+    #[test]
+    fn only_the_kernel_layer_dispatches_on_dtype() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).expect("read src") {
+                let p = e.expect("dir entry").path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        walk(&src, &mut files);
+        let allowed = [
+            "tensor/kernels/",
+            "tensor/backend/",
+            "tensor/mod.rs",
+            "tensor/storage.rs",
+        ];
+        let needles = [
+            "float_dispatch!(",
+            "numeric_dispatch!(",
+            "dtype_dispatch!(",
+            "any_dispatch!(",
+            "slice_mut(",
+            "with_contiguous(",
+        ];
+        let mut offenders = Vec::new();
+        for f in &files {
+            let rel = f
+                .strip_prefix(&src)
+                .expect("under src")
+                .to_string_lossy()
+                .replace('\\', "/");
+            if allowed.iter().any(|a| rel.starts_with(a)) {
+                continue;
+            }
+            let text = std::fs::read_to_string(f).expect("read file");
+            for n in needles {
+                if text.contains(n) {
+                    offenders.push(format!("{rel}: {n}"));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "buffer access outside the kernel layer: {offenders:?}"
+        );
     }
 
     #[test]

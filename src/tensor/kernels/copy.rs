@@ -32,6 +32,17 @@ pub fn stack(tensors: &[Tensor]) -> Tensor {
     select("stack", &refs).stack(tensors)
 }
 
+/// `buf = (1 - f) * buf + f * scale * stat` in place, computed in f64 and stored in
+/// `buf`'s dtype (batch norm's running statistics; `stat` has `buf`'s element count).
+pub fn running_update(buf: &Tensor, stat: &Tensor, f: f64, scale: f64) {
+    assert_eq!(
+        buf.numel(),
+        stat.numel(),
+        "running_update: element count mismatch"
+    );
+    select("running_update", &[buf, stat]).running_update(buf, stat, f, scale)
+}
+
 /// `table[b]` for every `u8` element `b` of `x`, as an `f32` tensor of shape `shape`
 /// (the same element count): image conversion in one pass.
 pub fn byte_table(x: &Tensor, table: &[f32; 256], shape: &[usize]) -> Tensor {
@@ -99,6 +110,17 @@ pub mod cpu {
             (DType::I64, DType::I64) => same::<i64>(dst, src),
             _ => write_f64(dst, &src.to_vec::<f64>()),
         }
+    }
+
+    /// See [`super::running_update`].
+    pub fn running_update(buf: &Tensor, stat: &Tensor, f: f64, scale: f64) {
+        let v: Vec<f64> = buf
+            .to_vec::<f64>()
+            .iter()
+            .zip(stat.to_vec::<f64>())
+            .map(|(&r, s)| (1.0 - f) * r + f * s * scale)
+            .collect();
+        write_f64(buf, &v);
     }
 
     /// See [`super::select_rows`]. A strided `t` is read through one contiguous copy.

@@ -21,6 +21,12 @@ pub fn others_product(x: &Tensor, n: usize) -> Tensor {
     select("prod_backward", &[x]).others_product(x, n)
 }
 
+/// The `p`-norm of all of `x`'s elements, accumulated in f64 on the host
+/// (`p = f64::INFINITY` is the largest absolute value); 0 for an empty `x`.
+pub fn norm_f64(x: &Tensor, p: f64) -> f64 {
+    select("norm", &[x]).norm_f64(x, p)
+}
+
 /// The CPU loops behind the functions above.
 pub mod cpu {
     use crate::tensor::kernels::reduce::{reduce, sum_slice};
@@ -57,6 +63,16 @@ pub mod cpu {
             _ => {
                 numeric_dispatch!("sum", x.dtype(), T => reduce::<T, T>(x, dims, |s: &[T]| s.iter().fold(T::default(), |a, &b| a + b)))
             }
+        }
+    }
+
+    /// See [`super::norm_f64`].
+    pub fn norm_f64(x: &Tensor, p: f64) -> f64 {
+        let v = x.to_vec::<f64>();
+        if p.is_infinite() {
+            v.iter().map(|v| v.abs()).fold(0.0, f64::max)
+        } else {
+            v.iter().map(|v| v.abs().powf(p)).sum::<f64>().powf(1.0 / p)
         }
     }
 
