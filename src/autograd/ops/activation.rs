@@ -6,7 +6,7 @@
 //! higher-order gradients work.
 
 use crate::autograd::mode::is_grad_enabled;
-use crate::autograd::record::{Saved, record};
+use crate::autograd::record::{Saved, record, record_out};
 use crate::tensor::Tensor;
 use crate::tensor::kernels::unary::{UnaryOp, relu_backward, unary};
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI};
@@ -35,8 +35,8 @@ impl Tensor {
     /// and at NaN it passes through (PyTorch's `out <= 0 ? 0 : g`).
     pub fn relu(&self) -> Tensor {
         let out = unary(UnaryOp::Relu, self);
-        let saved_out = Saved::data(&out);
-        record(out, &[self], "ReluBackward0", move || {
+        record_out(out, &[self], "ReluBackward0", move |out: &Tensor| {
+            let saved_out = Saved::data(out);
             move |g: &Tensor, _: &[bool]| {
                 let out = saved_out.get();
                 if is_grad_enabled() {

@@ -1,6 +1,6 @@
 //! Inverted dropout.
 
-use crate::autograd::record::record;
+use crate::autograd::record::{Saved, record};
 use crate::tensor::Tensor;
 use crate::tensor::kernels::random_fill;
 
@@ -31,6 +31,7 @@ pub fn dropout(x: &Tensor, p: f64, training: bool) -> Tensor {
     }
     let (mask, out) = random_fill::dropout(x, 1.0 - p);
     record(out, &[x], "MulBackward0", move || {
-        move |g: &Tensor, _: &[bool]| vec![Some(g.mul(&mask))]
+        let mask = Saved::new(&mask);
+        move |g: &Tensor, _: &[bool]| vec![Some(g.mul(mask.get()))]
     })
 }
