@@ -10,7 +10,6 @@ mod adam;
 mod clip;
 mod core;
 mod error;
-mod fused;
 mod rmsprop;
 pub mod scheduler;
 mod sgd;

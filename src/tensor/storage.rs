@@ -1,5 +1,6 @@
 //! The flat, shared buffer behind tensors, with PyTorch's version counter.
 
+use super::device::Device;
 use super::dtype::{DType, Element};
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::sync::Arc;
@@ -89,6 +90,7 @@ impl_buffer_element!(bool, Bool);
 struct StorageInner {
     data: RwLock<Buffer>,
     version: AtomicU64,
+    device: Device,
 }
 
 /// A reference-counted buffer shared by a tensor and all of its views.
@@ -99,13 +101,19 @@ struct StorageInner {
 pub struct Storage(Arc<StorageInner>);
 
 impl Storage {
-    /// Wraps a buffer.
+    /// Wraps a host buffer (storage on [`Device::Cpu`]).
     pub fn new(buffer: Buffer) -> Self {
         super::alloc_tuning::tune_once();
         Storage(Arc::new(StorageInner {
             data: RwLock::new(buffer),
             version: AtomicU64::new(0),
+            device: Device::Cpu,
         }))
+    }
+
+    /// The device the buffer lives on.
+    pub fn device(&self) -> Device {
+        self.0.device
     }
 
     /// Read access (shared; `a op a` takes two read guards on one buffer).

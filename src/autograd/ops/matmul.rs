@@ -3,6 +3,7 @@
 
 use crate::autograd::record::{Saved, record};
 use crate::tensor::Tensor;
+use crate::tensor::backend::check_same_device;
 use crate::tensor::kernels::matmul::matmul_strided;
 use crate::tensor::layout::broadcast_shapes;
 
@@ -10,6 +11,7 @@ impl Tensor {
     /// Matrix product (`torch.matmul` / `a @ b`).
     pub fn matmul(&self, other: &Tensor) -> Tensor {
         let (a, b) = (self, other);
+        check_same_device("matmul", &[a, b]);
         assert!(
             a.dim() >= 1 && b.dim() >= 1,
             "matmul: both arguments to matmul need to be at least 1D, but they are {}D and {}D",
@@ -80,6 +82,7 @@ impl Tensor {
     /// Product of `[..., m, k]` and `[..., k, n]` with broadcast batch dims.
     fn matmul_nd(&self, other: &Tensor) -> Tensor {
         let (a, b) = (self, other);
+        check_same_device("matmul", &[a, b]);
         let (ra, rb) = (a.dim(), b.dim());
         let (m, k) = (a.shape()[ra - 2], a.shape()[ra - 1]);
         let (k2, n) = (b.shape()[rb - 2], b.shape()[rb - 1]);
