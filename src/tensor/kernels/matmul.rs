@@ -83,8 +83,7 @@ fn product(a: &Tensor, b: &Tensor, row_init: Option<&Tensor>) -> Tensor {
                 }
                 None => vec![<$t>::default(); batch * m * n],
             };
-            let ga = a.storage().read();
-            let gb = b.storage().read();
+            let (ga, gb) = crate::tensor::Storage::read2(a.storage(), b.storage());
             let da = <$t as crate::tensor::BufferElement>::slice(&ga).expect("dtype");
             let db = <$t as crate::tensor::BufferElement>::slice(&gb).expect("dtype");
             if m * n > 0 {
