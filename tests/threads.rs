@@ -168,3 +168,44 @@ fn many_threads_mixing_reads_self_ops_and_writes() {
         .collect();
     race("mixed", workers);
 }
+
+/// Waits (bounded, not timed: the test asserts on what happened) until `done()`.
+fn wait_until(done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() && start.elapsed() < Duration::from_secs(30) {
+        thread::yield_now();
+    }
+}
+
+#[test]
+fn a_second_callers_job_does_not_make_the_first_serial() {
+    use kiln::tensor::parallel::{run_tasks, set_num_threads};
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    set_num_threads(4);
+    // A data-loader-like thread holds a parallel job open (its tasks wait)...
+    let (held, release) = (AtomicBool::new(false), AtomicBool::new(false));
+    thread::scope(|s| {
+        s.spawn(|| {
+            run_tasks(2, &|_| {
+                held.store(true, SeqCst);
+                wait_until(|| release.load(SeqCst));
+            })
+        });
+        wait_until(|| held.load(SeqCst));
+        // ...while the training thread runs its own: its tasks wait for a second thread
+        // to join, which never happened when the pool served one job at a time.
+        let ran_on = Mutex::new(HashSet::new());
+        run_tasks(8, &|_| {
+            ran_on.lock().unwrap().insert(thread::current().id());
+            wait_until(|| ran_on.lock().unwrap().len() >= 2);
+        });
+        release.store(true, SeqCst);
+        let threads = ran_on.lock().unwrap().len();
+        assert!(
+            threads >= 2,
+            "the training thread's job ran on {threads} thread while another job was open"
+        );
+    });
+}
