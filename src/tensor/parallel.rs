@@ -334,7 +334,15 @@ pub fn map_chunks<T: Sync, U: Send>(
 /// A chunk length that splits `len` elements into a few pieces per thread, each a
 /// multiple of `align` elements and at least `min` long.
 pub fn chunk_len(len: usize, min: usize, align: usize) -> usize {
-    let pieces = 4 * num_threads();
+    chunk_len_for(len, min, align, num_threads())
+}
+
+/// [`chunk_len`] for a given thread count: a pure function, so the split can be tested
+/// for any machine. The chunks number at least `min(threads, len / min)` (every thread
+/// gets work unless chunks would fall below `min`), and about four per thread when
+/// `len` allows, so uneven threads still finish together.
+pub fn chunk_len_for(len: usize, min: usize, align: usize, threads: usize) -> usize {
+    let pieces = 4 * threads.max(1);
     len.div_ceil(pieces).max(min).next_multiple_of(align.max(1))
 }
 
@@ -406,6 +414,37 @@ mod tests {
         assert_eq!(sums.len(), 5);
         assert_eq!(sums.iter().sum::<usize>(), 4999 * 5000 / 2);
         assert_eq!(sums[0], 999 * 1000 / 2);
+    }
+
+    #[test]
+    fn chunk_plans_use_every_thread_the_work_allows() {
+        use crate::tensor::kernels::PAR_THRESHOLD;
+        // Elementwise and reduction kernels split above PAR_THRESHOLD elements with
+        // chunks of at least PAR_THRESHOLD / 4, 64-aligned (`kernels::par_chunk`); the
+        // lengths are MNIST parameters and activations (batch 64 and 256), a conv
+        // activation, and large buffers.
+        let (min, align) = (PAR_THRESHOLD / 4, 64);
+        for len in [
+            PAR_THRESHOLD,
+            784 * 256,
+            256 * 784,
+            64 * 32 * 26 * 26,
+            256 * 256,
+            1 << 20,
+            1 << 24,
+            (1 << 24) + 7,
+        ] {
+            for t in 1..=64 {
+                let c = chunk_len_for(len, min, align, t);
+                let tasks = len.div_ceil(c);
+                assert!(c >= min && c.is_multiple_of(align), "len {len} t {t}: chunk {c}");
+                assert!(
+                    tasks >= t.min(len / min.next_multiple_of(align)),
+                    "len {len} on {t} threads: only {tasks} chunks of {c}"
+                );
+                assert!(tasks <= 4 * t || c == min, "len {len} t {t}: {tasks} chunks");
+            }
+        }
     }
 
     #[test]
