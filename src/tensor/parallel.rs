@@ -437,12 +437,18 @@ mod tests {
             for t in 1..=64 {
                 let c = chunk_len_for(len, min, align, t);
                 let tasks = len.div_ceil(c);
-                assert!(c >= min && c.is_multiple_of(align), "len {len} t {t}: chunk {c}");
+                assert!(
+                    c >= min && c.is_multiple_of(align),
+                    "len {len} t {t}: chunk {c}"
+                );
                 assert!(
                     tasks >= t.min(len / min.next_multiple_of(align)),
                     "len {len} on {t} threads: only {tasks} chunks of {c}"
                 );
-                assert!(tasks <= 4 * t || c == min, "len {len} t {t}: {tasks} chunks");
+                assert!(
+                    tasks <= 4 * t || c == min,
+                    "len {len} t {t}: {tasks} chunks"
+                );
             }
         }
     }

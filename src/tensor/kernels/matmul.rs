@@ -11,10 +11,7 @@ use crate::tensor::{DType, Tensor};
 /// batch reads the same B and each batch's rows of A start where the last one's end.
 fn folds(oa: &[usize], ob: &[usize], m: usize, a_rs: isize) -> bool {
     let step = m as isize * a_rs;
-    ob.iter().all(|&o| o == ob[0])
-        && oa
-            .windows(2)
-            .all(|w| w[1] as isize - w[0] as isize == step)
+    ob.iter().all(|&o| o == ob[0]) && oa.windows(2).all(|w| w[1] as isize - w[0] as isize == step)
 }
 
 /// How many tasks a batch of `batch` products (`m×k` times `k×n`) is split into on
@@ -125,8 +122,20 @@ fn product(a: &Tensor, b: &Tensor, row_init: Option<&Tensor>) -> Tensor {
             let acc = row_init.is_some();
             let one = |i: usize, c: &mut [$t], threads: Threads| {
                 $gemm(
-                    m, n, k, &da[oa[i]..], sa.0, sa.1, &db[ob[i]..], sb.0, sb.1, c,
-                    n as isize, 1, acc, threads,
+                    m,
+                    n,
+                    k,
+                    &da[oa[i]..],
+                    sa.0,
+                    sa.1,
+                    &db[ob[i]..],
+                    sb.0,
+                    sb.1,
+                    c,
+                    n as isize,
+                    1,
+                    acc,
+                    threads,
                 )
             };
             if m * n == 0 {
@@ -134,8 +143,20 @@ fn product(a: &Tensor, b: &Tensor, row_init: Option<&Tensor>) -> Tensor {
                 // One `[batch·m, k]·[k, n]` product: the batch shares B and A's rows
                 // follow on from batch to batch.
                 $gemm(
-                    batch * m, n, k, &da[oa[0]..], sa.0, sa.1, &db[ob[0]..], sb.0, sb.1,
-                    &mut out, n as isize, 1, acc, Threads::Auto,
+                    batch * m,
+                    n,
+                    k,
+                    &da[oa[0]..],
+                    sa.0,
+                    sa.1,
+                    &db[ob[0]..],
+                    sb.0,
+                    sb.1,
+                    &mut out,
+                    n as isize,
+                    1,
+                    acc,
+                    Threads::Auto,
                 );
             } else {
                 let tasks = batch_tasks(batch, m, n, k, sa.0 == 1 && k > 1, num_threads());
@@ -205,7 +226,10 @@ mod tests {
         };
         // Folded (shared B), batch-parallel (own B; transposed A) and serial cases.
         let cases = [
-            (r(&[6, 40, 30], 1), r(&[30, 50], 2).unsqueeze(0).expand(&[6, 30, 50])),
+            (
+                r(&[6, 40, 30], 1),
+                r(&[30, 50], 2).unsqueeze(0).expand(&[6, 30, 50]),
+            ),
             (r(&[16, 64, 48], 3), r(&[16, 48, 64], 4)),
             (r(&[16, 48, 64], 5).transpose(1, 2), r(&[16, 48, 64], 6)),
             (r(&[2, 3, 4], 7), r(&[2, 4, 5], 8)),
