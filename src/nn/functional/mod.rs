@@ -40,7 +40,7 @@ impl Reduction {
     }
 }
 
-/// `max(x, 0)` (`F.relu`).
+/// `max(x, 0)` (`F.relu`); NaN stays NaN, as in PyTorch.
 pub fn relu(x: &Tensor) -> Tensor {
     x.relu()
 }
