@@ -113,6 +113,9 @@ pub struct ParamState {
     pub step: f64,
     /// Buffers such as `exp_avg`, in a fixed order per optimizer.
     pub buffers: Vec<(String, Tensor)>,
+    /// Scalar state besides `step` (NAdam's `mu_product`, ASGD's `eta` and `mu`), which
+    /// PyTorch keeps as 0-D f32 tensors.
+    pub scalars: Vec<(String, f64)>,
 }
 
 impl ParamState {
@@ -124,6 +127,24 @@ impl ParamState {
                 .iter()
                 .map(|&n| (n.to_string(), p.detach().zeros_like()))
                 .collect(),
+            scalars: Vec::new(),
+        }
+    }
+
+    /// The scalar called `name`.
+    pub(crate) fn scalar(&self, name: &str) -> f64 {
+        self.scalars
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("optimizer state has no scalar {name}"))
+            .1
+    }
+
+    /// Sets (or adds) the scalar called `name`.
+    pub(crate) fn set_scalar(&mut self, name: &str, v: f64) {
+        match self.scalars.iter_mut().find(|(n, _)| *n == name) {
+            Some(s) => s.1 = v,
+            None => self.scalars.push((name.to_string(), v)),
         }
     }
 
@@ -162,6 +183,8 @@ pub struct OptimizerState {
 pub(crate) struct Groups<O> {
     pub groups: Vec<ParamGroup<O>>,
     pub state: Vec<Option<ParamState>>,
+    /// State names that are scalars (0-D in state dicts), not parameter-shaped buffers.
+    pub scalars: &'static [&'static str],
 }
 
 impl<O: GroupOptions> Groups<O> {
@@ -169,6 +192,7 @@ impl<O: GroupOptions> Groups<O> {
         let mut g = Groups {
             groups: Vec::new(),
             state: Vec::new(),
+            scalars: &[],
         };
         g.add(params, options);
         g
@@ -225,6 +249,9 @@ impl<O: GroupOptions> Groups<O> {
                 m.insert("step".to_string(), Tensor::scalar_dtype(s.step, DType::F32));
                 for (n, t) in &s.buffers {
                     m.insert(n.clone(), t.detach().deep_clone());
+                }
+                for (n, v) in &s.scalars {
+                    m.insert(n.clone(), Tensor::scalar_dtype(*v, DType::F32));
                 }
                 sd.state.insert(i, m);
             }
@@ -299,9 +326,17 @@ impl<O: GroupOptions> Groups<O> {
             let mut st = ParamState {
                 step,
                 buffers: Vec::new(),
+                scalars: Vec::new(),
             };
             for (k, t) in m {
                 if k == "step" {
+                    continue;
+                }
+                if self.scalars.contains(&k.as_str()) {
+                    if t.numel() != 1 || !t.dtype().is_float() {
+                        return Err(bad(k));
+                    }
+                    st.scalars.push((k.clone(), t.item()));
                     continue;
                 }
                 if !wanted.contains(&k.as_str()) || t.shape() != p.shape() || !t.dtype().is_float()
