@@ -7,11 +7,15 @@ use kiln::Tensor;
 use kiln::nn::Reduction;
 use kiln::nn::functional as F;
 use kiln::optim::{
-    Adagrad, AdagradOptions, Adam, AdamOptions, CosineAnnealingLR, ExponentialLR, LinearLR,
-    LrScheduler, MultiStepLR, Optimizer, PlateauMode, RMSprop, RMSpropOptions, ReduceLROnPlateau,
-    SGD, SgdOptions, StepLR, ThresholdMode, clip_grad_norm_,
+    ASGD, Adadelta, AdadeltaOptions, Adagrad, AdagradOptions, Adam, AdamOptions, Adamax,
+    AdamaxOptions, AsgdOptions, CosineAnnealingLR, ExponentialLR, GroupOptions, LinearLR,
+    LrScheduler, MultiStepLR, NAdam, NAdamOptions, Optimizer, PlateauMode, RAdam, RAdamOptions,
+    RMSprop, RMSpropOptions, ReduceLROnPlateau, Rprop, RpropOptions, SGD, SgdOptions, StepLR,
+    ThresholdMode, clip_grad_norm_,
 };
 use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 fn problem() -> (Tensor, Tensor, Tensor, Tensor) {
     let p = &load()["optim_problem"];
@@ -284,5 +288,400 @@ fn clip_grad_norm_matches_pytorch() {
         for (p, want) in params.iter().zip(c["grads_out"].as_array().unwrap()) {
             assert_close(&p.grad().unwrap(), want, 1e-12, 1e-15, "clipped grad");
         }
+    }
+}
+
+// ------------------------------------------- Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop
+
+/// `tests/fixtures/optim.json`, made by `scripts/fixtures/gen_optim.py`.
+fn optim_fixture() -> &'static Value {
+    static DATA: OnceLock<Value> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/optim.json");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read optim.json"))
+            .expect("parse optim.json")
+    })
+}
+
+/// The problem's parameters (as `dtype`) and data.
+fn problem2(f32: bool) -> (Tensor, Tensor, Tensor, Tensor) {
+    let p = &optim_fixture()["problem"];
+    let cast = |t: Tensor| if f32 { t.float() } else { t };
+    (
+        cast(tensor(&p["W0"])).requires_grad_(true),
+        cast(tensor(&p["b0"])).requires_grad_(true),
+        cast(tensor(&p["X"])),
+        cast(tensor(&p["Y"])),
+    )
+}
+
+/// PyTorch's keyword options applied over kiln's defaults (pairs such as `betas` split
+/// into their two fields); an option kiln lacks fails the test.
+fn options_from<O: GroupOptions + Default>(o: &Value) -> O {
+    let mut m = O::default().to_map();
+    let mut set = |k: &str, v: f64| {
+        assert!(m.contains_key(k), "kiln has no option {k}");
+        m.insert(k.to_string(), v);
+    };
+    for (k, v) in o.as_object().unwrap() {
+        let pair = match k.as_str() {
+            "betas" => Some(("beta1", "beta2")),
+            "etas" => Some(("etaminus", "etaplus")),
+            "step_sizes" => Some(("step_size_min", "step_size_max")),
+            _ => None,
+        };
+        match (pair, v) {
+            (Some((a, b)), _) => {
+                let f = floats(v);
+                set(a, f[0]);
+                set(b, f[1]);
+            }
+            (None, Value::Bool(on)) => set(k, if *on { 1.0 } else { 0.0 }),
+            (None, _) => set(k, v.as_f64().unwrap()),
+        }
+    }
+    let mut out = O::default();
+    out.load_map(0, &m).unwrap();
+    out
+}
+
+fn build_new(name: &str, o: &Value, params: Vec<Tensor>) -> Box<dyn Optimizer> {
+    match name {
+        "Adadelta" => Box::new(Adadelta::with_options(params, options_from(o))),
+        "Adamax" => Box::new(Adamax::with_options(params, options_from(o))),
+        "NAdam" => Box::new(NAdam::with_options(params, options_from(o))),
+        "RAdam" => Box::new(RAdam::with_options(params, options_from(o))),
+        "ASGD" => Box::new(ASGD::with_options(params, options_from(o))),
+        "Rprop" => Box::new(Rprop::with_options(params, options_from(o))),
+        other => panic!("unknown optimizer {other}"),
+    }
+}
+
+/// Two groups: `w` under `first`, `b` under `second`.
+fn build_groups(
+    name: &str,
+    first: &Value,
+    second: &Value,
+    w: &Tensor,
+    b: &Tensor,
+) -> Box<dyn Optimizer> {
+    let (w, b) = (vec![w.clone()], vec![b.clone()]);
+    match name {
+        "Adadelta" => {
+            let mut o = Adadelta::with_options(w, options_from(first));
+            o.add_param_group(b, options_from(second));
+            Box::new(o)
+        }
+        "NAdam" => {
+            let mut o = NAdam::with_options(w, options_from(first));
+            o.add_param_group(b, options_from(second));
+            Box::new(o)
+        }
+        "ASGD" => {
+            let mut o = ASGD::with_options(w, options_from(first));
+            o.add_param_group(b, options_from(second));
+            Box::new(o)
+        }
+        "Rprop" => {
+            let mut o = Rprop::with_options(w, options_from(first));
+            o.add_param_group(b, options_from(second));
+            Box::new(o)
+        }
+        other => panic!("unknown optimizer {other}"),
+    }
+}
+
+/// Compares `opt.state_dict()`'s per-parameter state with PyTorch's final `opt.state`.
+fn assert_state(opt: &dyn Optimizer, want: &Value, rtol: f64, ctx: &str) {
+    let sd = opt.state_dict();
+    for (i, w) in want.as_array().unwrap().iter().enumerate() {
+        let got = &sd.state[&i];
+        let keys: Vec<&String> = got.keys().collect();
+        let want_keys: Vec<&String> = w.as_object().unwrap().keys().collect();
+        let mut sorted = want_keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "{ctx}: state keys of parameter {i}");
+        for (k, v) in w.as_object().unwrap() {
+            let c = format!("{ctx} state[{i}].{k}");
+            if let Some(x) = v.as_f64() {
+                assert_eq!(got[k].shape(), Vec::<usize>::new(), "{c}: 0-D");
+                assert_close_vals(&[got[k].item()], &[x], rtol, 0.0, &c);
+            } else {
+                assert_close(&got[k], v, rtol, 1e-12, &c);
+            }
+        }
+    }
+}
+
+#[test]
+fn new_optimizer_defaults_are_pytorchs() {
+    let d = &optim_fixture()["defaults"];
+    let check = |name: &str, got: BTreeMap<String, f64>| {
+        let want: BTreeMap<String, f64> = d[name]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_f64().unwrap()))
+            .collect();
+        assert_eq!(got, want, "{name} defaults");
+    };
+    check("Adadelta", AdadeltaOptions::default().to_map());
+    check("Adamax", AdamaxOptions::default().to_map());
+    check("NAdam", NAdamOptions::default().to_map());
+    check("RAdam", RAdamOptions::default().to_map());
+    check("ASGD", AsgdOptions::default().to_map());
+    check("Rprop", RpropOptions::default().to_map());
+}
+
+#[test]
+fn new_optimizer_trajectories_match_pytorch() {
+    let cases = optim_fixture()["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 18);
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let ctx = format!("{name} {}", c["options"]);
+        let (w, b, x, y) = problem2(false);
+        let mut opt = build_new(name, &c["options"], vec![w.clone(), b.clone()]);
+        let losses = train(&mut *opt, &w, &b, &x, &y);
+        // The same tolerances as the older optimizers': same formulas, same order.
+        assert_close_vals(
+            &losses,
+            &floats(&c["losses"]),
+            1e-7,
+            1e-12,
+            &format!("{ctx} losses"),
+        );
+        assert_close(&w, &c["W"], 1e-8, 1e-12, &format!("{ctx} W"));
+        assert_close(&b, &c["b"], 1e-8, 1e-12, &format!("{ctx} b"));
+        assert_state(&*opt, &c["state"], 1e-8, &ctx);
+    }
+}
+
+#[test]
+fn new_optimizer_f32_trajectories_match_pytorch_f32() {
+    let mut checked = 0;
+    for c in optim_fixture()["cases"].as_array().unwrap() {
+        // The generator leaves out cases whose float32 trajectory is chaotic in PyTorch.
+        if c["f32"].is_null() {
+            continue;
+        }
+        checked += 1;
+        let name = c["name"].as_str().unwrap();
+        let ctx = format!("f32 {name} {}", c["options"]);
+        let (w, b, x, y) = problem2(true);
+        let mut opt = build_new(name, &c["options"], vec![w.clone(), b.clone()]);
+        let losses = train(&mut *opt, &w, &b, &x, &y);
+        let want = &c["f32"];
+        // kiln's f32 forward sums in its own order, so 100 steps drift apart by float32
+        // rounding, not by formula.
+        assert_close_vals(
+            &losses,
+            &floats(&want["losses"]),
+            1e-4,
+            1e-5,
+            &format!("{ctx} losses"),
+        );
+        assert_close(&w, &want["W"], 1e-4, 1e-5, &format!("{ctx} W"));
+        assert_close(&b, &want["b"], 1e-4, 1e-5, &format!("{ctx} b"));
+        assert_eq!(w.dtype(), kiln::DType::F32);
+    }
+    assert_eq!(checked, 16);
+}
+
+#[test]
+fn new_optimizer_param_groups_match_pytorch() {
+    for c in optim_fixture()["groups"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let g = &c["groups"];
+        let ctx = format!("{name} groups {g}");
+        let (w, b, x, y) = problem2(false);
+        let mut opt = build_groups(name, &g[0], &g[1], &w, &b);
+        let losses = train(&mut *opt, &w, &b, &x, &y);
+        assert_close_vals(
+            &losses,
+            &floats(&c["losses"]),
+            1e-7,
+            1e-12,
+            &format!("{ctx} losses"),
+        );
+        assert_close(&w, &c["W"], 1e-8, 1e-12, &format!("{ctx} W"));
+        assert_close(&b, &c["b"], 1e-8, 1e-12, &format!("{ctx} b"));
+        assert_state(&*opt, &c["state"], 1e-8, &ctx);
+    }
+}
+
+#[test]
+fn adadelta_with_steplr_matches_mnist_examples_schedule() {
+    let c = &optim_fixture()["adadelta_steplr"];
+    let (w, b, x, y) = problem2(false);
+    let mut opt = Adadelta::new(vec![w.clone(), b.clone()], 1.0);
+    let mut sched = StepLR::new(&mut opt, 1, 0.7);
+    let (mut losses, mut lrs) = (Vec::new(), Vec::new());
+    for i in 0..100 {
+        opt.zero_grad();
+        let loss = problem_loss(&w, &b, &x, &y);
+        loss.backward();
+        opt.step();
+        losses.push(loss.item());
+        if (i + 1) % 10 == 0 {
+            sched.step(&mut opt);
+            lrs.push(opt.lr(0));
+        }
+    }
+    assert_close_vals(&lrs, &floats(&c["lrs"]), 1e-15, 0.0, "StepLR lrs");
+    assert_close_vals(
+        &losses,
+        &floats(&c["losses"]),
+        1e-7,
+        1e-12,
+        "Adadelta+StepLR losses",
+    );
+    assert_close(&w, &c["W"], 1e-8, 1e-12, "Adadelta+StepLR W");
+}
+
+#[test]
+fn scalar_state_round_trips_and_resumes_identically() {
+    for (name, o, key) in [
+        (
+            "NAdam",
+            serde_json::json!({"lr": 0.01, "weight_decay": 0.1}),
+            "mu_product",
+        ),
+        ("ASGD", serde_json::json!({"lr": 0.05, "t0": 20}), "eta"),
+        ("Rprop", serde_json::json!({"lr": 0.01}), "prev"),
+        ("Adadelta", serde_json::json!({}), "acc_delta"),
+    ] {
+        let (w, b, x, y) = problem2(false);
+        let mut a = build_new(name, &o, vec![w.clone(), b.clone()]);
+        train(&mut *a, &w, &b, &x, &y);
+        let sd = a.state_dict();
+        let (w2, b2) = (
+            w.detach().deep_clone().requires_grad_(true),
+            b.detach().deep_clone().requires_grad_(true),
+        );
+        let mut resumed = build_new(
+            name,
+            &serde_json::json!({"lr": 0.5}),
+            vec![w2.clone(), b2.clone()],
+        );
+        resumed.load_state_dict(&sd).unwrap();
+        assert_eq!(resumed.lr(0), a.lr(0), "{name} lr restored");
+        train(&mut *a, &w, &b, &x, &y);
+        train(&mut *resumed, &w2, &b2, &x, &y);
+        assert_eq!(w.to_vec::<f64>(), w2.to_vec::<f64>(), "{name} resumed W");
+        // A state dict without one of the optimizer's state entries is refused.
+        let mut broken = sd.clone();
+        broken.state.get_mut(&1).unwrap().remove(key);
+        let mut fresh = build_new(name, &o, vec![w2.clone(), b2.clone()]);
+        assert!(
+            fresh.load_state_dict(&broken).is_err(),
+            "{name} without {key}"
+        );
+    }
+}
+
+#[test]
+fn asgd_averaged_is_the_ax_state() {
+    let c = &optim_fixture()["cases"].as_array().unwrap()[14];
+    assert_eq!(c["name"], "ASGD");
+    let (w, b, x, y) = problem2(false);
+    let mut opt = ASGD::with_options(vec![w.clone(), b.clone()], options_from(&c["options"]));
+    assert!(opt.averaged(0).is_none());
+    train(&mut opt, &w, &b, &x, &y);
+    assert_close(
+        opt.averaged(0).unwrap(),
+        &c["state"][0]["ax"],
+        1e-8,
+        1e-12,
+        "ASGD ax",
+    );
+    // After t0 the average lags the parameter.
+    assert_ne!(opt.averaged(0).unwrap().to_vec::<f64>(), w.to_vec::<f64>());
+}
+
+#[test]
+fn new_optimizers_reject_invalid_hyperparameters_like_pytorch() {
+    let p = || vec![Tensor::zeros(&[2]).requires_grad_(true)];
+    let msg = |f: Box<dyn Fn()>| -> String {
+        let e =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("should panic");
+        e.downcast_ref::<String>().cloned().unwrap_or_default()
+    };
+    let cases: Vec<(Box<dyn Fn()>, &str)> = vec![
+        (
+            Box::new(move || {
+                Adadelta::new(p(), -1.0);
+            }),
+            "Invalid learning rate: -1.0",
+        ),
+        (
+            Box::new(move || {
+                Adadelta::new(p(), 1.0).rho(1.5);
+            }),
+            "Invalid rho value: 1.5",
+        ),
+        (
+            Box::new(move || {
+                Adadelta::new(p(), 1.0).eps(-1e-6);
+            }),
+            "Invalid epsilon value: -1e-6",
+        ),
+        (
+            Box::new(move || {
+                Adamax::new(p(), f64::NAN);
+            }),
+            "Invalid learning rate: NaN",
+        ),
+        (
+            Box::new(move || {
+                Adamax::new(p(), 0.1).betas(1.0, 0.9);
+            }),
+            "Invalid beta parameter at index 0: 1.0",
+        ),
+        (
+            Box::new(move || {
+                NAdam::new(p(), 0.1).betas(0.9, -0.1);
+            }),
+            "Invalid beta parameter at index 1: -0.1",
+        ),
+        (
+            Box::new(move || {
+                NAdam::new(p(), 0.1).momentum_decay(-1.0);
+            }),
+            "Invalid momentum_decay value: -1.0",
+        ),
+        (
+            Box::new(move || {
+                RAdam::new(p(), 0.1).weight_decay(-0.5);
+            }),
+            "Invalid weight_decay value: -0.5",
+        ),
+        (
+            Box::new(move || {
+                ASGD::new(p(), 0.1).lambd(-1.0);
+            }),
+            "Invalid lambd value: -1.0",
+        ),
+        (
+            Box::new(move || {
+                ASGD::new(p(), 0.1).alpha(-1.0);
+            }),
+            "Invalid alpha value: -1.0",
+        ),
+        (
+            Box::new(move || {
+                Rprop::new(p(), 0.1).etas(0.5, 0.9);
+            }),
+            "Invalid eta values: 0.5, 0.9",
+        ),
+        (
+            Box::new(move || {
+                Rprop::new(p(), -0.1);
+            }),
+            "Invalid learning rate: -0.1",
+        ),
+    ];
+    for (f, want) in cases {
+        assert_eq!(msg(f), want);
     }
 }
