@@ -6,7 +6,7 @@
 //! higher-order gradients work.
 
 use crate::autograd::mode::is_grad_enabled;
-use crate::autograd::record::{Saved, record};
+use crate::autograd::record::{Saved, record, record_out};
 use crate::float_dispatch;
 use crate::tensor::kernels::elementwise::{map, zip};
 use crate::tensor::{Float, Tensor};
@@ -68,8 +68,8 @@ impl Tensor {
         } else {
             T::zero()
         });
-        let saved_out = Saved::data(&out);
-        record(out, &[self], "ReluBackward0", move || {
+        record_out(out, &[self], "ReluBackward0", move |out: &Tensor| {
+            let saved_out = Saved::data(out);
             move |g: &Tensor, _: &[bool]| {
                 let out = saved_out.get();
                 if is_grad_enabled() {

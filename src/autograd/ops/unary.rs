@@ -2,7 +2,7 @@
 //! pow with a scalar exponent, clamp.
 
 use crate::autograd::mode::is_grad_enabled;
-use crate::autograd::record::{Saved, record};
+use crate::autograd::record::{Saved, record, record_out};
 use crate::tensor::kernels::elementwise::map;
 use crate::tensor::{Element, Float, Tensor};
 use crate::{float_dispatch, numeric_dispatch};
@@ -39,8 +39,8 @@ macro_rules! unary_op {
                 }
                 let x = if self.dtype().is_float() { self.clone() } else { self.float() };
                 let out = float_map(stringify!($name), &x, k::<f32>, k::<f64>);
-                let saved_out = Saved::data(&out);
-                record(out, &[&x], $node, || {
+                record_out(out, &[&x], $node, |out: &Tensor| {
+                    let saved_out = Saved::data(out);
                     let sx = Saved::new(&x);
                     move |$g: &Tensor, _: &[bool]| {
                         let $x = sx.get();
