@@ -599,89 +599,121 @@ fn asgd_averaged_is_the_ax_state() {
     assert_ne!(opt.averaged(0).unwrap().to_vec::<f64>(), w.to_vec::<f64>());
 }
 
+/// The message `f` panics with.
+fn panic_message(f: impl FnOnce()) -> String {
+    let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("should panic");
+    e.downcast_ref::<String>().cloned().unwrap_or_default()
+}
+
 #[test]
 fn new_optimizers_reject_invalid_hyperparameters_like_pytorch() {
     let p = || vec![Tensor::zeros(&[2]).requires_grad_(true)];
-    let msg = |f: Box<dyn Fn()>| -> String {
-        let e =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("should panic");
-        e.downcast_ref::<String>().cloned().unwrap_or_default()
-    };
-    let cases: Vec<(Box<dyn Fn()>, &str)> = vec![
+    let cases = [
         (
-            Box::new(move || {
-                Adadelta::new(p(), -1.0);
-            }),
+            panic_message(|| drop(Adadelta::new(p(), -1.0))),
             "Invalid learning rate: -1.0",
         ),
         (
-            Box::new(move || {
-                Adadelta::new(p(), 1.0).rho(1.5);
-            }),
+            panic_message(|| drop(Adadelta::new(p(), 1.0).rho(1.5))),
             "Invalid rho value: 1.5",
         ),
         (
-            Box::new(move || {
-                Adadelta::new(p(), 1.0).eps(-1e-6);
-            }),
+            panic_message(|| drop(Adadelta::new(p(), 1.0).eps(-1e-6))),
             "Invalid epsilon value: -1e-6",
         ),
         (
-            Box::new(move || {
-                Adamax::new(p(), f64::NAN);
-            }),
+            panic_message(|| drop(Adamax::new(p(), f64::NAN))),
             "Invalid learning rate: NaN",
         ),
         (
-            Box::new(move || {
-                Adamax::new(p(), 0.1).betas(1.0, 0.9);
-            }),
+            panic_message(|| drop(Adamax::new(p(), 0.1).betas(1.0, 0.9))),
             "Invalid beta parameter at index 0: 1.0",
         ),
         (
-            Box::new(move || {
-                NAdam::new(p(), 0.1).betas(0.9, -0.1);
-            }),
+            panic_message(|| drop(NAdam::new(p(), 0.1).betas(0.9, -0.1))),
             "Invalid beta parameter at index 1: -0.1",
         ),
         (
-            Box::new(move || {
-                NAdam::new(p(), 0.1).momentum_decay(-1.0);
-            }),
+            panic_message(|| drop(NAdam::new(p(), 0.1).momentum_decay(-1.0))),
             "Invalid momentum_decay value: -1.0",
         ),
         (
-            Box::new(move || {
-                RAdam::new(p(), 0.1).weight_decay(-0.5);
-            }),
+            panic_message(|| drop(RAdam::new(p(), 0.1).weight_decay(-0.5))),
             "Invalid weight_decay value: -0.5",
         ),
         (
-            Box::new(move || {
-                ASGD::new(p(), 0.1).lambd(-1.0);
-            }),
+            panic_message(|| drop(ASGD::new(p(), 0.1).lambd(-1.0))),
             "Invalid lambd value: -1.0",
         ),
         (
-            Box::new(move || {
-                ASGD::new(p(), 0.1).alpha(-1.0);
-            }),
+            panic_message(|| drop(ASGD::new(p(), 0.1).alpha(-1.0))),
             "Invalid alpha value: -1.0",
         ),
         (
-            Box::new(move || {
-                Rprop::new(p(), 0.1).etas(0.5, 0.9);
-            }),
+            panic_message(|| drop(Rprop::new(p(), 0.1).etas(0.5, 0.9))),
             "Invalid eta values: 0.5, 0.9",
         ),
         (
-            Box::new(move || {
-                Rprop::new(p(), -0.1);
-            }),
+            panic_message(|| drop(Rprop::new(p(), -0.1))),
             "Invalid learning rate: -0.1",
         ),
     ];
-    for (f, want) in cases {
-        assert_eq!(msg(f), want);
+    for (got, want) in cases {
+        assert_eq!(got, want);
     }
+}
+
+/// Steps `make(params)` three times on one large parameter (the threaded, chunked
+/// path) and on the same values as ten small ones (one pass each): the updates are
+/// elementwise, so the results agree bit for bit, and every step writes into the same
+/// parameter and state storage.
+macro_rules! check_in_place_and_chunking {
+    ($make:expr, $name:expr) => {{
+        let n = 70_000;
+        let pv: Vec<f64> = (0..n).map(|i| (i as f64 * 0.01).sin()).collect();
+        let gv: Vec<f64> = (0..n).map(|i| (i as f64 * 0.7).cos() + 0.1).collect();
+        let big = Tensor::from_vec(pv.clone(), &[n]).requires_grad_(true);
+        let small: Vec<Tensor> = pv
+            .chunks(n / 10)
+            .map(|c| Tensor::from_vec(c.to_vec(), &[c.len()]).requires_grad_(true))
+            .collect();
+        let mut ob = $make(vec![big.clone()]);
+        let mut os = $make(small.clone());
+        let mut storages = Vec::new();
+        for step in 0..3 {
+            big.set_grad(Some(Tensor::from_vec(gv.clone(), &[n])));
+            for (p, c) in small.iter().zip(gv.chunks(n / 10)) {
+                p.set_grad(Some(Tensor::from_vec(c.to_vec(), &[c.len()])));
+            }
+            ob.step();
+            os.step();
+            let st = ob.param_state(0).unwrap();
+            let now: Vec<kiln::Tensor> = st.buffers.iter().map(|(_, t)| t.clone()).collect();
+            if step == 0 {
+                storages = now;
+            } else {
+                for (a, b) in storages.iter().zip(&now) {
+                    assert!(a.storage().same(b.storage()), "{} state reallocated", $name);
+                }
+            }
+        }
+        let got: Vec<f64> = small.iter().flat_map(|p| p.to_vec::<f64>()).collect();
+        assert_eq!(big.to_vec::<f64>(), got, "{} chunked vs serial", $name);
+        assert_ne!(big.to_vec::<f64>(), pv, "{} moved", $name);
+    }};
+}
+
+#[test]
+fn new_optimizers_update_in_place_and_chunk_exactly() {
+    check_in_place_and_chunking!(|p| Adadelta::new(p, 1.0).weight_decay(0.01), "Adadelta");
+    check_in_place_and_chunking!(|p| Adamax::new(p, 0.01), "Adamax");
+    check_in_place_and_chunking!(
+        |p| NAdam::new(p, 0.01)
+            .weight_decay(0.1)
+            .decoupled_weight_decay(true),
+        "NAdam"
+    );
+    check_in_place_and_chunking!(|p| RAdam::new(p, 0.01), "RAdam");
+    check_in_place_and_chunking!(|p| ASGD::new(p, 0.01).t0(1.0), "ASGD");
+    check_in_place_and_chunking!(|p| Rprop::new(p, 0.01), "Rprop");
 }
