@@ -96,12 +96,7 @@ impl Rprop {
                 s
             });
             st.step += 1.0;
-            run(
-                &RpropStep(o),
-                p,
-                g,
-                [st.buf("prev"), st.buf("step_size")],
-            );
+            run(&RpropStep(o), p, g, [st.buf("prev"), st.buf("step_size")]);
         });
     }
 }
@@ -117,7 +112,11 @@ impl Update<2> for RpropStep<'_> {
         let (plus, minus) = (T::c(o.etaplus), T::c(o.etaminus));
         let (lo, hi) = (T::c(o.step_size_min), T::c(o.step_size_max));
         let (zero, one) = (T::zero(), T::one());
-        for (((p, &g), prev), size) in p.iter_mut().zip(g).zip(prev.iter_mut()).zip(size.iter_mut())
+        for (((p, &g), prev), size) in p
+            .iter_mut()
+            .zip(g)
+            .zip(prev.iter_mut())
+            .zip(size.iter_mut())
         {
             let g = if o.maximize { -g } else { g };
             let s = g * *prev;
