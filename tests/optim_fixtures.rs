@@ -717,3 +717,41 @@ fn new_optimizers_update_in_place_and_chunk_exactly() {
     check_in_place_and_chunking!(|p| ASGD::new(p, 0.01).t0(1.0), "ASGD");
     check_in_place_and_chunking!(|p| Rprop::new(p, 0.01), "Rprop");
 }
+
+#[test]
+fn scalar_state_survives_a_checkpoint_file() {
+    use kiln::io::Checkpoint;
+    use kiln::nn::{Linear, Module};
+    let x = Tensor::from_vec((0..8).map(|i| i as f32 * 0.1).collect(), &[2, 4]);
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["NAdam", "ASGD"] {
+        let model = Linear::new(4, 3);
+        let mut opt = build_new(name, &serde_json::json!({"lr": 0.01}), model.parameters());
+        for _ in 0..3 {
+            opt.zero_grad();
+            model.forward(&x).pow_scalar(2.0).sum().backward();
+            opt.step();
+        }
+        let path = dir.path().join(format!("{name}.safetensors"));
+        Checkpoint::capture(&model, &*opt, None, 1)
+            .save(&path)
+            .unwrap();
+        let fresh = Linear::new(4, 3);
+        let mut opt2 = build_new(name, &serde_json::json!({"lr": 0.5}), fresh.parameters());
+        Checkpoint::load(&path)
+            .unwrap()
+            .restore(&fresh, &mut *opt2, None)
+            .unwrap();
+        let (a, b) = (opt.state_dict(), opt2.state_dict());
+        for (i, s) in &a.state {
+            for (k, t) in s {
+                assert_eq!(
+                    t.to_vec::<f64>(),
+                    b.state[i][k].to_vec::<f64>(),
+                    "{name} {k}"
+                );
+            }
+        }
+        assert_eq!(opt2.lr(0), 0.01);
+    }
+}
