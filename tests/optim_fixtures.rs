@@ -573,6 +573,18 @@ fn scalar_state_round_trips_and_resumes_identically() {
         let mut broken = sd.clone();
         broken.state.get_mut(&1).unwrap().remove(key);
         let mut fresh = build_new(name, &o, vec![w2.clone(), b2.clone()]);
+        // A scalar given as a tensor with several elements is refused too.
+        if name == "NAdam" || name == "ASGD" {
+            let mut wide = sd.clone();
+            wide.state
+                .get_mut(&0)
+                .unwrap()
+                .insert(key.to_string(), Tensor::zeros(&[3]));
+            assert!(
+                fresh.load_state_dict(&wide).is_err(),
+                "{name} {key} of shape [3]"
+            );
+        }
         assert!(
             fresh.load_state_dict(&broken).is_err(),
             "{name} without {key}"

@@ -420,3 +420,28 @@ macro_rules! impl_optimizer {
     };
 }
 pub(crate) use impl_optimizer;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalar_state_is_set_read_and_exported_as_0d_f32() {
+        let p = Tensor::zeros(&[2]).requires_grad_(true);
+        let mut s = ParamState::zeros(&p, &["ax"]);
+        s.set_scalar("eta", 0.5);
+        s.set_scalar("eta", 0.25);
+        assert_eq!((s.scalars.len(), s.scalar("eta")), (1, 0.25));
+        let mut g: Groups<crate::optim::AsgdOptions> = Groups::new(vec![p], Default::default());
+        g.scalars = &["eta"];
+        g.state[0] = Some(s);
+        let sd = g.state_dict();
+        let eta = &sd.state[&0]["eta"];
+        assert_eq!(
+            (eta.shape(), eta.dtype(), eta.item()),
+            (&[][..], DType::F32, 0.25)
+        );
+        g.load_state_dict(&sd, |_| &["ax", "eta"]).unwrap();
+        assert_eq!(g.state[0].as_ref().unwrap().scalar("eta"), 0.25);
+    }
+}
