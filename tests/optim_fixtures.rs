@@ -631,11 +631,11 @@ fn new_optimizers_reject_invalid_hyperparameters_like_pytorch() {
         ),
         (
             panic_message(|| drop(Adadelta::new(p(), 1.0).eps(-1e-6))),
-            "Invalid epsilon value: -1e-6",
+            "Invalid epsilon value: -1e-06",
         ),
         (
             panic_message(|| drop(Adamax::new(p(), f64::NAN))),
-            "Invalid learning rate: NaN",
+            "Invalid learning rate: nan",
         ),
         (
             panic_message(|| drop(Adamax::new(p(), 0.1).betas(1.0, 0.9))),

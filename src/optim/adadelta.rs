@@ -1,6 +1,6 @@
 //! Adadelta.
 
-use super::core::{Groups, ParamState, impl_optimizer, options};
+use super::core::{Groups, ParamState, Validate, check_nonneg, impl_optimizer, options, py_float};
 use super::fused::{Update, run};
 use crate::tensor::{Float, Tensor};
 
@@ -20,21 +20,14 @@ options!(
     }
 );
 
-impl AdadeltaOptions {
-    /// Panics with PyTorch's message on an invalid hyper-parameter.
+impl Validate for AdadeltaOptions {
     fn validate(&self) {
-        assert!(self.lr >= 0.0, "Invalid learning rate: {:?}", self.lr);
-        assert!(
-            (0.0..=1.0).contains(&self.rho),
-            "Invalid rho value: {:?}",
-            self.rho
-        );
-        assert!(self.eps >= 0.0, "Invalid epsilon value: {:?}", self.eps);
-        assert!(
-            self.weight_decay >= 0.0,
-            "Invalid weight_decay value: {:?}",
-            self.weight_decay
-        );
+        check_nonneg(self.lr, "learning rate");
+        if !(0.0..=1.0).contains(&self.rho) {
+            panic!("Invalid rho value: {}", py_float(self.rho));
+        }
+        check_nonneg(self.eps, "epsilon value");
+        check_nonneg(self.weight_decay, "weight_decay value");
     }
 }
 
@@ -66,24 +59,26 @@ impl Adadelta {
 
     /// Sets `rho` in every group.
     pub fn rho(self, rho: f64) -> Self {
-        self.map_options(|o| o.rho = rho).validated()
+        self.set(|o| o.rho = rho)
     }
     /// Sets `eps` in every group.
     pub fn eps(self, eps: f64) -> Self {
-        self.map_options(|o| o.eps = eps).validated()
+        self.set(|o| o.eps = eps)
     }
     /// Sets the weight decay in every group.
     pub fn weight_decay(self, wd: f64) -> Self {
-        self.map_options(|o| o.weight_decay = wd).validated()
+        self.set(|o| o.weight_decay = wd)
     }
     /// Maximises instead of minimising.
     pub fn maximize(self, on: bool) -> Self {
-        self.map_options(|o| o.maximize = on)
+        self.set(|o| o.maximize = on)
     }
 
-    fn validated(self) -> Self {
-        self.groups.groups.iter().for_each(|g| g.options.validate());
-        self
+    /// Changes every group's options, then checks them.
+    fn set(self, f: impl Fn(&mut AdadeltaOptions)) -> Self {
+        let s = self.map_options(f);
+        s.groups.validate_all();
+        s
     }
 
     /// The per-parameter buffers a step uses.

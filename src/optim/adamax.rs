@@ -1,6 +1,6 @@
 //! Adamax (Adam with the infinity norm).
 
-use super::core::{Groups, ParamState, impl_optimizer, options};
+use super::core::{Groups, ParamState, Validate, check_nonneg, impl_optimizer, options, py_float};
 use super::fused::{Update, lerp, run};
 use crate::tensor::{Float, Tensor};
 
@@ -22,32 +22,22 @@ options!(
     }
 );
 
-/// Panics with PyTorch's messages on invalid `betas`.
-pub(crate) fn check_betas(beta1: f64, beta2: f64) {
-    assert!(
-        (0.0..1.0).contains(&beta1),
-        "Invalid beta parameter at index 0: {beta1:?}"
-    );
-    assert!(
-        (0.0..1.0).contains(&beta2),
-        "Invalid beta parameter at index 1: {beta2:?}"
-    );
+/// Panics with PyTorch's messages unless `lr`, `eps` and `weight_decay` are `>= 0` and
+/// both betas in `[0, 1)`: the checks Adamax, NAdam and RAdam share.
+pub(crate) fn check_adam_like(lr: f64, eps: f64, beta1: f64, beta2: f64, weight_decay: f64) {
+    check_nonneg(lr, "learning rate");
+    check_nonneg(eps, "epsilon value");
+    for (i, b) in [beta1, beta2].into_iter().enumerate() {
+        if !(0.0..1.0).contains(&b) {
+            panic!("Invalid beta parameter at index {i}: {}", py_float(b));
+        }
+    }
+    check_nonneg(weight_decay, "weight_decay value");
 }
 
-/// Panics with PyTorch's messages on an invalid `lr`, `eps` or `weight_decay`.
-pub(crate) fn check_lr_eps_wd(lr: f64, eps: f64, weight_decay: f64) {
-    assert!(lr >= 0.0, "Invalid learning rate: {lr:?}");
-    assert!(eps >= 0.0, "Invalid epsilon value: {eps:?}");
-    assert!(
-        weight_decay >= 0.0,
-        "Invalid weight_decay value: {weight_decay:?}"
-    );
-}
-
-impl AdamaxOptions {
+impl Validate for AdamaxOptions {
     fn validate(&self) {
-        check_lr_eps_wd(self.lr, self.eps, self.weight_decay);
-        check_betas(self.beta1, self.beta2);
+        check_adam_like(self.lr, self.eps, self.beta1, self.beta2, self.weight_decay);
     }
 }
 
@@ -79,25 +69,29 @@ impl Adamax {
 
     /// Sets `betas` in every group.
     pub fn betas(self, beta1: f64, beta2: f64) -> Self {
-        check_betas(beta1, beta2);
-        self.map_options(|o| {
+        self.set(|o| {
             o.beta1 = beta1;
             o.beta2 = beta2;
         })
     }
     /// Sets `eps` in every group.
     pub fn eps(self, eps: f64) -> Self {
-        check_lr_eps_wd(0.0, eps, 0.0);
-        self.map_options(|o| o.eps = eps)
+        self.set(|o| o.eps = eps)
     }
     /// Sets the weight decay in every group.
     pub fn weight_decay(self, wd: f64) -> Self {
-        check_lr_eps_wd(0.0, 0.0, wd);
-        self.map_options(|o| o.weight_decay = wd)
+        self.set(|o| o.weight_decay = wd)
     }
     /// Maximises instead of minimising.
     pub fn maximize(self, on: bool) -> Self {
-        self.map_options(|o| o.maximize = on)
+        self.set(|o| o.maximize = on)
+    }
+
+    /// Changes every group's options, then checks them.
+    fn set(self, f: impl Fn(&mut AdamaxOptions)) -> Self {
+        let s = self.map_options(f);
+        s.groups.validate_all();
+        s
     }
 
     /// The per-parameter buffers a step uses.

@@ -1,6 +1,6 @@
 //! ASGD (averaged stochastic gradient descent).
 
-use super::core::{Groups, ParamState, impl_optimizer, options};
+use super::core::{Groups, ParamState, Validate, check_nonneg, impl_optimizer, options};
 use super::fused::{Update, run};
 use crate::tensor::{Float, Tensor};
 
@@ -22,16 +22,12 @@ options!(
     }
 );
 
-impl AsgdOptions {
+impl Validate for AsgdOptions {
     fn validate(&self) {
-        assert!(self.lr >= 0.0, "Invalid learning rate: {:?}", self.lr);
-        assert!(self.lambd >= 0.0, "Invalid lambd value: {:?}", self.lambd);
-        assert!(self.alpha >= 0.0, "Invalid alpha value: {:?}", self.alpha);
-        assert!(
-            self.weight_decay >= 0.0,
-            "Invalid weight_decay value: {:?}",
-            self.weight_decay
-        );
+        check_nonneg(self.lr, "learning rate");
+        check_nonneg(self.lambd, "lambd value");
+        check_nonneg(self.alpha, "alpha value");
+        check_nonneg(self.weight_decay, "weight_decay value");
     }
 }
 
@@ -65,32 +61,36 @@ impl ASGD {
 
     /// Sets `lambd` in every group.
     pub fn lambd(self, lambd: f64) -> Self {
-        assert!(lambd >= 0.0, "Invalid lambd value: {lambd:?}");
-        self.map_options(|o| o.lambd = lambd)
+        self.set(|o| o.lambd = lambd)
     }
     /// Sets `alpha` in every group.
     pub fn alpha(self, alpha: f64) -> Self {
-        assert!(alpha >= 0.0, "Invalid alpha value: {alpha:?}");
-        self.map_options(|o| o.alpha = alpha)
+        self.set(|o| o.alpha = alpha)
     }
     /// Sets `t0` in every group.
     pub fn t0(self, t0: f64) -> Self {
-        self.map_options(|o| o.t0 = t0)
+        self.set(|o| o.t0 = t0)
     }
     /// Sets the weight decay in every group.
     pub fn weight_decay(self, wd: f64) -> Self {
-        assert!(wd >= 0.0, "Invalid weight_decay value: {wd:?}");
-        self.map_options(|o| o.weight_decay = wd)
+        self.set(|o| o.weight_decay = wd)
     }
     /// Maximises instead of minimising.
     pub fn maximize(self, on: bool) -> Self {
-        self.map_options(|o| o.maximize = on)
+        self.set(|o| o.maximize = on)
     }
 
     /// The averaged value of parameter `index` (global, in group order; `state['ax']`),
     /// once it has been stepped.
     pub fn averaged(&self, index: usize) -> Option<&Tensor> {
         self.param_state(index).map(|s| s.buf("ax"))
+    }
+
+    /// Changes every group's options, then checks them.
+    fn set(self, f: impl Fn(&mut AsgdOptions)) -> Self {
+        let s = self.map_options(f);
+        s.groups.validate_all();
+        s
     }
 
     /// The per-parameter state a step uses (`eta` and `mu` are scalars).

@@ -5,6 +5,45 @@ use super::error::OptimError;
 use crate::tensor::{DType, Tensor};
 use std::collections::BTreeMap;
 
+/// Range checks of a group's hyper-parameters, run by the constructors, the builder
+/// setters and `add_param_group`; they panic with PyTorch's `ValueError` messages.
+pub(crate) trait Validate {
+    /// Panics like PyTorch's constructor when a value is out of range.
+    fn validate(&self);
+}
+
+/// Panics with `Invalid {what}: {x}` (PyTorch's wording) unless `x >= 0` (NaN fails).
+pub(crate) fn check_nonneg(x: f64, what: &str) {
+    if x.is_nan() || x < 0.0 {
+        panic!("Invalid {what}: {}", py_float(x));
+    }
+}
+
+/// `x` as Python prints a float (`-1.0`, `nan`, `inf`, `1e+300`, `1e-05`).
+pub(crate) fn py_float(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let a = x.abs();
+    if a != 0.0 && !(1e-4..1e16).contains(&a) {
+        let e = format!("{x:e}");
+        let (m, exp) = e.split_once('e').unwrap_or((&e, "0"));
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        return format!("{m}e{sign}{digits:0>2}");
+    }
+    if x.fract() == 0.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x}")
+    }
+}
+
 /// Hyper-parameters of one parameter group.
 pub trait GroupOptions: Clone + Send {
     /// The learning rate.
@@ -185,6 +224,13 @@ pub(crate) struct Groups<O> {
     pub state: Vec<Option<ParamState>>,
     /// State names that are scalars (0-D in state dicts), not parameter-shaped buffers.
     pub scalars: &'static [&'static str],
+}
+
+impl<O: Validate> Groups<O> {
+    /// Validates every group's options (after a builder setter changed them).
+    pub fn validate_all(&self) {
+        self.groups.iter().for_each(|g| g.options.validate());
+    }
 }
 
 impl<O: GroupOptions> Groups<O> {

@@ -1,7 +1,7 @@
 //! RAdam (rectified Adam), with optional decoupled weight decay.
 
-use super::adamax::{check_betas, check_lr_eps_wd};
-use super::core::{Groups, ParamState, impl_optimizer, options};
+use super::adamax::check_adam_like;
+use super::core::{Groups, ParamState, Validate, impl_optimizer, options};
 use super::fused::{Update, lerp, run};
 use crate::tensor::{Float, Tensor};
 
@@ -25,10 +25,9 @@ options!(
     }
 );
 
-impl RAdamOptions {
+impl Validate for RAdamOptions {
     fn validate(&self) {
-        check_lr_eps_wd(self.lr, self.eps, self.weight_decay);
-        check_betas(self.beta1, self.beta2);
+        check_adam_like(self.lr, self.eps, self.beta1, self.beta2, self.weight_decay);
     }
 }
 
@@ -62,29 +61,33 @@ impl RAdam {
 
     /// Sets `betas` in every group.
     pub fn betas(self, beta1: f64, beta2: f64) -> Self {
-        check_betas(beta1, beta2);
-        self.map_options(|o| {
+        self.set(|o| {
             o.beta1 = beta1;
             o.beta2 = beta2;
         })
     }
     /// Sets `eps` in every group.
     pub fn eps(self, eps: f64) -> Self {
-        check_lr_eps_wd(0.0, eps, 0.0);
-        self.map_options(|o| o.eps = eps)
+        self.set(|o| o.eps = eps)
     }
     /// Sets the weight decay in every group.
     pub fn weight_decay(self, wd: f64) -> Self {
-        check_lr_eps_wd(0.0, 0.0, wd);
-        self.map_options(|o| o.weight_decay = wd)
+        self.set(|o| o.weight_decay = wd)
     }
     /// Turns decoupled weight decay on or off in every group.
     pub fn decoupled_weight_decay(self, on: bool) -> Self {
-        self.map_options(|o| o.decoupled_weight_decay = on)
+        self.set(|o| o.decoupled_weight_decay = on)
     }
     /// Maximises instead of minimising.
     pub fn maximize(self, on: bool) -> Self {
-        self.map_options(|o| o.maximize = on)
+        self.set(|o| o.maximize = on)
+    }
+
+    /// Changes every group's options, then checks them.
+    fn set(self, f: impl Fn(&mut RAdamOptions)) -> Self {
+        let s = self.map_options(f);
+        s.groups.validate_all();
+        s
     }
 
     /// The per-parameter buffers a step uses.

@@ -1,6 +1,6 @@
 //! Rprop (resilient backpropagation).
 
-use super::core::{Groups, ParamState, impl_optimizer, options};
+use super::core::{Groups, ParamState, Validate, check_nonneg, impl_optimizer, options, py_float};
 use super::fused::{Update, run};
 use crate::tensor::{Float, Tensor};
 
@@ -22,18 +22,18 @@ options!(
     }
 );
 
-impl RpropOptions {
+impl Validate for RpropOptions {
     fn validate(&self) {
-        assert!(self.lr >= 0.0, "Invalid learning rate: {:?}", self.lr);
-        check_etas(self.etaminus, self.etaplus);
+        check_nonneg(self.lr, "learning rate");
+        let (minus, plus) = (self.etaminus, self.etaplus);
+        if !(0.0 < minus && minus < 1.0 && 1.0 < plus) {
+            panic!(
+                "Invalid eta values: {}, {}",
+                py_float(minus),
+                py_float(plus)
+            );
+        }
     }
-}
-
-fn check_etas(minus: f64, plus: f64) {
-    assert!(
-        0.0 < minus && minus < 1.0 && 1.0 < plus,
-        "Invalid eta values: {minus:?}, {plus:?}"
-    );
 }
 
 /// Rprop (`torch.optim.Rprop`): per element, the step size grows by `etaplus` while
@@ -65,22 +65,28 @@ impl Rprop {
 
     /// Sets `etas` in every group.
     pub fn etas(self, etaminus: f64, etaplus: f64) -> Self {
-        check_etas(etaminus, etaplus);
-        self.map_options(|o| {
+        self.set(|o| {
             o.etaminus = etaminus;
             o.etaplus = etaplus;
         })
     }
     /// Sets `step_sizes` (minimum, maximum) in every group.
     pub fn step_sizes(self, min: f64, max: f64) -> Self {
-        self.map_options(|o| {
+        self.set(|o| {
             o.step_size_min = min;
             o.step_size_max = max;
         })
     }
     /// Maximises instead of minimising.
     pub fn maximize(self, on: bool) -> Self {
-        self.map_options(|o| o.maximize = on)
+        self.set(|o| o.maximize = on)
+    }
+
+    /// Changes every group's options, then checks them.
+    fn set(self, f: impl Fn(&mut RpropOptions)) -> Self {
+        let s = self.map_options(f);
+        s.groups.validate_all();
+        s
     }
 
     /// The per-parameter buffers a step uses.
