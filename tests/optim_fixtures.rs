@@ -666,6 +666,17 @@ fn new_optimizers_reject_invalid_hyperparameters_like_pytorch() {
             "Invalid eta values: 0.5, 0.9",
         ),
         (
+            panic_message(|| {
+                let mut o = ASGD::new(p(), 0.1);
+                let bad = AsgdOptions {
+                    alpha: -2.0,
+                    ..Default::default()
+                };
+                o.add_param_group(p(), bad);
+            }),
+            "Invalid alpha value: -2.0",
+        ),
+        (
             panic_message(|| drop(Rprop::new(p(), -0.1))),
             "Invalid learning rate: -0.1",
         ),

@@ -59,26 +59,19 @@ impl Adadelta {
 
     /// Sets `rho` in every group.
     pub fn rho(self, rho: f64) -> Self {
-        self.set(|o| o.rho = rho)
+        self.map_options(|o| o.rho = rho)
     }
     /// Sets `eps` in every group.
     pub fn eps(self, eps: f64) -> Self {
-        self.set(|o| o.eps = eps)
+        self.map_options(|o| o.eps = eps)
     }
     /// Sets the weight decay in every group.
     pub fn weight_decay(self, wd: f64) -> Self {
-        self.set(|o| o.weight_decay = wd)
+        self.map_options(|o| o.weight_decay = wd)
     }
     /// Maximises instead of minimising.
     pub fn maximize(self, on: bool) -> Self {
-        self.set(|o| o.maximize = on)
-    }
-
-    /// Changes every group's options, then checks them.
-    fn set(self, f: impl Fn(&mut AdadeltaOptions)) -> Self {
-        let s = self.map_options(f);
-        s.groups.validate_all();
-        s
+        self.map_options(|o| o.maximize = on)
     }
 
     /// The per-parameter buffers a step uses.

@@ -61,36 +61,29 @@ impl ASGD {
 
     /// Sets `lambd` in every group.
     pub fn lambd(self, lambd: f64) -> Self {
-        self.set(|o| o.lambd = lambd)
+        self.map_options(|o| o.lambd = lambd)
     }
     /// Sets `alpha` in every group.
     pub fn alpha(self, alpha: f64) -> Self {
-        self.set(|o| o.alpha = alpha)
+        self.map_options(|o| o.alpha = alpha)
     }
     /// Sets `t0` in every group.
     pub fn t0(self, t0: f64) -> Self {
-        self.set(|o| o.t0 = t0)
+        self.map_options(|o| o.t0 = t0)
     }
     /// Sets the weight decay in every group.
     pub fn weight_decay(self, wd: f64) -> Self {
-        self.set(|o| o.weight_decay = wd)
+        self.map_options(|o| o.weight_decay = wd)
     }
     /// Maximises instead of minimising.
     pub fn maximize(self, on: bool) -> Self {
-        self.set(|o| o.maximize = on)
+        self.map_options(|o| o.maximize = on)
     }
 
     /// The averaged value of parameter `index` (global, in group order; `state['ax']`),
     /// once it has been stepped.
     pub fn averaged(&self, index: usize) -> Option<&Tensor> {
         self.param_state(index).map(|s| s.buf("ax"))
-    }
-
-    /// Changes every group's options, then checks them.
-    fn set(self, f: impl Fn(&mut AsgdOptions)) -> Self {
-        let s = self.map_options(f);
-        s.groups.validate_all();
-        s
     }
 
     /// The per-parameter state a step uses (`eta` and `mu` are scalars).

@@ -226,13 +226,6 @@ pub(crate) struct Groups<O> {
     pub scalars: &'static [&'static str],
 }
 
-impl<O: Validate> Groups<O> {
-    /// Validates every group's options (after a builder setter changed them).
-    pub fn validate_all(&self) {
-        self.groups.iter().for_each(|g| g.options.validate());
-    }
-}
-
 impl<O: GroupOptions> Groups<O> {
     pub fn new(params: Vec<Tensor>, options: O) -> Self {
         let mut g = Groups {
@@ -437,6 +430,7 @@ macro_rules! impl_optimizer {
         impl $name {
             /// Adds a parameter group with its own options (`add_param_group`).
             pub fn add_param_group(&mut self, params: Vec<$crate::Tensor>, options: $opts) {
+                $crate::optim::core::Validate::validate(&options);
                 self.groups.add(params, options);
             }
 
@@ -459,6 +453,7 @@ macro_rules! impl_optimizer {
             fn map_options(mut self, f: impl Fn(&mut $opts)) -> Self {
                 for g in &mut self.groups.groups {
                     f(&mut g.options);
+                    $crate::optim::core::Validate::validate(&g.options);
                 }
                 self
             }

@@ -63,37 +63,30 @@ impl NAdam {
 
     /// Sets `betas` in every group.
     pub fn betas(self, beta1: f64, beta2: f64) -> Self {
-        self.set(|o| {
+        self.map_options(|o| {
             o.beta1 = beta1;
             o.beta2 = beta2;
         })
     }
     /// Sets `eps` in every group.
     pub fn eps(self, eps: f64) -> Self {
-        self.set(|o| o.eps = eps)
+        self.map_options(|o| o.eps = eps)
     }
     /// Sets the weight decay in every group.
     pub fn weight_decay(self, wd: f64) -> Self {
-        self.set(|o| o.weight_decay = wd)
+        self.map_options(|o| o.weight_decay = wd)
     }
     /// Sets the momentum decay in every group.
     pub fn momentum_decay(self, d: f64) -> Self {
-        self.set(|o| o.momentum_decay = d)
+        self.map_options(|o| o.momentum_decay = d)
     }
     /// Turns decoupled weight decay on or off in every group.
     pub fn decoupled_weight_decay(self, on: bool) -> Self {
-        self.set(|o| o.decoupled_weight_decay = on)
+        self.map_options(|o| o.decoupled_weight_decay = on)
     }
     /// Maximises instead of minimising.
     pub fn maximize(self, on: bool) -> Self {
-        self.set(|o| o.maximize = on)
-    }
-
-    /// Changes every group's options, then checks them.
-    fn set(self, f: impl Fn(&mut NAdamOptions)) -> Self {
-        let s = self.map_options(f);
-        s.groups.validate_all();
-        s
+        self.map_options(|o| o.maximize = on)
     }
 
     /// The per-parameter state a step uses (`mu_product` is a scalar).

@@ -65,28 +65,21 @@ impl Rprop {
 
     /// Sets `etas` in every group.
     pub fn etas(self, etaminus: f64, etaplus: f64) -> Self {
-        self.set(|o| {
+        self.map_options(|o| {
             o.etaminus = etaminus;
             o.etaplus = etaplus;
         })
     }
     /// Sets `step_sizes` (minimum, maximum) in every group.
     pub fn step_sizes(self, min: f64, max: f64) -> Self {
-        self.set(|o| {
+        self.map_options(|o| {
             o.step_size_min = min;
             o.step_size_max = max;
         })
     }
     /// Maximises instead of minimising.
     pub fn maximize(self, on: bool) -> Self {
-        self.set(|o| o.maximize = on)
-    }
-
-    /// Changes every group's options, then checks them.
-    fn set(self, f: impl Fn(&mut RpropOptions)) -> Self {
-        let s = self.map_options(f);
-        s.groups.validate_all();
-        s
+        self.map_options(|o| o.maximize = on)
     }
 
     /// The per-parameter buffers a step uses.
