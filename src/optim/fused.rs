@@ -3,6 +3,7 @@
 
 use crate::float_dispatch;
 use crate::tensor::kernels::PAR_THRESHOLD;
+use crate::tensor::kernels::simd::dispatch;
 use crate::tensor::parallel::run_tasks;
 use crate::tensor::{BufferElement, Float, Tensor};
 use parking_lot::Mutex;
@@ -15,7 +16,9 @@ const CHUNK: usize = 1 << 13;
 
 /// An elementwise update over a parameter chunk, its gradient and `K` state chunks.
 pub(crate) trait Update<const K: usize>: Sync {
-    /// Updates `p` and `s` in place from `g`.
+    /// Updates `p` and `s` in place from `g`. Runs inside [`dispatch`], so its loop is
+    /// compiled for each SIMD level; implementations should be `#[inline(always)]` so
+    /// that the loop lands in the level's code.
     fn apply<T: Float>(&self, p: &mut [T], g: &[T], s: [&mut [T]; K]);
 }
 
@@ -53,7 +56,7 @@ fn typed<T: Float + BufferElement, const K: usize, U: Update<K>>(
         }
         if p.len() < PAR_THRESHOLD {
             let arr: [&mut [T]; K] = std::array::from_fn(|_| slices.remove(0));
-            u.apply(p, g, arr);
+            dispatch(|| u.apply(p, g, arr));
             return;
         }
         let mut iters: Vec<_> = slices.into_iter().map(|s| s.chunks_mut(CHUNK)).collect();
@@ -69,7 +72,7 @@ fn typed<T: Float + BufferElement, const K: usize, U: Update<K>>(
             jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
         run_tasks(jobs.len(), &|i| {
             if let Some((pc, gc, sc)) = jobs[i].lock().take() {
-                u.apply(pc, gc, sc);
+                dispatch(|| u.apply(pc, gc, sc));
             }
         });
     })

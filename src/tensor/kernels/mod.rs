@@ -10,6 +10,7 @@ pub mod gemm;
 pub mod index;
 pub mod matmul;
 pub mod reduce;
+pub mod simd;
 
 /// Element count above which elementwise kernels split work across threads.
 pub const PAR_THRESHOLD: usize = 1 << 15;
