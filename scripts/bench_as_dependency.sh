@@ -103,6 +103,7 @@ if [[ "${NATIVE:-0}" == 1 ]]; then
 fi
 
 out="$proj/results.jsonl"
+cd "$repo"  # `kiln bench` reads data/mnist
 for r in $(seq "$rounds"); do
     "$repo_bin" bench --threads 2 --only inference | sed 's/^{/{"who": "repo",/' >> "$out"
     "$repo_bin" bench --threads 2 --only elementwise | sed 's/^{/{"who": "repo",/' >> "$out"

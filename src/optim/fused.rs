@@ -87,3 +87,59 @@ pub(crate) fn lerp<T: Float>(start: T, end: T, weight: f64) -> T {
         end - (end - start) * T::c(1.0 - weight)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::optim::{Adam, AdamOptions, Optimizer, SGD, SgdOptions};
+    use crate::tensor::kernels::simd::tests::same_at_every_level;
+    use crate::tensor::{DType, Generator, Tensor};
+
+    /// Parameters after three steps of `make`'s optimizer on fixed gradients.
+    fn steps(n: usize, dtype: DType, make: &dyn Fn(Vec<Tensor>) -> Box<dyn Optimizer>) -> Vec<u64> {
+        let mut g = Generator::new(7);
+        let p = Tensor::randn_with(&[n], dtype, &mut g).requires_grad_(true);
+        let grad = Tensor::randn_with(&[n], dtype, &mut g);
+        let mut opt = make(vec![p.clone()]);
+        for _ in 0..3 {
+            p.set_grad(Some(grad.clone()));
+            opt.step();
+        }
+        p.to_vec::<f64>().iter().map(|v| v.to_bits()).collect()
+    }
+
+    #[test]
+    fn fused_steps_are_the_same_at_every_level() {
+        for dtype in [DType::F32, DType::F64] {
+            for n in [1, 17, 1001, crate::tensor::kernels::PAR_THRESHOLD + 13] {
+                same_at_every_level("adam", || {
+                    steps(n, dtype, &|p| Box::new(Adam::new(p, 1e-2)))
+                });
+                same_at_every_level("amsgrad", || {
+                    steps(n, dtype, &|p| {
+                        Box::new(Adam::with_options(
+                            p,
+                            AdamOptions {
+                                amsgrad: true,
+                                weight_decay: 0.1,
+                                ..Default::default()
+                            },
+                        ))
+                    })
+                });
+                same_at_every_level("sgd momentum", || {
+                    steps(n, dtype, &|p| {
+                        Box::new(SGD::with_options(
+                            p,
+                            SgdOptions {
+                                lr: 0.1,
+                                momentum: 0.9,
+                                nesterov: true,
+                                ..Default::default()
+                            },
+                        ))
+                    })
+                });
+            }
+        }
+    }
+}

@@ -16,7 +16,7 @@
 
 use parking_lot::Mutex;
 use std::alloc::Layout;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -42,11 +42,44 @@ struct Cache {
     lists: HashMap<(usize, usize), Vec<Block>>,
     total: usize,
     clock: u64,
+    /// Addresses of the blocks handed out and not yet back. Only these are taken back:
+    /// other vectors whose capacity happens to be a class size (a `collect` that grew by
+    /// doubling) would otherwise fill the cache with blocks nobody asks for. Vectors
+    /// freed outside a tensor never come back, so the set is cleared when it grows past
+    /// [`MAX_LIVE`] (a stale entry only lets one such vector in; the layout check keeps
+    /// that sound).
+    live: HashSet<usize>,
 }
+
+/// The most handed-out addresses remembered.
+const MAX_LIVE: usize = 1 << 16;
 
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
 /// `usize::MAX` until read from the environment.
 static LIMIT: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+static HITS: AtomicUsize = AtomicUsize::new(0);
+static MISSES: AtomicUsize = AtomicUsize::new(0);
+
+/// Counters of the cache since the process started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Allocations served from a cached block.
+    pub hits: usize,
+    /// Allocations of a cached size class that found no block.
+    pub misses: usize,
+    /// Bytes held in free blocks now.
+    pub cached_bytes: usize,
+}
+
+/// The cache's counters now.
+pub fn cache_stats() -> CacheStats {
+    CacheStats {
+        hits: HITS.load(Relaxed),
+        misses: MISSES.load(Relaxed),
+        cached_bytes: cached_bytes(),
+    }
+}
 
 /// The most bytes the cache keeps.
 pub fn cache_limit() -> usize {
@@ -123,20 +156,27 @@ pub fn vec_with_capacity<T>(n: usize) -> Vec<T> {
     if class % elem != 0 || cache_limit() == 0 {
         return Vec::with_capacity(n);
     }
-    let taken = CACHE
-        .lock()
-        .as_mut()
-        .and_then(|c| {
-            let b = c.lists.get_mut(&(align_of::<T>(), class))?.pop()?;
+    let mut guard = CACHE.lock();
+    let c = guard.get_or_insert_with(Cache::default);
+    let taken = c
+        .lists
+        .get_mut(&(align_of::<T>(), class))
+        .and_then(|l| l.pop());
+    (if taken.is_some() { &HITS } else { &MISSES }).fetch_add(1, Relaxed);
+    let v = match taken {
+        Some(b) => {
             c.total -= class;
-            Some(b)
-        });
-    match taken {
-        // SAFETY: the block came from a `Vec` whose buffer had exactly this size and
-        // alignment (the key), allocated by the global allocator; it is now ours.
-        Some(b) => unsafe { Vec::from_raw_parts(b.ptr.cast::<T>(), 0, class / elem) },
+            // SAFETY: the block came from a `Vec` whose buffer had exactly this size and
+            // alignment (the key), allocated by the global allocator; it is now ours.
+            unsafe { Vec::from_raw_parts(b.ptr.cast::<T>(), 0, class / elem) }
+        }
         None => Vec::with_capacity(class / elem),
+    };
+    if c.live.len() >= MAX_LIVE {
+        c.live.clear();
     }
+    c.live.insert(v.as_ptr() as usize);
+    v
 }
 
 /// A vector of `n` copies of `value`, in a cached block when there is one.
@@ -157,10 +197,13 @@ pub fn recycle<T>(v: Vec<T>) {
     if bytes > limit {
         return;
     }
-    let mut v = std::mem::ManuallyDrop::new(v);
-    let ptr = v.as_mut_ptr().cast::<u8>();
     let mut guard = CACHE.lock();
     let c = guard.get_or_insert_with(Cache::default);
+    if !c.live.remove(&(v.as_ptr() as usize)) {
+        return;
+    }
+    let mut v = std::mem::ManuallyDrop::new(v);
+    let ptr = v.as_mut_ptr().cast::<u8>();
     c.clock += 1;
     let stamp = c.clock;
     c.lists

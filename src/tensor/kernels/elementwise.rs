@@ -175,51 +175,77 @@ pub fn zip<T: BufferElement, U: BufferElement>(
     if numel == 0 {
         return Tensor::from_vec(out, &shape);
     }
-    let row = |(r, o): (usize, &mut [U])| {
-        let (pa, pb) = (ra[r], rb[r]);
-        match (sa, sb) {
-            (1, 1) => {
-                for ((o, &p), &q) in o
-                    .iter_mut()
-                    .zip(&da[pa..pa + inner])
-                    .zip(&db[pb..pb + inner])
-                {
-                    *o = f(p, q)
-                }
-            }
-            (1, 0) => {
-                let q = db[pb];
-                for (o, &p) in o.iter_mut().zip(&da[pa..pa + inner]) {
-                    *o = f(p, q)
-                }
-            }
-            (0, 1) => {
-                let p = da[pa];
-                for (o, &q) in o.iter_mut().zip(&db[pb..pb + inner]) {
-                    *o = f(p, q)
-                }
-            }
-            _ => {
-                for (i, o) in o.iter_mut().enumerate() {
-                    *o = f(da[pa + i * sa], db[pb + i * sb])
-                }
-            }
-        }
+    let rows = Rows {
+        ra: &ra,
+        rb: &rb,
+        da,
+        db,
+        sa,
+        sb,
+        inner,
     };
     if numel < PAR_THRESHOLD {
-        dispatch(|| out.chunks_mut(inner).enumerate().for_each(row));
+        dispatch(|| rows.fill(0, &mut out, &f));
     } else {
-        let rows = par_chunk(numel).div_ceil(inner.max(1)).max(1);
-        for_each_chunk_mut(&mut out, rows * inner.max(1), |i, block| {
-            dispatch(|| {
-                for (j, o) in block.chunks_mut(inner.max(1)).enumerate() {
-                    row((i * rows + j, o));
-                }
-            })
+        let per = par_chunk(numel).div_ceil(inner).max(1);
+        for_each_chunk_mut(&mut out, per * inner, |i, block| {
+            dispatch(|| rows.fill(i * per, block, &f))
         });
     }
     drop((ga, gb));
     Tensor::from_vec(out, &shape)
+}
+
+/// The innermost rows of a broadcast zip: where each row of either input starts, and
+/// its stride within the row.
+struct Rows<'a, T> {
+    ra: &'a [usize],
+    rb: &'a [usize],
+    da: &'a [T],
+    db: &'a [T],
+    sa: usize,
+    sb: usize,
+    inner: usize,
+}
+
+impl<T: Copy> Rows<'_, T> {
+    /// Writes `f(a, b)` into the rows of `out`, the first being row `first`. Always
+    /// inlined, so the loops compile for the SIMD level of the [`dispatch`] around it.
+    #[inline(always)]
+    fn fill<U>(&self, first: usize, out: &mut [U], f: &impl Fn(T, T) -> U) {
+        let (da, db, inner) = (self.da, self.db, self.inner);
+        for (j, o) in out.chunks_mut(inner).enumerate() {
+            let (pa, pb) = (self.ra[first + j], self.rb[first + j]);
+            match (self.sa, self.sb) {
+                (1, 1) => {
+                    for ((o, &p), &q) in o
+                        .iter_mut()
+                        .zip(&da[pa..pa + inner])
+                        .zip(&db[pb..pb + inner])
+                    {
+                        *o = f(p, q)
+                    }
+                }
+                (1, 0) => {
+                    let q = db[pb];
+                    for (o, &p) in o.iter_mut().zip(&da[pa..pa + inner]) {
+                        *o = f(p, q)
+                    }
+                }
+                (0, 1) => {
+                    let p = da[pa];
+                    for (o, &q) in o.iter_mut().zip(&db[pb..pb + inner]) {
+                        *o = f(p, q)
+                    }
+                }
+                (sa, sb) => {
+                    for (i, o) in o.iter_mut().enumerate() {
+                        *o = f(da[pa + i * sa], db[pb + i * sb])
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Copies `src` into `dst` when both are contiguous, same-shaped and in different

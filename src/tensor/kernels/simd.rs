@@ -175,6 +175,7 @@ mod x86 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::tensor::{DType, Generator, Tensor};
     use parking_lot::Mutex;
 
     /// Serialises the tests that change the level (results must not depend on it, so
@@ -205,6 +206,83 @@ pub(crate) mod tests {
         assert_eq!(set_capability(Capability::Default), Capability::Default);
         assert_eq!(set_capability(Capability::Avx512), detected());
         assert_eq!(capability(), detected());
+    }
+
+    /// Lengths around vector widths and the parallel threshold, so every tail is hit.
+    const LENS: [usize; 9] = [0, 1, 7, 15, 17, 33, 1001, super::super::PAR_THRESHOLD + 13, 100_003];
+
+    fn bits(t: &Tensor) -> Vec<u64> {
+        t.to_vec::<f64>().iter().map(|v| v.to_bits()).collect()
+    }
+
+    fn inputs(n: usize, dtype: DType) -> (Tensor, Tensor) {
+        let mut g = Generator::new(n as u64);
+        let a = Tensor::randn_with(&[n], dtype, &mut g);
+        let b = Tensor::randn_with(&[n], dtype, &mut g);
+        (a, b)
+    }
+
+    #[test]
+    fn maps_and_zips_are_the_same_at_every_level() {
+        for dtype in [DType::F32, DType::F64] {
+            for n in LENS {
+                let (a, b) = inputs(n, dtype);
+                same_at_every_level("mul", || bits(&(&a * &b)));
+                same_at_every_level("div+sub", || bits(&(&(&a / &b) - &a)));
+                same_at_every_level("exp", || bits(&a.exp()));
+                same_at_every_level("scalar", || bits(&(&a * 3.5)));
+                same_at_every_level("relu", || bits(&a.relu()));
+            }
+        }
+        // Broadcast rows (a bias add) with odd inner lengths.
+        for inner in [1, 9, 31, 257] {
+            let (a, _) = inputs(123 * inner, DType::F32);
+            let a = a.reshape(&[123, inner]);
+            let (row, _) = inputs(inner, DType::F32);
+            same_at_every_level("bias add", || bits(&(&a + &row)));
+            let col = a.narrow(1, 0, 1);
+            same_at_every_level("column broadcast", || bits(&(&a * &col)));
+        }
+    }
+
+    #[test]
+    fn in_place_updates_and_copies_are_the_same_at_every_level() {
+        for n in LENS {
+            let (a, b) = inputs(n, DType::F32);
+            same_at_every_level("mul_", || {
+                let d = a.zeros_like();
+                d.copy_(&a);
+                d.mul_(&b);
+                d.mul_scalar_(0.75);
+                d.add_(&a);
+                bits(&d)
+            });
+            same_at_every_level("copy_", || {
+                let d = b.zeros_like();
+                d.copy_(&a);
+                bits(&d)
+            });
+            same_at_every_level("cast", || {
+                let i = (&a * 100.0).to_dtype(DType::I64);
+                (bits(&a.to_dtype(DType::F64)), bits(&i.to_dtype(DType::F32)))
+            });
+        }
+    }
+
+    #[test]
+    fn sums_and_reductions_are_the_same_at_every_level() {
+        for dtype in [DType::F32, DType::F64] {
+            for n in LENS {
+                let (a, _) = inputs(n, dtype);
+                same_at_every_level("sum", || bits(&a.sum()));
+                same_at_every_level("mean", || bits(&a.mean()));
+            }
+            let (a, _) = inputs(37 * 1001, dtype);
+            let a = a.reshape(&[37, 1001]);
+            same_at_every_level("sum rows", || bits(&a.sum_dims(&[1], false)));
+            same_at_every_level("sum cols", || bits(&a.sum_dims(&[0], false)));
+            same_at_every_level("max rows", || bits(&a.max_dim(1, false).0));
+        }
     }
 
     #[test]
