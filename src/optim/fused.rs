@@ -92,7 +92,8 @@ pub(crate) fn lerp<T: Float>(start: T, end: T, weight: f64) -> T {
 mod tests {
     use crate::optim::{Adam, AdamOptions, Optimizer, SGD, SgdOptions};
     use crate::tensor::kernels::simd::tests::same_at_every_level;
-    use crate::tensor::{DType, Generator, Tensor};
+    use crate::tensor::random::Generator;
+    use crate::tensor::{DType, Tensor};
 
     /// Parameters after three steps of `make`'s optimizer on fixed gradients.
     fn steps(n: usize, dtype: DType, make: &dyn Fn(Vec<Tensor>) -> Box<dyn Optimizer>) -> Vec<u64> {

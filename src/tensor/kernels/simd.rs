@@ -175,7 +175,8 @@ mod x86 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::tensor::{DType, Generator, Tensor};
+    use crate::tensor::random::Generator;
+    use crate::tensor::{DType, Tensor};
     use parking_lot::Mutex;
 
     /// Serialises the tests that change the level (results must not depend on it, so
