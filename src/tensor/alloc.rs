@@ -225,7 +225,14 @@ mod tests {
     fn classes_round_up_by_at_most_a_quarter() {
         assert_eq!(class_of(MIN_BLOCK - 1), None);
         assert_eq!(class_of(MAX_BLOCK + 1), None);
-        for bytes in [MIN_BLOCK, 65_537, 100_000, 1 << 20, (1 << 20) + 1, 3_000_000] {
+        for bytes in [
+            MIN_BLOCK,
+            65_537,
+            100_000,
+            1 << 20,
+            (1 << 20) + 1,
+            3_000_000,
+        ] {
             let c = class_of(bytes).unwrap();
             assert!(c >= bytes && c * 4 <= bytes * 5 + 4 * 64, "{bytes} -> {c}");
             assert_eq!(class_of(c), Some(c), "a class is its own class");

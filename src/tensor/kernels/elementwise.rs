@@ -47,9 +47,7 @@ pub fn map_slice<T: Copy + Sync, U: Send>(s: &[T], f: impl Fn(T) -> U + Sync + S
 /// `f(*d, s)` written into every element of `d`, in parallel for large inputs.
 fn update_zip<T: Copy + Send + Sync>(d: &mut [T], s: &[T], f: impl Fn(T, T) -> T + Sync) {
     update_slice(d, |lo, d| {
-        d.iter_mut()
-            .zip(&s[lo..])
-            .for_each(|(v, &q)| *v = f(*v, q))
+        d.iter_mut().zip(&s[lo..]).for_each(|(v, &q)| *v = f(*v, q))
     });
 }
 

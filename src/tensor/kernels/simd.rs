@@ -210,7 +210,17 @@ pub(crate) mod tests {
     }
 
     /// Lengths around vector widths and the parallel threshold, so every tail is hit.
-    const LENS: [usize; 9] = [0, 1, 7, 15, 17, 33, 1001, super::super::PAR_THRESHOLD + 13, 100_003];
+    const LENS: [usize; 9] = [
+        0,
+        1,
+        7,
+        15,
+        17,
+        33,
+        1001,
+        super::super::PAR_THRESHOLD + 13,
+        100_003,
+    ];
 
     fn bits(t: &Tensor) -> Vec<u64> {
         t.to_vec::<f64>().iter().map(|v| v.to_bits()).collect()
