@@ -7,7 +7,7 @@
 //! (`tests/examples.rs` compares the two). Run: `cargo run --example binary_classifier`.
 
 use kiln::Tensor;
-use kiln::autograd::grad;
+use kiln::autograd::{BackwardOptions, grad_with_options};
 use kiln::nn::functional::{binary_cross_entropy, binary_cross_entropy_with_logits};
 use kiln::nn::{BCEWithLogitsLoss, Linear, Module, Reduction, Sigmoid};
 use kiln::optim::{Optimizer, SGD};
@@ -42,17 +42,19 @@ pub fn run(out: &mut dyn Write) -> io::Result<Outcome> {
     let z = &x1 * &w1 + &b;
     let a = z.sigmoid();
     let loss = bce(&a, &y);
-    let grad_l_w1 = grad(
+    // `retain_graph`, as the PyTorch twin: the graph is backwarded through three times.
+    let keep = BackwardOptions::new().retain_graph(true);
+    let grad_l_w1 = grad_with_options(
         std::slice::from_ref(&loss),
         std::slice::from_ref(&w1),
         None,
-        false,
+        keep,
     );
-    let grad_l_b = grad(
+    let grad_l_b = grad_with_options(
         std::slice::from_ref(&loss),
         std::slice::from_ref(&b),
         None,
-        false,
+        keep,
     );
     writeln!(out, "({},)", grad_l_w1[0].as_ref().expect("w1 is used"))?;
     writeln!(out, "({},)", grad_l_b[0].as_ref().expect("b is used"))?;

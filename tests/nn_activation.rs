@@ -1,9 +1,10 @@
 //! Activation modules against PyTorch (`tests/fixtures/activations.json`, made by
-//! `scripts/fixtures/gen_activations.py`): outputs in f32 and f64, gradients, reprs.
+//! `scripts/fixtures/gen_activations.py`): outputs in f32 and f64, gradients, reprs, and
+//! NaN/infinity propagation.
 
 use kiln::autograd::gradcheck;
 use kiln::nn::{GELU, LeakyReLU, Linear, Module, ReLU, Sigmoid, Tanh, functional as F};
-use kiln::{Tensor, seq};
+use kiln::{DType, Tensor, seq};
 use serde_json::Value;
 
 fn fixture() -> Value {
@@ -73,6 +74,67 @@ fn activation_modules_match_pytorch() {
             &floats(&case["grad64"]),
             1e-13,
             &format!("{name} grad"),
+        );
+    }
+}
+
+/// A fixture number, with "nan", "inf" and "-inf" for the values JSON lacks.
+fn num(v: &Value) -> f64 {
+    match v.as_str() {
+        Some("nan") => f64::NAN,
+        Some("inf") => f64::INFINITY,
+        Some("-inf") => f64::NEG_INFINITY,
+        Some(s) => panic!("bad fixture number {s:?}"),
+        None => v.as_f64().unwrap(),
+    }
+}
+
+/// Like `close`, but NaN must meet NaN and an infinity the same infinity.
+fn close_special(got: &[f64], want: &[f64], tol: f64, ctx: &str) {
+    assert_eq!(got.len(), want.len(), "{ctx}");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let ok = if w.is_nan() || g.is_nan() {
+            w.is_nan() && g.is_nan()
+        } else if w.is_infinite() || g.is_infinite() {
+            g == w
+        } else {
+            (g - w).abs() <= tol * (1.0 + w.abs())
+        };
+        assert!(ok, "{ctx}[{i}]: kiln {g} vs torch {w}");
+    }
+}
+
+#[test]
+fn activations_propagate_nan_and_infinity_like_pytorch() {
+    let fx = fixture();
+    let edges = fx["edges"].as_array().unwrap();
+    assert!(edges.iter().any(|e| e["name"] == "ReLU"));
+    for e in edges {
+        let name = e["name"].as_str().unwrap();
+        let dtype = if e["dtype"] == "f32" {
+            DType::F32
+        } else {
+            DType::F64
+        };
+        let xs: Vec<f64> = e["x"].as_array().unwrap().iter().map(num).collect();
+        let x = Tensor::from_vec(xs.clone(), &[xs.len()])
+            .to_dtype(dtype)
+            .requires_grad_(true);
+        let y = if name == "F.relu" {
+            F::relu(&x)
+        } else {
+            module(name).forward(&x)
+        };
+        assert_eq!(y.dtype(), dtype, "{name}");
+        let ctx = format!("{name} {}", e["dtype"]);
+        let want = |k: &str| -> Vec<f64> { e[k].as_array().unwrap().iter().map(num).collect() };
+        close_special(&y.to_vec::<f64>(), &want("y"), 1e-6, &ctx);
+        y.sum().backward();
+        close_special(
+            &x.grad().unwrap().to_vec::<f64>(),
+            &want("grad"),
+            1e-6,
+            &format!("{ctx} grad"),
         );
     }
 }

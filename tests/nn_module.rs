@@ -317,3 +317,107 @@ fn tutorial_linear_regression_recovers_true_weights() {
     );
     assert!((b - 5.0).abs() < 0.05, "{b}");
 }
+
+mod forward_hooks {
+    use kiln::Tensor;
+    use kiln::nn::{Linear, Module, ModuleHooks, ReLU, Sequential};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(kiln::Module)]
+    struct Net {
+        fc: Linear,
+        relu: ReLU,
+    }
+
+    impl Net {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            self.relu.call(&self.fc.call(x))
+        }
+    }
+
+    #[test]
+    fn pre_and_post_hooks_run_in_order_around_forward_and_come_off() {
+        let fc = Linear::new(2, 2);
+        let log = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+        let pre = fc.register_forward_pre_hook(move |x| {
+            l1.lock().unwrap().push(format!("pre {:?}", x.shape()));
+            Some(x.mul_scalar(0.0))
+        });
+        let post1 = fc.register_forward_hook(move |x, out| {
+            // The input is the pre-hook's replacement.
+            l2.lock().unwrap().push(format!("post1 {}", x.sum().item()));
+            Some(out.add_scalar(1.0))
+        });
+        let post2 = fc.register_forward_hook(move |_, out| {
+            l3.lock()
+                .unwrap()
+                .push(format!("post2 {:?}", out.to_vec::<f32>()));
+            None
+        });
+        let x = Tensor::ones(&[1, 2]);
+        let b: Vec<f32> = fc.bias.as_ref().unwrap().to_vec();
+        let y = fc.call(&x);
+        let expect: Vec<f32> = b.iter().map(|v| v + 1.0).collect();
+        assert_eq!(y.to_vec::<f32>(), expect);
+        assert_eq!(
+            *log.lock().unwrap(),
+            vec![
+                "pre [1, 2]".to_string(),
+                "post1 0".to_string(),
+                format!("post2 {expect:?}")
+            ]
+        );
+        // forward itself skips hooks, as in PyTorch.
+        log.lock().unwrap().clear();
+        fc.forward(&x);
+        assert!(log.lock().unwrap().is_empty());
+        pre.remove();
+        post1.remove();
+        let y = fc.call(&x);
+        assert_eq!(y.to_vec::<f32>(), fc.forward(&x).to_vec::<f32>());
+        assert_eq!(log.lock().unwrap().len(), 1, "only post2 is left");
+        post2.remove();
+    }
+
+    #[test]
+    fn hooks_on_layers_inside_a_sequential_and_a_derived_model_run() {
+        let seq = Sequential::new(vec![Box::new(Linear::new(2, 3)), Box::new(ReLU::new())]);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let h = seq[1].register_forward_hook(move |x, _| {
+            s.lock().unwrap().push(x.size());
+            None
+        });
+        seq.call(&Tensor::ones(&[4, 2]));
+        seq.forward(&Tensor::ones(&[5, 2]));
+        assert_eq!(*seen.lock().unwrap(), vec![vec![4, 3], vec![5, 3]]);
+        h.remove();
+        seq.forward(&Tensor::ones(&[5, 2]));
+        assert_eq!(seen.lock().unwrap().len(), 2);
+
+        let net = Net {
+            fc: Linear::new(2, 2),
+            relu: ReLU::new(),
+        };
+        let h = net
+            .fc
+            .register_forward_hook(|_, out| Some(out.mul_scalar(0.0).add_scalar(-1.0)));
+        // relu(-1) = 0 everywhere: the hook's output reached the next layer.
+        assert_eq!(
+            net.forward(&Tensor::ones(&[1, 2])).to_vec::<f32>(),
+            vec![0.0, 0.0]
+        );
+        h.remove();
+    }
+
+    #[test]
+    fn hooks_are_per_module() {
+        let (a, b) = (Linear::new(1, 1), Linear::new(1, 1));
+        let h = a.register_forward_hook(|_, out| Some(out.mul_scalar(0.0)));
+        let x = Tensor::ones(&[1, 1]);
+        assert_eq!(a.call(&x).item(), 0.0);
+        assert_eq!(b.call(&x).item(), b.forward(&x).item());
+        h.remove();
+    }
+}

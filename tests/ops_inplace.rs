@@ -134,7 +134,7 @@ fn non_leaf_history_is_rebased_like_pytorch() {
     let b = tensor(&[0.5, 4.0, -1.0]).requires_grad_(true);
     let h = &a * 2.0;
     h.mul_(&b).add_(&a).clamp_(Some(-3.0), Some(3.0));
-    assert_eq!(h.grad_fn().unwrap().op.name(), "ClampBackward1");
+    assert_eq!(h.grad_fn().unwrap().name(), "ClampBackward1");
     h.sum().backward();
     let (ga, gb) = (a.grad().unwrap(), b.grad().unwrap());
     // The same computation out of place.
@@ -153,7 +153,7 @@ fn a_plain_tensor_joins_the_graph_when_the_other_operand_requires_grad() {
     let z = Tensor::zeros(&[2]);
     z.add_(&w).mul_(&w);
     assert!(!z.is_leaf() && z.requires_grad());
-    assert_eq!(z.grad_fn().unwrap().op.name(), "MulBackward0");
+    assert_eq!(z.grad_fn().unwrap().name(), "MulBackward0");
     z.sum().backward();
     assert_eq!(w.grad().unwrap().to_vec::<f32>(), vec![2.0, 4.0]);
 }
@@ -173,7 +173,7 @@ fn overwrites_cut_the_old_history() {
     let src = tensor(&[5.0]).requires_grad_(true);
     let h = &a * 3.0;
     h.copy_(&src.double());
-    assert_eq!(h.grad_fn().unwrap().op.name(), "CopyBackwards");
+    assert_eq!(h.grad_fn().unwrap().name(), "CopyBackwards");
     (&h * &tensor(&[1.0, 2.0])).sum().backward();
     assert_eq!(a.grad().unwrap().to_vec::<f32>(), vec![0.0, 0.0]);
     assert_eq!(src.grad().unwrap().dtype(), DType::F32);
@@ -182,7 +182,7 @@ fn overwrites_cut_the_old_history() {
     let b = tensor(&[1.0, 2.0]).requires_grad_(true);
     let h = &b * 3.0;
     h.zero_();
-    assert_eq!(h.grad_fn().unwrap().op.name(), "ZeroBackward0");
+    assert_eq!(h.grad_fn().unwrap().name(), "ZeroBackward0");
     h.add_(&b).sum().backward();
     assert_eq!(b.grad().unwrap().to_vec::<f32>(), vec![1.0, 1.0]);
     let h = &b * 3.0;

@@ -361,8 +361,9 @@ fn extrema_keep_integer_and_bool_dtypes() {
 
 #[test]
 fn kinks_follow_pytorch() {
-    // relu'(0) = 0, leaky_relu'(0) = slope, abs'(0) = 0, clamp passes at its bounds,
-    // minimum/maximum split ties in half.
+    // relu'(0) = 0, leaky_relu'(0) = slope, abs'(0) = 0, clamp's gradient is 0 at its
+    // bounds (PyTorch 2.15: x.clamp(-1, 1) at x = [-1, 1] gives [0, 0]), minimum/maximum
+    // split ties in half.
     let z = || Tensor::zeros_dtype(&[2], DType::F64).requires_grad_(true);
     let x = z();
     x.relu().sum().backward();
@@ -375,11 +376,94 @@ fn kinks_follow_pytorch() {
     assert_eq!(x.grad().unwrap().to_vec::<f64>(), vec![0.0, 0.0]);
     let x = Tensor::from_vec(vec![-1.0, 1.0], &[2]).requires_grad_(true);
     x.clamp(Some(-1.0), Some(1.0)).sum().backward();
-    assert_eq!(x.grad().unwrap().to_vec::<f64>(), vec![1.0, 1.0]);
+    assert_eq!(x.grad().unwrap().to_vec::<f64>(), vec![0.0, 0.0]);
     let (a, b) = (z(), z());
     a.maximum(&b).sum().backward();
     assert_eq!(a.grad().unwrap().to_vec::<f64>(), vec![0.5, 0.5]);
     assert_eq!(b.grad().unwrap().to_vec::<f64>(), vec![0.5, 0.5]);
+}
+
+#[test]
+fn relu_nan_gradient_is_the_same_when_the_backward_is_recorded() {
+    // PyTorch's threshold_backward passes g at NaN; the create_graph path must agree.
+    let x = Tensor::from_vec(vec![f64::NAN, -1.0, 0.0, 2.0], &[4]).requires_grad_(true);
+    let y = x.relu();
+    assert!(y.to_vec::<f64>()[0].is_nan());
+    let g = grad(&[y.sum()], std::slice::from_ref(&x), None, true);
+    assert_eq!(
+        g[0].as_ref().unwrap().to_vec::<f64>(),
+        vec![1.0, 0.0, 0.0, 1.0]
+    );
+    let g = grad(&[x.relu().sum()], std::slice::from_ref(&x), None, false);
+    assert_eq!(
+        g[0].as_ref().unwrap().to_vec::<f64>(),
+        vec![1.0, 0.0, 0.0, 1.0]
+    );
+}
+
+#[test]
+fn max_dim_values_line_up_with_indices_on_every_dim() {
+    // torch.arange(24.).reshape(2, 3, 4).max(0).values is 12..23 in order.
+    let x = Tensor::arange_dtype(0.0, 24.0, 1.0, DType::F64).reshape(&[2, 3, 4]);
+    let want: Vec<f64> = (12..24).map(f64::from).collect();
+    assert_eq!(x.max_dim(0, false).0.to_vec::<f64>(), want);
+    let p = Tensor::randn_dtype(&[2, 3, 4], DType::F64).permute(&[2, 0, 1]);
+    for d in 0..3isize {
+        for keep in [false, true] {
+            for (v, i) in [p.max_dim(d, keep), p.min_dim(d, keep)] {
+                // The values are the input gathered at the indices.
+                let ik = if keep { i.clone() } else { i.unsqueeze(d) };
+                let picked = p.gather(d, &ik);
+                let picked = if keep { picked } else { picked.squeeze_dim(d) };
+                assert_eq!(
+                    v.to_vec::<f64>(),
+                    picked.to_vec::<f64>(),
+                    "dim {d} keep {keep}"
+                );
+            }
+            let a = Tensor::randn_dtype(&[2, 3, 4], DType::F64).requires_grad_(true);
+            check(
+                move |x| x[0].permute(&[2, 0, 1]).max_dim(d, keep).0,
+                std::slice::from_ref(&a),
+            );
+        }
+    }
+}
+
+#[test]
+fn gradcheck_maximum_minimum_with_a_nan_free_gap() {
+    let a = Tensor::from_vec(vec![1.0, -2.0, 3.0, 0.5], &[4]).requires_grad_(true);
+    let b = Tensor::from_vec(vec![0.0, -1.0, 4.0, -0.5], &[4]).requires_grad_(true);
+    check(|x| x[0].minimum(&x[1]), &[a.clone(), b.clone()]);
+    check(|x| x[0].maximum(&x[1]).mul(&x[0]), &[a, b]);
+}
+
+#[test]
+fn element_count_overflow_panics_naming_the_shape() {
+    let big = [1usize << 32, 1 << 32];
+    assert_eq!(
+        panic_message(|| drop(Tensor::zeros(&big))),
+        "zeros: Storage size calculation overflowed with sizes=[4294967296, 4294967296]"
+    );
+    assert_eq!(
+        panic_message(|| drop(Tensor::ones_dtype(&[1 << 61], DType::F64))),
+        "ones: Storage size calculation overflowed with sizes=[2305843009213693952]"
+    );
+    assert_eq!(
+        panic_message(|| drop(Tensor::randn_dtype(&[1 << 62], DType::F32))),
+        "normal_: Storage size calculation overflowed with sizes=[4611686018427387904]"
+    );
+    assert_eq!(
+        panic_message(|| drop(Tensor::ones(&[1, 1]).expand(&big))),
+        "numel: integer multiplication overflow for shape [4294967296, 4294967296]"
+    );
+    assert_eq!(
+        panic_message(|| drop(Tensor::ones(&[0]).reshape(&[1 << 32, 1 << 32, 0]))),
+        "numel: integer multiplication overflow for shape [4294967296, 4294967296, 0]"
+    );
+    // An empty shape with huge dims is fine, as in PyTorch.
+    let empty = Tensor::from_vec(Vec::<f32>::new(), &[0, 1 << 40, 1 << 40]);
+    assert_eq!(empty.numel(), 0);
 }
 
 // ---------------------------------------------------------------- misuse panics

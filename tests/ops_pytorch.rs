@@ -1,5 +1,7 @@
 //! Every op's forward values and gradients against PyTorch, in f32 and f64
-//! (tests/fixtures/ops.json, made by scripts/fixtures/gen_ops.py).
+//! (tests/fixtures/ops.json, made by scripts/fixtures/gen_ops.py), including the edge
+//! cases: NaN and infinities (written as the strings "nan", "inf", "-inf"), clamp at its
+//! bounds, and max_dim/min_dim on every dim.
 
 use kiln::{DType, Tensor};
 use serde_json::Value;
@@ -25,9 +27,44 @@ fn arg_shape(case: &Value, k: &str) -> Vec<usize> {
         .collect()
 }
 
+/// A fixture number: a JSON number, or "nan", "inf", "-inf" for the values JSON lacks.
+fn num(v: &Value) -> f64 {
+    match v.as_str() {
+        Some("nan") => f64::NAN,
+        Some("inf") => f64::INFINITY,
+        Some("-inf") => f64::NEG_INFINITY,
+        Some(s) => panic!("bad fixture number {s:?}"),
+        None => v.as_f64().unwrap(),
+    }
+}
+
+/// Whether `got` matches PyTorch's `want`: NaN only where PyTorch has NaN, infinities
+/// exactly, finite values within `atol + rtol |want|`.
+fn matches(got: f64, want: f64, rtol: f64, atol: f64) -> bool {
+    if want.is_nan() || got.is_nan() {
+        return want.is_nan() && got.is_nan();
+    }
+    if want.is_infinite() || got.is_infinite() {
+        return got == want;
+    }
+    (got - want).abs() <= atol + rtol * want.abs()
+}
+
 /// Runs the kiln equivalent of the fixture's op, or `None` if kiln has no such op.
+/// Edge cases name their op in `args.op`, and may permute the input first (`args.permute`).
 fn run(name: &str, c: &Value, x: &[Tensor]) -> Option<Tensor> {
     let dim = || arg_i(c, "dim");
+    let keepdim = || c["args"]["keepdim"].as_bool().unwrap_or(false);
+    let name = c["args"]["op"].as_str().unwrap_or(name);
+    let mut x = x.to_vec();
+    if c["args"]["permute"].is_array() {
+        let d: Vec<isize> = arg_shape(c, "permute")
+            .iter()
+            .map(|&v| v as isize)
+            .collect();
+        x[0] = x[0].permute(&d);
+    }
+    let opt_dim = || c["args"]["dim"].as_i64().map(|d| d as isize);
     Some(match name {
         "add" => &x[0] + &x[1],
         "sub" => &x[0] - &x[1],
@@ -50,7 +87,9 @@ fn run(name: &str, c: &Value, x: &[Tensor]) -> Option<Tensor> {
         "sqrt" => x[0].sqrt(),
         "rsqrt" => x[0].rsqrt(),
         "pow_scalar" => x[0].pow_scalar(arg_f(c, "e")),
-        "clamp" => x[0].clamp(Some(arg_f(c, "min")), Some(arg_f(c, "max"))),
+        "clamp" => x[0].clamp(c["args"]["min"].as_f64(), c["args"]["max"].as_f64()),
+        "clamp_min" => x[0].clamp_min(arg_f(c, "min")),
+        "clamp_max" => x[0].clamp_max(arg_f(c, "max")),
         "matmul_2d"
         | "matmul_1d_1d"
         | "matmul_1d_2d"
@@ -79,10 +118,16 @@ fn run(name: &str, c: &Value, x: &[Tensor]) -> Option<Tensor> {
         "softplus" => x[0].softplus(1.0, 20.0),
         "prod" => x[0].prod(),
         "prod_dim" => x[0].prod_dim(dim(), false),
-        "max_dim" => x[0].max_dim(dim(), false).0,
-        "min_dim" => x[0].min_dim(dim(), false).0,
+        "max_dim" => x[0].max_dim(dim(), keepdim()).0,
+        "min_dim" => x[0].min_dim(dim(), keepdim()).0,
+        "max_dim_idx" => x[0].max_dim(dim(), keepdim()).1,
+        "min_dim_idx" => x[0].min_dim(dim(), keepdim()).1,
         "amax" => x[0].amax(&[dim()], false),
+        "amin" => x[0].amin(&[dim()], false),
         "max_all" => x[0].max(),
+        "min_all" => x[0].min(),
+        "argmax" => x[0].argmax(opt_dim(), false),
+        "argmin" => x[0].argmin(opt_dim(), false),
         "var" | "var_biased" => {
             let correction = if c["args"]["unbiased"].as_bool().unwrap() {
                 1.0
@@ -150,12 +195,7 @@ fn ops_match_pytorch_values_and_gradients() {
                     .iter()
                     .map(|v| v.as_u64().unwrap() as usize)
                     .collect();
-                let data: Vec<f64> = i["data"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_f64().unwrap())
-                    .collect();
+                let data: Vec<f64> = i["data"].as_array().unwrap().iter().map(num).collect();
                 let t = Tensor::from_vec(data, &shape);
                 if i["int"].as_bool().unwrap() {
                     t.long()
@@ -183,8 +223,8 @@ fn ops_match_pytorch_values_and_gradients() {
                 ));
                 return;
             }
-            for (k, (g, w)) in got.iter().zip(want).enumerate() {
-                if (g - w).abs() > atol + rtol * w.abs() {
+            for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
+                if !matches(g, w, rtol, atol) {
                     failures.push(format!(
                         "{name} {}: {what}[{k}] = {g}, PyTorch {w}",
                         c["dtype"]
@@ -206,13 +246,13 @@ fn ops_match_pytorch_values_and_gradients() {
             ));
             continue;
         }
-        assert_eq!(out.dtype(), dtype, "{name}: output dtype");
-        let want: Vec<f64> = c["out"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
+        let want_dtype = if c["out_int"].as_bool().unwrap_or(false) {
+            DType::I64
+        } else {
+            dtype
+        };
+        assert_eq!(out.dtype(), want_dtype, "{name}: output dtype");
+        let want: Vec<f64> = c["out"].as_array().unwrap().iter().map(num).collect();
         close(&out.to_vec::<f64>(), &want, "output", &mut failures);
         if let Some(grads) = c["grads"].as_array() {
             let n = out.numel();
@@ -225,7 +265,7 @@ fn ops_match_pytorch_values_and_gradients() {
             (out.double() * w).sum().backward();
             for (k, g) in grads.iter().enumerate() {
                 let Some(g) = g.as_array() else { continue };
-                let want: Vec<f64> = g.iter().map(|v| v.as_f64().unwrap()).collect();
+                let want: Vec<f64> = g.iter().map(num).collect();
                 match inputs[k].grad() {
                     Some(got) => close(
                         &got.to_vec::<f64>(),
@@ -249,4 +289,15 @@ fn ops_match_pytorch_values_and_gradients() {
         "fixture ops kiln does not run: {missing:?}"
     );
     eprintln!("checked {checked} fixture cases against PyTorch");
+}
+
+#[test]
+fn fixture_comparison_fails_on_nan_and_infinity_mismatches() {
+    assert!(matches(f64::NAN, f64::NAN, 1e-5, 1e-6));
+    assert!(!matches(0.0, f64::NAN, 1e-5, 1e-6));
+    assert!(!matches(f64::NAN, 0.0, 1e-5, 1e-6));
+    assert!(!matches(f64::INFINITY, f64::NEG_INFINITY, 1e-5, 1e-6));
+    assert!(!matches(1e300, f64::INFINITY, 1e-5, 1e-6));
+    assert!(matches(1.0 + 1e-7, 1.0, 1e-5, 1e-6));
+    assert_eq!(num(&Value::from("-inf")), f64::NEG_INFINITY);
 }

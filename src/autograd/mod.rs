@@ -7,7 +7,8 @@ pub mod mode;
 pub mod ops;
 pub mod record;
 
-pub use engine::grad;
+pub use crate::tensor::hooks::RemovableHandle;
+pub use engine::{BackwardOptions, grad, grad_with_options};
 pub use gradcheck::gradcheck;
 pub use mode::{
     GradModeGuard, enable_grad, is_grad_enabled, no_grad, no_grad_guard, set_grad_enabled,

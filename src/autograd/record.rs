@@ -3,7 +3,14 @@
 use super::mode::is_grad_enabled;
 use crate::tensor::Tensor;
 use crate::tensor::graph::{Backward, Node};
+use std::cell::Cell;
 use std::sync::Arc;
+
+thread_local! {
+    /// How many [`Saved`] handles this thread has made: `record` compares it before and
+    /// after `make` to learn whether the derivative keeps saved tensors.
+    static SAVED_MADE: Cell<u64> = const { Cell::new(0) };
+}
 
 /// A backward built from a closure: the op's derivative written next to its forward.
 pub struct FnBackward<F> {
@@ -30,7 +37,10 @@ pub fn needs_record(inputs: &[&Tensor]) -> bool {
 
 /// Attaches `backward` to `out` if grad mode is on and any input requires grad.
 ///
-/// `make` is only called when recording, so saved tensors cost nothing under `no_grad`.
+/// `make` is only called when recording, so saved tensors cost nothing under `no_grad`:
+/// everything the derivative keeps (inputs as [`Saved`], shapes) belongs inside it.
+/// A derivative that keeps any [`Saved`] made in `make` is dropped after a backward
+/// without `retain_graph`, freeing them; one that keeps none can be run again.
 pub fn record<F>(
     out: Tensor,
     inputs: &[&Tensor],
@@ -40,14 +50,34 @@ pub fn record<F>(
 where
     F: Fn(&Tensor, &[bool]) -> Vec<Option<Tensor>> + Send + Sync + 'static,
 {
+    record_out(out, inputs, name, |_| make())
+}
+
+/// [`record`] for derivatives that need the op's output: `make` gets it (to keep with
+/// [`Saved::data`]), and still runs only when recording.
+pub fn record_out<F>(
+    out: Tensor,
+    inputs: &[&Tensor],
+    name: &'static str,
+    make: impl FnOnce(&Tensor) -> F,
+) -> Tensor
+where
+    F: Fn(&Tensor, &[bool]) -> Vec<Option<Tensor>> + Send + Sync + 'static,
+{
     if !needs_record(inputs) {
         return out;
     }
     let next = inputs.iter().map(|t| t.grad_edge()).collect();
-    out.set_grad_fn(Arc::new(Node::new(
-        Box::new(FnBackward { name, f: make() }),
-        next,
-    )));
+    let before = SAVED_MADE.with(|c| c.get());
+    let f = make(&out);
+    let saves = SAVED_MADE.with(|c| c.get()) != before;
+    let op: Box<dyn Backward> = Box::new(FnBackward { name, f });
+    let node = if saves {
+        Node::releasing(op, next)
+    } else {
+        Node::new(op, next)
+    };
+    out.set_grad_fn(Arc::new(node));
     out
 }
 
@@ -55,6 +85,10 @@ where
 ///
 /// Reading it after an in-place change panics, as PyTorch does, instead of giving a
 /// silently wrong gradient.
+///
+/// Make it inside `record`'s `make` closure: that is what marks the node as keeping saved
+/// tensors, so a backward without `retain_graph` frees them (by dropping the derivative
+/// that owns this handle), and under `no_grad` nothing is saved at all.
 #[derive(Clone)]
 pub struct Saved {
     tensor: Tensor,
@@ -64,6 +98,7 @@ pub struct Saved {
 impl Saved {
     /// Saves `t` (keeping its graph, so higher-order gradients flow through it).
     pub fn new(t: &Tensor) -> Self {
+        SAVED_MADE.with(|c| c.set(c.get() + 1));
         Saved {
             tensor: t.clone(),
             version: t.storage().version(),
@@ -72,6 +107,7 @@ impl Saved {
 
     /// Saves the data of `t` only (for op outputs: keeping their graph would be a cycle).
     pub fn data(t: &Tensor) -> Self {
+        SAVED_MADE.with(|c| c.set(c.get() + 1));
         Saved {
             tensor: t.detach(),
             version: t.storage().version(),

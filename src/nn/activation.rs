@@ -30,7 +30,7 @@ macro_rules! stateless {
 }
 
 stateless!(
-    /// `max(x, 0)` (`nn.ReLU`).
+    /// `max(x, 0)` (`nn.ReLU`); NaN stays NaN, as in PyTorch.
     ReLU, |x| x.relu());
 stateless!(
     /// The logistic function (`nn.Sigmoid`).

@@ -70,7 +70,7 @@ impl Module for Sequential {
     fn forward(&self, input: &Tensor) -> Tensor {
         let mut x = input.clone();
         for l in &self.layers {
-            x = l.forward(&x);
+            x = l.call(&x);
         }
         x
     }

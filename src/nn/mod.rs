@@ -6,6 +6,7 @@ mod container;
 mod embedding;
 pub mod error;
 pub mod functional;
+pub mod hooks;
 pub mod init;
 mod linear;
 mod loss;
@@ -21,11 +22,13 @@ mod state;
 #[doc(hidden)]
 pub use private as __private;
 
+pub use crate::tensor::hooks::RemovableHandle;
 pub use activation::{Dropout, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
 pub use container::{ModuleList, Sequential};
 pub use embedding::Embedding;
 pub use error::{NnError, ShapeMismatch};
 pub use functional::{CrossEntropyOptions, Reduction};
+pub use hooks::ModuleHooks;
 pub use kiln_derive::Module;
 pub use linear::{Flatten, Identity, Linear};
 pub use loss::{

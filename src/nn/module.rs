@@ -2,6 +2,7 @@
 //! names, train/eval mode, state dicts.
 
 use super::error::{NnError, ShapeMismatch};
+use super::hooks::{self, ModuleKey};
 use super::raw::copy_into;
 use super::state::StateDict;
 use crate::tensor::Tensor;
@@ -49,8 +50,32 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// }
 /// ```
 pub trait Module: Any + Send + Sync {
-    /// Computes the output for `input` (`module(input)` / `module.forward(input)`).
+    /// Computes the output for `input` (`module.forward(input)`): the computation alone,
+    /// without the module's hooks. [`Module::call`] is PyTorch's `module(input)`.
     fn forward(&self, input: &Tensor) -> Tensor;
+
+    /// Runs the module as PyTorch's `module(input)` does: its forward pre-hooks, then
+    /// [`Module::forward`], then its forward hooks (registered through [`ModuleHooks`](crate::nn::ModuleHooks), see [`crate::nn::hooks`]). Containers
+    /// call their children this way, so hooks on a layer inside a `Sequential` run.
+    ///
+    /// ```
+    /// use kiln::nn::{Linear, Module, ModuleHooks};
+    /// use kiln::Tensor;
+    /// let fc = Linear::new(3, 2);
+    /// let h = fc.register_forward_hook(|_input, out| Some(out.mul_scalar(0.0)));
+    /// assert_eq!(fc.call(&Tensor::ones(&[1, 3])).to_vec::<f32>(), vec![0.0, 0.0]);
+    /// h.remove();
+    /// assert_eq!(fc.call(&Tensor::ones(&[1, 3])).to_vec::<f32>(), fc.forward(&Tensor::ones(&[1, 3])).to_vec::<f32>());
+    /// ```
+    fn call(&self, input: &Tensor) -> Tensor {
+        hooks::call_with_hooks(self.hook_key(), input, |x| self.forward(x))
+    }
+
+    /// The identity the module's hooks are registered under: its address and type.
+    #[doc(hidden)]
+    fn hook_key(&self) -> ModuleKey {
+        ModuleKey::of(self)
+    }
 
     /// Calls `f` with each parameter this module holds directly (not its children's),
     /// under its local name.
@@ -344,6 +369,9 @@ impl<M: Module + ?Sized> Module for Box<M> {
     }
     fn extra_repr(&self) -> String {
         (**self).extra_repr()
+    }
+    fn hook_key(&self) -> ModuleKey {
+        (**self).hook_key()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Creating tensors: from Rust data, constant fills, ranges and random draws.
 
+use super::layout::checked_alloc_numel;
 use super::random::{Generator, with_global};
 use super::{DType, Tensor};
 
@@ -78,8 +79,8 @@ pub fn tensor<D: TensorData + ?Sized>(data: &D) -> Tensor {
     Tensor::from_vec(values, &shape).to_dtype(dtype)
 }
 
-fn filled(shape: &[usize], value: f64, dtype: DType) -> Tensor {
-    let n: usize = shape.iter().product();
+fn filled(op: &str, shape: &[usize], value: f64, dtype: DType) -> Tensor {
+    let n = checked_alloc_numel(op, shape, dtype.size_in_bytes());
     match dtype {
         DType::F32 => Tensor::from_vec(super::alloc::filled_vec(n, value as f32), shape),
         DType::F64 => Tensor::from_vec(super::alloc::filled_vec(n, value), shape),
@@ -100,52 +101,52 @@ fn from_f64s(values: Vec<f64>, shape: &[usize], dtype: DType) -> Tensor {
 impl Tensor {
     /// Zeros of the given shape (f32).
     pub fn zeros(shape: &[usize]) -> Tensor {
-        filled(shape, 0.0, DType::F32)
+        filled("zeros", shape, 0.0, DType::F32)
     }
 
     /// Ones of the given shape (f32).
     pub fn ones(shape: &[usize]) -> Tensor {
-        filled(shape, 1.0, DType::F32)
+        filled("ones", shape, 1.0, DType::F32)
     }
 
     /// A tensor filled with `value` (f32).
     pub fn full(shape: &[usize], value: f64) -> Tensor {
-        filled(shape, value, DType::F32)
+        filled("full", shape, value, DType::F32)
     }
 
     /// A tensor filled with `value` of the given dtype.
     pub fn full_dtype(shape: &[usize], value: f64, dtype: DType) -> Tensor {
-        filled(shape, value, dtype)
+        filled("full", shape, value, dtype)
     }
 
     /// Zeros of the given shape and dtype.
     pub fn zeros_dtype(shape: &[usize], dtype: DType) -> Tensor {
-        filled(shape, 0.0, dtype)
+        filled("zeros", shape, 0.0, dtype)
     }
 
     /// Ones of the given shape and dtype.
     pub fn ones_dtype(shape: &[usize], dtype: DType) -> Tensor {
-        filled(shape, 1.0, dtype)
+        filled("ones", shape, 1.0, dtype)
     }
 
     /// Zeros with this tensor's shape and dtype (`torch.zeros_like`).
     pub fn zeros_like(&self) -> Tensor {
-        filled(self.shape(), 0.0, self.dtype())
+        filled("zeros_like", self.shape(), 0.0, self.dtype())
     }
 
     /// Ones with this tensor's shape and dtype (`torch.ones_like`).
     pub fn ones_like(&self) -> Tensor {
-        filled(self.shape(), 1.0, self.dtype())
+        filled("ones_like", self.shape(), 1.0, self.dtype())
     }
 
     /// `value` everywhere, with this tensor's shape and dtype (`torch.full_like`).
     pub fn full_like(&self, value: f64) -> Tensor {
-        filled(self.shape(), value, self.dtype())
+        filled("full_like", self.shape(), value, self.dtype())
     }
 
     /// A 0-D tensor of `dtype` holding `value`.
     pub fn scalar_dtype(value: f64, dtype: DType) -> Tensor {
-        filled(&[], value, dtype)
+        filled("scalar_tensor", &[], value, dtype)
     }
 
     /// `[start, start + step, ...)` below `end`, as f32 (`torch.arange(start, end, step)`).
@@ -237,7 +238,7 @@ impl Tensor {
         dtype: DType,
         g: &mut Generator,
     ) -> Tensor {
-        let n: usize = shape.iter().product();
+        let n = checked_alloc_numel("uniform_", shape, dtype.size_in_bytes());
         match dtype {
             DType::F32 => {
                 let mut v = vec![0f32; n];
@@ -266,7 +267,7 @@ impl Tensor {
         dtype: DType,
         g: &mut Generator,
     ) -> Tensor {
-        let n: usize = shape.iter().product();
+        let n = checked_alloc_numel("normal_", shape, dtype.size_in_bytes());
         match dtype {
             DType::F32 => {
                 let mut v = vec![0f32; n];
@@ -287,7 +288,7 @@ impl Tensor {
 
     /// Uniform integers in `[low, high)` from an explicit generator.
     pub fn randint_with(low: i64, high: i64, shape: &[usize], g: &mut Generator) -> Tensor {
-        let n: usize = shape.iter().product();
+        let n = checked_alloc_numel("randint", shape, DType::I64.size_in_bytes());
         Tensor::from_vec(
             (0..n).map(|_| g.randint(low, high)).collect::<Vec<i64>>(),
             shape,

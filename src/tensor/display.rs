@@ -196,7 +196,7 @@ impl fmt::Display for Tensor {
             suffixes.push(format!("dtype={}", self.dtype()));
         }
         if let Some(node) = self.grad_fn() {
-            suffixes.push(format!("grad_fn=<{}>", node.op.name()));
+            suffixes.push(format!("grad_fn=<{}>", node.name()));
         } else if self.requires_grad() {
             suffixes.push("requires_grad=True".into());
         }

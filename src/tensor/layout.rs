@@ -14,12 +14,37 @@ pub struct Layout {
 /// Row-major strides for a shape.
 pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     let mut strides = vec![0; shape.len()];
-    let mut acc = 1;
+    let mut acc: usize = 1;
     for (s, &d) in strides.iter_mut().zip(shape).rev() {
         *s = acc;
-        acc *= d.max(1);
+        // Saturating: only an empty shape can get here with a product past usize, and an
+        // empty tensor's strides are never used to address memory.
+        acc = acc.saturating_mul(d.max(1));
     }
     strides
+}
+
+/// The number of elements of `shape`, panicking like PyTorch ("numel: integer
+/// multiplication overflow") when the product does not fit in `usize`.
+pub fn checked_numel(shape: &[usize]) -> usize {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .unwrap_or_else(|| panic!("numel: integer multiplication overflow for shape {shape:?}"))
+}
+
+/// The element count of a new buffer of `shape` with `elem_size`-byte elements, panicking
+/// like PyTorch ("Storage size calculation overflowed") when the count or the byte size
+/// does not fit (a Rust allocation is at most `isize::MAX` bytes).
+pub fn checked_alloc_numel(op: &str, shape: &[usize], elem_size: usize) -> usize {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| {
+            n.checked_mul(elem_size)
+                .is_some_and(|b| b <= isize::MAX as usize)
+        })
+        .unwrap_or_else(|| panic!("{op}: Storage size calculation overflowed with sizes={shape:?}"))
 }
 
 /// The broadcast of two shapes (NumPy rules), or `None` if they are incompatible.
@@ -45,6 +70,7 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
             return None;
         };
     }
+    checked_numel(&out);
     Some(out)
 }
 
@@ -63,7 +89,10 @@ pub fn normalize_dim(dim: isize, ndim: usize, op: &str) -> usize {
 
 impl Layout {
     /// A contiguous row-major layout.
+    ///
+    /// Panics if the number of elements overflows `usize`.
     pub fn contiguous(shape: &[usize]) -> Self {
+        checked_numel(shape);
         Layout {
             strides: contiguous_strides(shape),
             shape: shape.to_vec(),
@@ -103,7 +132,7 @@ impl Layout {
 
     /// Number of elements.
     pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+        checked_numel(&self.shape)
     }
 
     /// Whether the elements are laid out row-major without gaps.
@@ -130,6 +159,9 @@ impl Layout {
 
     /// Reshapes without copying, if the strides allow it (PyTorch's `view` rule).
     pub fn reshaped(&self, new_shape: &[usize]) -> Option<Layout> {
+        if checked_numel(new_shape) != self.numel() {
+            return None;
+        }
         if self.is_contiguous() {
             return Some(Layout {
                 strides: contiguous_strides(new_shape),
@@ -219,7 +251,10 @@ impl Layout {
     }
 
     /// Broadcasts to `shape` by giving stride 0 to new or size-1 dims.
+    ///
+    /// Panics if the new number of elements overflows `usize`.
     pub fn expanded(&self, shape: &[usize]) -> Option<Layout> {
+        checked_numel(shape);
         if shape.len() < self.ndim() {
             return None;
         }
@@ -325,6 +360,33 @@ mod tests {
         let l = Layout::contiguous(&[2, 0]);
         assert!(l.is_contiguous());
         assert_eq!(l.reshaped(&[0, 2]).unwrap().shape(), &[0, 2]);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "numel: integer multiplication overflow for shape [4294967296, 4294967296]"
+    )]
+    fn numel_overflow_panics_naming_the_shape() {
+        Layout::contiguous(&[1 << 32, 1 << 32]);
+    }
+
+    #[test]
+    fn alloc_checks_bytes_as_well_as_elements() {
+        assert_eq!(checked_alloc_numel("zeros", &[2, 3], 8), 6);
+        assert_eq!(checked_alloc_numel("zeros", &[0, 1 << 62], 8), 0);
+        let bytes = std::panic::catch_unwind(|| checked_alloc_numel("zeros", &[1 << 62], 4));
+        let msg = *bytes.unwrap_err().downcast::<String>().unwrap();
+        assert_eq!(
+            msg,
+            "zeros: Storage size calculation overflowed with sizes=[4611686018427387904]"
+        );
+    }
+
+    #[test]
+    fn empty_shapes_with_huge_dims_keep_finite_strides() {
+        let l = Layout::contiguous(&[0, 1 << 40, 1 << 40]);
+        assert_eq!(l.numel(), 0);
+        assert_eq!(l.strides()[2], 1);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod create;
 pub mod display;
 pub mod dtype;
 pub mod graph;
+pub mod hooks;
 pub mod kernels;
 pub mod layout;
 pub mod parallel;
@@ -19,9 +20,10 @@ pub use layout::Layout;
 pub use storage::{Buffer, BufferElement, Storage};
 
 use graph::{Edge, Node};
+use hooks::{GradHook, HookVec, PostAccumulateGradHook, RemovableHandle, next_hook_id};
 use parking_lot::Mutex;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// A handle to an n-dimensional array. `Clone` is O(1): clones share storage and graph.
 #[derive(Clone)]
@@ -32,9 +34,33 @@ pub struct TensorImpl {
     pub(crate) storage: Storage,
     pub(crate) layout: Layout,
     pub(crate) dtype: DType,
+    /// Created the first time the tensor takes part in autograd (requires grad, gets a
+    /// `grad_fn` or a `.grad`): plain tensors carry one empty pointer-sized slot.
+    pub(crate) autograd: OnceLock<Box<AutogradMeta>>,
+}
+
+/// What autograd keeps on a tensor that takes part in it.
+#[derive(Default)]
+pub(crate) struct AutogradMeta {
     pub(crate) requires_grad: AtomicBool,
     pub(crate) grad_fn: Mutex<Option<Arc<Node>>>,
     pub(crate) grad: Mutex<Option<Tensor>>,
+    /// `register_hook` hooks of a leaf (a non-leaf's live on its `grad_fn`).
+    pub(crate) hooks: HookVec<GradHook>,
+    /// `register_post_accumulate_grad_hook` hooks (leaves only).
+    pub(crate) post_accumulate_hooks: HookVec<PostAccumulateGradHook>,
+}
+
+impl TensorImpl {
+    /// The autograd metadata, if the tensor has any.
+    pub(crate) fn meta(&self) -> Option<&AutogradMeta> {
+        self.autograd.get().map(|b| &**b)
+    }
+
+    /// The autograd metadata, created if missing.
+    pub(crate) fn meta_mut(&self) -> &AutogradMeta {
+        self.autograd.get_or_init(Box::default)
+    }
 }
 
 impl Tensor {
@@ -45,9 +71,7 @@ impl Tensor {
             storage,
             layout,
             dtype,
-            requires_grad: AtomicBool::new(false),
-            grad_fn: Mutex::new(None),
-            grad: Mutex::new(None),
+            autograd: OnceLock::new(),
         }))
     }
 
@@ -55,7 +79,7 @@ impl Tensor {
     ///
     /// Panics if `data.len()` is not the product of `shape`.
     pub fn from_vec<T: BufferElement>(data: Vec<T>, shape: &[usize]) -> Tensor {
-        let numel: usize = shape.iter().product();
+        let numel = layout::checked_numel(shape);
         assert_eq!(
             data.len(),
             numel,
@@ -216,7 +240,9 @@ impl Tensor {
 
     /// Whether autograd records operations on this tensor.
     pub fn requires_grad(&self) -> bool {
-        self.0.requires_grad.load(Ordering::Relaxed)
+        self.0
+            .meta()
+            .is_some_and(|m| m.requires_grad.load(Ordering::Relaxed))
     }
 
     /// Sets `requires_grad` on a leaf (`tensor.requires_grad_(True)`); returns the tensor.
@@ -230,28 +256,32 @@ impl Tensor {
             "requires_grad_: only Tensors of floating point dtype can require gradients (got {})",
             self.dtype()
         );
-        self.0.requires_grad.store(on, Ordering::Relaxed);
+        if on || self.0.meta().is_some() {
+            self.0.meta_mut().requires_grad.store(on, Ordering::Relaxed);
+        }
         self.clone()
     }
 
     /// Whether the tensor is a leaf of the graph (made by the user, not by a recorded op).
     pub fn is_leaf(&self) -> bool {
-        self.0.grad_fn.lock().is_none()
+        self.0.meta().is_none_or(|m| m.grad_fn.lock().is_none())
     }
 
     /// The node that produced this tensor, if autograd recorded one.
     pub fn grad_fn(&self) -> Option<Arc<Node>> {
-        self.0.grad_fn.lock().clone()
+        self.0.meta().and_then(|m| m.grad_fn.lock().clone())
     }
 
     /// The accumulated gradient (`tensor.grad`).
     pub fn grad(&self) -> Option<Tensor> {
-        self.0.grad.lock().clone()
+        self.0.meta().and_then(|m| m.grad.lock().clone())
     }
 
     /// Replaces the accumulated gradient (`tensor.grad = g`).
     pub fn set_grad(&self, g: Option<Tensor>) {
-        *self.0.grad.lock() = g;
+        if g.is_some() || self.0.meta().is_some() {
+            *self.0.meta_mut().grad.lock() = g;
+        }
     }
 
     /// The edge through which a gradient reaches this tensor, if it wants one.
@@ -267,8 +297,9 @@ impl Tensor {
 
     /// Attaches a recorded op to a freshly made output tensor.
     pub fn set_grad_fn(&self, node: Arc<Node>) {
-        self.0.requires_grad.store(true, Ordering::Relaxed);
-        *self.0.grad_fn.lock() = Some(node);
+        let m = self.0.meta_mut();
+        m.requires_grad.store(true, Ordering::Relaxed);
+        *m.grad_fn.lock() = Some(node);
     }
 
     /// A handle on the same data with no history (`tensor.detach()`).
@@ -286,6 +317,78 @@ impl Tensor {
                 "retain_grad: can't retain_grad on Tensor that has requires_grad=False"
             );
         }
+    }
+}
+
+impl Tensor {
+    /// Registers a hook on the gradient with respect to this tensor
+    /// (`tensor.register_hook(hook)`); returns the handle that removes it.
+    ///
+    /// The hook runs each time that gradient is computed, leaf or not, with the gradient
+    /// summed over every use of the tensor; returning `Some(g)` replaces the gradient
+    /// (for a leaf: what is accumulated into `.grad` or returned by `autograd::grad`; for
+    /// a non-leaf: what flows on to its inputs and into a retained `.grad`). Hooks run in
+    /// registration order, each on the previous one's result.
+    ///
+    /// Panics if the tensor does not require grad, as PyTorch raises.
+    pub fn register_hook(
+        &self,
+        hook: impl Fn(&Tensor) -> Option<Tensor> + Send + Sync + 'static,
+    ) -> RemovableHandle {
+        assert!(
+            self.requires_grad(),
+            "register_hook: cannot register a hook on a tensor that doesn't require gradient"
+        );
+        let id = next_hook_id();
+        let hook: Arc<GradHook> = Arc::new(hook);
+        if let Some(node) = self.grad_fn() {
+            node.hooks.lock().push((id, hook));
+            let weak = Arc::downgrade(&node);
+            RemovableHandle::new(id, move |id| {
+                if let Some(n) = weak.upgrade() {
+                    n.hooks.lock().retain(|(i, _)| *i != id);
+                }
+            })
+        } else {
+            self.0.meta_mut().hooks.lock().push((id, hook));
+            let weak = Arc::downgrade(&self.0);
+            RemovableHandle::new(id, move |id| {
+                if let Some(t) = weak.upgrade() {
+                    t.meta_mut().hooks.lock().retain(|(i, _)| *i != id);
+                }
+            })
+        }
+    }
+
+    /// Registers a hook on a leaf that runs after a backward has accumulated its `.grad`
+    /// (`tensor.register_post_accumulate_grad_hook(hook)`); the hook gets the tensor itself.
+    /// It does not run for `autograd::grad`, which leaves `.grad` alone.
+    ///
+    /// Panics on a non-leaf or a tensor that does not require grad, as PyTorch raises.
+    pub fn register_post_accumulate_grad_hook(
+        &self,
+        hook: impl Fn(&Tensor) + Send + Sync + 'static,
+    ) -> RemovableHandle {
+        assert!(
+            self.requires_grad(),
+            "register_post_accumulate_grad_hook: cannot register a hook on a tensor that doesn't require gradient"
+        );
+        assert!(
+            self.is_leaf(),
+            "register_post_accumulate_grad_hook: post accumulate grad hooks cannot be registered on non-leaf tensors"
+        );
+        let id = next_hook_id();
+        let m = self.0.meta_mut();
+        m.post_accumulate_hooks.lock().push((id, Arc::new(hook)));
+        let weak = Arc::downgrade(&self.0);
+        RemovableHandle::new(id, move |id| {
+            if let Some(t) = weak.upgrade() {
+                t.meta_mut()
+                    .post_accumulate_hooks
+                    .lock()
+                    .retain(|(i, _)| *i != id);
+            }
+        })
     }
 }
 

@@ -6,7 +6,7 @@
 //! higher-order gradients work.
 
 use crate::autograd::mode::is_grad_enabled;
-use crate::autograd::record::{Saved, record};
+use crate::autograd::record::{Saved, record, record_out};
 use crate::float_dispatch;
 use crate::tensor::kernels::elementwise::{map, zip};
 use crate::tensor::{Float, Tensor};
@@ -60,19 +60,21 @@ fn times_derivative(
 }
 
 impl Tensor {
-    /// `max(x, 0)` (`torch.relu`); the gradient at 0 is 0.
+    /// `max(x, 0)` (`torch.relu`); NaN stays NaN, as in PyTorch. The gradient at 0 is 0,
+    /// and at NaN it passes through (PyTorch's `out <= 0 ? 0 : g`).
     pub fn relu(&self) -> Tensor {
-        let out = fmap!("relu", self, |v: T| if v > T::zero() {
+        let out = fmap!("relu", self, |v: T| if v > T::zero() || v.is_nan() {
             v
         } else {
             T::zero()
         });
-        let saved_out = Saved::data(&out);
-        record(out, &[self], "ReluBackward0", move || {
+        record_out(out, &[self], "ReluBackward0", move |out: &Tensor| {
+            let saved_out = Saved::data(out);
             move |g: &Tensor, _: &[bool]| {
                 let out = saved_out.get();
                 if is_grad_enabled() {
-                    return vec![Some(g.mul(&out.gt_scalar(0.0).to_dtype(g.dtype())))];
+                    let pass = out.le_scalar(0.0).logical_not();
+                    return vec![Some(g.mul(&pass.to_dtype(g.dtype())))];
                 }
                 // PyTorch's threshold_backward in one pass: `out <= 0 ? 0 : g`.
                 let d = float_dispatch!("relu backward", g.dtype(), T => {

@@ -152,11 +152,13 @@ impl Tensor {
     }
 
     /// Elementwise minimum (`torch.minimum`); a tie sends half the gradient to each side.
+    /// NaN on either side gives NaN, and then both sides get the whole gradient (PyTorch).
     pub fn minimum(&self, other: &Tensor) -> Tensor {
         self.min_max(other, true)
     }
 
     /// Elementwise maximum (`torch.maximum`); a tie sends half the gradient to each side.
+    /// NaN on either side gives NaN, and then both sides get the whole gradient (PyTorch).
     pub fn maximum(&self, other: &Tensor) -> Tensor {
         self.min_max(other, false)
     }
@@ -188,10 +190,16 @@ impl Tensor {
                 let (sa, sb) = (Saved::new(&a), Saved::new(&b));
                 move |g: &Tensor, n: &[bool]| {
                     let (a, b) = (sa.get(), sb.get());
-                    let a_wins = if is_min { a.lt(b) } else { a.gt(b) };
-                    let tie = a.eq(b).to_dtype(g.dtype()).mul_scalar(0.5);
-                    let wa = a_wins.to_dtype(g.dtype()).add(&tie);
-                    let wb = wa.neg().add_scalar(1.0);
+                    // PyTorch: each side gets g, halved on a tie and zeroed where it loses;
+                    // with a NaN neither side loses, so both get the whole g.
+                    let (a_loses, b_loses) = if is_min {
+                        (a.gt(b), a.lt(b))
+                    } else {
+                        (a.lt(b), a.gt(b))
+                    };
+                    let half_tie = a.eq(b).to_dtype(g.dtype()).mul_scalar(0.5);
+                    let wa = half_tie.add(&a_loses.to_dtype(g.dtype())).rsub_scalar(1.0);
+                    let wb = half_tie.add(&b_loses.to_dtype(g.dtype())).rsub_scalar(1.0);
                     vec![
                         n[0].then(|| g.mul(&wa).sum_to_size(a.shape())),
                         n[1].then(|| g.mul(&wb).sum_to_size(b.shape())),

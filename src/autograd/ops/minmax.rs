@@ -6,7 +6,7 @@
 //! index, which (like `argmax`) is the first occurrence. NaN wins every comparison.
 
 use super::reduce::{reduced_shape, resolve_dims};
-use crate::autograd::record::{Saved, record};
+use crate::autograd::record::{Saved, record, record_out};
 use crate::numeric_dispatch;
 use crate::tensor::kernels::reduce::reduce;
 use crate::tensor::layout::normalize_dim;
@@ -128,8 +128,8 @@ impl Tensor {
         } else {
             "MinBackward1"
         };
-        let saved_out = Saved::data(&out);
-        record(out, &[self], node, || {
+        record_out(out, &[self], node, |out: &Tensor| {
+            let saved_out = Saved::data(out);
             let sx = Saved::new(self);
             move |g: &Tensor, _: &[bool]| {
                 vec![Some(even_split_backward(
@@ -165,8 +165,8 @@ impl Tensor {
         } else {
             "AminBackward0"
         };
-        let saved_out = Saved::data(&out);
-        record(out, &[self], node, || {
+        record_out(out, &[self], node, |out: &Tensor| {
+            let saved_out = Saved::data(out);
             let sx = Saved::new(self);
             move |g: &Tensor, _: &[bool]| {
                 vec![Some(even_split_backward(
@@ -202,7 +202,14 @@ impl Tensor {
         let shape = reduced_shape(self.shape(), &[d], keepdim);
         let kept = reduced_shape(self.shape(), &[d], true);
         let idx = raw_arg(op, self, d, is_max).reshape(&shape);
-        let c = self.detach().transpose(d as isize, -1).contiguous();
+        // `dim` moved last with the other dims kept in order, so run `k` of `c` is output
+        // element `k` (a transpose would swap `dim` with the last dim and scramble them).
+        let order: Vec<isize> = (0..self.dim())
+            .filter(|&i| i != d)
+            .chain([d])
+            .map(|i| i as isize)
+            .collect();
+        let c = self.detach().permute(&order).contiguous();
         let iv = idx.to_vec::<i64>();
         let n = self.shape()[d];
         let values = if self.dtype() == DType::Bool {
@@ -215,10 +222,11 @@ impl Tensor {
         } else {
             "MinBackward0"
         };
-        let saved_idx = Saved::data(&idx);
         let mut ar_shape = vec![1; self.dim()];
         ar_shape[d] = n;
+        let idx_ref = &idx;
         let values = record(values, &[self], node, move || {
+            let saved_idx = Saved::data(idx_ref);
             move |g: &Tensor, _: &[bool]| {
                 // A one-hot mask of the chosen index along `dim`: all the gradient goes there.
                 let ar = Tensor::arange_dtype(0.0, n as f64, 1.0, DType::I64).reshape(&ar_shape);

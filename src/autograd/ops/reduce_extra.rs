@@ -6,7 +6,7 @@
 use super::minmax::resolve_unique_dims;
 use super::reduce::reduced_shape;
 use crate::autograd::mode::{is_grad_enabled, no_grad};
-use crate::autograd::record::{Saved, record};
+use crate::autograd::record::{Saved, record_out};
 use crate::tensor::kernels::reduce::reduce;
 use crate::tensor::layout::normalize_dim;
 use crate::tensor::{BufferElement, DType, Tensor};
@@ -101,8 +101,8 @@ impl Tensor {
             reduce::<T, T>(&x, &[d], |s: &[T]| s.iter().fold(T::one(), |a, &b| a * b))
         })
         .reshape(&shape);
-        let saved_out = Saved::data(&out);
-        record(out, &[&x], "ProdBackward1", || {
+        record_out(out, &[&x], "ProdBackward1", |out: &Tensor| {
+            let saved_out = Saved::data(out);
             let sx = Saved::new(&x);
             move |g: &Tensor, _: &[bool]| {
                 let x = sx.get();
@@ -158,8 +158,8 @@ impl Tensor {
         );
         let v = self.var_dims(dims, correction, keepdim);
         let out = no_grad(|| v.sqrt());
-        let saved_out = Saved::data(&out);
-        record(out, &[&v], "StdBackward0", || {
+        record_out(out, &[&v], "StdBackward0", |out: &Tensor| {
+            let saved_out = Saved::data(out);
             let sv = Saved::new(&v);
             move |g: &Tensor, _: &[bool]| {
                 let y = if is_grad_enabled() {
@@ -208,8 +208,8 @@ impl Tensor {
                 .add(&m)
                 .reshape(&reduced_shape(x.shape(), &d, keepdim))
         });
-        let saved_out = Saved::data(&out);
-        record(out, &[&x], "LogsumexpBackward0", || {
+        record_out(out, &[&x], "LogsumexpBackward0", |out: &Tensor| {
+            let saved_out = Saved::data(out);
             let sx = Saved::new(&x);
             move |g: &Tensor, _: &[bool]| {
                 let x = sx.get();
@@ -273,8 +273,8 @@ impl Tensor {
             };
             r.reshape(&shape)
         });
-        let saved_out = Saved::data(&out);
-        record(out, &[self], "LinalgVectorNormBackward0", || {
+        record_out(out, &[self], "LinalgVectorNormBackward0", |out: &Tensor| {
+            let saved_out = Saved::data(out);
             let sx = Saved::new(self);
             move |g: &Tensor, _: &[bool]| {
                 let x = sx.get();

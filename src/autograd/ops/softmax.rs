@@ -6,7 +6,7 @@
 //! being recorded (`create_graph`) they are rebuilt from differentiable ops instead.
 
 use crate::autograd::mode::is_grad_enabled;
-use crate::autograd::record::{Saved, record};
+use crate::autograd::record::{Saved, record_out};
 use crate::float_dispatch;
 use crate::tensor::kernels::PAR_THRESHOLD;
 use crate::tensor::layout::normalize_dim;
@@ -147,13 +147,13 @@ impl Tensor {
         };
         let d = normalize_dim(dim, x.dim(), op);
         let out = softmax_raw(&x, d, log);
-        let saved_out = Saved::data(&out);
         let name = if log {
             "LogSoftmaxBackward0"
         } else {
             "SoftmaxBackward0"
         };
-        record(out, &[&x], name, || {
+        record_out(out, &[&x], name, |out: &Tensor| {
+            let saved_out = Saved::data(out);
             let sx = Saved::new(&x);
             move |g: &Tensor, _: &[bool]| {
                 if !is_grad_enabled() {

@@ -2,7 +2,7 @@
 //! pow with a scalar exponent, clamp.
 
 use crate::autograd::mode::is_grad_enabled;
-use crate::autograd::record::{Saved, record};
+use crate::autograd::record::{Saved, record, record_out};
 use crate::tensor::kernels::elementwise::map;
 use crate::tensor::{Element, Float, Tensor};
 use crate::{float_dispatch, numeric_dispatch};
@@ -39,8 +39,8 @@ macro_rules! unary_op {
                 }
                 let x = if self.dtype().is_float() { self.clone() } else { self.float() };
                 let out = float_map(stringify!($name), &x, k::<f32>, k::<f64>);
-                let saved_out = Saved::data(&out);
-                record(out, &[&x], $node, || {
+                record_out(out, &[&x], $node, |out: &Tensor| {
+                    let saved_out = Saved::data(out);
                     let sx = Saved::new(&x);
                     move |$g: &Tensor, _: &[bool]| {
                         let $x = sx.get();
@@ -132,9 +132,9 @@ impl Tensor {
         })
     }
 
-    /// Clamps into `[min, max]` (`torch.clamp`); either bound may be `None`.
-    /// The gradient passes where the input is strictly inside the bounds... and at the
-    /// bounds themselves, as PyTorch does (`min <= x <= max`).
+    /// Clamps into `[min, max]` (`torch.clamp`); either bound may be `None`. NaN stays NaN.
+    /// The gradient passes only where the input is strictly inside the given bounds: it is 0
+    /// at `x == min`, at `x == max` and at NaN, as in PyTorch 2.15.
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Tensor {
         let lo = min.unwrap_or(f64::NEG_INFINITY);
         let hi = max.unwrap_or(f64::INFINITY);
@@ -150,7 +150,13 @@ impl Tensor {
             let sx = Saved::new(self);
             move |g: &Tensor, _: &[bool]| {
                 let x = sx.get();
-                let inside = x.ge_scalar(lo).logical_and(&x.le_scalar(hi));
+                // Only the bounds given take part, so clamp(max=2) still passes at -inf.
+                let inside = match (min, max) {
+                    (Some(l), Some(h)) => x.gt_scalar(l).logical_and(&x.lt_scalar(h)),
+                    (Some(l), None) => x.gt_scalar(l),
+                    (None, Some(h)) => x.lt_scalar(h),
+                    (None, None) => x.eq(x),
+                };
                 vec![Some(g.mul(&inside.to_dtype(g.dtype())))]
             }
         })

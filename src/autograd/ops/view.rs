@@ -5,15 +5,16 @@
 use crate::autograd::record::record;
 use crate::tensor::Tensor;
 use crate::tensor::kernels::cast::contiguous_copy;
-use crate::tensor::layout::normalize_dim;
+use crate::tensor::layout::{checked_numel, normalize_dim};
 
 /// Resolves one `-1` entry of a requested shape against `numel`.
 fn infer_shape(op: &str, shape: &[isize], numel: usize, from: &[usize]) -> Vec<usize> {
-    let known: usize = shape
+    let known_dims: Vec<usize> = shape
         .iter()
         .filter(|&&d| d >= 0)
         .map(|&d| d as usize)
-        .product();
+        .collect();
+    let known = checked_numel(&known_dims);
     let free = shape.iter().filter(|&&d| d == -1).count();
     assert!(free <= 1, "{op}: only one dimension can be inferred");
     let out: Vec<usize> = shape
@@ -27,7 +28,7 @@ fn infer_shape(op: &str, shape: &[isize], numel: usize, from: &[usize]) -> Vec<u
         })
         .collect();
     assert!(
-        out.iter().product::<usize>() == numel && (free == 0 || known != 0),
+        checked_numel(&out) == numel && (free == 0 || known != 0),
         "{op}: shape {shape:?} is invalid for input of size {numel} (input shape {from:?})"
     );
     out

@@ -1,6 +1,6 @@
 //! Inverted dropout.
 
-use crate::autograd::record::record;
+use crate::autograd::record::{Saved, record};
 use crate::float_dispatch;
 use crate::tensor::kernels::elementwise::zip;
 use crate::tensor::kernels::par_chunk;
@@ -45,7 +45,8 @@ pub fn dropout(x: &Tensor, p: f64, training: bool) -> Tensor {
         }
     });
     record(out, &[x], "MulBackward0", move || {
-        move |g: &Tensor, _: &[bool]| vec![Some(g.mul(&mask))]
+        let mask = Saved::new(&mask);
+        move |g: &Tensor, _: &[bool]| vec![Some(g.mul(mask.get()))]
     })
 }
 

@@ -1,7 +1,7 @@
 //! Embedding lookup and its adjoint (scatter-add of rows), each recorded so that
 //! gradients of any order flow.
 
-use crate::autograd::record::record;
+use crate::autograd::record::{Saved, record};
 use crate::float_dispatch;
 use crate::tensor::{DType, Tensor};
 use num_traits::Zero;
@@ -44,9 +44,9 @@ pub fn embedding(indices: &Tensor, weight: &Tensor, padding_idx: Option<usize>) 
         }
         Tensor::from_vec(v, &shape)
     }));
-    let idx = indices.clone();
-    record(out, &[weight], "EmbeddingBackward0", move || {
-        move |g: &Tensor, _: &[bool]| vec![Some(embedding_backward(g, &idx, num, padding_idx))]
+    record(out, &[weight], "EmbeddingBackward0", || {
+        let idx = Saved::new(indices);
+        move |g: &Tensor, _: &[bool]| vec![Some(embedding_backward(g, idx.get(), num, padding_idx))]
     })
 }
 
@@ -71,10 +71,11 @@ fn embedding_backward(
         }
         Tensor::from_vec(v, &[num, dim])
     }));
-    let idx = indices.clone();
-    record(out, &[grad], "EmbeddingDenseBackward0", move || {
+    record(out, &[grad], "EmbeddingDenseBackward0", || {
+        let si = Saved::new(indices);
         move |gg: &Tensor, _: &[bool]| {
-            let mut e = embedding(&idx, gg, None);
+            let idx = si.get();
+            let mut e = embedding(idx, gg, None);
             if let Some(p) = padding {
                 let keep = idx.ne_scalar(p as f64).unsqueeze(-1).to_dtype(gg.dtype());
                 e = e.mul(&keep);
