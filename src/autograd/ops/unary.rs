@@ -120,6 +120,7 @@ impl Tensor {
             let et = T::c(e);
             if e == 2.0 { map::<T, T>(&x, |v: T| v * v) } else { map::<T, T>(&x, move |v: T| v.powf(et)) }
         });
+        crate::autograd::explain::note_scalar(&out, "exponent", e);
         record(out, &[&x], "PowBackward0", || {
             let sx = Saved::new(&x);
             move |g: &Tensor, _: &[bool]| {
