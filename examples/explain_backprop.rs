@@ -117,7 +117,7 @@ fn seed002(out: &mut dyn Write, o: &mut Outcome) -> io::Result<()> {
         "  dL/dW = sum_i dL/dy_pred_i * x_i = -0.45*[0.5, -1.5] + 0.2*[1, 1] = [-0.025, 0.875]"
     )?;
     writeln!(out, "  dL/db = -0.45 + 0.2 = -0.25")?;
-    writeln!(out, "kiln:     Loss: {}", loss.item() as f32)?;
+    writeln!(out, "kiln:     Loss: {:.5}", loss.item())?;
     writeln!(out, "kiln:     Gradients: {gw}, {gb}")?;
     writeln!(
         out,

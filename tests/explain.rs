@@ -249,3 +249,31 @@ fn svg_has_every_node_and_edge() {
         std::fs::write(std::path::Path::new(&dir).join("seed003.svg"), &svg).unwrap();
     }
 }
+
+#[test]
+fn grad_stats_follow_each_backward() {
+    use kiln::nn::utils::GradStats;
+    use kiln::nn::{Linear, Module};
+    let fc = Linear::new(2, 1);
+    let stats = GradStats::attach(fc.named_parameters());
+    let x = Tensor::ones(&[1, 2]);
+    fc.forward(&x).sum().backward();
+    // d sum(x W^T + b)/dW = x = [1, 1] (norm sqrt 2), d/db = 1.
+    let n = stats.norms();
+    assert_eq!(n[0].0, "weight");
+    assert!((n[0].1 - 2f64.sqrt()).abs() < 1e-6, "{n:?}");
+    assert!((n[1].1 - 1.0).abs() < 1e-6, "{n:?}");
+    fc.forward(&x).sum().backward(); // accumulates: .grad doubles
+    assert!((stats.norms()[1].1 - 2.0).abs() < 1e-6);
+    let h = stats.take_history();
+    assert_eq!(h.len(), 2);
+    assert!((h[0][0].1 - 3f64.sqrt()).abs() < 1e-6, "{h:?}");
+    assert!((h[1][0].1 - 12f64.sqrt()).abs() < 1e-6, "{h:?}");
+    stats.remove();
+    fc.forward(&x).sum().backward();
+    assert!(stats_removed_means_no_rows(&stats));
+}
+
+fn stats_removed_means_no_rows(s: &kiln::nn::utils::GradStats) -> bool {
+    s.take_history().is_empty()
+}

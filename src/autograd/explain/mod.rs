@@ -162,6 +162,8 @@ pub(crate) struct NodeInfo {
     pub attrs: Vec<(&'static str, f64)>,
     pub site: site::Site,
     pub grads: Mutex<Option<Grads>>,
+    /// A name given to the output with [`name`] (kept after the output is dropped).
+    pub name: Mutex<Option<String>>,
 }
 
 /// The trace data of a node, if it was recorded in a mode.
@@ -210,6 +212,7 @@ fn attach(node: &Arc<Node>, out: &Tensor, inputs: &[&Tensor]) {
         attrs,
         site: site::Site::capture(),
         grads: Mutex::new(None),
+        name: Mutex::new(None),
     };
     node.set_info(Box::new(info));
 }
@@ -270,6 +273,11 @@ fn set_name(t: &Tensor, name: &str, parameter: bool) {
 /// tensor.
 pub fn name(t: &Tensor, name: &str) {
     set_name(t, name, false);
+    if let Some(node) = t.grad_fn()
+        && let Some(info) = info(&node)
+    {
+        *info.name.lock() = Some(name.to_string());
+    }
 }
 
 /// Names a module's parameters (`module.named_parameters()`), shown as parameters.

@@ -45,7 +45,8 @@ fn layout(view: &View) -> (Vec<(f64, f64, f64, f64)>, f64, f64) {
         row_h[depth[i]] = row_h[depth[i]].max(sizes[i].1);
         row_w[depth[i]] += sizes[i].0 + COL_GAP;
     }
-    let width = row_w.iter().cloned().fold(0.0, f64::max) - COL_GAP + 2.0 * MARGIN;
+    // At least wide enough for the legend.
+    let width = (row_w.iter().cloned().fold(0.0, f64::max) - COL_GAP + 2.0 * MARGIN).max(500.0);
     let mut row_y = vec![MARGIN; rows];
     for r in 1..rows {
         row_y[r] = row_y[r - 1] + row_h[r - 1] + ROW_GAP;
@@ -65,7 +66,7 @@ fn layout(view: &View) -> (Vec<(f64, f64, f64, f64)>, f64, f64) {
         boxes[i] = (next_x[r], row_y[r] + (row_h[r] - h) / 2.0, w, h);
         next_x[r] += w + COL_GAP;
     }
-    (boxes, width.max(320.0), height)
+    (boxes, width, height)
 }
 
 /// The SVG document.
@@ -84,10 +85,12 @@ pub(crate) fn render(view: &View) -> String {
             "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"#555\" stroke-width=\"1.3\" marker-end=\"url(#arrow)\"/>\n"
         ));
         if !label.is_empty() {
-            let (mx, my) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
+            // Nearer the input's end: edges into one node fan out there, so labels of
+            // converging edges do not overlap.
+            let (mx, my) = (x1 + (x2 - x1) * 0.2, y1 + (y2 - y1) * 0.2);
             s.push_str(&format!(
-                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#333\">{}</text>\n",
-                mx + 4.0,
+                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#333\" text-anchor=\"middle\">{}</text>\n",
+                mx,
                 my + 3.0,
                 esc(&label)
             ));

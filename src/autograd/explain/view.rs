@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Expressions longer than this are replaced by the node's number.
-const MAX_LABEL: usize = 40;
+const MAX_LABEL: usize = 48;
 
 /// What a node of the picture is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,7 +164,9 @@ impl View {
                     }
                 })
                 .collect();
-            let name = inf.and_then(|f| name_of(f.out_tensor.as_ptr()));
+            let name = inf.and_then(|f| {
+                name_of(f.out_tensor.as_ptr()).or_else(|| f.name.lock().clone().map(|n| (n, false)))
+            });
             nodes.push(VNode {
                 kind: if i == 0 { Kind::Loss } else { Kind::Op },
                 op: n.name(),
@@ -239,12 +241,26 @@ fn leaf_node(t: &Tensor, label: String, param: bool) -> VNode {
 }
 
 /// One number as PyTorch would print it for the dtype (`-4`, `0.875`).
+///
+/// Six significant digits for f32 (four more for f64), trailing zeros dropped, so
+/// float32 rounding (`0.20000002`) does not hide the number.
 pub(crate) fn fmt_num(v: f64, dtype: DType) -> String {
-    if dtype == DType::F32 {
-        format!("{}", v as f32)
-    } else {
-        format!("{v}")
+    if !dtype.is_float() || v == 0.0 || !v.is_finite() {
+        return format!("{v}");
     }
+    let digits: i32 = if dtype == DType::F64 { 10 } else { 6 };
+    let mag = v.abs().log10().floor() as i32;
+    if !(-4..=7).contains(&mag) {
+        return format!("{v:.4e}");
+    }
+    let decimals = (digits - 1 - mag).max(0) as usize;
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" { "0".into() } else { s }
 }
 
 /// Small values, nested by shape: `-4`, `[-0.45, 0.2]`, `[[-0.025, 0.875]]`.
