@@ -26,6 +26,9 @@ mod perceptron_and;
 #[path = "../examples/save_load.rs"]
 #[allow(dead_code)]
 mod save_load;
+#[path = "../examples/vanishing_gradients.rs"]
+#[allow(dead_code)]
+mod vanishing_gradients;
 #[path = "../examples/xor_mlp.rs"]
 #[allow(dead_code)]
 mod xor_mlp;
@@ -191,4 +194,19 @@ fn explain_backprop_traces_the_right_gradients_where_the_tutorials_misprint() {
     assert!(o.traces[1].contains("AddmmBackward0"), "{}", o.traces[1]);
     assert!(o.traces[1].contains("[[-0.025, 0.875]]"), "{}", o.traces[1]);
     assert!(text.contains("examples/explain_backprop.rs:"), "{text}");
+}
+
+#[test]
+fn vanishing_gradients_shows_what_seed_001_claims() {
+    let _g = lock();
+    let (text, data) = capture(|out| vanishing_gradients::run(out));
+    let ratio = |name: &str| {
+        let v = &data.iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!(v.len(), vanishing_gradients::DEPTH + 1);
+        v[0] / v[v.len() - 1]
+    };
+    // First layer's gradient norm over the last's.
+    assert!(ratio("Sigmoid") < 1e-4, "{text}");
+    assert!(ratio("Sigmoid") < ratio("Tanh"), "{text}");
+    assert!(ratio("ReLU + He init") > 0.1, "{text}");
 }
