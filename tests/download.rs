@@ -1,4 +1,6 @@
 //! Tests for the verified downloader against a tiny in-process HTTP server on 127.0.0.1.
+//! They need the `download` feature (on in `cargo test --workspace`, which builds kiln-cli).
+#![cfg(feature = "download")]
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};

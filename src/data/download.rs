@@ -18,12 +18,10 @@
 //! leaves no temporary file behind.
 
 use std::fs::{self, File};
-use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use flate2::read::MultiGzDecoder;
-use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use super::error::DataError;
@@ -130,7 +128,7 @@ fn sha256_capped(r: &mut impl Read, limit: u64) -> io::Result<Result<String, u64
 
 /// Content digest of an open file, reading from its current position.
 /// `label` names the file (or URL) in errors.
-fn content_sha256_of(file: &mut File, label: &Path) -> Result<String, DataError> {
+pub(super) fn content_sha256_of(file: &mut File, label: &Path) -> Result<String, DataError> {
     let io_err = |e| DataError::io(label, e);
     let mut first = [0u8; 2];
     let mut n = 0;
@@ -162,6 +160,10 @@ fn content_sha256_of(file: &mut File, label: &Path) -> Result<String, DataError>
             .map_err(too_large)
     }
 }
+
+#[cfg(feature = "download")]
+#[path = "download_http.rs"]
+mod http;
 
 /// Returns the lower-case hex SHA-256 of a file's content: of its gunzipped
 /// bytes if it starts with the gzip magic, else of its raw bytes.
@@ -196,112 +198,13 @@ fn check_sha(hex: &str) -> Result<String, DataError> {
     Ok(hex.to_ascii_lowercase())
 }
 
+#[cfg_attr(not(feature = "download"), allow(dead_code))]
 fn join_url(base: &str, name: &str) -> String {
     if base.ends_with('/') {
         format!("{base}{name}")
     } else {
         format!("{base}/{name}")
     }
-}
-
-fn progress_bar(len: Option<u64>, name: &str) -> ProgressBar {
-    if !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let pb = match len {
-        Some(n) => ProgressBar::new(n),
-        None => ProgressBar::no_length(),
-    };
-    let template = "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})";
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    pb.set_message(name.to_string());
-    pb
-}
-
-/// Downloads `url` into a temporary file in `dir`, verifies it and renames it to `dest`.
-fn fetch_one(
-    agent: &ureq::Agent,
-    url: &str,
-    name: &str,
-    sha256: &str,
-    dir: &Path,
-    dest: &Path,
-) -> Result<(), DataError> {
-    let http_err = |e: ureq::Error| match e {
-        ureq::Error::StatusCode(status) => DataError::HttpStatus {
-            url: url.to_string(),
-            status,
-        },
-        e => DataError::Http {
-            url: url.to_string(),
-            source: Box::new(e),
-        },
-    };
-    let too_large = |bytes| DataError::TooLarge {
-        bytes,
-        limit: MAX_DOWNLOAD_BYTES,
-    };
-    let mut resp = agent.get(url).call().map_err(http_err)?;
-    let len = resp.body().content_length();
-    if let Some(n) = len.filter(|&n| n > MAX_DOWNLOAD_BYTES) {
-        return Err(too_large(n));
-    }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(|e| DataError::io(dir, e))?;
-    let tmp_err = |e| DataError::io(dir, e);
-    let pb = progress_bar(len, name);
-    let mut body = resp.body_mut().as_reader();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(http_err(ureq::Error::Io(e))),
-        };
-        total += n as u64;
-        if total > MAX_DOWNLOAD_BYTES {
-            return Err(too_large(total));
-        }
-        tmp.write_all(&buf[..n]).map_err(tmp_err)?;
-        pb.inc(n as u64);
-    }
-    pb.finish_and_clear();
-    let f = tmp.as_file_mut();
-    f.flush().map_err(tmp_err)?;
-    f.sync_all().map_err(tmp_err)?;
-    f.seek(SeekFrom::Start(0)).map_err(tmp_err)?;
-    let got = content_sha256_of(f, Path::new(url))?;
-    if got != sha256 {
-        return Err(DataError::ChecksumMismatch {
-            file: url.to_string(),
-            expected: sha256.to_string(),
-            got,
-        });
-    }
-    tmp.persist(dest)
-        .map_err(|e| DataError::io(dest, e.error))?;
-    // Make the rename itself durable; not every platform can open a directory.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(20)))
-        .timeout_recv_response(Some(Duration::from_secs(60)))
-        .timeout_per_read(Some(Duration::from_secs(60)))
-        .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
 }
 
 /// Ensures `dest_dir/file_name` exists with content digest `sha256_hex`,
@@ -337,20 +240,29 @@ pub fn download_verified(
             file: file_name.to_string(),
         });
     }
-    fs::create_dir_all(dest_dir).map_err(|e| DataError::io(dest_dir, e))?;
-    let agent = agent();
-    let mut errors = Vec::new();
-    for base in mirrors {
-        let url = join_url(base, file_name);
-        match fetch_one(&agent, &url, file_name, &sha256, dest_dir, &dest) {
-            Ok(()) => return Ok(dest),
-            Err(e) => errors.push(e),
-        }
+    #[cfg(not(feature = "download"))]
+    {
+        Err(DataError::DownloadDisabled {
+            file: file_name.to_string(),
+        })
     }
-    Err(DataError::AllMirrorsFailed {
-        file: file_name.to_string(),
-        errors,
-    })
+    #[cfg(feature = "download")]
+    {
+        fs::create_dir_all(dest_dir).map_err(|e| DataError::io(dest_dir, e))?;
+        let agent = http::agent();
+        let mut errors = Vec::new();
+        for base in mirrors {
+            let url = join_url(base, file_name);
+            match http::fetch_one(&agent, &url, file_name, &sha256, dest_dir, &dest) {
+                Ok(()) => return Ok(dest),
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(DataError::AllMirrorsFailed {
+            file: file_name.to_string(),
+            errors,
+        })
+    }
 }
 
 /// [`download_verified`] for a [`RemoteFile`].

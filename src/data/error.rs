@@ -158,7 +158,27 @@ pub enum DataError {
         url: String,
         /// The client's error.
         #[source]
-        source: Box<ureq::Error>,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The path exists but is not a regular file (a directory, FIFO, device...), so it
+    /// is not read.
+    #[error("{} is {kind}, not a data file", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is ("a directory", "a FIFO", "a device").
+        kind: &'static str,
+    },
+
+    /// A download was needed but kiln was built without its `download` feature (the
+    /// library has no HTTP client then).
+    #[error(
+        "cannot download {file}: kiln was built without the `download` feature (enable it, or put the file in place)"
+    )]
+    DownloadDisabled {
+        /// The file that was wanted.
+        file: String,
     },
 
     /// No mirror was given to download from.
@@ -317,4 +337,26 @@ impl fmt::Display for JoinPaths<'_> {
         }
         Ok(())
     }
+}
+
+/// What a non-regular file is, for messages.
+pub fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    "not a regular file"
 }

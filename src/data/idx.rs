@@ -285,8 +285,26 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// [`DataError::CorruptGzip`]; format errors are wrapped in
 /// [`DataError::InFile`] naming the path (see [`DataError::innermost`]).
 pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
+    read_idx_prefix(path, usize::MAX).map(|(a, _)| a)
+}
+
+/// Like [`read_idx`], but reads only the first `max_items` entries along the first
+/// dimension (all of them if the file has fewer), so a file whose header declares
+/// millions of images costs only what is asked for. Returns the array (its first
+/// dimension cut to what was read) and the count the header declares. The rest of a
+/// gzip stream is still decompressed (into no memory) so that its checksum and length
+/// are checked; an uncompressed file's size is checked against the header.
+/// `max_items == 0` reads the header alone and checks nothing past it.
+pub fn read_idx_prefix(path: &Path, max_items: usize) -> Result<(IdxArray, usize), DataError> {
+    let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(DataError::NotAFile {
+            path: path.to_path_buf(),
+            kind: super::error::file_kind(&meta),
+        });
+    }
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let file_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+    let file_len = meta.len();
     let mut file = BufReader::new(file);
     let mut first = [0u8; 2];
     let n = read_full(&mut file, &mut first).map_err(|e| DataError::io(path, e))?;
@@ -298,7 +316,7 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
     } else {
         (Box::new(prefix.chain(file)), file_len)
     };
-    read_stream(reader, hint, gzip, path).map_err(|e| e.in_file(path))
+    read_stream(reader, hint, gzip, path, max_items).map_err(|e| e.in_file(path))
 }
 
 fn read_stream(
@@ -306,7 +324,8 @@ fn read_stream(
     size_hint: u64,
     gzip: bool,
     path: &Path,
-) -> Result<IdxArray, DataError> {
+    max_items: usize,
+) -> Result<(IdxArray, usize), DataError> {
     let map_io = |e: io::Error| {
         let corrupt = matches!(
             e.kind(),
@@ -339,23 +358,90 @@ fn read_stream(
             got: 4 + n as u64,
         });
     }
-    let header = parse_dims(ty, &raw_dims)?;
+    let mut header = parse_dims(ty, &raw_dims)?;
+    let declared = header.dims[0];
+    let declared_payload = header.payload as u64;
+    if max_items == 0 {
+        // The header alone: what the file declares, nothing read or checked past it.
+        header.dims[0] = 0;
+        return Ok((
+            IdxArray {
+                dims: header.dims,
+                data: decode(header.ty, Vec::new()),
+            },
+            declared,
+        ));
+    }
+    let whole = max_items >= declared;
+    if !whole {
+        let per_item = header.payload / declared.max(1);
+        header.dims[0] = max_items;
+        header.payload = per_item * max_items;
+    }
     let payload = header.payload as u64;
     let reserve = payload.min(size_hint.saturating_sub(header_len));
     let mut body = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
-    r.take(payload + 1).read_to_end(&mut body).map_err(map_io)?;
+    let limit = if whole { payload + 1 } else { payload };
+    (&mut r)
+        .take(limit)
+        .read_to_end(&mut body)
+        .map_err(map_io)?;
     let got = header_len + body.len() as u64;
     let expected = header_len + payload;
     if got < expected {
         return Err(DataError::Truncated { expected, got });
     }
     if got > expected {
+        if gzip {
+            // A damaged stream is reported as such, not as the bytes it seems to add.
+            drain(&mut r, MAX_PAYLOAD_BYTES).map_err(map_io)?;
+        }
         return Err(DataError::TrailingBytes { expected, got });
     }
-    Ok(IdxArray {
-        dims: header.dims,
-        data: decode(header.ty, body),
-    })
+    let full = header_len + declared_payload;
+    if gzip {
+        // Stream the rest (into no memory) to its end, so the gzip trailer (CRC and
+        // length) is checked and a lying count is found even when only a prefix is kept.
+        let rest = declared_payload - payload;
+        let n = drain(&mut r, rest + 1).map_err(map_io)?;
+        if n < rest {
+            return Err(DataError::Truncated {
+                expected: full,
+                got: expected + n,
+            });
+        }
+        if n > rest {
+            return Err(DataError::TrailingBytes {
+                expected: full,
+                got: expected + n,
+            });
+        }
+    } else if !whole && size_hint != full {
+        // Uncompressed: the file's size tells without reading the rest.
+        return Err(if size_hint < full {
+            DataError::Truncated {
+                expected: full,
+                got: size_hint,
+            }
+        } else {
+            DataError::TrailingBytes {
+                expected: full,
+                got: size_hint,
+            }
+        });
+    }
+    Ok((
+        IdxArray {
+            dims: header.dims,
+            data: decode(header.ty, body),
+        },
+        declared,
+    ))
+}
+
+/// Reads and discards up to `limit` bytes of `r`; returns how many there were.
+fn drain(r: &mut impl Read, limit: u64) -> io::Result<u64> {
+    io::copy(&mut r.take(limit), &mut io::sink())
 }
 
 /// Encodes `u8` elements with the given dimensions as an uncompressed IDX file in memory.

@@ -35,7 +35,9 @@ pub use datasets::{FashionMnist, Mnist};
 pub use download::{RemoteFile, content_sha256, download_verified, fetch, find_file};
 pub use error::DataError;
 pub use gather::{index_row, select_rows, stack};
-pub use idx::{IdxArray, IdxData, IdxType, encode_idx_u8, parse_idx, read_idx, write_idx_u8};
+pub use idx::{
+    IdxArray, IdxData, IdxType, encode_idx_u8, parse_idx, read_idx, read_idx_prefix, write_idx_u8,
+};
 pub use loader::DataLoader;
 pub use sampler::randperm;
 pub use transforms::{Compose, Normalize, ToTensor, Transform, to_tensor};

@@ -12,10 +12,13 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kiln-tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| IoError::io(path, e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".kiln-tmp-");
+    // A temporary file is private (0600); the file it becomes gets the permissions any
+    // new file gets (0666 less the umask), like the rest of a run's outputs.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).map_err(|e| IoError::io(path, e))?;
     tmp.write_all(bytes).map_err(|e| IoError::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| IoError::io(path, e))?;
     tmp.persist(path).map_err(|e| IoError::io(path, e.error))?;

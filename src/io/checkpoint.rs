@@ -189,7 +189,7 @@ impl Checkpoint {
 
     /// Reads and validates a checkpoint file.
     pub fn load(path: &Path) -> Result<Checkpoint, IoError> {
-        let bytes = std::fs::read(path).map_err(|e| IoError::io(path, e))?;
+        let bytes = super::read_safetensors_bytes(path, super::DEFAULT_MAX_FILE_BYTES)?;
         decode(path, &bytes)
     }
 

@@ -49,6 +49,24 @@ pub enum IoError {
     /// The optimizer or scheduler refused the checkpoint's state.
     #[error(transparent)]
     Optimizer(#[from] crate::optim::OptimError),
+    /// The path is not a regular file (a directory, FIFO, device...), so it is not read.
+    #[error("{path} is {kind}, not a file kiln reads")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is ("a directory", "a FIFO", "a device").
+        kind: &'static str,
+    },
+    /// The file is larger than the limit it is read under.
+    #[error("{path} is {bytes} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 impl IoError {

@@ -157,8 +157,10 @@ pub fn parse_safetensors(
     Ok((out, metadata))
 }
 
-/// Loads every tensor of a safetensors file, in file order.
+/// Loads every tensor of a safetensors file, in file order. The file is checked from
+/// its header first (see [`super::read_safetensors_bytes`]; at most
+/// [`super::DEFAULT_MAX_FILE_BYTES`]).
 pub fn load_safetensors(path: &Path) -> Result<Vec<(String, Tensor)>, IoError> {
-    let bytes = std::fs::read(path).map_err(|e| IoError::io(path, e))?;
+    let bytes = super::read_safetensors_bytes(path, super::DEFAULT_MAX_FILE_BYTES)?;
     Ok(parse_safetensors(path, &bytes)?.0)
 }

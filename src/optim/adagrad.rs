@@ -42,6 +42,7 @@ impl Adagrad {
 
     /// `Adagrad(params, **options)`.
     pub fn with_options(params: Vec<Tensor>, options: AdagradOptions) -> Self {
+        super::core::Validate::validate(&options);
         Adagrad {
             groups: Groups::new(params, options),
         }
@@ -105,5 +106,19 @@ impl Update<1> for AdagradStep<'_> {
             let std = s.sqrt() + eps;
             *p += neg * g / std;
         }
+    }
+}
+
+impl super::core::Validate for AdagradOptions {
+    fn validate(&self) {
+        use super::core::check_nonneg;
+        check_nonneg(self.lr, "learning rate");
+        check_nonneg(self.lr_decay, "lr_decay value");
+        check_nonneg(self.weight_decay, "weight_decay value");
+        check_nonneg(
+            self.initial_accumulator_value,
+            "initial_accumulator_value value",
+        );
+        check_nonneg(self.eps, "epsilon value");
     }
 }

@@ -67,6 +67,7 @@ impl Adam {
 
     /// `Adam(params, **options)`.
     pub fn with_options(params: Vec<Tensor>, options: AdamOptions) -> Self {
+        super::core::Validate::validate(&options);
         Adam {
             groups: Groups::new(params, options),
         }
@@ -201,5 +202,19 @@ impl Update<3> for AdamStep<'_> {
         {
             *p = self.elem(*p, g, m, v, Some(mx));
         }
+    }
+}
+
+impl super::core::Validate for AdamOptions {
+    fn validate(&self) {
+        use super::core::{check_nonneg, py_float};
+        check_nonneg(self.lr, "learning rate");
+        check_nonneg(self.eps, "epsilon value");
+        for (i, b) in [self.beta1, self.beta2].into_iter().enumerate() {
+            if !(0.0..1.0).contains(&b) {
+                panic!("Invalid beta parameter at index {i}: {}", py_float(b));
+            }
+        }
+        check_nonneg(self.weight_decay, "weight_decay value");
     }
 }

@@ -5,6 +5,45 @@ use super::error::OptimError;
 use crate::tensor::{DType, Tensor};
 use std::collections::BTreeMap;
 
+/// Range checks of a group's hyper-parameters, run by the constructors, the builder
+/// setters and `add_param_group`; they panic with PyTorch's `ValueError` messages.
+pub(crate) trait Validate {
+    /// Panics like PyTorch's constructor when a value is out of range.
+    fn validate(&self);
+}
+
+/// Panics with `Invalid {what}: {x}` (PyTorch's wording) unless `x >= 0` (NaN fails).
+pub(crate) fn check_nonneg(x: f64, what: &str) {
+    if x.is_nan() || x < 0.0 {
+        panic!("Invalid {what}: {}", py_float(x));
+    }
+}
+
+/// `x` as Python prints a float (`-1.0`, `nan`, `inf`, `1e+300`, `1e-05`).
+pub(crate) fn py_float(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let a = x.abs();
+    if a != 0.0 && !(1e-4..1e16).contains(&a) {
+        let e = format!("{x:e}");
+        let (m, exp) = e.split_once('e').unwrap_or((&e, "0"));
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        return format!("{m}e{sign}{digits:0>2}");
+    }
+    if x.fract() == 0.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x}")
+    }
+}
+
 /// Hyper-parameters of one parameter group.
 pub trait GroupOptions: Clone + Send {
     /// The learning rate.
@@ -356,6 +395,7 @@ macro_rules! impl_optimizer {
         impl $name {
             /// Adds a parameter group with its own options (`add_param_group`).
             pub fn add_param_group(&mut self, params: Vec<$crate::Tensor>, options: $opts) {
+                $crate::optim::core::Validate::validate(&options);
                 self.groups.add(params, options);
             }
 
@@ -378,6 +418,7 @@ macro_rules! impl_optimizer {
             fn map_options(mut self, f: impl Fn(&mut $opts)) -> Self {
                 for g in &mut self.groups.groups {
                     f(&mut g.options);
+                    $crate::optim::core::Validate::validate(&g.options);
                 }
                 self
             }

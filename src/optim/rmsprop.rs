@@ -45,6 +45,7 @@ impl RMSprop {
 
     /// `RMSprop(params, **options)`.
     pub fn with_options(params: Vec<Tensor>, options: RMSpropOptions) -> Self {
+        super::core::Validate::validate(&options);
         RMSprop {
             groups: Groups::new(params, options),
         }
@@ -124,5 +125,16 @@ impl Update<3> for RmsStep<'_> {
                 *p += neg_lr * g / avg;
             }
         }
+    }
+}
+
+impl super::core::Validate for RMSpropOptions {
+    fn validate(&self) {
+        use super::core::check_nonneg;
+        check_nonneg(self.lr, "learning rate");
+        check_nonneg(self.eps, "epsilon value");
+        check_nonneg(self.momentum, "momentum value");
+        check_nonneg(self.weight_decay, "weight_decay value");
+        check_nonneg(self.alpha, "alpha value");
     }
 }

@@ -44,6 +44,7 @@ impl SGD {
 
     /// `SGD(params, **options)`.
     pub fn with_options(params: Vec<Tensor>, options: SgdOptions) -> Self {
+        super::core::Validate::validate(&options);
         assert!(
             !options.nesterov || (options.momentum > 0.0 && options.dampening == 0.0),
             "SGD: Nesterov momentum requires a momentum and zero dampening"
@@ -134,5 +135,14 @@ impl Update<1> for Momentum<'_> {
             let step = if o.nesterov { d + *b * mu } else { *b };
             *p -= lr * step;
         }
+    }
+}
+
+impl super::core::Validate for SgdOptions {
+    fn validate(&self) {
+        use super::core::check_nonneg;
+        check_nonneg(self.lr, "learning rate");
+        check_nonneg(self.momentum, "momentum value");
+        check_nonneg(self.weight_decay, "weight_decay value");
     }
 }

@@ -91,13 +91,33 @@ fn pool() -> &'static Pool {
     })
 }
 
-/// `KILN_NUM_THREADS`, else `RAYON_NUM_THREADS`, else the number of cores.
+/// Most threads the pool takes from the environment (each is a real OS thread).
+pub const MAX_ENV_THREADS: usize = 1024;
+
+/// `KILN_NUM_THREADS`, else `RAYON_NUM_THREADS`, else the number of cores. A value that
+/// is not a whole number from 1 to [`MAX_ENV_THREADS`] is not silently ignored: a
+/// warning on stderr says what is used instead.
 fn default_threads() -> usize {
-    ["KILN_NUM_THREADS", "RAYON_NUM_THREADS"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok()?.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for key in ["KILN_NUM_THREADS", "RAYON_NUM_THREADS"] {
+        let Ok(v) = std::env::var(key) else { continue };
+        let (n, why) = parse_threads(&v, cores);
+        if let Some(why) = why {
+            eprintln!("warning: {key}={v:?} {why}; using {n} thread(s)");
+        }
+        return n;
+    }
+    cores
+}
+
+/// A thread count from an environment variable, and why it was changed if it was.
+fn parse_threads(v: &str, cores: usize) -> (usize, Option<&'static str>) {
+    match v.trim().parse::<usize>() {
+        Ok(0) => (cores, Some("is not a positive whole number")),
+        Ok(n) if n > MAX_ENV_THREADS => (MAX_ENV_THREADS, Some("is above the limit of 1024")),
+        Ok(n) => (n, None),
+        Err(_) => (cores, Some("is not a positive whole number")),
+    }
 }
 
 /// The number of threads kiln's kernels use, the calling thread included

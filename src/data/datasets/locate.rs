@@ -56,20 +56,45 @@ fn local_data() -> PathBuf {
 }
 
 /// `dir/file`, or `dir/file` without its `.gz` suffix (a decompressed copy, as
-/// torchvision leaves next to the archive), whichever exists first.
-fn existing(dir: &Path, file: &str) -> Option<PathBuf> {
+/// torchvision leaves next to the archive), whichever exists first. Something at one
+/// of those paths that is not a regular file (a directory, FIFO, device, a symlink
+/// loop) is an error, not "missing": a download would not fix it.
+fn existing(dir: &Path, file: &str) -> Result<Option<PathBuf>, DataError> {
     let plain = file.strip_suffix(".gz");
-    std::iter::once(file)
-        .chain(plain)
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
+    for p in std::iter::once(file).chain(plain).map(|f| dir.join(f)) {
+        match fs::metadata(&p) {
+            Ok(m) if m.is_file() => return Ok(Some(p)),
+            Ok(m) => {
+                return Err(DataError::NotAFile {
+                    kind: crate::data::error::file_kind(&m),
+                    path: p,
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // A parent that is a file (ENOTDIR) means the same as missing here.
+            Err(e) if e.raw_os_error() == Some(20) => {}
+            Err(e) => return Err(DataError::io(&p, e)),
+        }
+    }
+    Ok(None)
 }
 
 /// The first directory of `dirs` that holds every one of `files`, with their paths.
 /// Files of one split always come from one directory, never mixed.
-pub fn find_all(dirs: &[PathBuf], files: &[&str]) -> Option<Vec<PathBuf>> {
-    dirs.iter()
-        .find_map(|d| files.iter().map(|f| existing(d, f)).collect())
+pub fn find_all(dirs: &[PathBuf], files: &[&str]) -> Result<Option<Vec<PathBuf>>, DataError> {
+    for d in dirs {
+        let mut found = Vec::with_capacity(files.len());
+        for f in files {
+            match existing(d, f)? {
+                Some(p) => found.push(p),
+                None => break,
+            }
+        }
+        if found.len() == files.len() {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
 }
 
 fn writable(dir: &Path) -> bool {
@@ -130,8 +155,8 @@ mod tests {
         fs::write(b.path().join("x"), b"").unwrap();
         fs::write(b.path().join("y.gz"), b"").unwrap();
         let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf()];
-        let found = find_all(&dirs, &["x.gz", "y.gz"]).unwrap();
+        let found = find_all(&dirs, &["x.gz", "y.gz"]).unwrap().unwrap();
         assert_eq!(found, vec![b.path().join("x"), b.path().join("y.gz")]);
-        assert!(find_all(&dirs, &["z.gz"]).is_none());
+        assert!(find_all(&dirs, &["z.gz"]).unwrap().is_none());
     }
 }

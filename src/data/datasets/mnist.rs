@@ -13,7 +13,7 @@ use crate::data::download::{
 };
 use crate::data::error::DataError;
 use crate::data::gather::{index_row, select_rows};
-use crate::data::idx::{IdxArray, IdxType, read_idx};
+use crate::data::idx::{IdxArray, IdxType, read_idx_prefix};
 use crate::data::transforms::{Transform, pixel_table};
 use crate::tensor::Tensor;
 use crate::tensor::parallel::for_each_chunk_mut;
@@ -149,10 +149,22 @@ impl<V: MnistVariant> MnistLike<V> {
     /// one). Otherwise the error is [`DataError::DatasetNotFound`], listing the places
     /// searched. Malformed files give typed errors (see [`MnistLike::from_files`]).
     pub fn new(root: Option<&Path>, train: bool, download: bool) -> Result<Self, DataError> {
+        Self::new_prefix(root, train, download, usize::MAX).map(|(d, _)| d)
+    }
+
+    /// [`MnistLike::new`] reading only the first `max_items` samples of the split, so
+    /// that a file whose header declares far more costs only what is asked for. Returns
+    /// the dataset and the number of samples its files declare.
+    pub fn new_prefix(
+        root: Option<&Path>,
+        train: bool,
+        download: bool,
+        max_items: usize,
+    ) -> Result<(Self, usize), DataError> {
         let wanted = Self::remote_files(train);
         let names: Vec<&str> = wanted.iter().map(|f| f.name).collect();
         let dirs = Self::search_dirs(root);
-        let paths = match find_all(&dirs, &names) {
+        let paths = match find_all(&dirs, &names)? {
             Some(paths) => paths,
             None if download => {
                 download_into(V::TITLE, &download_dirs(root, V::NAME), &wanted, V::MIRRORS)?
@@ -166,7 +178,7 @@ impl<V: MnistVariant> MnistLike<V> {
                 });
             }
         };
-        Self::from_files(&paths[0], &paths[1])
+        Self::from_files_prefix(&paths[0], &paths[1], max_items)
     }
 
     /// The directories [`MnistLike::new`] searches, in order (see
@@ -189,17 +201,28 @@ impl<V: MnistVariant> MnistLike<V> {
     /// ([`DataError::LabelOutOfRange`]). File-specific errors are wrapped in
     /// [`DataError::InFile`] naming the file.
     pub fn from_files(images: &Path, labels: &Path) -> Result<Self, DataError> {
+        Self::from_files_prefix(images, labels, usize::MAX).map(|(d, _)| d)
+    }
+
+    /// [`MnistLike::from_files`] reading only the first `max_items` samples (see
+    /// [`read_idx_prefix`]); also returns the number of samples the files declare.
+    pub fn from_files_prefix(
+        images: &Path,
+        labels: &Path,
+        max_items: usize,
+    ) -> Result<(Self, usize), DataError> {
         let img_dims = format!("N×{SIDE}×{SIDE}");
-        let (dims, pixels) = check_u8(read_idx(images)?, 3, &[SIDE, SIDE], &img_dims)
-            .map_err(|e| e.in_file(images))?;
-        let (ldims, raw_labels) =
-            check_u8(read_idx(labels)?, 1, &[], "N").map_err(|e| e.in_file(labels))?;
-        if dims[0] != ldims[0] {
+        let (img, declared) = read_idx_prefix(images, max_items)?;
+        let (dims, pixels) =
+            check_u8(img, 3, &[SIDE, SIDE], &img_dims).map_err(|e| e.in_file(images))?;
+        let (lab, ldeclared) = read_idx_prefix(labels, max_items)?;
+        let (ldims, raw_labels) = check_u8(lab, 1, &[], "N").map_err(|e| e.in_file(labels))?;
+        if declared != ldeclared {
             return Err(DataError::LengthMismatch {
                 images_path: images.to_path_buf(),
-                images: dims[0],
+                images: declared,
                 labels_path: labels.to_path_buf(),
-                labels: ldims[0],
+                labels: ldeclared,
             });
         }
         if let Some((index, &label)) = raw_labels
@@ -215,10 +238,11 @@ impl<V: MnistVariant> MnistLike<V> {
             return Err(e.in_file(labels));
         }
         let labels: Vec<i64> = raw_labels.into_iter().map(i64::from).collect();
-        Ok(Self::from_tensors(
+        let data = Self::from_tensors(
             Tensor::from_vec(pixels, &dims),
             Tensor::from_vec(labels, &ldims),
-        ))
+        );
+        Ok((data, declared))
     }
 
     fn from_tensors(images: Tensor, labels: Tensor) -> Self {

@@ -17,14 +17,49 @@ fn same_shape(op: &str, input: &Tensor, target: &Tensor) {
     );
 }
 
-/// Mean squared error `(x - y)^2` (`F.mse_loss`).
+/// `torch.Size([4, 1])`, as PyTorch prints a shape.
+fn torch_size(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("torch.Size([{}])", dims.join(", "))
+}
+
+/// PyTorch's warning for a loss whose target broadcasts against its input.
+pub fn broadcast_warning(input: &[usize], target: &[usize]) -> String {
+    format!(
+        "Using a target size ({}) that is different to the input size ({}). This will likely \
+         lead to incorrect results due to broadcasting. Please ensure they have the same size.",
+        torch_size(target),
+        torch_size(input)
+    )
+}
+
+/// Prints [`broadcast_warning`] on stderr the first time `once` sees a shape mismatch
+/// (Python shows a warning once per call site).
+fn warn_if_broadcast(once: &std::sync::Once, op: &str, input: &Tensor, target: &Tensor) {
+    if input.shape() != target.shape() {
+        once.call_once(|| {
+            eprintln!(
+                "UserWarning ({op}): {}",
+                broadcast_warning(input.shape(), target.shape())
+            );
+        });
+    }
+}
+
+/// Mean squared error `(x - y)^2` (`F.mse_loss`). A target whose shape differs from the
+/// input's broadcasts, with PyTorch's warning on stderr (once per process).
 pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Tensor {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    warn_if_broadcast(&ONCE, "mse_loss", input, target);
     let d = input.sub(target);
     reduction.apply(&d.mul(&d))
 }
 
-/// Mean absolute error `|x - y|` (`F.l1_loss`); the gradient at 0 is 0.
+/// Mean absolute error `|x - y|` (`F.l1_loss`); the gradient at 0 is 0. A target of
+/// another shape broadcasts, with PyTorch's warning (once per process).
 pub fn l1_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Tensor {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    warn_if_broadcast(&ONCE, "l1_loss", input, target);
     reduction.apply(&input.sub(target).abs())
 }
 

@@ -10,8 +10,8 @@ pub use dropout::dropout;
 pub use embedding::embedding;
 pub use linear::linear;
 pub use loss::{
-    binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, l1_loss, mse_loss,
-    smooth_l1_loss,
+    binary_cross_entropy, binary_cross_entropy_with_logits, broadcast_warning, huber_loss, l1_loss,
+    mse_loss, smooth_l1_loss,
 };
 pub use nll::{CrossEntropyOptions, cross_entropy, cross_entropy_with, nll_loss, nll_loss_with};
 

@@ -7,8 +7,8 @@ use std::path::Path;
 
 /// Reads a safetensors file and returns the table `kiln info` prints: one row per tensor
 /// (name, dtype, shape, element count), then the parameter count and any metadata.
-pub fn info_table(path: &Path) -> Result<String, CliError> {
-    let bytes = std::fs::read(path).map_err(|e| CliError::file(path, e))?;
+pub fn info_table(path: &Path, max_bytes: u64) -> Result<String, CliError> {
+    let bytes = kiln::io::read_safetensors_bytes(path, max_bytes)?;
     let (mut tensors, metadata) = parse_safetensors(path, &bytes)?;
     tensors.sort_by_key(|(name, _)| natural_key(name));
     let rows: Vec<[String; 4]> = tensors
@@ -143,7 +143,7 @@ mod tests {
             ("layers.2.running_mean".to_string(), Tensor::zeros(&[3])),
         ];
         kiln::io::save_safetensors(&p, &tensors, None).unwrap();
-        let t = info_table(&p).unwrap();
+        let t = info_table(&p, u64::MAX).unwrap();
         let names: Vec<&str> = t
             .lines()
             .skip(2)

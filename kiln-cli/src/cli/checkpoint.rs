@@ -96,12 +96,29 @@ impl Checkpoint {
     }
 
     /// Reads a checkpoint written by [`Checkpoint::save`].
-    pub fn load(path: &Path) -> Result<Checkpoint, CliError> {
+    ///
+    /// Files over `max_bytes` are refused from their size, and so is a checkpoint whose
+    /// weights or optimizer state hold NaN or infinite values (naming the tensor) unless
+    /// `allow_non_finite` (`--keep-going`).
+    pub fn load(
+        path: &Path,
+        max_bytes: u64,
+        allow_non_finite: bool,
+    ) -> Result<Checkpoint, CliError> {
         let bad = |reason: String| CliError::BadCheckpoint {
             path: path.to_path_buf(),
             reason,
         };
-        let state = LibCheckpoint::load(path)?;
+        let bytes = kiln::io::read_safetensors_bytes(path, max_bytes)?;
+        let (tensors, _) = kiln::io::parse_safetensors(path, &bytes)?;
+        if !allow_non_finite {
+            super::model::check_finite(&tensors).map_err(bad)?;
+        }
+        drop(tensors);
+        let state = LibCheckpoint::from_bytes(&bytes).map_err(|e| match e {
+            kiln::io::IoError::Checkpoint { reason, .. } => bad(reason),
+            e => e.into(),
+        })?;
         let json = state.extra.get(TRAIN_KEY).ok_or_else(|| {
             bad("it holds no `kiln train` progress (was it written by `kiln train`?)".into())
         })?;
@@ -193,7 +210,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("checkpoint.safetensors");
         ck.save(&path).unwrap();
-        let back = Checkpoint::load(&path).unwrap();
+        let back = Checkpoint::load(&path, u64::MAX, false).unwrap();
         assert_eq!(back.config, config());
         assert_eq!(back.progress, progress);
         assert_eq!(back.rng_epoch_start, g);
@@ -218,13 +235,19 @@ mod tests {
         LibCheckpoint::capture(&model, &opt, None, 0)
             .save(&path)
             .unwrap();
-        let e = Checkpoint::load(&path).err().unwrap().to_string();
+        let e = Checkpoint::load(&path, u64::MAX, false)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             e.contains("is not a usable checkpoint: it holds no `kiln train` progress"),
             "{e}"
         );
         std::fs::write(&path, b"garbage").unwrap();
-        let e = Checkpoint::load(&path).err().unwrap().to_string();
+        let e = Checkpoint::load(&path, u64::MAX, false)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("is not a valid safetensors file"), "{e}");
     }
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Threads for kiln's pool (PyTorch's script takes the same --threads).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=super::args::MAX_THREADS))]
     pub threads: usize,
     /// One repeat instead of three for the epoch timings.
     #[arg(long)]

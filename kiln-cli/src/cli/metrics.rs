@@ -12,17 +12,63 @@ pub struct EpochRecord {
     /// 1-based epoch number.
     pub epoch: usize,
     /// Mean training loss over the epoch's batches (the tutorial's `total_loss / len(loader)`).
+    #[serde(with = "any_f64")]
     pub train_loss: f64,
     /// Fraction of training samples classified correctly during the epoch.
+    #[serde(with = "any_f64")]
     pub train_acc: f64,
     /// Mean loss over the test set after the epoch.
+    #[serde(with = "any_f64")]
     pub test_loss: f64,
     /// Fraction of test samples classified correctly after the epoch.
+    #[serde(with = "any_f64")]
     pub test_acc: f64,
     /// Wall-clock seconds of the training loop (not the test pass).
+    #[serde(with = "any_f64")]
     pub train_seconds: f64,
     /// Training samples per second.
+    #[serde(with = "any_f64")]
     pub samples_per_sec: f64,
+}
+
+/// Every `f64`, NaN and infinities included: finite values as JSON numbers, the others
+/// as the strings `"NaN"`, `"inf"` and `"-inf"` (JSON has no numbers for them); `null`
+/// (what older files hold for them) reads back as NaN.
+mod any_f64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if *v > 0.0 {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_str("-inf")
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(f64),
+        Text(String),
+        Null(()),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        match Option::<Raw>::deserialize(d)? {
+            Some(Raw::Num(v)) => Ok(v),
+            None | Some(Raw::Null(())) => Ok(f64::NAN),
+            Some(Raw::Text(t)) => match t.as_str() {
+                "NaN" => Ok(f64::NAN),
+                "inf" => Ok(f64::INFINITY),
+                "-inf" => Ok(f64::NEG_INFINITY),
+                other => Err(serde::de::Error::custom(format!("not a number: {other:?}"))),
+            },
+        }
+    }
 }
 
 /// Appends `record` as one line to the JSONL file at `path` (creating it). The line goes
@@ -97,5 +143,37 @@ mod tests {
         assert_eq!(read_records(&p).unwrap(), vec![rec(1)]);
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text.lines().count(), 1);
+    }
+
+    #[test]
+    fn every_value_round_trips_nan_and_infinities_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.jsonl");
+        let odd = EpochRecord {
+            train_loss: f64::NAN,
+            test_loss: f64::INFINITY,
+            train_acc: f64::NEG_INFINITY,
+            test_acc: 0.1 + 0.2,
+            ..rec(1)
+        };
+        append_record(&p, &odd).unwrap();
+        // What older files hold for NaN.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"{\"epoch\":2,\"train_loss\":null,\"train_acc\":0.5,\"test_loss\":1.0,\"test_acc\":0.5,\"train_seconds\":1.0,\"samples_per_sec\":2.0}\n").unwrap();
+        let back = read_records(&p).unwrap();
+        assert_eq!(back.len(), 2);
+        let bits = |r: &EpochRecord| {
+            [
+                r.train_loss,
+                r.train_acc,
+                r.test_loss,
+                r.test_acc,
+                r.train_seconds,
+                r.samples_per_sec,
+            ]
+            .map(f64::to_bits)
+        };
+        assert_eq!(bits(&back[0]), bits(&odd));
+        assert!(back[1].train_loss.is_nan());
     }
 }

@@ -89,7 +89,8 @@ fn panel(
         (y_min, y_max) = (0.0, 1.0);
     }
     let pad = ((y_max - y_min) * 0.08).max(1e-3);
-    let x_range = if x_max <= 1.0 { 0.5..1.5 } else { 1.0..x_max };
+    // Half an epoch of room at each end, so the first and last markers are whole.
+    let x_range = 0.5..x_max + 0.5;
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 22))
         .margin(12)
@@ -114,8 +115,17 @@ fn panel(
         .map_err(|e| e.to_string())?;
     for (name, pts, color) in lines {
         let color = *color;
+        // One epoch is one point: draw its level across the plot so there is a line.
+        let line: Vec<(f64, f64)> = match pts.as_slice() {
+            [(_, y)] => vec![(0.5, *y), (x_max + 0.5, *y)],
+            _ => pts.clone(),
+        };
+        let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.1.is_finite()).collect();
         chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                line.into_iter().filter(|p| p.1.is_finite()),
+                color.stroke_width(2),
+            ))
             .map_err(|e| e.to_string())?
             .label(*name)
             .legend(move |(x, y)| {
@@ -141,9 +151,11 @@ pub fn draw_confusion(path: &Path, matrix: &[Vec<u64>], title: &str) -> Result<(
     register_fonts();
     let err = plot_err(path);
     let n = matrix.len() as i32;
-    let root = BitMapBackend::new(path, (760, 760)).into_drawing_area();
+    let root = BitMapBackend::new(path, (860, 760)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
+    let (grid, bar) = root.split_horizontally(760);
+    colour_bar(&bar).map_err(&err)?;
+    let mut chart = ChartBuilder::on(&grid)
         .caption(title, (FONT, 22))
         .margin(16)
         .x_label_area_size(50)
@@ -180,9 +192,7 @@ pub fn draw_confusion(path: &Path, matrix: &[Vec<u64>], title: &str) -> Result<(
     }
     chart
         .draw_series(cells.iter().map(|&(x, y, _, share)| {
-            let v = share.sqrt(); // lift small off-diagonal shares into view
-            let shade = |hi: f64, lo: f64| (hi + (lo - hi) * v).round() as u8;
-            let fill = RGBColor(shade(247.0, 8.0), shade(251.0, 48.0), shade(255.0, 107.0));
+            let fill = share_colour(share);
             Rectangle::new(
                 [
                     (SegmentValue::Exact(x), SegmentValue::Exact(y)),
@@ -207,6 +217,50 @@ pub fn draw_confusion(path: &Path, matrix: &[Vec<u64>], title: &str) -> Result<(
         }))
         .map_err(|e| err(e.to_string()))?;
     root.present().map_err(|e| err(e.to_string()))
+}
+
+/// The colour of a cell holding `share` of its true class's samples. The square root
+/// lifts small off-diagonal shares (a few percent) into view.
+fn share_colour(share: f64) -> RGBColor {
+    let v = share.clamp(0.0, 1.0).sqrt();
+    let shade = |hi: f64, lo: f64| (hi + (lo - hi) * v).round() as u8;
+    RGBColor(shade(247.0, 8.0), shade(251.0, 48.0), shade(255.0, 107.0))
+}
+
+/// The key to the cell colours: a vertical bar from 0% (bottom) to 100% of the true
+/// class, with ticks.
+fn colour_bar(area: &DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String> {
+    let (_, h) = area.dim_in_pixel();
+    let (top, bottom) = (66i32, h as i32 - 66);
+    let (x0, x1) = (8i32, 30i32);
+    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    for y in top..bottom {
+        let share = f64::from(bottom - y) / f64::from(bottom - top);
+        area.draw(&Rectangle::new(
+            [(x0, y), (x1, y + 1)],
+            share_colour(share).filled(),
+        ))
+        .map_err(e)?;
+    }
+    area.draw(&Rectangle::new(
+        [(x0, top), (x1, bottom)],
+        BLACK.stroke_width(1),
+    ))
+    .map_err(e)?;
+    let style = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    for pct in [0, 25, 50, 75, 100] {
+        let y = bottom - (bottom - top) * pct / 100;
+        area.draw(&PathElement::new(vec![(x1, y), (x1 + 4, y)], BLACK))
+            .map_err(e)?;
+        area.draw(&Text::new(format!("{pct}%"), (x1 + 7, y), style.clone()))
+            .map_err(e)?;
+    }
+    let caption = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    area.draw(&Text::new("of true", (2, top - 30), caption.clone()))
+        .map_err(e)?;
+    area.draw(&Text::new("class", (2, top - 14), caption))
+        .map_err(e)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -257,7 +311,50 @@ mod tests {
             })
             .collect();
         draw_confusion(&p, &m, "Confusion matrix").unwrap();
-        assert_png(&p, 760, 760);
+        if let Ok(keep) = std::env::var("KILN_KEEP_PLOTS") {
+            std::fs::copy(&p, Path::new(&keep).join("confusion.png")).unwrap();
+        }
+        assert_png(&p, 860, 760);
+        // The colour bar: dark at its top (100%), near white at its bottom (0%).
+        let img = image::open(&p).unwrap().to_rgb8();
+        let top = img.get_pixel(760 + 19, 70).0;
+        let bottom = img.get_pixel(760 + 19, 760 - 70).0;
+        assert!(top[0] < 40 && top[2] < 140, "{top:?}");
+        assert!(bottom.iter().all(|&c| c > 215), "{bottom:?}");
+    }
+
+    #[test]
+    fn confusion_colours_are_shares_of_the_true_class() {
+        // 34 of 1000 fours read as nines is as visible as 34 of 1000 anywhere, and a
+        // class with ten times the samples gets the same colour for the same share.
+        assert_eq!(share_colour(34.0 / 1000.0), share_colour(340.0 / 10000.0));
+        let white = share_colour(0.0);
+        let some = share_colour(0.034);
+        assert!(white.0 as i32 - some.0 as i32 > 40, "{white:?} vs {some:?}");
+        assert_eq!(share_colour(1.0), RGBColor(8, 48, 107));
+    }
+
+    /// Curves for one epoch: every marker whole and the level drawn as a line across.
+    #[test]
+    fn one_epoch_curves_have_lines_and_whole_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("one.png");
+        draw_curves(&p, &records(1)).unwrap();
+        if let Ok(keep) = std::env::var("KILN_KEEP_PLOTS") {
+            std::fs::copy(&p, Path::new(&keep).join("curves1.png")).unwrap();
+        }
+        let img = image::open(&p).unwrap().to_rgb8();
+        let blue = |x: u32| {
+            (0..480).any(|y| {
+                let c = img.get_pixel(x, y).0;
+                c[2] > 200 && c[0] < 60 && c[1] < 60
+            })
+        };
+        // Blue (train) pixels far left and far right of the single marker: a line.
+        assert!(
+            blue(120) && blue(500),
+            "no train line across the loss panel"
+        );
     }
 
     #[test]

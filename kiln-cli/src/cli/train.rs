@@ -9,11 +9,12 @@ use super::error::CliError;
 use super::eval::{EVAL_BATCH, evaluate, predictions};
 use super::info::group_thousands;
 use super::metrics::{EpochRecord, append_record, read_records, write_records};
-use super::model::{Arch, Classifier};
+use super::model::{Arch, Classifier, named_state};
 use super::model_file::{ModelNote, save_model};
 use super::optimizer::OptimizerConfig;
 use super::plots::draw_curves;
 use super::progress::{EpochProgress, ProgressMode};
+use super::rundir::{RunLock, remove_stale_temps};
 use kiln::data::{DataLoader, TensorDataset};
 use kiln::nn::{CrossEntropyLoss, Module};
 use kiln::optim::Optimizer;
@@ -106,15 +107,20 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
     validate(args)?;
     let config = RunConfig::from_args(args);
     let files = OutFiles::new(&args.out);
-    let resume = if args.resume {
-        Some(load_resume(&files.checkpoint, &config)?)
-    } else {
-        None
-    };
     let name = args.data.dataset;
     let train = load_split(name, &args.data, true, args.limit)?;
     let test = load_split(name, &args.data, false, args.test_limit)?;
     std::fs::create_dir_all(&args.out).map_err(|e| CliError::file(&args.out, e))?;
+    let _lock = RunLock::acquire(&args.out)?;
+    remove_stale_temps(&args.out);
+    if !args.resume && !args.overwrite {
+        refuse_to_overwrite(&args.out, &files)?;
+    }
+    let resume = if args.resume {
+        Some(load_resume(&files.checkpoint, &config, args)?)
+    } else {
+        None
+    };
 
     kiln::manual_seed(args.seed);
     let arch = Arch {
@@ -156,6 +162,7 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
     };
     let first = resume.as_ref().map_or(1, |c| c.progress.epochs_done + 1);
     let mut resume = resume;
+    let mut ran = 0;
     for epoch in first..=args.epochs as usize {
         if let Some(ck) = &resume
             && ck.progress.epochs_done + 1 == epoch
@@ -166,13 +173,14 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
             Some(record) => records.push(record),
             None => return Ok(Outcome::Interrupted),
         }
+        ran += 1;
         draw_curves(&run.files.curves, &records)?;
         if run.stop.load(Ordering::SeqCst) {
             errln!("Stopped after epoch {epoch}; continue with the same command and --resume.");
             return Ok(Outcome::Interrupted);
         }
     }
-    if records.is_empty() {
+    if ran == 0 {
         errln!(
             "Nothing to do: the checkpoint in {} has already finished {} epochs.",
             args.out.display(),
@@ -187,14 +195,31 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
     Ok(Outcome::Finished)
 }
 
-fn load_resume(path: &Path, config: &RunConfig) -> Result<Checkpoint, CliError> {
+/// Refuses to start a fresh run in a directory that holds one.
+fn refuse_to_overwrite(dir: &Path, files: &OutFiles) -> Result<(), CliError> {
+    let metrics_used = std::fs::metadata(&files.metrics).is_ok_and(|m| m.len() > 0);
+    let found = [&files.model, &files.checkpoint]
+        .into_iter()
+        .find(|p| p.exists())
+        .or(metrics_used.then_some(&files.metrics));
+    match found {
+        Some(p) => Err(CliError::Usage(format!(
+            "{} already holds a run ({}); continue it with --resume or replace it with --overwrite",
+            dir.display(),
+            p.file_name().unwrap_or_default().to_string_lossy()
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn load_resume(path: &Path, config: &RunConfig, args: &TrainArgs) -> Result<Checkpoint, CliError> {
     if !path.exists() {
         return Err(CliError::Usage(format!(
             "there is no checkpoint to resume from at {}; run without --resume to start training",
             path.display()
         )));
     }
-    let ck = Checkpoint::load(path)?;
+    let ck = Checkpoint::load(path, args.limits.max_model_bytes, args.keep_going)?;
     if let Some((opt, now, was)) = config.first_difference(&ck.config) {
         return Err(CliError::Usage(format!(
             "{opt} is {now} but the checkpoint in {} was made with {was}; resume with the same \
@@ -286,10 +311,19 @@ impl Run<'_> {
         for (x, y) in batches {
             self.optimizer.zero_grad();
             let output = self.model.forward(&x);
-            let loss = criterion.forward(&output, &y);
-            loss.backward();
+            let loss_t = criterion.forward(&output, &y);
+            let loss = loss_t.item();
+            if !loss.is_finite() && !self.args.keep_going {
+                progress.finish();
+                return Err(self.diverged(
+                    epoch,
+                    tally.batches + 1,
+                    total,
+                    &format!("the loss is {loss}"),
+                ));
+            }
+            loss_t.backward();
             self.optimizer.step();
-            let loss = loss.item();
             let labels = y.to_vec::<i64>();
             let correct = predictions(&output.detach())
                 .iter()
@@ -319,6 +353,11 @@ impl Run<'_> {
         }
         let train_seconds = start.elapsed().as_secs_f64();
         progress.finish();
+        if !self.args.keep_going
+            && let Err(why) = super::model::check_finite(&named_state(&self.model))
+        {
+            return Err(self.diverged(epoch, tally.batches, total, &why));
+        }
         let ev = evaluate(&self.model, &self.test, self.classes);
         let record = EpochRecord {
             epoch,
@@ -349,6 +388,23 @@ impl Run<'_> {
         };
         self.save_checkpoint(epoch, &done, get_rng_state())?;
         Ok(Some(record))
+    }
+
+    /// The error for a run that went non-finite; nothing of it was saved, so the files
+    /// in --out still hold the last good epoch.
+    fn diverged(&self, epoch: usize, batch: usize, total: usize, what: &str) -> CliError {
+        let kept = if self.files.checkpoint.exists() {
+            format!(
+                "{} still holds the last good epoch",
+                self.files.checkpoint.display()
+            )
+        } else {
+            "nothing was saved".to_string()
+        };
+        CliError::Usage(format!(
+            "training diverged in epoch {epoch} at batch {batch}/{total}: {what}; stopped ({kept}). \
+             Try a lower --lr, or pass --keep-going to train on regardless"
+        ))
     }
 
     fn save_checkpoint(

@@ -69,6 +69,41 @@ pub struct DataArgs {
     /// Download the data set if it is not found (checked against SHA-256 sums).
     #[arg(long)]
     pub download: bool,
+    /// Refuse data files declaring more samples than this (unless --limit asks for fewer).
+    #[arg(long, default_value_t = MAX_SAMPLES)]
+    pub max_samples: u64,
+}
+
+/// Default for `--max-samples` (MNIST has 60,000 training images).
+pub const MAX_SAMPLES: u64 = 1_000_000;
+
+/// Default for `--max-model-bytes`: 4 GiB (the tutorial's model is under 1 MB).
+pub const MAX_MODEL_BYTES: u64 = 4 << 30;
+/// Default for `--max-layers`.
+pub const MAX_LAYERS: usize = 1000;
+/// Default for `--max-pixels`: 40 megapixels.
+pub const MAX_PIXELS: u64 = 40_000_000;
+/// Most worker threads `--threads` accepts.
+pub const MAX_THREADS: u64 = 1024;
+
+/// Limits on what a model file may make kiln build (memory protection).
+#[derive(Debug, Args, Clone)]
+pub struct ModelLimits {
+    /// Refuse model and checkpoint files larger than this many bytes.
+    #[arg(long, default_value_t = MAX_MODEL_BYTES)]
+    pub max_model_bytes: u64,
+    /// Refuse models with more layers than this.
+    #[arg(long, default_value_t = MAX_LAYERS)]
+    pub max_layers: usize,
+}
+
+impl Default for ModelLimits {
+    fn default() -> Self {
+        ModelLimits {
+            max_model_bytes: MAX_MODEL_BYTES,
+            max_layers: MAX_LAYERS,
+        }
+    }
 }
 
 /// `kiln train`.
@@ -106,8 +141,8 @@ pub struct TrainArgs {
     /// Seed for weights, shuffling and dropout.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Worker threads for tensor math (default: one per core).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Worker threads for tensor math (default: one per core; at most 1024).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_THREADS))]
     pub threads: Option<u64>,
     /// Directory for the model, checkpoint, metrics and plots.
     #[arg(long, default_value = "runs/latest")]
@@ -115,6 +150,14 @@ pub struct TrainArgs {
     /// Continue from the checkpoint in --out.
     #[arg(long)]
     pub resume: bool,
+    /// Replace the run already in --out (its model, checkpoint and metrics).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
+    /// Go on training after a non-finite loss (by default training stops at the first).
+    #[arg(long)]
+    pub keep_going: bool,
+    #[command(flatten)]
+    pub limits: ModelLimits,
     /// Train on only the first N training samples (the test set is used whole).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
@@ -127,8 +170,10 @@ pub struct TrainArgs {
 #[derive(Debug, Args, Clone)]
 pub struct EvalArgs {
     /// The trained model (model.safetensors from `kiln train`).
-    #[arg(long)]
+    #[arg(long, default_value = "runs/latest/model.safetensors")]
     pub model: PathBuf,
+    #[command(flatten)]
+    pub limits: ModelLimits,
     /// The data set (default: the one the model was trained on, as its file records).
     #[arg(long, value_enum)]
     pub dataset: Option<DatasetName>,
@@ -150,11 +195,16 @@ pub struct EvalArgs {
 #[derive(Debug, Args, Clone)]
 pub struct PredictArgs {
     /// The trained model (model.safetensors from `kiln train`).
-    #[arg(long)]
+    #[arg(long, default_value = "runs/latest/model.safetensors")]
     pub model: PathBuf,
+    #[command(flatten)]
+    pub limits: ModelLimits,
     /// Images to classify.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
+    /// Refuse images with more pixels than this (width × height).
+    #[arg(long, default_value_t = MAX_PIXELS)]
+    pub max_pixels: u64,
 }
 
 /// `kiln info`.
@@ -162,4 +212,7 @@ pub struct PredictArgs {
 pub struct InfoArgs {
     /// A safetensors file.
     pub file: PathBuf,
+    /// Refuse files larger than this many bytes.
+    #[arg(long, default_value_t = MAX_MODEL_BYTES)]
+    pub max_model_bytes: u64,
 }

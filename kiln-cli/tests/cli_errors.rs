@@ -34,7 +34,7 @@ fn s(p: &Path) -> &str {
 }
 
 fn repo_data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data")
 }
 
 #[test]

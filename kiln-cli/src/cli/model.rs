@@ -88,6 +88,26 @@ pub fn load_into(
     Ok(())
 }
 
+/// Refuses tensors holding NaN or infinite values, naming the first such tensor.
+pub fn check_finite<'a>(
+    tensors: impl IntoIterator<Item = &'a (String, Tensor)>,
+) -> Result<(), String> {
+    for (name, t) in tensors {
+        if !t.dtype().is_float() {
+            continue;
+        }
+        let v = t.to_dtype(kiln::DType::F64).to_vec::<f64>();
+        if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+            let n = v.iter().filter(|x| !x.is_finite()).count();
+            return Err(format!(
+                "tensor '{name}' holds {n} non-finite value{} (the first is {x})",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What sits at one index of the saved `Sequential`.
 enum Saved {
     Linear { inputs: usize, outputs: usize },
@@ -97,10 +117,12 @@ enum Saved {
 /// Rebuilds a classifier from the tensors of a model file (ours, or a PyTorch state dict
 /// of the same kind of MLP: keys `<prefix><index>.<name>`, e.g. `layers.3.weight`), and
 /// loads the weights. Indices without tensors are activations: the first after a layer
-/// is a ReLU, any further ones are dropout (identity when evaluating).
+/// is a ReLU, any further ones are dropout (identity when evaluating). A layer index of
+/// `max_layers` or more is refused before anything is built, as are empty layers.
 pub fn classifier_from_tensors(
     path: &Path,
     tensors: Vec<(String, Tensor)>,
+    max_layers: usize,
 ) -> Result<Classifier, CliError> {
     let bad = |reason: String| CliError::BadModel {
         path: path.to_path_buf(),
@@ -152,6 +174,20 @@ pub fn classifier_from_tensors(
         saved.insert(i, layer);
     }
     let last = *saved.keys().next_back().expect("at least one layer");
+    if last >= max_layers {
+        return Err(bad(format!(
+            "it names layer {last}, past the limit of {max_layers} layers (raise it with --max-layers)"
+        )));
+    }
+    for (i, layer) in &saved {
+        let empty = match *layer {
+            Saved::Linear { inputs, outputs } => inputs == 0 || outputs == 0,
+            Saved::BatchNorm { features } => features == 0,
+        };
+        if empty {
+            return Err(bad(format!("layer {i} has no inputs or no outputs")));
+        }
+    }
     let Some(Saved::Linear { inputs, .. }) = saved.values().next() else {
         return Err(bad("the first layer is not a Linear layer".into()));
     };
@@ -269,7 +305,7 @@ mod tests {
             m.eval();
             let x = Tensor::randn(&[3, 1, 28, 28]);
             let want = m.forward(&x).to_vec::<f32>();
-            let back = classifier_from_tensors(Path::new("m"), named_state(&m)).unwrap();
+            let back = classifier_from_tensors(Path::new("m"), named_state(&m), 1000).unwrap();
             assert_eq!(back.forward(&x).to_vec::<f32>(), want);
             assert_eq!(io_sizes(&back), (784, 10));
         }
@@ -282,7 +318,7 @@ mod tests {
             .into_iter()
             .map(|(k, t)| (k["layers.".len()..].to_string(), t))
             .collect();
-        assert!(classifier_from_tensors(Path::new("m"), bare).is_ok());
+        assert!(classifier_from_tensors(Path::new("m"), bare, 1000).is_ok());
     }
 
     #[test]
@@ -290,6 +326,7 @@ mod tests {
         let e = classifier_from_tensors(
             Path::new("x.safetensors"),
             vec![("embedding".into(), Tensor::zeros(&[2, 2]))],
+            1000,
         )
         .err()
         .unwrap();
@@ -304,6 +341,7 @@ mod tests {
                 ("0.weight".into(), Tensor::zeros(&[4, 3])),
                 ("1.weight".into(), Tensor::zeros(&[2, 5])),
             ],
+            1000,
         )
         .err()
         .unwrap();

@@ -2,8 +2,9 @@
 //! JSON note in the file's metadata (which data set, which normalisation) that PyTorch
 //! ignores.
 
+use super::args::ModelLimits;
 use super::error::CliError;
-use super::model::{Classifier, classifier_from_tensors, named_state};
+use super::model::{Classifier, check_finite, classifier_from_tensors, named_state};
 use kiln::io::{parse_safetensors, save_safetensors};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -33,18 +34,36 @@ pub struct ModelFile {
 impl ModelFile {
     /// Reads a model file written by `kiln train` (or a PyTorch state dict of the same
     /// kind of network saved with safetensors).
-    pub fn load(path: &Path) -> Result<ModelFile, CliError> {
-        let bytes = std::fs::read(path).map_err(|e| CliError::file(path, e))?;
+    ///
+    /// The file is checked from its header before its body is read (regular file, at
+    /// most `limits.max_model_bytes`); weights that are NaN or infinite, a
+    /// normalisation with a non-positive or non-finite std, and more than
+    /// `limits.max_layers` layers are refused.
+    pub fn load(path: &Path, limits: &ModelLimits) -> Result<ModelFile, CliError> {
+        let bytes = kiln::io::read_safetensors_bytes(path, limits.max_model_bytes)?;
         let (tensors, metadata) = parse_safetensors(path, &bytes)?;
+        drop(bytes);
         let note: ModelNote = metadata
             .get(META_KEY)
             .and_then(|j| serde_json::from_str(j).ok())
             .unwrap_or_default();
-        let model = classifier_from_tensors(path, tensors)?;
+        let bad = |reason: String| CliError::BadModel {
+            path: path.to_path_buf(),
+            reason,
+        };
+        check_finite(&tensors).map_err(bad)?;
+        let normalize = note.normalize.unwrap_or(super::data::NORMALIZE);
+        let (mean, std) = normalize;
+        if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+            return Err(bad(format!(
+                "its normalize metadata (mean {mean}, std {std}) needs a finite mean and a positive std"
+            )));
+        }
+        let model = classifier_from_tensors(path, tensors, limits.max_layers)?;
         Ok(ModelFile {
             model,
             dataset: note.dataset,
-            normalize: note.normalize.unwrap_or(super::data::NORMALIZE),
+            normalize,
         })
     }
 }

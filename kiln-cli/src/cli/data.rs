@@ -29,6 +29,14 @@ impl DatasetName {
         }
     }
 
+    /// Display name (`MNIST`).
+    pub fn title(self) -> &'static str {
+        match self {
+            DatasetName::Mnist => kiln::data::datasets::Digits::TITLE,
+            DatasetName::FashionMnist => kiln::data::datasets::Fashion::TITLE,
+        }
+    }
+
     /// Class names by label.
     pub fn classes(self) -> &'static [&'static str; 10] {
         match self {
@@ -47,26 +55,53 @@ pub fn load_split(
     limit: Option<u64>,
 ) -> Result<Split, CliError> {
     let root = args.data_dir.as_deref();
-    let (images, labels, title) = match name {
+    // Only what is used is read: the first `limit` samples, at most `max_samples`.
+    let want = limit
+        .unwrap_or(u64::MAX)
+        .min(args.max_samples.saturating_add(1));
+    let want = usize::try_from(want).unwrap_or(usize::MAX);
+    // First the headers alone (no samples read): refuse a declared count over the limit
+    // before reading any, unless --limit asks for fewer.
+    let declared = match name {
+        DatasetName::Mnist => Mnist::new_prefix(root, train, args.download, 0)?.1,
+        DatasetName::FashionMnist => FashionMnist::new_prefix(root, train, args.download, 0)?.1,
+    };
+    if declared as u64 > args.max_samples && limit.is_none_or(|l| l > args.max_samples) {
+        return Err(CliError::Usage(format!(
+            "the {} {} files declare {declared} samples, over the limit of {} \
+             (raise it with --max-samples, or use fewer with --limit)",
+            name.title(),
+            if train { "training" } else { "test" },
+            args.max_samples
+        )));
+    }
+    let (images, labels, title, _) = match name {
         DatasetName::Mnist => {
-            let d = Mnist::new(root, train, args.download)?;
+            let (d, declared) = Mnist::new_prefix(root, train, args.download, want)?;
             (
                 d.float_images(Some(NORMALIZE)),
                 d.labels().clone(),
                 kiln::data::datasets::Digits::TITLE,
+                declared,
             )
         }
         DatasetName::FashionMnist => {
-            let d = FashionMnist::new(root, train, args.download)?;
+            let (d, declared) = FashionMnist::new_prefix(root, train, args.download, want)?;
             (
                 d.float_images(Some(NORMALIZE)),
                 d.labels().clone(),
                 kiln::data::datasets::Fashion::TITLE,
+                declared,
             )
         }
     };
-    let total = labels.shape()[0];
-    let n = limit.map_or(total, |l| (l as usize).min(total));
+    let n = labels.shape()[0];
+    if n == 0 {
+        return Err(CliError::Usage(format!(
+            "the {title} {} set has no samples",
+            if train { "training" } else { "test" }
+        )));
+    }
     let images = images.narrow(0, 0, n).reshape(&[n, 1, 28, 28]);
     let labels = labels.narrow(0, 0, n);
     Ok(Split {

@@ -40,6 +40,7 @@ pub mod optimizer;
 pub mod plots;
 pub mod predict;
 pub mod progress;
+pub mod rundir;
 pub mod train;
 
 pub use args::{Cli, Command};
@@ -50,7 +51,7 @@ pub use train::Outcome;
 pub fn run(cli: Cli, stop: &std::sync::atomic::AtomicBool) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Info(a) => {
-            out!("{}", info::info_table(&a.file)?);
+            out!("{}", info::info_table(&a.file, a.max_model_bytes)?);
             Ok(Outcome::Finished)
         }
         Command::Train(a) => train::run(&a, stop),

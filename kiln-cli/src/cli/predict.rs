@@ -32,8 +32,14 @@ pub fn classify(file: &ModelFile, batch: &Tensor) -> Vec<Prediction> {
 
 /// `kiln predict`.
 pub fn run(args: &PredictArgs) -> Result<(), CliError> {
-    let file = ModelFile::load(&args.model)?;
-    let (inputs, _) = io_sizes(&file.model);
+    let file = ModelFile::load(&args.model, &args.limits)?;
+    let (inputs, outputs) = io_sizes(&file.model);
+    if outputs == 0 {
+        return Err(CliError::BadModel {
+            path: args.model.clone(),
+            reason: "it has no outputs".into(),
+        });
+    }
     if inputs != SIDE * SIDE {
         return Err(CliError::BadModel {
             path: args.model.clone(),
@@ -45,7 +51,7 @@ pub fn run(args: &PredictArgs) -> Result<(), CliError> {
     }
     let mut pixels = Vec::with_capacity(args.images.len() * SIDE * SIDE);
     for path in &args.images {
-        pixels.extend(load_digit(path, file.normalize)?.to_vec::<f32>());
+        pixels.extend(load_digit(path, file.normalize, args.max_pixels)?.to_vec::<f32>());
     }
     let batch = Tensor::from_vec(pixels, &[args.images.len(), 1, SIDE, SIDE]);
     let names = file

@@ -17,15 +17,59 @@ const INK_THRESHOLD: f32 = 0.2;
 
 type Gray = ImageBuffer<Luma<f32>, Vec<f32>>;
 
+/// Largest image file read: 256 MiB (a 40-megapixel PNG is far smaller).
+const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
+
 /// Reads an image file (PNG or JPEG, any size or colour) and returns an MNIST-style
 /// `[1, 28, 28]` f32 tensor normalised with `(mean, std)`.
-pub fn load_digit(path: &Path, (mean, std): (f64, f64)) -> Result<Tensor, CliError> {
+///
+/// Only regular files are read; the image's size is read from its header and more
+/// than `max_pixels` pixels are refused before anything is decoded; a JPEG whose data
+/// stops before its end marker (a cut-off download) is refused rather than classified.
+pub fn load_digit(
+    path: &Path,
+    (mean, std): (f64, f64),
+    max_pixels: u64,
+) -> Result<Tensor, CliError> {
     let bad = |reason: String| CliError::Image {
         path: path.to_path_buf(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let img = image::load_from_memory(&bytes).map_err(|e| bad(e.to_string()))?;
+    let (file, len) = kiln::io::open_regular(path).map_err(|e| match e {
+        kiln::io::IoError::NotAFile { kind, .. } => bad(format!("it is {kind}, not a file")),
+        kiln::io::IoError::Io { source, .. } => bad(source.to_string()),
+        e => CliError::Io(e),
+    })?;
+    if len > MAX_IMAGE_FILE_BYTES {
+        return Err(bad(format!(
+            "it is {len} bytes, over the limit of {MAX_IMAGE_FILE_BYTES} bytes for an image file"
+        )));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, len), &mut bytes)
+        .map_err(|e| bad(e.to_string()))?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
+        .with_guessed_format()
+        .map_err(|e| bad(e.to_string()))?;
+    let format = reader.format();
+    let (w, h) = reader.into_dimensions().map_err(|e| bad(e.to_string()))?;
+    if u64::from(w) * u64::from(h) > max_pixels {
+        return Err(bad(format!(
+            "it is {w}×{h} = {} pixels, over the limit of {max_pixels} (raise it with --max-pixels)",
+            u64::from(w) * u64::from(h)
+        )));
+    }
+    if format == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
+        return Err(bad("the JPEG data is cut off before its end marker".into()));
+    }
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
+        .with_guessed_format()
+        .map_err(|e| bad(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(w);
+    limits.max_image_height = Some(h);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| bad(e.to_string()))?;
     let pixels = mnist_pixels(&img).ok_or_else(|| {
         bad("it holds no digit (the picture is a single flat colour)".to_string())
     })?;
@@ -34,6 +78,17 @@ pub fn load_digit(path: &Path, (mean, std): (f64, f64)) -> Result<Tensor, CliErr
         .map(|&v| ((v as f64 - mean) / std) as f32)
         .collect();
     Ok(Tensor::from_vec(normalised, &[1, SIDE, SIDE]))
+}
+
+/// Whether a JPEG's entropy-coded data is followed by an end-of-image marker (`FF D9`).
+/// Inside entropy-coded data a `FF` byte is always followed by `00` or a restart marker,
+/// so an `FF D9` after the first start-of-scan (`FF DA`) is the real end: an embedded
+/// thumbnail's end marker comes before it.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let Some(sos) = bytes.windows(2).position(|w| w == [0xFF, 0xDA]) else {
+        return false;
+    };
+    bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 /// The 28×28 MNIST-style pixels of `img` in [0, 1] (row-major, ink = 1), before

@@ -12,7 +12,7 @@ const SMALL: &[&str] = &["--limit", "2000", "--test-limit", "1000"];
 
 fn data_dir() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data")
+        .join("../data")
         .to_str()
         .unwrap()
         .to_string()
@@ -269,7 +269,7 @@ fn eval_prints_accuracy_and_draws_the_confusion_matrix() {
         .sum();
     assert_eq!(total, 1000);
     let png = image::open(dir.path().join("confusion.png")).unwrap();
-    assert_eq!((png.width(), png.height()), (760, 760));
+    assert_eq!((png.width(), png.height()), (860, 760));
 }
 
 #[test]

@@ -130,7 +130,7 @@ pub fn report(ev: &Evaluation, classes: &[&str]) -> String {
 
 /// `kiln eval`.
 pub fn run(args: &EvalArgs) -> Result<(), CliError> {
-    let file = ModelFile::load(&args.model)?;
+    let file = ModelFile::load(&args.model, &args.limits)?;
     let name = args
         .dataset
         .or_else(|| file.dataset.and_then(|d| DatasetName::from_name(&d)))
@@ -139,9 +139,20 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         dataset: name,
         data_dir: args.data_dir.clone(),
         download: args.download,
+        max_samples: super::args::MAX_SAMPLES.max(args.limit.unwrap_or(0)),
     };
     let split = load_split(name, &data, false, args.limit)?;
-    let (_, outputs) = super::model::io_sizes(&file.model);
+    let (inputs, outputs) = super::model::io_sizes(&file.model);
+    let pixels = 28 * 28;
+    if inputs != pixels {
+        return Err(CliError::BadModel {
+            path: args.model.clone(),
+            reason: format!(
+                "it takes {inputs} inputs, not the {pixels} pixels of a {} image",
+                split.title
+            ),
+        });
+    }
     if outputs != split.classes.len() {
         return Err(CliError::BadModel {
             path: args.model.clone(),
