@@ -18,8 +18,11 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Where each node is drawn: (x, y, width, height) of its box.
-fn layout(view: &View) -> (Vec<(f64, f64, f64, f64)>, f64, f64) {
+/// A node's box: x, y, width, height.
+type Box4 = (f64, f64, f64, f64);
+
+/// Where each node is drawn, and the picture's width and height.
+fn layout(view: &View) -> (Vec<Box4>, f64, f64) {
     let n = view.nodes.len();
     // Nodes come parents first, so one pass gives each the longest path from the root.
     let mut depth = vec![0usize; n];

@@ -136,7 +136,7 @@ impl fmt::Display for Explain {
                 if let Some(gr) = &x.grad {
                     line.push_str(&fmt_tensor(gr));
                 } else if chain(n.op, k, n.p).is_none() {
-                    line.push_str("?");
+                    line.push('?');
                 }
                 writeln!(f, "{line}")?;
             }
