@@ -17,6 +17,7 @@ mod norm;
 pub mod private;
 mod raw;
 mod state;
+pub mod utils;
 
 /// Support for `#[derive(Module)]`.
 #[doc(hidden)]
