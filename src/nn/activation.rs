@@ -164,10 +164,8 @@ along_dim!(
 /// Inverted dropout (`nn.Dropout(p)`): in training mode zeroes elements with probability
 /// `p` and scales the rest by `1/(1-p)`; the identity in eval mode.
 ///
-/// The masks are PyTorch's for the same seed when kiln runs on the same kind of CPU as
-/// the PyTorch it is compared with: PyTorch's x86-64 builds draw dropout masks with MKL's
-/// own generator (seeded from the default generator) on Intel CPUs and with the default
-/// generator directly elsewhere, and kiln follows the CPU it runs on. See
+/// The masks are PyTorch's for the same seed (the pip wheels draw them from the default
+/// generator on Intel and AMD CPUs alike, and so does kiln). See
 /// [`functional::dropout`] and
 /// [`BernoulliScalarKernel`](crate::tensor::random::BernoulliScalarKernel).
 #[derive(Clone, Debug)]

@@ -10,11 +10,10 @@ use crate::tensor::kernels::random_fill;
 /// The mask is PyTorch's CPU one for the same seed: PyTorch fills an `empty_like(x)`
 /// noise tensor with `bernoulli_(1 - p)`, divides it by `1 - p` in `x`'s dtype and
 /// multiplies, and kiln does the same with the same draws. Which draws those are depends
-/// on the machine PyTorch runs on (see
-/// [`BernoulliScalarKernel`](crate::tensor::random::BernoulliScalarKernel)): on an Intel
-/// CPU a PyTorch x86-64 build uses MKL's generator seeded by one 32-bit draw, elsewhere
-/// its own 53-bit uniforms. kiln picks the same kernel for the CPU it runs on, so a kiln
-/// program and its PyTorch twin on the same machine draw the same masks;
+/// on the PyTorch build (see
+/// [`BernoulliScalarKernel`](crate::tensor::random::BernoulliScalarKernel)): the pip
+/// wheels draw ATen's own 53-bit uniforms on Intel and AMD CPUs alike, and kiln does the
+/// same by default, so a kiln program and its PyTorch twin draw the same masks;
 /// [`set_bernoulli_scalar_kernel`](crate::tensor::random::set_bernoulli_scalar_kernel)
 /// picks one explicitly. `p == 0`, `p == 1`, eval mode and empty inputs draw nothing,
 /// as in PyTorch.
