@@ -3,6 +3,7 @@
 
 mod activation;
 mod container;
+mod conv;
 mod embedding;
 pub mod error;
 pub mod functional;
@@ -25,6 +26,7 @@ pub use private as __private;
 pub use crate::tensor::hooks::RemovableHandle;
 pub use activation::{Dropout, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
 pub use container::{ModuleList, Sequential};
+pub use conv::{Conv1d, Conv2d};
 pub use embedding::Embedding;
 pub use error::{NnError, ShapeMismatch};
 pub use functional::{CrossEntropyOptions, Reduction};

@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod binary;
 pub mod cast;
+pub mod conv;
 pub mod index;
 pub mod inplace;
 pub mod matmul;

@@ -6,6 +6,7 @@ mod linear;
 mod loss;
 mod nll;
 
+pub use crate::autograd::ops::conv::{ConvOptions, Padding, Pair, conv1d, conv2d};
 pub use dropout::dropout;
 pub use embedding::embedding;
 pub use linear::linear;

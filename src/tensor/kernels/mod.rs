@@ -5,6 +5,7 @@
 //! saves (candle loses to single-threaded runs on small ops for exactly this reason).
 
 pub mod cast;
+pub mod conv;
 pub mod elementwise;
 pub mod gemm;
 pub mod index;

@@ -1,0 +1,390 @@
+//! Convolution and pooling against real PyTorch (`tests/fixtures/conv.json`, made by
+//! `scripts/fixtures/gen_conv.py`): forward outputs and gradients in f32 and f64 over
+//! the option families, parameter draws after `manual_seed`, reprs and error messages;
+//! plus f64 finite-difference gradchecks for each op and option family.
+
+use kiln::autograd::gradcheck;
+use kiln::nn::functional::{self as F, ConvOptions};
+use kiln::nn::{Conv1d, Conv2d, Module};
+use kiln::{DType, Tensor};
+use serde_json::Value;
+use std::sync::OnceLock;
+
+fn load() -> &'static Value {
+    static DATA: OnceLock<Value> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/conv.json");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read conv.json"))
+            .expect("parse conv.json")
+    })
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn usizes(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect()
+}
+
+fn dtype(rec: &Value) -> DType {
+    if rec["dtype"] == "f32" {
+        DType::F32
+    } else {
+        DType::F64
+    }
+}
+
+fn make(rec: &Value, key: &str, shape: &[usize]) -> Tensor {
+    let t = Tensor::from_vec(floats(&rec[key]), shape);
+    if dtype(rec) == DType::F32 {
+        t.float()
+    } else {
+        t
+    }
+}
+
+/// The case's input, as a non-contiguous view when the case says so.
+fn input(rec: &Value) -> Tensor {
+    let shape = usizes(&rec["x_shape"]);
+    if rec["x_t"].as_bool().unwrap() {
+        let mut s = shape.clone();
+        let r = s.len();
+        s.swap(r - 1, r - 2);
+        let t = make(rec, "x", &shape)
+            .transpose(-1, -2)
+            .contiguous()
+            .reshape(&s);
+        let v = t.transpose(-1, -2);
+        assert!(!v.is_contiguous());
+        v.requires_grad_(true)
+    } else {
+        make(rec, "x", &shape).requires_grad_(true)
+    }
+}
+
+fn close(got: &Tensor, want: &[f64], rec: &Value, what: &str) {
+    let (rtol, atol) = if dtype(rec) == DType::F32 {
+        (1e-4, 1e-4)
+    } else {
+        (1e-10, 1e-10)
+    };
+    assert_eq!(got.dtype(), dtype(rec), "{what}: dtype");
+    let g = got.to_vec::<f64>();
+    assert_eq!(g.len(), want.len(), "{what}: length");
+    for (i, (a, b)) in g.iter().zip(want).enumerate() {
+        assert!(
+            (a - b).abs() <= atol + rtol * b.abs(),
+            "{what} {}: element {i}: kiln {a} vs torch {b}",
+            rec["opts"]
+        );
+    }
+}
+
+fn pair(v: &Value, default: usize) -> (usize, usize) {
+    match v {
+        Value::Null => (default, default),
+        Value::Array(a) if a.len() == 1 => {
+            let x = a[0].as_u64().unwrap() as usize;
+            (x, x)
+        }
+        Value::Array(a) => (
+            a[0].as_u64().unwrap() as usize,
+            a[1].as_u64().unwrap() as usize,
+        ),
+        x => (x.as_u64().unwrap() as usize, x.as_u64().unwrap() as usize),
+    }
+}
+
+fn conv_opts(o: &Value) -> ConvOptions {
+    let mut c = ConvOptions::new()
+        .stride(pair(&o["stride"], 1))
+        .dilation(pair(&o["dilation"], 1))
+        .groups(o["groups"].as_u64().unwrap_or(1) as usize);
+    c = match &o["padding"] {
+        Value::String(s) => c.padding(s.as_str()),
+        p => c.padding(pair(p, 0)),
+    };
+    c
+}
+
+#[test]
+fn conv_matches_pytorch() {
+    let cases = load()["conv"].as_array().unwrap();
+    assert!(cases.len() >= 30);
+    for rec in cases {
+        let x = input(rec);
+        let w = make(rec, "w", &usizes(&rec["w_shape"])).requires_grad_(true);
+        let b = rec
+            .get("b")
+            .map(|_| make(rec, "b", &[usizes(&rec["w_shape"])[0]]).requires_grad_(true));
+        let o = conv_opts(&rec["opts"]);
+        let y = match rec["kind"].as_str().unwrap() {
+            "conv2d" => F::conv2d(&x, &w, b.as_ref(), o),
+            _ => F::conv1d(&x, &w, b.as_ref(), o),
+        };
+        assert_eq!(y.shape(), usizes(&rec["y_shape"]), "{}", rec["opts"]);
+        close(&y, &floats(&rec["y"]), rec, "y");
+        let gy = make(rec, "gy", y.shape());
+        y.mul(&gy).sum().backward();
+        close(&x.grad().unwrap(), &floats(&rec["gx"]), rec, "gx");
+        close(&w.grad().unwrap(), &floats(&rec["gw"]), rec, "gw");
+        if let Some(b) = &b {
+            close(&b.grad().unwrap(), &floats(&rec["gb"]), rec, "gb");
+        }
+    }
+}
+
+fn module_for(rec: &Value) -> Box<dyn Module> {
+    let args = rec["args"].as_array().unwrap();
+    let kw = &rec["kw"];
+    let (i, o) = (
+        args[0].as_u64().unwrap() as usize,
+        args[1].as_u64().unwrap() as usize,
+    );
+    let k = pair(&args[2], 1);
+    let mut opts = conv_opts(kw);
+    if let Some(s) = args.get(3) {
+        opts = opts.stride(pair(s, 1));
+    }
+    let bias = kw["bias"].as_bool().unwrap_or(true);
+    match rec["kind"].as_str().unwrap() {
+        "Conv2d" => Box::new(Conv2d::with_options(i, o, k, opts, bias)),
+        _ => Box::new(Conv1d::with_options(i, o, k.0, opts, bias)),
+    }
+}
+
+#[test]
+fn conv_modules_draw_and_print_like_pytorch() {
+    for rec in load()["init"].as_array().unwrap() {
+        kiln::manual_seed(rec["seed"].as_u64().unwrap());
+        let m = module_for(rec);
+        assert_eq!(m.repr(), rec["repr"].as_str().unwrap());
+        let state = rec["state"].as_object().unwrap();
+        let params = m.named_parameters();
+        assert_eq!(params.len(), state.len(), "{}", rec["repr"]);
+        for (name, t) in params {
+            let want = &state[&name];
+            assert_eq!(t.shape(), usizes(&want["shape"]), "{name}");
+            assert_eq!(t.dtype(), DType::F32);
+            let got: Vec<f64> = t.to_vec::<f32>().iter().map(|&v| v as f64).collect();
+            assert_eq!(got, floats(&want["data"]), "{} {name}", rec["repr"]);
+        }
+    }
+}
+
+#[test]
+fn conv2d_module_forward_is_the_functional() {
+    kiln::manual_seed(0);
+    let m = Conv2d::with_options(4, 6, 3, ConvOptions::new().padding(1).groups(2), true);
+    let x = Tensor::randn(&[2, 4, 5, 5]);
+    let want = F::conv2d(&x, &m.weight, m.bias.as_ref(), m.options);
+    assert_eq!(m.forward(&x).to_vec::<f32>(), want.to_vec::<f32>());
+    assert_eq!(m.forward(&x).shape(), [2, 6, 5, 5]);
+}
+
+/// A call expected to panic.
+type Thunk = Box<dyn FnOnce() + std::panic::UnwindSafe>;
+
+fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+    let e = std::panic::catch_unwind(f).expect_err("expected a panic");
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap()
+}
+
+#[test]
+fn conv_errors_read_like_pytorch() {
+    let r = |s: &[usize]| Tensor::zeros(s);
+    let o = ConvOptions::new;
+    let cases: Vec<(Thunk, &str)> = vec![
+        (
+            Box::new(move || drop(F::conv2d(&r(&[2, 1, 5, 5]), &r(&[4, 3, 3, 3]), None, o()))),
+            "Given groups=1, weight of size [4, 3, 3, 3], expected input[2, 1, 5, 5] to have 3 channels, but got 1 channels instead",
+        ),
+        (
+            Box::new(move || {
+                drop(F::conv2d(
+                    &r(&[2, 4, 5, 5]),
+                    &r(&[3, 2, 3, 3]),
+                    None,
+                    o().groups(2),
+                ))
+            }),
+            "Given groups=2, expected weight to be divisible by 2 at dimension 0, but got weight of size [[3, 2, 3, 3]] instead",
+        ),
+        (
+            Box::new(move || drop(F::conv2d(&r(&[2, 3, 2, 2]), &r(&[4, 3, 3, 3]), None, o()))),
+            "Calculated padded input size per channel: (2 x 2). Kernel size: (3 x 3). Kernel size can't be greater than actual input size",
+        ),
+        (
+            Box::new(move || {
+                drop(F::conv2d(
+                    &r(&[2, 3, 5, 5]),
+                    &r(&[4, 3, 3, 3]),
+                    Some(&r(&[5])),
+                    o(),
+                ))
+            }),
+            "Given weight of size [4, 3, 3, 3], expected bias to be 1-dimensional with 4 elements, but got bias of size [5] instead",
+        ),
+        (
+            Box::new(move || {
+                drop(F::conv2d(
+                    &r(&[2, 3, 5, 5]),
+                    &r(&[4, 3, 3, 3]),
+                    None,
+                    o().stride(2).padding("same"),
+                ))
+            }),
+            "padding='same' is not supported for strided convolutions",
+        ),
+        (
+            Box::new(move || {
+                let _ = o().padding("foo");
+            }),
+            "Invalid padding string: 'foo'",
+        ),
+        (
+            Box::new(move || drop(F::conv2d(&r(&[3, 5]), &r(&[4, 3, 3, 3]), None, o()))),
+            "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: [3, 5]",
+        ),
+        (
+            Box::new(move || {
+                drop(F::conv2d(
+                    &r(&[2, 3, 5, 5]),
+                    &r(&[4, 3, 3, 3]),
+                    None,
+                    o().stride(0),
+                ))
+            }),
+            "non-positive stride is not supported",
+        ),
+        (
+            Box::new(move || drop(F::conv1d(&r(&[2, 1, 5]), &r(&[4, 3, 3]), None, o()))),
+            "Given groups=1, weight of size [4, 3, 3], expected input[2, 1, 5] to have 3 channels, but got 1 channels instead",
+        ),
+        (
+            Box::new(move || drop(F::conv1d(&r(&[5]), &r(&[4, 3, 3]), None, o()))),
+            "Expected 2D (unbatched) or 3D (batched) input to conv1d, but got input of size: [5]",
+        ),
+    ];
+    for (f, want) in cases {
+        assert_eq!(panic_message(f), want);
+    }
+    let msg = panic_message(|| {
+        drop(F::conv2d(
+            &r(&[1, 3, 5, 5]).double(),
+            &r(&[4, 3, 3, 3]),
+            None,
+            o(),
+        ))
+    });
+    assert!(msg.contains("should be the same"), "{msg}");
+}
+
+fn rd(shape: &[usize]) -> Tensor {
+    Tensor::randn(shape).double()
+}
+
+fn check(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]) {
+    gradcheck(f, inputs, 1e-6, 1e-7, 1e-5).unwrap();
+}
+
+#[test]
+fn conv_gradchecks() {
+    kiln::manual_seed(3);
+    let families = [
+        (ConvOptions::new(), [2, 3, 5, 6], [4, 3, 3, 3]),
+        (
+            ConvOptions::new().stride((2, 1)).padding((1, 2)),
+            [2, 3, 5, 6],
+            [4, 3, 3, 2],
+        ),
+        (
+            ConvOptions::new().dilation(2).padding(2),
+            [2, 3, 6, 5],
+            [2, 3, 3, 3],
+        ),
+        (
+            ConvOptions::new().padding("same").dilation((1, 2)),
+            [1, 3, 5, 5],
+            [2, 3, 2, 3],
+        ),
+        (
+            ConvOptions::new().padding("valid"),
+            [2, 2, 4, 4],
+            [3, 2, 2, 2],
+        ),
+        (
+            ConvOptions::new().groups(2).padding(1),
+            [2, 4, 4, 5],
+            [6, 2, 3, 3],
+        ),
+        (
+            ConvOptions::new().groups(4).stride(2),
+            [2, 4, 5, 5],
+            [4, 1, 3, 3],
+        ),
+        (ConvOptions::new(), [3, 4, 3, 4], [5, 4, 1, 1]),
+    ];
+    for (o, xs, ws) in families {
+        let (x, w, b) = (rd(&xs), rd(&ws), rd(&[ws[0]]));
+        check(
+            |t| F::conv2d(&t[0], &t[1], Some(&t[2]), o),
+            &[x.clone(), w.clone(), b],
+        );
+        check(|t| F::conv2d(&t[0], &t[1], None, o), &[x, w]);
+    }
+    // A non-contiguous input, and conv1d.
+    let x = rd(&[2, 3, 6, 5]).transpose(2, 3);
+    check(
+        |t| F::conv2d(&t[0], &t[1], None, ConvOptions::new().padding(1)),
+        &[x, rd(&[2, 3, 3, 3])],
+    );
+    let o = ConvOptions::new()
+        .stride(2)
+        .padding(1)
+        .dilation(2)
+        .groups(2);
+    check(
+        |t| F::conv1d(&t[0], &t[1], Some(&t[2]), o),
+        &[rd(&[2, 4, 9]), rd(&[4, 2, 3]), rd(&[4])],
+    );
+}
+
+#[test]
+fn conv2d_batches_split_across_threads_agree_with_one_thread() {
+    // Parallel-over-batch forward and weight-gradient partial sums must match the serial path.
+    kiln::manual_seed(5);
+    let x = Tensor::randn(&[7, 3, 9, 8]).double().requires_grad_(true);
+    let w = Tensor::randn(&[5, 3, 3, 3]).double().requires_grad_(true);
+    let run = || {
+        let y = F::conv2d(&x, &w, None, ConvOptions::new().padding(1));
+        let (gx, gw) = {
+            let g = kiln::autograd::grad(&[y.sum()], &[x.clone(), w.clone()], None, false);
+            (g[0].clone().unwrap(), g[1].clone().unwrap())
+        };
+        (y.to_vec::<f64>(), gx.to_vec::<f64>(), gw.to_vec::<f64>())
+    };
+    let before = kiln::get_num_threads();
+    kiln::set_num_threads(1);
+    let one = run();
+    kiln::set_num_threads(3);
+    let many = run();
+    kiln::set_num_threads(before);
+    assert_eq!(one.0, many.0);
+    assert_eq!(one.1, many.1);
+    for (a, b) in one.2.iter().zip(&many.2) {
+        assert!((a - b).abs() < 1e-12 * (1.0 + a.abs()));
+    }
+}
