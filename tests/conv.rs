@@ -388,3 +388,200 @@ fn conv2d_batches_split_across_threads_agree_with_one_thread() {
         assert!((a - b).abs() < 1e-12 * (1.0 + a.abs()));
     }
 }
+
+fn opt_bool(o: &Value, key: &str, default: bool) -> bool {
+    o[key].as_bool().unwrap_or(default)
+}
+
+#[test]
+fn pooling_matches_pytorch() {
+    let cases = load()["pool"].as_array().unwrap();
+    assert!(cases.len() >= 30);
+    for rec in cases {
+        let x = input(rec);
+        let o = &rec["opts"];
+        let y = match rec["kind"].as_str().unwrap() {
+            "max_pool2d" => {
+                let mut m = F::MaxPoolOptions::new(pair(&o["kernel_size"], 1))
+                    .padding(pair(&o["padding"], 0))
+                    .dilation(pair(&o["dilation"], 1))
+                    .ceil_mode(opt_bool(o, "ceil_mode", false));
+                if !o["stride"].is_null() {
+                    m = m.stride(pair(&o["stride"], 1));
+                }
+                let (y, idx) = F::max_pool2d_with_indices(&x, m);
+                assert_eq!(idx.dtype(), DType::I64);
+                let want: Vec<i64> = floats(&rec["indices"]).iter().map(|&v| v as i64).collect();
+                assert_eq!(idx.to_vec::<i64>(), want, "indices {o}");
+                assert_eq!(
+                    F::max_pool2d(&x.detach(), m).to_vec::<f64>(),
+                    y.to_vec::<f64>()
+                );
+                y
+            }
+            "avg_pool2d" => {
+                let mut a = F::AvgPoolOptions::new(pair(&o["kernel_size"], 1))
+                    .padding(pair(&o["padding"], 0))
+                    .ceil_mode(opt_bool(o, "ceil_mode", false))
+                    .count_include_pad(opt_bool(o, "count_include_pad", true));
+                if !o["stride"].is_null() {
+                    a = a.stride(pair(&o["stride"], 1));
+                }
+                if let Some(d) = o["divisor_override"].as_u64() {
+                    a = a.divisor_override(d as usize);
+                }
+                F::avg_pool2d(&x, a)
+            }
+            _ => F::adaptive_avg_pool2d(&x, pair(&o["output_size"], 1)),
+        };
+        assert_eq!(y.shape(), usizes(&rec["y_shape"]), "{o}");
+        close(&y, &floats(&rec["y"]), rec, "y");
+        let gy = make(rec, "gy", y.shape());
+        y.mul(&gy).sum().backward();
+        close(&x.grad().unwrap(), &floats(&rec["gx"]), rec, "gx");
+    }
+}
+
+#[test]
+fn pooling_modules_print_like_pytorch() {
+    use kiln::nn::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
+    let want: Vec<&str> = load()["pool_repr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let mp = F::MaxPoolOptions::new(3)
+        .stride(2)
+        .padding(1)
+        .dilation(2)
+        .ceil_mode(true);
+    let ap = F::AvgPoolOptions::new(3)
+        .stride(2)
+        .padding(1)
+        .ceil_mode(true)
+        .count_include_pad(false)
+        .divisor_override(2);
+    let got = [
+        MaxPool2d::new(2).repr(),
+        MaxPool2d::with_options(mp, true).repr(),
+        AvgPool2d::new(2).repr(),
+        AvgPool2d::with_options(ap).repr(),
+        AdaptiveAvgPool2d::new((5, 7)).repr(),
+        AdaptiveAvgPool2d::new(1).repr(),
+    ];
+    assert_eq!(got.to_vec(), want);
+    // Modules run their functional.
+    let x = Tensor::randn(&[2, 3, 6, 6]);
+    assert_eq!(
+        MaxPool2d::with_options(mp, true)
+            .forward_with_indices(&x)
+            .1
+            .to_vec::<i64>(),
+        F::max_pool2d_with_indices(&x, mp).1.to_vec::<i64>()
+    );
+    assert_eq!(
+        AvgPool2d::with_options(ap).forward(&x).to_vec::<f32>(),
+        F::avg_pool2d(&x, ap).to_vec::<f32>()
+    );
+}
+
+#[test]
+fn pooling_errors_read_like_pytorch() {
+    let x = || Tensor::zeros(&[1, 1, 5, 5]);
+    assert_eq!(
+        panic_message(move || drop(F::max_pool2d(&x(), F::MaxPoolOptions::new(3).padding(2)))),
+        "pad should be at most half of effective kernel size, but got pad=2, kernel_size=3 and dilation=1"
+    );
+    assert_eq!(
+        panic_message(|| drop(F::max_pool2d(
+            &Tensor::zeros(&[1, 1, 2, 2]),
+            F::MaxPoolOptions::new(3)
+        ))),
+        "Given input size: (1x2x2). Calculated output size: (1x0x0). Output size is too small"
+    );
+    assert_eq!(
+        panic_message(|| drop(F::avg_pool2d(
+            &Tensor::zeros(&[1, 1, 2, 2]),
+            F::AvgPoolOptions::new(3)
+        ))),
+        "Given input size: (1x2x2). Calculated output size: (1x0x0). Output size is too small"
+    );
+    assert_eq!(
+        panic_message(move || drop(F::avg_pool2d(&x(), F::AvgPoolOptions::new(3).padding(2)))),
+        "pad should be at most half of effective kernel size, but got pad=2, kernel_size=3 and dilation=1"
+    );
+}
+
+#[test]
+fn max_pool_sends_the_gradient_to_the_first_maximum() {
+    // Ties: PyTorch keeps the first maximum it meets (row-major), and overlapping
+    // windows that share an argmax add their gradients there.
+    let x = Tensor::from_vec(
+        vec![1.0f64, 1.0, 0.0, 1.0, 5.0, 0.0, 0.0, 0.0, 0.0],
+        &[1, 1, 3, 3],
+    )
+    .requires_grad_(true);
+    let y = F::max_pool2d(&x, F::MaxPoolOptions::new(2).stride(1));
+    assert_eq!(y.to_vec::<f64>(), [5.0, 5.0, 5.0, 5.0]);
+    y.sum().backward();
+    assert_eq!(
+        x.grad().unwrap().to_vec::<f64>(),
+        [0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0]
+    );
+    let x = Tensor::from_vec(vec![2.0f64, 2.0, 2.0, 2.0], &[1, 1, 2, 2]).requires_grad_(true);
+    F::max_pool2d(&x, F::MaxPoolOptions::new(2))
+        .sum()
+        .backward();
+    assert_eq!(x.grad().unwrap().to_vec::<f64>(), [1.0, 0.0, 0.0, 0.0]);
+}
+
+#[test]
+fn pooling_gradchecks() {
+    kiln::manual_seed(4);
+    let mps = [
+        F::MaxPoolOptions::new(2),
+        F::MaxPoolOptions::new(3).stride(2).padding(1),
+        F::MaxPoolOptions::new((3, 2))
+            .stride((2, 1))
+            .padding(1)
+            .dilation((2, 1)),
+        F::MaxPoolOptions::new(3).stride(2).ceil_mode(true),
+    ];
+    for m in mps {
+        check(|t| F::max_pool2d(&t[0], m), &[rd(&[2, 2, 7, 6])]);
+    }
+    let aps = [
+        F::AvgPoolOptions::new(2),
+        F::AvgPoolOptions::new(3).stride(2).padding(1),
+        F::AvgPoolOptions::new(3)
+            .stride(2)
+            .padding(1)
+            .count_include_pad(false),
+        F::AvgPoolOptions::new((3, 2))
+            .stride(2)
+            .padding(1)
+            .ceil_mode(true),
+        F::AvgPoolOptions::new(3)
+            .stride(2)
+            .padding(1)
+            .divisor_override(2),
+    ];
+    for a in aps {
+        check(|t| F::avg_pool2d(&t[0], a), &[rd(&[2, 2, 7, 6])]);
+    }
+    for os in [(3, 4), (1, 1), (7, 5)] {
+        check(|t| F::adaptive_avg_pool2d(&t[0], os), &[rd(&[2, 2, 5, 6])]);
+    }
+    // Non-contiguous and unbatched inputs.
+    let x = rd(&[2, 6, 7]).transpose(1, 2);
+    check(
+        |t| F::max_pool2d(&t[0], F::MaxPoolOptions::new(2)),
+        &[x.clone()],
+    );
+    check(
+        |t| F::avg_pool2d(&t[0], F::AvgPoolOptions::new(2).stride(1)),
+        &[x.clone()],
+    );
+    check(|t| F::adaptive_avg_pool2d(&t[0], (2, 3)), &[x]);
+}

@@ -14,6 +14,7 @@ mod loss;
 pub mod models;
 mod module;
 mod norm;
+mod pool;
 #[doc(hidden)]
 pub mod private;
 mod raw;
@@ -38,4 +39,5 @@ pub use loss::{
 };
 pub use module::{LoadReport, Module, TrainingFlag};
 pub use norm::{BatchNorm1d, LayerNorm};
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use state::StateDict;

@@ -9,6 +9,7 @@ pub mod inplace;
 pub mod matmul;
 pub mod minmax;
 pub mod operators;
+pub mod pool;
 pub mod reduce;
 pub mod reduce_extra;
 pub mod select;

@@ -10,6 +10,7 @@ pub mod elementwise;
 pub mod gemm;
 pub mod index;
 pub mod matmul;
+pub mod pool;
 pub mod reduce;
 
 /// Element count above which elementwise kernels split work across threads.
