@@ -14,6 +14,7 @@ mod loss;
 pub mod models;
 mod module;
 mod norm;
+mod norm2d;
 mod pool;
 #[doc(hidden)]
 pub mod private;
@@ -39,5 +40,6 @@ pub use loss::{
 };
 pub use module::{LoadReport, Module, TrainingFlag};
 pub use norm::{BatchNorm1d, LayerNorm};
+pub use norm2d::{BatchNorm2d, Dropout2d};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use state::StateDict;
