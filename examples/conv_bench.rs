@@ -25,9 +25,15 @@ fn median_ms(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let threads: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2);
+    let threads: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
     kiln::set_num_threads(threads);
-    println!("kiln threads={threads} gemm={}", kiln::tensor::kernels::gemm::simd_path());
+    println!(
+        "kiln threads={threads} gemm={}",
+        kiln::tensor::kernels::gemm::simd_path()
+    );
     for (n, ci, co, h) in [(64, 1, 32, 28), (64, 32, 64, 26)] {
         let g = ConvGeom {
             n,
@@ -44,13 +50,21 @@ fn main() {
             ho: h - 2,
             wo: h - 2,
         };
-        let x: Vec<f32> = (0..n * ci * h * h).map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5).collect();
-        let w: Vec<f32> = (0..co * ci * 9).map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5).collect();
+        let x: Vec<f32> = (0..n * ci * h * h)
+            .map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5)
+            .collect();
+        let w: Vec<f32> = (0..co * ci * 9)
+            .map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5)
+            .collect();
         let b = vec![0.1f32; co];
-        let gy: Vec<f32> = (0..n * co * (h - 2) * (h - 2)).map(|i| ((i * 13) % 23) as f32 / 23.0 - 0.5).collect();
+        let gy: Vec<f32> = (0..n * co * (h - 2) * (h - 2))
+            .map(|i| ((i * 13) % 23) as f32 / 23.0 - 0.5)
+            .collect();
         let fwd = median_ms(|| drop(std::hint::black_box(conv2d_forward(&g, &x, &w, Some(&b)))));
         let gx = median_ms(|| drop(std::hint::black_box(conv2d_input_grad(&g, &gy, &w))));
         let gw = median_ms(|| drop(std::hint::black_box(conv2d_weight_grad(&g, &gy, &x))));
-        println!("kiln conv2d {n}x{ci}->{co} 3x3 on {h}x{h}: forward {fwd:.3} ms, input-grad {gx:.3} ms, weight-grad {gw:.3} ms");
+        println!(
+            "kiln conv2d {n}x{ci}->{co} 3x3 on {h}x{h}: forward {fwd:.3} ms, input-grad {gx:.3} ms, weight-grad {gw:.3} ms"
+        );
     }
 }
