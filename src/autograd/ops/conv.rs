@@ -122,7 +122,8 @@ impl ConvOptions {
 
 /// 2-D convolution over a `[N, C_in, H, W]` (or unbatched `[C_in, H, W]`) input with a
 /// `[C_out, C_in / groups, kH, kW]` weight and optional `[C_out]` bias
-/// (`torch.nn.functional.conv2d`); differentiable in all three.
+/// (`torch.nn.functional.conv2d`); differentiable in all three. The gradients are
+/// computed by kernels and carry no graph themselves: no double backward yet.
 ///
 /// # Panics
 /// With PyTorch's messages on wrong ranks, channel counts, groups, bias size, dtypes,

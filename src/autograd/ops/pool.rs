@@ -1,6 +1,7 @@
 //! 2-D pooling (`max_pool2d`, `avg_pool2d`, `adaptive_avg_pool2d`) over `[N, C, H, W]`
 //! or `[C, H, W]`, with derivatives: max pooling sends each gradient to its window's
-//! argmax, as PyTorch does; average pooling spreads it over the window.
+//! argmax, as PyTorch does; average pooling spreads it over the window. The gradients
+//! carry no graph themselves (no double backward yet).
 
 use super::conv::Pair;
 use crate::autograd::record::{Saved, record};
