@@ -7,11 +7,15 @@ use kiln::Tensor;
 use kiln::nn::Reduction;
 use kiln::nn::functional as F;
 use kiln::optim::{
-    Adagrad, AdagradOptions, Adam, AdamOptions, CosineAnnealingLR, ExponentialLR, LinearLR,
-    LrScheduler, MultiStepLR, Optimizer, PlateauMode, RMSprop, RMSpropOptions, ReduceLROnPlateau,
-    SGD, SgdOptions, StepLR, ThresholdMode, clip_grad_norm_,
+    ASGD, Adadelta, AdadeltaOptions, Adagrad, AdagradOptions, Adam, AdamOptions, Adamax,
+    AdamaxOptions, AsgdOptions, CosineAnnealingLR, ExponentialLR, GroupOptions, LinearLR,
+    LrScheduler, MultiStepLR, NAdam, NAdamOptions, Optimizer, PlateauMode, RAdam, RAdamOptions,
+    RMSprop, RMSpropOptions, ReduceLROnPlateau, Rprop, RpropOptions, SGD, SgdOptions, StepLR,
+    ThresholdMode, clip_grad_norm_,
 };
 use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 fn problem() -> (Tensor, Tensor, Tensor, Tensor) {
     let p = &load()["optim_problem"];
@@ -284,5 +288,493 @@ fn clip_grad_norm_matches_pytorch() {
         for (p, want) in params.iter().zip(c["grads_out"].as_array().unwrap()) {
             assert_close(&p.grad().unwrap(), want, 1e-12, 1e-15, "clipped grad");
         }
+    }
+}
+
+// ------------------------------------------- Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop
+
+/// `tests/fixtures/optim.json`, made by `scripts/fixtures/gen_optim.py`.
+fn optim_fixture() -> &'static Value {
+    static DATA: OnceLock<Value> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/optim.json");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read optim.json"))
+            .expect("parse optim.json")
+    })
+}
+
+/// The problem's parameters (as `dtype`) and data.
+fn problem2(f32: bool) -> (Tensor, Tensor, Tensor, Tensor) {
+    let p = &optim_fixture()["problem"];
+    let cast = |t: Tensor| if f32 { t.float() } else { t };
+    (
+        cast(tensor(&p["W0"])).requires_grad_(true),
+        cast(tensor(&p["b0"])).requires_grad_(true),
+        cast(tensor(&p["X"])),
+        cast(tensor(&p["Y"])),
+    )
+}
+
+/// PyTorch's keyword options applied over kiln's defaults (pairs such as `betas` split
+/// into their two fields); an option kiln lacks fails the test.
+fn options_from<O: GroupOptions + Default>(o: &Value) -> O {
+    let mut m = O::default().to_map();
+    let mut set = |k: &str, v: f64| {
+        assert!(m.contains_key(k), "kiln has no option {k}");
+        m.insert(k.to_string(), v);
+    };
+    for (k, v) in o.as_object().unwrap() {
+        let pair = match k.as_str() {
+            "betas" => Some(("beta1", "beta2")),
+            "etas" => Some(("etaminus", "etaplus")),
+            "step_sizes" => Some(("step_size_min", "step_size_max")),
+            _ => None,
+        };
+        match (pair, v) {
+            (Some((a, b)), _) => {
+                let f = floats(v);
+                set(a, f[0]);
+                set(b, f[1]);
+            }
+            (None, Value::Bool(on)) => set(k, if *on { 1.0 } else { 0.0 }),
+            (None, _) => set(k, v.as_f64().unwrap()),
+        }
+    }
+    let mut out = O::default();
+    out.load_map(0, &m).unwrap();
+    out
+}
+
+fn build_new(name: &str, o: &Value, params: Vec<Tensor>) -> Box<dyn Optimizer> {
+    match name {
+        "Adadelta" => Box::new(Adadelta::with_options(params, options_from(o))),
+        "Adamax" => Box::new(Adamax::with_options(params, options_from(o))),
+        "NAdam" => Box::new(NAdam::with_options(params, options_from(o))),
+        "RAdam" => Box::new(RAdam::with_options(params, options_from(o))),
+        "ASGD" => Box::new(ASGD::with_options(params, options_from(o))),
+        "Rprop" => Box::new(Rprop::with_options(params, options_from(o))),
+        other => panic!("unknown optimizer {other}"),
+    }
+}
+
+/// Two groups: `w` under `first`, `b` under `second`.
+fn build_groups(
+    name: &str,
+    first: &Value,
+    second: &Value,
+    w: &Tensor,
+    b: &Tensor,
+) -> Box<dyn Optimizer> {
+    let (w, b) = (vec![w.clone()], vec![b.clone()]);
+    match name {
+        "Adadelta" => {
+            let mut o = Adadelta::with_options(w, options_from(first));
+            o.add_param_group(b, options_from(second));
+            Box::new(o)
+        }
+        "NAdam" => {
+            let mut o = NAdam::with_options(w, options_from(first));
+            o.add_param_group(b, options_from(second));
+            Box::new(o)
+        }
+        "ASGD" => {
+            let mut o = ASGD::with_options(w, options_from(first));
+            o.add_param_group(b, options_from(second));
+            Box::new(o)
+        }
+        "Rprop" => {
+            let mut o = Rprop::with_options(w, options_from(first));
+            o.add_param_group(b, options_from(second));
+            Box::new(o)
+        }
+        other => panic!("unknown optimizer {other}"),
+    }
+}
+
+/// Compares `opt.state_dict()`'s per-parameter state with PyTorch's final `opt.state`.
+fn assert_state(opt: &dyn Optimizer, want: &Value, rtol: f64, ctx: &str) {
+    let sd = opt.state_dict();
+    for (i, w) in want.as_array().unwrap().iter().enumerate() {
+        let got = &sd.state[&i];
+        let keys: Vec<&String> = got.keys().collect();
+        let want_keys: Vec<&String> = w.as_object().unwrap().keys().collect();
+        let mut sorted = want_keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "{ctx}: state keys of parameter {i}");
+        for (k, v) in w.as_object().unwrap() {
+            let c = format!("{ctx} state[{i}].{k}");
+            if let Some(x) = v.as_f64() {
+                assert_eq!(got[k].shape(), Vec::<usize>::new(), "{c}: 0-D");
+                assert_close_vals(&[got[k].item()], &[x], rtol, 0.0, &c);
+            } else {
+                assert_close(&got[k], v, rtol, 1e-12, &c);
+            }
+        }
+    }
+}
+
+#[test]
+fn new_optimizer_defaults_are_pytorchs() {
+    let d = &optim_fixture()["defaults"];
+    let check = |name: &str, got: BTreeMap<String, f64>| {
+        let want: BTreeMap<String, f64> = d[name]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_f64().unwrap()))
+            .collect();
+        assert_eq!(got, want, "{name} defaults");
+    };
+    check("Adadelta", AdadeltaOptions::default().to_map());
+    check("Adamax", AdamaxOptions::default().to_map());
+    check("NAdam", NAdamOptions::default().to_map());
+    check("RAdam", RAdamOptions::default().to_map());
+    check("ASGD", AsgdOptions::default().to_map());
+    check("Rprop", RpropOptions::default().to_map());
+}
+
+#[test]
+fn new_optimizer_trajectories_match_pytorch() {
+    let cases = optim_fixture()["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 18);
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let ctx = format!("{name} {}", c["options"]);
+        let (w, b, x, y) = problem2(false);
+        let mut opt = build_new(name, &c["options"], vec![w.clone(), b.clone()]);
+        let losses = train(&mut *opt, &w, &b, &x, &y);
+        // The same tolerances as the older optimizers': same formulas, same order.
+        assert_close_vals(
+            &losses,
+            &floats(&c["losses"]),
+            1e-7,
+            1e-12,
+            &format!("{ctx} losses"),
+        );
+        assert_close(&w, &c["W"], 1e-8, 1e-12, &format!("{ctx} W"));
+        assert_close(&b, &c["b"], 1e-8, 1e-12, &format!("{ctx} b"));
+        assert_state(&*opt, &c["state"], 1e-8, &ctx);
+    }
+}
+
+#[test]
+fn new_optimizer_f32_trajectories_match_pytorch_f32() {
+    let mut checked = 0;
+    for c in optim_fixture()["cases"].as_array().unwrap() {
+        // The generator leaves out cases whose float32 trajectory is chaotic in PyTorch.
+        if c["f32"].is_null() {
+            continue;
+        }
+        checked += 1;
+        let name = c["name"].as_str().unwrap();
+        let ctx = format!("f32 {name} {}", c["options"]);
+        let (w, b, x, y) = problem2(true);
+        let mut opt = build_new(name, &c["options"], vec![w.clone(), b.clone()]);
+        let losses = train(&mut *opt, &w, &b, &x, &y);
+        let want = &c["f32"];
+        // kiln's f32 forward sums in its own order, so 100 steps drift apart by float32
+        // rounding, not by formula.
+        assert_close_vals(
+            &losses,
+            &floats(&want["losses"]),
+            1e-4,
+            1e-5,
+            &format!("{ctx} losses"),
+        );
+        assert_close(&w, &want["W"], 1e-4, 1e-5, &format!("{ctx} W"));
+        assert_close(&b, &want["b"], 1e-4, 1e-5, &format!("{ctx} b"));
+        assert_eq!(w.dtype(), kiln::DType::F32);
+    }
+    assert_eq!(checked, 16);
+}
+
+#[test]
+fn new_optimizer_param_groups_match_pytorch() {
+    for c in optim_fixture()["groups"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let g = &c["groups"];
+        let ctx = format!("{name} groups {g}");
+        let (w, b, x, y) = problem2(false);
+        let mut opt = build_groups(name, &g[0], &g[1], &w, &b);
+        let losses = train(&mut *opt, &w, &b, &x, &y);
+        assert_close_vals(
+            &losses,
+            &floats(&c["losses"]),
+            1e-7,
+            1e-12,
+            &format!("{ctx} losses"),
+        );
+        assert_close(&w, &c["W"], 1e-8, 1e-12, &format!("{ctx} W"));
+        assert_close(&b, &c["b"], 1e-8, 1e-12, &format!("{ctx} b"));
+        assert_state(&*opt, &c["state"], 1e-8, &ctx);
+    }
+}
+
+#[test]
+fn adadelta_with_steplr_matches_mnist_examples_schedule() {
+    let c = &optim_fixture()["adadelta_steplr"];
+    let (w, b, x, y) = problem2(false);
+    let mut opt = Adadelta::new(vec![w.clone(), b.clone()], 1.0);
+    let mut sched = StepLR::new(&mut opt, 1, 0.7);
+    let (mut losses, mut lrs) = (Vec::new(), Vec::new());
+    for i in 0..100 {
+        opt.zero_grad();
+        let loss = problem_loss(&w, &b, &x, &y);
+        loss.backward();
+        opt.step();
+        losses.push(loss.item());
+        if (i + 1) % 10 == 0 {
+            sched.step(&mut opt);
+            lrs.push(opt.lr(0));
+        }
+    }
+    assert_close_vals(&lrs, &floats(&c["lrs"]), 1e-15, 0.0, "StepLR lrs");
+    assert_close_vals(
+        &losses,
+        &floats(&c["losses"]),
+        1e-7,
+        1e-12,
+        "Adadelta+StepLR losses",
+    );
+    assert_close(&w, &c["W"], 1e-8, 1e-12, "Adadelta+StepLR W");
+}
+
+#[test]
+fn scalar_state_round_trips_and_resumes_identically() {
+    for (name, o, key) in [
+        (
+            "NAdam",
+            serde_json::json!({"lr": 0.01, "weight_decay": 0.1}),
+            "mu_product",
+        ),
+        ("ASGD", serde_json::json!({"lr": 0.05, "t0": 20}), "eta"),
+        ("Rprop", serde_json::json!({"lr": 0.01}), "prev"),
+        ("Adadelta", serde_json::json!({}), "acc_delta"),
+    ] {
+        let (w, b, x, y) = problem2(false);
+        let mut a = build_new(name, &o, vec![w.clone(), b.clone()]);
+        train(&mut *a, &w, &b, &x, &y);
+        let sd = a.state_dict();
+        let (w2, b2) = (
+            w.detach().deep_clone().requires_grad_(true),
+            b.detach().deep_clone().requires_grad_(true),
+        );
+        let mut resumed = build_new(
+            name,
+            &serde_json::json!({"lr": 0.5}),
+            vec![w2.clone(), b2.clone()],
+        );
+        resumed.load_state_dict(&sd).unwrap();
+        assert_eq!(resumed.lr(0), a.lr(0), "{name} lr restored");
+        train(&mut *a, &w, &b, &x, &y);
+        train(&mut *resumed, &w2, &b2, &x, &y);
+        assert_eq!(w.to_vec::<f64>(), w2.to_vec::<f64>(), "{name} resumed W");
+        // A state dict without one of the optimizer's state entries is refused.
+        let mut broken = sd.clone();
+        broken.state.get_mut(&1).unwrap().remove(key);
+        let mut fresh = build_new(name, &o, vec![w2.clone(), b2.clone()]);
+        // A scalar given as a tensor with several elements is refused too.
+        if name == "NAdam" || name == "ASGD" {
+            let mut wide = sd.clone();
+            wide.state
+                .get_mut(&0)
+                .unwrap()
+                .insert(key.to_string(), Tensor::zeros(&[3]));
+            assert!(
+                fresh.load_state_dict(&wide).is_err(),
+                "{name} {key} of shape [3]"
+            );
+        }
+        assert!(
+            fresh.load_state_dict(&broken).is_err(),
+            "{name} without {key}"
+        );
+    }
+}
+
+#[test]
+fn asgd_averaged_is_the_ax_state() {
+    let c = &optim_fixture()["cases"].as_array().unwrap()[14];
+    assert_eq!(c["name"], "ASGD");
+    let (w, b, x, y) = problem2(false);
+    let mut opt = ASGD::with_options(vec![w.clone(), b.clone()], options_from(&c["options"]));
+    assert!(opt.averaged(0).is_none());
+    train(&mut opt, &w, &b, &x, &y);
+    assert_close(
+        opt.averaged(0).unwrap(),
+        &c["state"][0]["ax"],
+        1e-8,
+        1e-12,
+        "ASGD ax",
+    );
+    // After t0 the average lags the parameter.
+    assert_ne!(opt.averaged(0).unwrap().to_vec::<f64>(), w.to_vec::<f64>());
+}
+
+/// The message `f` panics with.
+fn panic_message(f: impl FnOnce()) -> String {
+    let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("should panic");
+    e.downcast_ref::<String>().cloned().unwrap_or_default()
+}
+
+#[test]
+fn new_optimizers_reject_invalid_hyperparameters_like_pytorch() {
+    let p = || vec![Tensor::zeros(&[2]).requires_grad_(true)];
+    let cases = [
+        (
+            panic_message(|| drop(Adadelta::new(p(), -1.0))),
+            "Invalid learning rate: -1.0",
+        ),
+        (
+            panic_message(|| drop(Adadelta::new(p(), 1.0).rho(1.5))),
+            "Invalid rho value: 1.5",
+        ),
+        (
+            panic_message(|| drop(Adadelta::new(p(), 1.0).eps(-1e-6))),
+            "Invalid epsilon value: -1e-06",
+        ),
+        (
+            panic_message(|| drop(Adamax::new(p(), f64::NAN))),
+            "Invalid learning rate: nan",
+        ),
+        (
+            panic_message(|| drop(Adamax::new(p(), 0.1).betas(1.0, 0.9))),
+            "Invalid beta parameter at index 0: 1.0",
+        ),
+        (
+            panic_message(|| drop(NAdam::new(p(), 0.1).betas(0.9, -0.1))),
+            "Invalid beta parameter at index 1: -0.1",
+        ),
+        (
+            panic_message(|| drop(NAdam::new(p(), 0.1).momentum_decay(-1.0))),
+            "Invalid momentum_decay value: -1.0",
+        ),
+        (
+            panic_message(|| drop(RAdam::new(p(), 0.1).weight_decay(-0.5))),
+            "Invalid weight_decay value: -0.5",
+        ),
+        (
+            panic_message(|| drop(ASGD::new(p(), 0.1).lambd(-1.0))),
+            "Invalid lambd value: -1.0",
+        ),
+        (
+            panic_message(|| drop(ASGD::new(p(), 0.1).alpha(-1.0))),
+            "Invalid alpha value: -1.0",
+        ),
+        (
+            panic_message(|| drop(Rprop::new(p(), 0.1).etas(0.5, 0.9))),
+            "Invalid eta values: 0.5, 0.9",
+        ),
+        (
+            panic_message(|| {
+                let mut o = ASGD::new(p(), 0.1);
+                let bad = AsgdOptions {
+                    alpha: -2.0,
+                    ..Default::default()
+                };
+                o.add_param_group(p(), bad);
+            }),
+            "Invalid alpha value: -2.0",
+        ),
+        (
+            panic_message(|| drop(Rprop::new(p(), -0.1))),
+            "Invalid learning rate: -0.1",
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got, want);
+    }
+}
+
+/// Steps `make(params)` three times on one large parameter (the threaded, chunked
+/// path) and on the same values as ten small ones (one pass each): the updates are
+/// elementwise, so the results agree bit for bit, and every step writes into the same
+/// parameter and state storage.
+macro_rules! check_in_place_and_chunking {
+    ($make:expr, $name:expr) => {{
+        let n = 70_000;
+        let pv: Vec<f64> = (0..n).map(|i| (i as f64 * 0.01).sin()).collect();
+        let gv: Vec<f64> = (0..n).map(|i| (i as f64 * 0.7).cos() + 0.1).collect();
+        let big = Tensor::from_vec(pv.clone(), &[n]).requires_grad_(true);
+        let small: Vec<Tensor> = pv
+            .chunks(n / 10)
+            .map(|c| Tensor::from_vec(c.to_vec(), &[c.len()]).requires_grad_(true))
+            .collect();
+        let mut ob = $make(vec![big.clone()]);
+        let mut os = $make(small.clone());
+        let mut storages = Vec::new();
+        for step in 0..3 {
+            big.set_grad(Some(Tensor::from_vec(gv.clone(), &[n])));
+            for (p, c) in small.iter().zip(gv.chunks(n / 10)) {
+                p.set_grad(Some(Tensor::from_vec(c.to_vec(), &[c.len()])));
+            }
+            ob.step();
+            os.step();
+            let st = ob.param_state(0).unwrap();
+            let now: Vec<kiln::Tensor> = st.buffers.iter().map(|(_, t)| t.clone()).collect();
+            if step == 0 {
+                storages = now;
+            } else {
+                for (a, b) in storages.iter().zip(&now) {
+                    assert!(a.storage().same(b.storage()), "{} state reallocated", $name);
+                }
+            }
+        }
+        let got: Vec<f64> = small.iter().flat_map(|p| p.to_vec::<f64>()).collect();
+        assert_eq!(big.to_vec::<f64>(), got, "{} chunked vs serial", $name);
+        assert_ne!(big.to_vec::<f64>(), pv, "{} moved", $name);
+    }};
+}
+
+#[test]
+fn new_optimizers_update_in_place_and_chunk_exactly() {
+    check_in_place_and_chunking!(|p| Adadelta::new(p, 1.0).weight_decay(0.01), "Adadelta");
+    check_in_place_and_chunking!(|p| Adamax::new(p, 0.01), "Adamax");
+    check_in_place_and_chunking!(
+        |p| NAdam::new(p, 0.01)
+            .weight_decay(0.1)
+            .decoupled_weight_decay(true),
+        "NAdam"
+    );
+    check_in_place_and_chunking!(|p| RAdam::new(p, 0.01), "RAdam");
+    check_in_place_and_chunking!(|p| ASGD::new(p, 0.01).t0(1.0), "ASGD");
+    check_in_place_and_chunking!(|p| Rprop::new(p, 0.01), "Rprop");
+}
+
+#[test]
+fn scalar_state_survives_a_checkpoint_file() {
+    use kiln::io::Checkpoint;
+    use kiln::nn::{Linear, Module};
+    let x = Tensor::from_vec((0..8).map(|i| i as f32 * 0.1).collect(), &[2, 4]);
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["NAdam", "ASGD"] {
+        let model = Linear::new(4, 3);
+        let mut opt = build_new(name, &serde_json::json!({"lr": 0.01}), model.parameters());
+        for _ in 0..3 {
+            opt.zero_grad();
+            model.forward(&x).pow_scalar(2.0).sum().backward();
+            opt.step();
+        }
+        let path = dir.path().join(format!("{name}.safetensors"));
+        Checkpoint::capture(&model, &*opt, None, 1)
+            .save(&path)
+            .unwrap();
+        let fresh = Linear::new(4, 3);
+        let mut opt2 = build_new(name, &serde_json::json!({"lr": 0.5}), fresh.parameters());
+        Checkpoint::load(&path)
+            .unwrap()
+            .restore(&fresh, &mut *opt2, None)
+            .unwrap();
+        let (a, b) = (opt.state_dict(), opt2.state_dict());
+        for (i, s) in &a.state {
+            for (k, t) in s {
+                assert_eq!(
+                    t.to_vec::<f64>(),
+                    b.state[i][k].to_vec::<f64>(),
+                    "{name} {k}"
+                );
+            }
+        }
+        assert_eq!(opt2.lr(0), 0.01);
     }
 }

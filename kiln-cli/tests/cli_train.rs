@@ -331,3 +331,78 @@ fn predict_classifies_rendered_test_digits() {
     }
     assert!(right >= 9, "only {right} of 11 right:\n{text}");
 }
+
+// ---- convert, and both weight formats (moved from tests/pt_files.rs) -----------------
+
+fn kiln_cli_run(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_kiln_command_takes_both_formats_and_converts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let st = tmp.path().join("m.safetensors");
+    let w: Vec<f32> = (0..7840)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) * 1e-3)
+        .collect();
+    let tensors = vec![
+        (
+            "layers.0.weight".to_string(),
+            kiln::Tensor::from_vec(w, &[10, 784]),
+        ),
+        (
+            "layers.0.bias".to_string(),
+            kiln::Tensor::from_vec(vec![0.01f32; 10], &[10]),
+        ),
+    ];
+    kiln::io::save_safetensors(&st, &tensors, None).unwrap();
+    let pt = tmp.path().join("m.pth");
+    let p = |x: &Path| x.to_str().unwrap().to_string();
+    let out = kiln_cli_run(&["convert", &p(&st), &p(&pt)]);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(said.contains("(PyTorch): 2 tensors"), "{said}");
+    // The same predictions from either file.
+    let img = tmp.path().join("bar.png");
+    image::GrayImage::from_fn(28, 28, |x, _| {
+        image::Luma([if x / 4 == 3 { 0 } else { 255 }])
+    })
+    .save(&img)
+    .unwrap();
+    let predict = |model: &Path| {
+        let out = kiln_cli_run(&["predict", "--model", &p(model), &p(&img)]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(predict(&st), predict(&pt));
+    let info = kiln_cli_run(&["info", &p(&pt)]);
+    let table = String::from_utf8(info.stdout).unwrap();
+    assert!(
+        table.contains("layers.0.weight") && table.contains("[10 x 784]"),
+        "{table}"
+    );
+    // Back again: the same tensors.
+    let back = tmp.path().join("back.safetensors");
+    assert!(
+        kiln_cli_run(&["convert", &p(&pt), &p(&back)])
+            .status
+            .success()
+    );
+    let again = kiln::io::load_state_dict_file(&back).unwrap();
+    assert_eq!(
+        again.get("layers.0.weight").unwrap().to_vec::<f32>(),
+        tensors[0].1.to_vec::<f32>()
+    );
+    // A hostile file is an error naming the global, and nothing is written.
+    let bad =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/pt/malicious_os_system.pt");
+    let out_path = tmp.path().join("never.safetensors");
+    let out = kiln_cli_run(&["convert", &p(&bad), &p(&out_path)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("posix.system"), "{err}");
+    assert!(!out_path.exists());
+}

@@ -5,35 +5,8 @@
 //! instead of going element by element. They work on every dtype and record no
 //! autograd history: data loading produces inputs, not intermediate results.
 
-use crate::tensor::{BufferElement, DType, Layout, Tensor};
-
-/// Runs `$body` with `$T` bound to the Rust type of `$dtype`, for every dtype.
-macro_rules! any_dtype {
-    ($dtype:expr, $T:ident => $body:expr) => {
-        match $dtype {
-            DType::F32 => {
-                type $T = f32;
-                $body
-            }
-            DType::F64 => {
-                type $T = f64;
-                $body
-            }
-            DType::I64 => {
-                type $T = i64;
-                $body
-            }
-            DType::U8 => {
-                type $T = u8;
-                $body
-            }
-            DType::Bool => {
-                type $T = bool;
-                $body
-            }
-        }
-    };
-}
+use crate::tensor::kernels::copy;
+use crate::tensor::{Layout, Tensor};
 
 fn check_index(op: &str, index: usize, size: usize) {
     assert!(
@@ -58,7 +31,7 @@ pub fn index_row(t: &Tensor, index: usize) -> Tensor {
     let n = first_dim("index_row", t);
     check_index("index_row", index, n);
     let layout: Layout = t.layout().narrowed(0, index, 1, 1).squeezed(0);
-    Tensor::from_parts(t.storage().clone(), layout)
+    t.with_layout(layout)
 }
 
 /// The rows of `t` at `indices`, in that order, copied into one new contiguous
@@ -71,30 +44,7 @@ pub fn select_rows(t: &Tensor, indices: &[usize]) -> Tensor {
     for &i in indices {
         check_index("select_rows", i, n);
     }
-    let row: usize = t.shape()[1..].iter().product();
-    let mut shape = t.shape().to_vec();
-    shape[0] = indices.len();
-    any_dtype!(t.dtype(), T => {
-        let out = t.with_contiguous(|data: &[T]| {
-            let mut out: Vec<T> = Vec::with_capacity(indices.len() * row);
-            for &i in indices {
-                out.extend_from_slice(&data[i * row..(i + 1) * row]);
-            }
-            out
-        });
-        Tensor::from_vec(out, &shape)
-    })
-}
-
-fn stack_typed<T: BufferElement>(tensors: &[Tensor], shape: &[usize]) -> Tensor {
-    let row: usize = shape.iter().product();
-    let mut out: Vec<T> = Vec::with_capacity(tensors.len() * row);
-    for t in tensors {
-        t.with_contiguous(|data: &[T]| out.extend_from_slice(data));
-    }
-    let mut full = vec![tensors.len()];
-    full.extend_from_slice(shape);
-    Tensor::from_vec(out, &full)
+    copy::select_rows(t, indices)
 }
 
 /// Joins equally shaped tensors along a new first dimension (`torch.stack(tensors)`),
@@ -122,12 +72,13 @@ pub fn stack(tensors: &[Tensor]) -> Tensor {
         let cast: Vec<Tensor> = tensors.iter().map(|t| t.detach().to_dtype(dtype)).collect();
         return stack(&cast);
     }
-    any_dtype!(dtype, T => stack_typed::<T>(tensors, shape))
+    copy::stack(tensors)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tensor::DType;
 
     #[test]
     fn index_row_is_a_view_of_the_right_row() {

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::tensor::kernels::copy;
 use crate::tensor::{DType, Tensor};
 
 /// A function from tensor to tensor applied to each sample (torchvision's transforms).
@@ -41,12 +42,7 @@ pub fn to_tensor(x: &Tensor) -> Tensor {
         [n, h, w] => vec![n, 1, h, w],
         ref s => panic!("to_tensor: expected an image [H, W] or images [N, H, W], got shape {s:?}"),
     };
-    let out = x.with_contiguous(|px: &[u8]| {
-        px.iter()
-            .map(|&b| f32::from(b) / 255.0)
-            .collect::<Vec<f32>>()
-    });
-    Tensor::from_vec(out, &shape)
+    copy::byte_table(x, &pixel_table(None), &shape)
 }
 
 /// [`to_tensor`] as a [`Transform`] value.

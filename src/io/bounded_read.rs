@@ -4,6 +4,7 @@
 //! FIFO is refused at once instead of filling memory (or blocking).
 
 use super::error::IoError;
+use super::format::FileFormat;
 pub use crate::data::error::file_kind;
 use std::fs::File;
 use std::io::Read;
@@ -150,4 +151,46 @@ pub fn read_safetensors_bytes(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Io
         return Err(format("the file changed while it was read".into()));
     }
     Ok(bytes)
+}
+
+/// Reads a weights or checkpoint file in either format kiln loads, choosing it as
+/// [`FileFormat::for_loading`] does, with the same guards as [`read_safetensors_bytes`]:
+/// only a regular file of at most `max_bytes` bytes is read. A safetensors file is
+/// checked from its header first; a PyTorch archive is read whole (its reader then
+/// bounds every allocation by the bytes it holds).
+pub fn read_weights_file(path: &Path, max_bytes: u64) -> Result<(FileFormat, Vec<u8>), IoError> {
+    let (mut file, len) = open_regular(path)?;
+    if len > max_bytes {
+        return Err(IoError::TooLarge {
+            path: path.to_path_buf(),
+            bytes: len,
+            limit: max_bytes,
+        });
+    }
+    let mut magic = Vec::with_capacity(8);
+    (&mut file)
+        .take(8)
+        .read_to_end(&mut magic)
+        .map_err(|e| IoError::io(path, e))?;
+    match FileFormat::for_loading(path, &magic) {
+        FileFormat::Safetensors => Ok((
+            FileFormat::Safetensors,
+            read_safetensors_bytes(path, max_bytes)?,
+        )),
+        FileFormat::PyTorch => {
+            let mut bytes = Vec::with_capacity(len as usize);
+            bytes.extend_from_slice(&magic);
+            (&mut file)
+                .take(len.saturating_sub(magic.len() as u64) + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| IoError::io(path, e))?;
+            if bytes.len() as u64 != len {
+                return Err(IoError::Format {
+                    path: path.to_path_buf(),
+                    reason: "the file changed while it was read".into(),
+                });
+            }
+            Ok((FileFormat::PyTorch, bytes))
+        }
+    }
 }

@@ -10,6 +10,8 @@
 
 use super::atomic::atomic_write;
 use super::error::IoError;
+use super::format::FileFormat;
+use super::pt::{checkpoint_from_pt, checkpoint_to_pt, parse_pt, save_pt};
 use super::safetensors_file::{parse_safetensors, serialize_safetensors};
 use crate::nn::{Module, NnError, ShapeMismatch, StateDict};
 use crate::optim::{
@@ -182,15 +184,35 @@ impl Checkpoint {
     }
 
     /// Writes the checkpoint to `path` atomically: a crash mid-write leaves the
-    /// previous file intact.
+    /// previous file intact. `.pt`/`.pth`/`.bin` write the nested dict PyTorch users
+    /// save (`{'model': ..., 'optimizer': ..., 'epoch': ...}`, see [`crate::io::pt`]),
+    /// which `torch.load(path, weights_only=True)` reads; anything else safetensors.
     pub fn save(&self, path: &Path) -> Result<(), IoError> {
-        atomic_write(path, &self.to_bytes()?)
+        match FileFormat::for_saving(path) {
+            FileFormat::Safetensors => atomic_write(path, &self.to_bytes()?),
+            FileFormat::PyTorch => {
+                let value = checkpoint_to_pt(self).map_err(|reason| IoError::Checkpoint {
+                    path: path.to_path_buf(),
+                    reason,
+                })?;
+                save_pt(path, &value)
+            }
+        }
     }
 
-    /// Reads and validates a checkpoint file.
+    /// Reads and validates a checkpoint file (either format, as [`Checkpoint::save`]
+    /// writes them).
     pub fn load(path: &Path) -> Result<Checkpoint, IoError> {
-        let bytes = super::read_safetensors_bytes(path, super::DEFAULT_MAX_FILE_BYTES)?;
-        decode(path, &bytes)
+        let (format, bytes) = super::read_weights_file(path, super::DEFAULT_MAX_FILE_BYTES)?;
+        match format {
+            FileFormat::Safetensors => decode(path, &bytes),
+            FileFormat::PyTorch => {
+                checkpoint_from_pt(&parse_pt(path, &bytes)?).map_err(|reason| IoError::Checkpoint {
+                    path: path.to_path_buf(),
+                    reason,
+                })
+            }
+        }
     }
 
     /// Decodes and validates checkpoint bytes (from [`Checkpoint::to_bytes`]).

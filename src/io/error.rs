@@ -43,6 +43,34 @@ pub enum IoError {
         /// What is wrong.
         reason: String,
     },
+    /// The bytes are not a valid PyTorch (`torch.save`) file.
+    #[error("{path} is not a valid PyTorch file: {reason}")]
+    PtFormat {
+        /// The file (`<memory>` for in-memory buffers).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The pickle names a global that `torch.load(weights_only=True)` refuses: loading
+    /// it in PyTorch without `weights_only` could run arbitrary code. Nothing was run.
+    #[error(
+        "{path}: refusing to load global {global}, which torch.load(weights_only=True) also refuses (it could run code); kiln runs no code from a file"
+    )]
+    ForbiddenGlobal {
+        /// The file.
+        path: PathBuf,
+        /// `module.name` of the global (`posix.system`, `builtins.eval`, ...).
+        global: String,
+    },
+    /// A valid PyTorch file with something kiln does not load (a quantized or sparse
+    /// tensor, a complex number, the legacy pre-1.6 format, ...).
+    #[error("{path}: {what} is not supported by kiln")]
+    PtUnsupported {
+        /// The file.
+        path: PathBuf,
+        /// What kiln met.
+        what: String,
+    },
     /// The model refused the checkpoint's state dict (keys and shapes named).
     #[error(transparent)]
     Model(#[from] crate::nn::NnError),

@@ -19,7 +19,7 @@ fn to_st_dtype(d: DType) -> Dtype {
     }
 }
 
-fn le_bytes(t: &Tensor) -> Vec<u8> {
+pub(crate) fn le_bytes(t: &Tensor) -> Vec<u8> {
     match t.dtype() {
         DType::F32 => t
             .to_vec::<f32>()

@@ -3,7 +3,6 @@
 use super::functional;
 use super::init;
 use super::module::{Module, TrainingFlag, training_hooks};
-use super::raw::write_f64;
 use crate::tensor::Tensor;
 
 /// Maps i64 indices to rows of a `[num_embeddings, embedding_dim]` weight
@@ -40,9 +39,7 @@ impl Embedding {
                 p < num_embeddings,
                 "Embedding: padding_idx must be within num_embeddings"
             );
-            let mut v = weight.to_vec::<f64>();
-            v[p * embedding_dim..(p + 1) * embedding_dim].fill(0.0);
-            write_f64(&weight, &v);
+            weight.narrow(0, p as isize, 1).zero_();
         }
         Embedding {
             weight: weight.requires_grad_(true),

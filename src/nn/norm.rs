@@ -3,6 +3,7 @@
 use super::module::{Module, TrainingFlag, training_hooks};
 use super::raw::write_f64;
 use crate::autograd::no_grad;
+use crate::tensor::kernels::copy::running_update;
 use crate::tensor::{DType, Tensor};
 
 /// Formats a float the way Python's `repr` does for the small constants in layer reprs.
@@ -84,17 +85,8 @@ impl BatchNorm1d {
         write_f64(nb, &[batches]);
         let f = self.momentum.unwrap_or(1.0 / batches);
         let unbias = n as f64 / (n as f64 - 1.0);
-        let upd = |buf: &Tensor, stat: &Tensor, scale: f64| {
-            let v: Vec<f64> = buf
-                .to_vec::<f64>()
-                .iter()
-                .zip(stat.to_vec::<f64>())
-                .map(|(&r, s)| (1.0 - f) * r + f * s * scale)
-                .collect();
-            write_f64(buf, &v);
-        };
-        upd(rm, mean, 1.0);
-        upd(rv, var, unbias);
+        running_update(rm, mean, f, 1.0);
+        running_update(rv, var, f, unbias);
     }
 }
 

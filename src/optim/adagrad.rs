@@ -1,7 +1,7 @@
 //! Adagrad.
 
 use super::core::{Groups, ParamState, impl_optimizer, options};
-use super::fused::{Update, run};
+use crate::tensor::kernels::fused::{Update, run};
 use crate::tensor::{Float, Tensor};
 
 options!(

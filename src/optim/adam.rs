@@ -1,7 +1,7 @@
 //! Adam and AdamW (decoupled weight decay), with AMSGrad.
 
 use super::core::{Groups, ParamState, impl_optimizer, options};
-use super::fused::{Update, lerp, run};
+use crate::tensor::kernels::fused::{Update, lerp, run};
 use crate::tensor::{Float, Tensor};
 
 options!(

@@ -152,6 +152,9 @@ pub struct ParamState {
     pub step: f64,
     /// Buffers such as `exp_avg`, in a fixed order per optimizer.
     pub buffers: Vec<(String, Tensor)>,
+    /// Scalar state besides `step` (NAdam's `mu_product`, ASGD's `eta` and `mu`), which
+    /// PyTorch keeps as 0-D f32 tensors.
+    pub scalars: Vec<(String, f64)>,
 }
 
 impl ParamState {
@@ -163,6 +166,24 @@ impl ParamState {
                 .iter()
                 .map(|&n| (n.to_string(), p.detach().zeros_like()))
                 .collect(),
+            scalars: Vec::new(),
+        }
+    }
+
+    /// The scalar called `name`.
+    pub(crate) fn scalar(&self, name: &str) -> f64 {
+        self.scalars
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("optimizer state has no scalar {name}"))
+            .1
+    }
+
+    /// Sets (or adds) the scalar called `name`.
+    pub(crate) fn set_scalar(&mut self, name: &str, v: f64) {
+        match self.scalars.iter_mut().find(|(n, _)| *n == name) {
+            Some(s) => s.1 = v,
+            None => self.scalars.push((name.to_string(), v)),
         }
     }
 
@@ -201,6 +222,8 @@ pub struct OptimizerState {
 pub(crate) struct Groups<O> {
     pub groups: Vec<ParamGroup<O>>,
     pub state: Vec<Option<ParamState>>,
+    /// State names that are scalars (0-D in state dicts), not parameter-shaped buffers.
+    pub scalars: &'static [&'static str],
 }
 
 impl<O: GroupOptions> Groups<O> {
@@ -208,6 +231,7 @@ impl<O: GroupOptions> Groups<O> {
         let mut g = Groups {
             groups: Vec::new(),
             state: Vec::new(),
+            scalars: &[],
         };
         g.add(params, options);
         g
@@ -264,6 +288,9 @@ impl<O: GroupOptions> Groups<O> {
                 m.insert("step".to_string(), Tensor::scalar_dtype(s.step, DType::F32));
                 for (n, t) in &s.buffers {
                     m.insert(n.clone(), t.detach().deep_clone());
+                }
+                for (n, v) in &s.scalars {
+                    m.insert(n.clone(), Tensor::scalar_dtype(*v, DType::F32));
                 }
                 sd.state.insert(i, m);
             }
@@ -338,9 +365,17 @@ impl<O: GroupOptions> Groups<O> {
             let mut st = ParamState {
                 step,
                 buffers: Vec::new(),
+                scalars: Vec::new(),
             };
             for (k, t) in m {
                 if k == "step" {
+                    continue;
+                }
+                if self.scalars.contains(&k.as_str()) {
+                    if t.numel() != 1 || !t.dtype().is_float() {
+                        return Err(bad(k));
+                    }
+                    st.scalars.push((k.clone(), t.item()));
                     continue;
                 }
                 if !wanted.contains(&k.as_str()) || t.shape() != p.shape() || !t.dtype().is_float()
@@ -426,3 +461,28 @@ macro_rules! impl_optimizer {
     };
 }
 pub(crate) use impl_optimizer;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalar_state_is_set_read_and_exported_as_0d_f32() {
+        let p = Tensor::zeros(&[2]).requires_grad_(true);
+        let mut s = ParamState::zeros(&p, &["ax"]);
+        s.set_scalar("eta", 0.5);
+        s.set_scalar("eta", 0.25);
+        assert_eq!((s.scalars.len(), s.scalar("eta")), (1, 0.25));
+        let mut g: Groups<crate::optim::AsgdOptions> = Groups::new(vec![p], Default::default());
+        g.scalars = &["eta"];
+        g.state[0] = Some(s);
+        let sd = g.state_dict();
+        let eta = &sd.state[&0]["eta"];
+        assert_eq!(
+            (eta.shape(), eta.dtype(), eta.item()),
+            (&[][..], DType::F32, 0.25)
+        );
+        g.load_state_dict(&sd, |_| &["ax", "eta"]).unwrap();
+        assert_eq!(g.state[0].as_ref().unwrap().scalar("eta"), 0.25);
+    }
+}

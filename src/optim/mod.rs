@@ -5,22 +5,33 @@
 //! in the same loop, with PyTorch's formulas in PyTorch's order. No tensor is allocated
 //! per step.
 
+mod adadelta;
 mod adagrad;
 mod adam;
+mod adamax;
+mod asgd;
 mod clip;
 mod core;
 mod error;
-mod fused;
+mod nadam;
+mod radam;
 mod rmsprop;
+mod rprop;
 pub mod scheduler;
 mod sgd;
 
+pub use adadelta::{Adadelta, AdadeltaOptions};
 pub use adagrad::{Adagrad, AdagradOptions};
 pub use adam::{Adam, AdamOptions, AdamW};
+pub use adamax::{Adamax, AdamaxOptions};
+pub use asgd::{ASGD, AsgdOptions};
 pub use clip::{clip_grad_norm_, clip_grad_value_};
 pub use core::{GroupOptions, GroupState, OptimizerState, ParamGroup, ParamState};
 pub use error::OptimError;
+pub use nadam::{NAdam, NAdamOptions};
+pub use radam::{RAdam, RAdamOptions};
 pub use rmsprop::{RMSprop, RMSpropOptions};
+pub use rprop::{Rprop, RpropOptions};
 pub use scheduler::{
     CosineAnnealingLR, ExponentialLR, LinearLR, LrScheduler, MultiStepLR, PlateauMode,
     ReduceLROnPlateau, SchedulerState, StepLR, ThresholdMode,

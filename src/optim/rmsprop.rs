@@ -1,7 +1,7 @@
 //! RMSprop, plain or centred, with optional momentum.
 
 use super::core::{Groups, ParamState, impl_optimizer, options};
-use super::fused::{Update, lerp, run};
+use crate::tensor::kernels::fused::{Update, lerp, run};
 use crate::tensor::{Float, Tensor};
 
 options!(

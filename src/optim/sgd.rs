@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov and weight decay.
 
 use super::core::{Groups, ParamState, impl_optimizer, options};
-use super::fused::{Update, run};
+use crate::tensor::kernels::fused::{Update, run};
 use crate::tensor::{Float, Tensor};
 
 options!(

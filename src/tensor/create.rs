@@ -1,8 +1,9 @@
 //! Creating tensors: from Rust data, constant fills, ranges and random draws.
 
+use super::backend::for_device;
 use super::layout::checked_alloc_numel;
 use super::random::{Generator, with_global};
-use super::{DType, Tensor};
+use super::{DType, Device, Tensor};
 
 /// Rust values that `kiln::tensor` accepts, like the nested lists `torch.tensor` takes.
 ///
@@ -90,6 +91,18 @@ fn filled(op: &str, shape: &[usize], value: f64, dtype: DType) -> Tensor {
     }
 }
 
+/// `make()` built in host memory, then placed on `device` (`device=` of PyTorch's
+/// factories); panics naming `op` for a device this build has no backend for.
+fn on(op: &str, device: Device, make: impl FnOnce() -> Tensor) -> Tensor {
+    let backend = for_device(op, device);
+    let host = make();
+    if device == Device::Cpu {
+        host
+    } else {
+        backend.upload(&host)
+    }
+}
+
 fn from_f64s(values: Vec<f64>, shape: &[usize], dtype: DType) -> Tensor {
     match dtype {
         DType::F64 => Tensor::from_vec(values, shape),
@@ -129,19 +142,60 @@ impl Tensor {
         filled("ones", shape, 1.0, dtype)
     }
 
-    /// Zeros with this tensor's shape and dtype (`torch.zeros_like`).
+    /// Zeros of the given shape and dtype on `device`
+    /// (`torch.zeros(shape, dtype=dtype, device=device)`).
+    pub fn zeros_on(shape: &[usize], dtype: DType, device: Device) -> Tensor {
+        on("zeros", device, || filled("zeros", shape, 0.0, dtype))
+    }
+
+    /// Ones of the given shape and dtype on `device` (`torch.ones(..., device=device)`).
+    pub fn ones_on(shape: &[usize], dtype: DType, device: Device) -> Tensor {
+        on("ones", device, || filled("ones", shape, 1.0, dtype))
+    }
+
+    /// `value` everywhere, of the given dtype, on `device` (`torch.full(..., device=device)`).
+    pub fn full_on(shape: &[usize], value: f64, dtype: DType, device: Device) -> Tensor {
+        on("full", device, || filled("full", shape, value, dtype))
+    }
+
+    /// `arange` of `dtype` on `device` (`torch.arange(..., device=device)`).
+    pub fn arange_on(start: f64, end: f64, step: f64, dtype: DType, device: Device) -> Tensor {
+        on("arange", device, || {
+            Tensor::arange_dtype(start, end, step, dtype)
+        })
+    }
+
+    /// Uniform draws in [0, 1) of a float `dtype` on `device`, from the default generator
+    /// (`torch.rand(..., device=device)`; the draws are the CPU generator's).
+    pub fn rand_on(shape: &[usize], dtype: DType, device: Device) -> Tensor {
+        on("rand", device, || Tensor::rand_dtype(shape, dtype))
+    }
+
+    /// Standard normal draws of a float `dtype` on `device`, from the default generator
+    /// (`torch.randn(..., device=device)`; the draws are the CPU generator's).
+    pub fn randn_on(shape: &[usize], dtype: DType, device: Device) -> Tensor {
+        on("randn", device, || Tensor::randn_dtype(shape, dtype))
+    }
+
+    /// Zeros with this tensor's shape and dtype (`torch.zeros_like`), on this tensor's device.
     pub fn zeros_like(&self) -> Tensor {
-        filled("zeros_like", self.shape(), 0.0, self.dtype())
+        on("zeros_like", self.device(), || {
+            filled("zeros_like", self.shape(), 0.0, self.dtype())
+        })
     }
 
-    /// Ones with this tensor's shape and dtype (`torch.ones_like`).
+    /// Ones with this tensor's shape and dtype (`torch.ones_like`), on this tensor's device.
     pub fn ones_like(&self) -> Tensor {
-        filled("ones_like", self.shape(), 1.0, self.dtype())
+        on("ones_like", self.device(), || {
+            filled("ones_like", self.shape(), 1.0, self.dtype())
+        })
     }
 
-    /// `value` everywhere, with this tensor's shape and dtype (`torch.full_like`).
+    /// `value` everywhere, with this tensor's shape and dtype (`torch.full_like`), on this tensor's device.
     pub fn full_like(&self, value: f64) -> Tensor {
-        filled("full_like", self.shape(), value, self.dtype())
+        on("full_like", self.device(), || {
+            filled("full_like", self.shape(), value, self.dtype())
+        })
     }
 
     /// A 0-D tensor of `dtype` holding `value`.

@@ -4,7 +4,9 @@
 //! module holds the data structure, creation, element access and the raw kernels.
 
 mod alloc_tuning;
+pub mod backend;
 pub mod create;
+pub mod device;
 pub mod display;
 pub mod dtype;
 pub mod graph;
@@ -15,6 +17,7 @@ pub mod parallel;
 pub mod random;
 pub mod storage;
 
+pub use device::Device;
 pub use dtype::{DType, Element, Float};
 pub use layout::Layout;
 pub use storage::{Buffer, BufferElement, Storage};
@@ -135,6 +138,11 @@ impl Tensor {
     /// The element type.
     pub fn dtype(&self) -> DType {
         self.0.dtype
+    }
+
+    /// The device the storage lives on (`tensor.device`).
+    pub fn device(&self) -> Device {
+        self.0.storage.device()
     }
 
     /// The layout (shape, strides, offset).

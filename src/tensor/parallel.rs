@@ -6,14 +6,19 @@
 //! (~15% of a batch-64 epoch on the 2-core development VM, and the reason two threads
 //! barely beat one). Here the calling thread runs tasks itself, helpers pick up the rest,
 //! and a helper keeps spinning for 200 µs after a job before it sleeps, like OpenMP's
-//! threads under PyTorch. The pool serves one job at a time: a job started while another
-//! runs (from a helper, a nested call, or a second user thread such as a data-loader
-//! worker) runs on its caller alone, which is always correct.
+//! threads under PyTorch.
+//!
+//! Several user threads may run parallel kernels at once (a training thread and a
+//! data-loader worker): each publishes its job in one of [`SLOTS`] slots, and a helper
+//! that wakes up joins the open job with the fewest workers, so concurrent callers
+//! share the helpers instead of queueing behind one another. A job started from inside
+//! a task (a nested call) runs on its caller alone, which is always correct, as does a
+//! job that finds every slot taken.
 
 use parking_lot::{Condvar, Mutex};
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -29,6 +34,8 @@ struct Job {
     tasks: usize,
     next: AtomicUsize,
     done: AtomicUsize,
+    /// Threads working on it now, the caller included (helpers join the emptiest job).
+    workers: AtomicUsize,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
@@ -39,6 +46,11 @@ unsafe impl Send for Job {}
 unsafe impl Sync for Job {}
 
 impl Job {
+    /// Whether some task is still unclaimed.
+    fn open(&self) -> bool {
+        self.next.load(SeqCst) < self.tasks
+    }
+
     /// Claims and runs tasks until none are left; a panicking task is recorded, not
     /// propagated, so the job still completes.
     fn work(&self) {
@@ -50,7 +62,10 @@ impl Job {
             // SAFETY: task `i < tasks` was claimed and is not yet done, so the caller of
             // `run_tasks` is still waiting and `f` is alive.
             let f = unsafe { &*self.f };
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(i))) {
+            let nested = IN_TASK.with(|t| t.replace(true));
+            let r = catch_unwind(AssertUnwindSafe(|| f(i)));
+            IN_TASK.with(|t| t.set(nested));
+            if let Err(p) = r {
                 self.panic.lock().get_or_insert(p);
             }
             self.done.fetch_add(1, SeqCst);
@@ -58,12 +73,16 @@ impl Job {
     }
 }
 
+/// How many jobs may run at once; a job that finds every slot taken runs serially.
+const SLOTS: usize = 8;
+
 struct Pool {
     /// Bumped for every published job; helpers spin on it.
     generation: AtomicU64,
-    job: Mutex<Option<Arc<Job>>>,
-    /// Whether a job is running (the pool serves one at a time).
-    busy: AtomicBool,
+    /// The running jobs.
+    slots: [Mutex<Option<Arc<Job>>>; SLOTS],
+    /// How many slots hold a job (helpers skip the scan when none does).
+    active: AtomicUsize,
     /// Threads per job, the caller included.
     threads: AtomicUsize,
     /// Helpers spawned so far (never shrinks; extra ones ignore jobs).
@@ -74,15 +93,16 @@ struct Pool {
 }
 
 thread_local! {
-    static IS_HELPER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Whether this thread is running a task (then a nested job runs serially).
+    static IN_TASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| Pool {
         generation: AtomicU64::new(0),
-        job: Mutex::new(None),
-        busy: AtomicBool::new(false),
+        slots: std::array::from_fn(|_| Mutex::new(None)),
+        active: AtomicUsize::new(0),
         threads: AtomicUsize::new(default_threads()),
         spawned: Mutex::new(0),
         sleepers: AtomicUsize::new(0),
@@ -150,8 +170,28 @@ fn ensure_helpers(p: &'static Pool, helpers: usize) {
     }
 }
 
+/// The open job with the fewest workers, if any.
+fn emptiest_job(p: &Pool) -> Option<Arc<Job>> {
+    if p.active.load(SeqCst) == 0 {
+        return None;
+    }
+    let mut best: Option<Arc<Job>> = None;
+    for slot in &p.slots {
+        let Some(job) = slot.lock().as_ref().filter(|j| j.open()).cloned() else {
+            continue;
+        };
+        if best
+            .as_ref()
+            .is_none_or(|b| job.workers.load(SeqCst) < b.workers.load(SeqCst))
+        {
+            best = Some(job);
+        }
+    }
+    best
+}
+
 fn helper_loop(p: &'static Pool, id: usize) {
-    IS_HELPER.with(|h| h.set(true));
+    IN_TASK.with(|t| t.set(true));
     let mut seen = p.generation.load(SeqCst);
     loop {
         let start = Instant::now();
@@ -174,9 +214,12 @@ fn helper_loop(p: &'static Pool, id: usize) {
         if id + 1 >= p.threads.load(SeqCst) {
             continue; // Not wanted at the current thread count.
         }
-        let job = p.job.lock().clone();
-        if let Some(job) = job {
+        // Help open jobs until none is left; a job published meanwhile moves
+        // `generation`, so the spin above cannot miss it.
+        while let Some(job) = emptiest_job(p) {
+            job.workers.fetch_add(1, SeqCst);
             job.work();
+            job.workers.fetch_sub(1, SeqCst);
         }
     }
 }
@@ -184,17 +227,11 @@ fn helper_loop(p: &'static Pool, id: usize) {
 /// Calls `f(i)` for every `i` in `0..tasks`, on the calling thread and the pool's
 /// helpers, and returns when all calls have finished. A panic in any task is re-raised
 /// here after the others finish. Tasks run in no particular order and may all run on
-/// the caller.
+/// the caller. Any number of threads may call this at once; they share the helpers.
 pub fn run_tasks(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     let p = pool();
     let threads = p.threads.load(SeqCst);
-    let serial = tasks <= 1
-        || threads <= 1
-        || IS_HELPER.with(|h| h.get())
-        || p.busy
-            .compare_exchange(false, true, SeqCst, SeqCst)
-            .is_err();
-    if serial {
+    if tasks <= 1 || threads <= 1 || IN_TASK.with(|t| t.get()) {
         (0..tasks).for_each(f);
         return;
     }
@@ -209,9 +246,21 @@ pub fn run_tasks(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         tasks,
         next: AtomicUsize::new(0),
         done: AtomicUsize::new(0),
+        workers: AtomicUsize::new(1),
         panic: Mutex::new(None),
     });
-    *p.job.lock() = Some(Arc::clone(&job));
+    let Some(slot) = p.slots.iter().find(|s| {
+        let mut s = s.lock();
+        let free = s.is_none();
+        if free {
+            *s = Some(Arc::clone(&job));
+        }
+        free
+    }) else {
+        (0..tasks).for_each(f); // Every slot taken: run alone.
+        return;
+    };
+    p.active.fetch_add(1, SeqCst);
     p.generation.fetch_add(1, SeqCst);
     if p.sleepers.load(SeqCst) > 0 {
         let _g = p.sleep_lock.lock();
@@ -226,8 +275,8 @@ pub fn run_tasks(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
             std::thread::yield_now();
         }
     }
-    *p.job.lock() = None;
-    p.busy.store(false, SeqCst);
+    *slot.lock() = None;
+    p.active.fetch_sub(1, SeqCst);
     if let Some(panic) = job.panic.lock().take() {
         resume_unwind(panic);
     }
@@ -305,7 +354,15 @@ pub fn map_chunks<T: Sync, U: Send>(
 /// A chunk length that splits `len` elements into a few pieces per thread, each a
 /// multiple of `align` elements and at least `min` long.
 pub fn chunk_len(len: usize, min: usize, align: usize) -> usize {
-    let pieces = 4 * num_threads();
+    chunk_len_for(len, min, align, num_threads())
+}
+
+/// [`chunk_len`] for a given thread count: a pure function, so the split can be tested
+/// for any machine. The chunks number at least `min(threads, len / min)` (every thread
+/// gets work unless chunks would fall below `min`), and about four per thread when
+/// `len` allows, so uneven threads still finish together.
+pub fn chunk_len_for(len: usize, min: usize, align: usize, threads: usize) -> usize {
+    let pieces = 4 * threads.max(1);
     len.div_ceil(pieces).max(min).next_multiple_of(align.max(1))
 }
 
@@ -377,6 +434,43 @@ mod tests {
         assert_eq!(sums.len(), 5);
         assert_eq!(sums.iter().sum::<usize>(), 4999 * 5000 / 2);
         assert_eq!(sums[0], 999 * 1000 / 2);
+    }
+
+    #[test]
+    fn chunk_plans_use_every_thread_the_work_allows() {
+        use crate::tensor::kernels::PAR_THRESHOLD;
+        // Elementwise and reduction kernels split above PAR_THRESHOLD elements with
+        // chunks of at least PAR_THRESHOLD / 4, 64-aligned (`kernels::par_chunk`); the
+        // lengths are MNIST parameters and activations (batch 64 and 256), a conv
+        // activation, and large buffers.
+        let (min, align) = (PAR_THRESHOLD / 4, 64);
+        for len in [
+            PAR_THRESHOLD,
+            784 * 256,
+            256 * 784,
+            64 * 32 * 26 * 26,
+            256 * 256,
+            1 << 20,
+            1 << 24,
+            (1 << 24) + 7,
+        ] {
+            for t in 1..=64 {
+                let c = chunk_len_for(len, min, align, t);
+                let tasks = len.div_ceil(c);
+                assert!(
+                    c >= min && c.is_multiple_of(align),
+                    "len {len} t {t}: chunk {c}"
+                );
+                assert!(
+                    tasks >= t.min(len / min.next_multiple_of(align)),
+                    "len {len} on {t} threads: only {tasks} chunks of {c}"
+                );
+                assert!(
+                    tasks <= 4 * t || c == min,
+                    "len {len} t {t}: {tasks} chunks"
+                );
+            }
+        }
     }
 
     #[test]

@@ -26,8 +26,11 @@ pub enum Command {
     Eval(EvalArgs),
     /// Classify image files (PNG or JPEG, any size or colour) with a trained model.
     Predict(PredictArgs),
-    /// List the tensors of a safetensors file: names, shapes, dtypes, parameter count.
+    /// List the tensors of a weights file: names, shapes, dtypes, parameter count.
     Info(InfoArgs),
+    /// Convert a weights or checkpoint file between safetensors and PyTorch's .pt/.pth
+    /// (each format chosen by extension).
+    Convert(ConvertArgs),
     /// Time kiln on the benchmark workloads (`scripts/compare.py` runs PyTorch beside it).
     Bench(super::bench::BenchArgs),
 }
@@ -169,7 +172,7 @@ pub struct TrainArgs {
 /// `kiln eval`.
 #[derive(Debug, Args, Clone)]
 pub struct EvalArgs {
-    /// The trained model (model.safetensors from `kiln train`).
+    /// The trained model (model.safetensors from `kiln train`, or a PyTorch .pt/.pth state dict).
     #[arg(long, default_value = "runs/latest/model.safetensors")]
     pub model: PathBuf,
     #[command(flatten)]
@@ -194,7 +197,7 @@ pub struct EvalArgs {
 /// `kiln predict`.
 #[derive(Debug, Args, Clone)]
 pub struct PredictArgs {
-    /// The trained model (model.safetensors from `kiln train`).
+    /// The trained model (model.safetensors from `kiln train`, or a PyTorch .pt/.pth state dict).
     #[arg(long, default_value = "runs/latest/model.safetensors")]
     pub model: PathBuf,
     #[command(flatten)]
@@ -210,9 +213,19 @@ pub struct PredictArgs {
 /// `kiln info`.
 #[derive(Debug, Args, Clone)]
 pub struct InfoArgs {
-    /// A safetensors file.
+    /// A weights file (.safetensors, or PyTorch's .pt/.pth/.bin).
     pub file: PathBuf,
     /// Refuse files larger than this many bytes.
     #[arg(long, default_value_t = MAX_MODEL_BYTES)]
     pub max_model_bytes: u64,
+}
+
+/// `kiln convert`.
+#[derive(Debug, Args, Clone)]
+pub struct ConvertArgs {
+    /// The file to read (.safetensors, .pt, .pth or .bin).
+    pub input: PathBuf,
+    /// The file to write; its extension picks the format (.pt/.pth/.bin: PyTorch,
+    /// otherwise safetensors).
+    pub output: PathBuf,
 }

@@ -1,15 +1,22 @@
-//! `kiln info FILE.safetensors`: what a weights file holds, as a table.
+//! `kiln info FILE`: what a weights file (safetensors or PyTorch `.pt`/`.pth`/`.bin`)
+//! holds, as a table.
 
 use super::error::CliError;
-use kiln::io::parse_safetensors;
+use kiln::io::{FileFormat, parse_pt, parse_safetensors};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Reads a safetensors file and returns the table `kiln info` prints: one row per tensor
-/// (name, dtype, shape, element count), then the parameter count and any metadata.
+/// Reads a weights file and returns the table `kiln info` prints: one row per tensor
+/// (name, dtype, shape, element count), then the parameter count and any metadata. A
+/// nested PyTorch file (`{'model': ..., 'optimizer': ...}`) lists its tensors by dotted
+/// path (`model.0.weight`).
 pub fn info_table(path: &Path, max_bytes: u64) -> Result<String, CliError> {
-    let bytes = kiln::io::read_safetensors_bytes(path, max_bytes)?;
-    let (mut tensors, metadata) = parse_safetensors(path, &bytes)?;
+    let (format, bytes) = kiln::io::read_weights_file(path, max_bytes)?;
+    let (mut tensors, metadata) = match format {
+        FileFormat::Safetensors => parse_safetensors(path, &bytes)?,
+        FileFormat::PyTorch => (parse_pt(path, &bytes)?.flat_tensors(), HashMap::new()),
+    };
     tensors.sort_by_key(|(name, _)| natural_key(name));
     let rows: Vec<[String; 4]> = tensors
         .iter()

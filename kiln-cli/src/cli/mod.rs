@@ -54,9 +54,29 @@ pub fn run(cli: Cli, stop: &std::sync::atomic::AtomicBool) -> Result<Outcome, Cl
             out!("{}", info::info_table(&a.file, a.max_model_bytes)?);
             Ok(Outcome::Finished)
         }
+        Command::Convert(a) => {
+            outln!("{}", convert_message(&a)?);
+            Ok(Outcome::Finished)
+        }
         Command::Train(a) => train::run(&a, stop),
         Command::Eval(a) => eval::run(&a).map(|_| Outcome::Finished),
         Command::Predict(a) => predict::run(&a).map(|_| Outcome::Finished),
         Command::Bench(a) => bench::run(&a).map(|_| Outcome::Finished),
     }
+}
+
+/// Runs `kiln convert` and says what it wrote.
+fn convert_message(a: &args::ConvertArgs) -> Result<String, CliError> {
+    let what = match kiln::io::convert(&a.input, &a.output)? {
+        kiln::io::Converted::Checkpoint => "a kiln training checkpoint".to_string(),
+        kiln::io::Converted::Tensors { count, dropped: 0 } => format!("{count} tensors"),
+        kiln::io::Converted::Tensors { count, dropped } => {
+            format!("{count} tensors ({dropped} non-tensor values left out)")
+        }
+    };
+    let format = match kiln::io::FileFormat::for_saving(&a.output) {
+        kiln::io::FileFormat::PyTorch => "PyTorch",
+        kiln::io::FileFormat::Safetensors => "safetensors",
+    };
+    Ok(format!("wrote {} ({format}): {what}", a.output.display()))
 }

@@ -5,7 +5,7 @@
 use super::args::ModelLimits;
 use super::error::CliError;
 use super::model::{Classifier, check_finite, classifier_from_tensors, named_state};
-use kiln::io::{parse_safetensors, save_safetensors};
+use kiln::io::{FileFormat, parse_pt, parse_safetensors, save_safetensors};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,15 +33,27 @@ pub struct ModelFile {
 
 impl ModelFile {
     /// Reads a model file written by `kiln train` (or a PyTorch state dict of the same
-    /// kind of network saved with safetensors).
+    /// kind of network saved with safetensors or `torch.save`: `.pt`/`.pth`/`.bin`,
+    /// which carry no note, so the defaults apply).
     ///
     /// The file is checked from its header before its body is read (regular file, at
     /// most `limits.max_model_bytes`); weights that are NaN or infinite, a
     /// normalisation with a non-positive or non-finite std, and more than
     /// `limits.max_layers` layers are refused.
     pub fn load(path: &Path, limits: &ModelLimits) -> Result<ModelFile, CliError> {
-        let bytes = kiln::io::read_safetensors_bytes(path, limits.max_model_bytes)?;
-        let (tensors, metadata) = parse_safetensors(path, &bytes)?;
+        let (format, bytes) = kiln::io::read_weights_file(path, limits.max_model_bytes)?;
+        let (tensors, metadata) = match format {
+            FileFormat::Safetensors => parse_safetensors(path, &bytes)?,
+            FileFormat::PyTorch => {
+                let state = parse_pt(path, &bytes)?.to_state_dict().map_err(|reason| {
+                    CliError::BadModel {
+                        path: path.to_path_buf(),
+                        reason,
+                    }
+                })?;
+                (state.into_iter().collect(), HashMap::new())
+            }
+        };
         drop(bytes);
         let note: ModelNote = metadata
             .get(META_KEY)

@@ -7,43 +7,14 @@
 
 use crate::autograd::mode::is_grad_enabled;
 use crate::autograd::record::{Saved, record, record_out};
-use crate::float_dispatch;
-use crate::tensor::kernels::elementwise::{map, zip};
-use crate::tensor::{Float, Tensor};
-use num_traits::{One, Zero};
+use crate::tensor::Tensor;
+use crate::tensor::kernels::unary::{UnaryOp, relu_backward, unary};
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI};
 
 /// `sqrt(2 / pi)`, the scale inside the tanh approximation of gelu.
 const GELU_BETA: f64 = 0.797_884_560_802_865_4;
 /// The cubic coefficient of the tanh approximation of gelu.
 const GELU_KAPPA: f64 = 0.044715;
-
-/// Applies `|v: T| body` to every element of a float tensor, panicking for other dtypes.
-macro_rules! fmap {
-    ($op:expr, $x:expr, |$v:ident : $T:ident| $body:expr) => {
-        float_dispatch!($op, $x.dtype(), $T => map::<$T, $T>($x, move |$v: $T| $body))
-    };
-}
-
-/// `erf` for either float type, evaluated in f64 (libm) and rounded back.
-fn erf_t<T: Float>(v: T) -> T {
-    T::c(libm::erf(v.to_f64()))
-}
-
-/// The standard normal CDF `0.5 (1 + erf(x / sqrt 2))`.
-fn phi_t<T: Float>(v: T) -> T {
-    T::c(0.5 * (1.0 + libm::erf(v.to_f64() * FRAC_1_SQRT_2)))
-}
-
-/// A stable logistic sigmoid.
-fn sigmoid_t<T: Float>(v: T) -> T {
-    if v >= T::zero() {
-        (T::one() + (-v).exp()).recip()
-    } else {
-        let e = v.exp();
-        e / (T::one() + e)
-    }
-}
 
 /// `g * d`, where `d` comes from a fused kernel for a plain backward and from the
 /// differentiable `composite` when the backward is being recorded.
@@ -63,11 +34,7 @@ impl Tensor {
     /// `max(x, 0)` (`torch.relu`); NaN stays NaN, as in PyTorch. The gradient at 0 is 0,
     /// and at NaN it passes through (PyTorch's `out <= 0 ? 0 : g`).
     pub fn relu(&self) -> Tensor {
-        let out = fmap!("relu", self, |v: T| if v > T::zero() || v.is_nan() {
-            v
-        } else {
-            T::zero()
-        });
+        let out = unary(UnaryOp::Relu, self);
         record_out(out, &[self], "ReluBackward0", move |out: &Tensor| {
             let saved_out = Saved::data(out);
             move |g: &Tensor, _: &[bool]| {
@@ -77,9 +44,7 @@ impl Tensor {
                     return vec![Some(g.mul(&pass.to_dtype(g.dtype())))];
                 }
                 // PyTorch's threshold_backward in one pass: `out <= 0 ? 0 : g`.
-                let d = float_dispatch!("relu backward", g.dtype(), T => {
-                    zip::<T, T>("relu backward", g, out, |g, o| if o <= T::zero() { T::zero() } else { g })
-                });
+                let d = relu_backward(g, out);
                 vec![Some(d)]
             }
         })
@@ -88,13 +53,7 @@ impl Tensor {
     /// `x` for `x > 0`, else `negative_slope * x` (`F.leaky_relu`, PyTorch's default slope is
     /// 0.01). The gradient at 0 is `negative_slope`, as in PyTorch (`x > 0 ? g : g * slope`).
     pub fn leaky_relu(&self, negative_slope: f64) -> Tensor {
-        let out = fmap!("leaky_relu", self, |v: T| {
-            if v > T::zero() {
-                v
-            } else {
-                v * T::c(negative_slope)
-            }
-        });
+        let out = unary(UnaryOp::LeakyRelu(negative_slope), self);
         record(out, &[self], "LeakyReluBackward0", || {
             let sx = Saved::new(self);
             move |g: &Tensor, _: &[bool]| {
@@ -114,7 +73,7 @@ impl Tensor {
         } else {
             self.float()
         };
-        let out = fmap!("erf", &x, |v: T| erf_t(v));
+        let out = unary(UnaryOp::Erf, &x);
         record(out, &[&x], "ErfBackward0", || {
             let sx = Saved::new(&x);
             move |g: &Tensor, _: &[bool]| {
@@ -128,7 +87,7 @@ impl Tensor {
 
     /// Exact GELU `x * Phi(x)` with the normal CDF via erf (`F.gelu`, `approximate='none'`).
     pub fn gelu(&self) -> Tensor {
-        let out = fmap!("gelu", self, |v: T| v * phi_t(v));
+        let out = unary(UnaryOp::Gelu, self);
         record(out, &[self], "GeluBackward0", || {
             let sx = Saved::new(self);
             move |g: &Tensor, _: &[bool]| {
@@ -136,12 +95,7 @@ impl Tensor {
                 let inv_sqrt_2pi = 0.5 * FRAC_2_SQRT_PI * FRAC_1_SQRT_2;
                 let d = times_derivative(
                     g,
-                    || {
-                        fmap!("gelu_backward", x, |v: T| {
-                            let pdf = T::c(inv_sqrt_2pi) * (-(v * v) * T::c(0.5)).exp();
-                            phi_t(v) + v * pdf
-                        })
-                    },
+                    || unary(UnaryOp::GeluGrad, x),
                     || {
                         // Phi(x) + x phi(x)
                         let cdf = x
@@ -161,30 +115,14 @@ impl Tensor {
     /// GELU with PyTorch's tanh approximation
     /// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))` (`F.gelu(x, approximate='tanh')`).
     pub fn gelu_tanh(&self) -> Tensor {
-        let out = fmap!("gelu", self, |v: T| {
-            let inner = T::c(GELU_BETA) * (v + T::c(GELU_KAPPA) * v * v * v);
-            T::c(0.5) * v * (T::one() + inner.tanh())
-        });
+        let out = unary(UnaryOp::GeluTanh, self);
         record(out, &[self], "GeluBackward0", || {
             let sx = Saved::new(self);
             move |g: &Tensor, _: &[bool]| {
                 let x = sx.get();
                 let d = times_derivative(
                     g,
-                    || {
-                        fmap!("gelu_backward", x, |v: T| {
-                            let (half, beta, kappa) =
-                                (T::c(0.5), T::c(GELU_BETA), T::c(GELU_KAPPA));
-                            let x2 = v * v;
-                            let t = (beta * (v + kappa * x2 * v)).tanh();
-                            let right = half
-                                * v
-                                * (T::one() - t * t)
-                                * beta
-                                * (T::one() + T::c(3.0) * kappa * x2);
-                            half * (T::one() + t) + right
-                        })
-                    },
+                    || unary(UnaryOp::GeluTanhGrad, x),
                     || {
                         let x2 = x.mul(x);
                         let inner = x
@@ -208,30 +146,14 @@ impl Tensor {
     /// `log(1 + e^(beta x)) / beta`, and `x` itself where `beta x > threshold`
     /// (`F.softplus`; PyTorch's defaults are `beta = 1`, `threshold = 20`).
     pub fn softplus(&self, beta: f64, threshold: f64) -> Tensor {
-        let out = fmap!("softplus", self, |v: T| {
-            let (b, th) = (T::c(beta), T::c(threshold));
-            if v * b > th {
-                v
-            } else {
-                (v * b).exp().ln_1p() / b
-            }
-        });
+        let out = unary(UnaryOp::Softplus { beta, threshold }, self);
         record(out, &[self], "SoftplusBackward0", || {
             let sx = Saved::new(self);
             move |g: &Tensor, _: &[bool]| {
                 let x = sx.get();
                 let d = times_derivative(
                     g,
-                    || {
-                        fmap!("softplus_backward", x, |v: T| {
-                            let bx = v * T::c(beta);
-                            if bx > T::c(threshold) {
-                                T::one()
-                            } else {
-                                sigmoid_t(bx)
-                            }
-                        })
-                    },
+                    || unary(UnaryOp::SoftplusGrad { beta, threshold }, x),
                     || {
                         let bx = x.mul_scalar(beta);
                         let one = Tensor::scalar_dtype(1.0, x.dtype());
@@ -245,19 +167,14 @@ impl Tensor {
 
     /// `x * sigmoid(x)`, also called swish (`F.silu`).
     pub fn silu(&self) -> Tensor {
-        let out = fmap!("silu", self, |v: T| v * sigmoid_t(v));
+        let out = unary(UnaryOp::Silu, self);
         record(out, &[self], "SiluBackward0", || {
             let sx = Saved::new(self);
             move |g: &Tensor, _: &[bool]| {
                 let x = sx.get();
                 let d = times_derivative(
                     g,
-                    || {
-                        fmap!("silu_backward", x, |v: T| {
-                            let s = sigmoid_t(v);
-                            s * (T::one() + v * (T::one() - s))
-                        })
-                    },
+                    || unary(UnaryOp::SiluGrad, x),
                     || {
                         let s = x.sigmoid();
                         s.mul(&x.mul(&s.rsub_scalar(1.0)).add_scalar(1.0))

@@ -2,9 +2,9 @@
 //! and the comparisons. Gradients of broadcast inputs are summed back to their shapes.
 
 use crate::autograd::record::{Saved, record};
-use crate::tensor::kernels::elementwise::zip;
+use crate::tensor::backend::check_same_device;
+use crate::tensor::kernels::arith::{self, BinaryOp, CompareOp, LogicalOp};
 use crate::tensor::{DType, Tensor};
-use crate::{float_dispatch, numeric_dispatch};
 
 /// Converts both operands to their promoted dtype.
 fn promote(a: &Tensor, b: &Tensor) -> (Tensor, Tensor) {
@@ -28,11 +28,6 @@ fn promote(a: &Tensor, b: &Tensor) -> (Tensor, Tensor) {
     (a.to_dtype(d), b.to_dtype(d))
 }
 
-/// NaN test that also compiles for integers (where it is always false).
-fn is_nan<T: PartialOrd>(x: T) -> bool {
-    x.partial_cmp(&x).is_none()
-}
-
 /// A 0-D tensor for a scalar operand, with a dtype that keeps `like`'s dtype when it can.
 pub(crate) fn scalar_like(like: &Tensor, v: f64) -> Tensor {
     let d = if like.dtype().is_float() || v.fract() != 0.0 {
@@ -41,28 +36,32 @@ pub(crate) fn scalar_like(like: &Tensor, v: f64) -> Tensor {
         like.dtype()
     };
     let d = if d == DType::Bool { DType::I64 } else { d };
-    Tensor::scalar_dtype(
-        v,
-        if like.dtype().is_float() {
-            like.dtype()
-        } else {
-            d
-        },
-    )
+    let d = if like.dtype().is_float() {
+        like.dtype()
+    } else {
+        d
+    };
+    Tensor::full_on(&[], v, d, like.device())
 }
 
 macro_rules! numeric_zip {
-    ($name:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $e:expr) => {{
+    ($op:expr, $a:expr, $b:expr) => {{
+        check_same_device($op.name(), &[$a, $b]);
         let (a, b) = promote($a, $b);
-        numeric_dispatch!($name, a.dtype(), T => zip::<T, T>($name, &a, &b, |$x: T, $y: T| $e))
+        arith::binary($op, &a, &b)
     }};
 }
 
 macro_rules! float_zip {
-    ($name:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $e:expr) => {{
+    ($op:expr, $a:expr, $b:expr) => {{
+        check_same_device($op.name(), &[$a, $b]);
         let (a, b) = promote($a, $b);
-        let (a, b) = if a.dtype().is_float() { (a, b) } else { (a.float(), b.float()) };
-        let out = float_dispatch!($name, a.dtype(), T => zip::<T, T>($name, &a, &b, |$x: T, $y: T| $e));
+        let (a, b) = if a.dtype().is_float() {
+            (a, b)
+        } else {
+            (a.float(), b.float())
+        };
+        let out = arith::binary($op, &a, &b);
         (a, b, out)
     }};
 }
@@ -71,7 +70,7 @@ impl Tensor {
     /// `self + other` with broadcasting (`torch.add`).
     pub fn add(&self, other: &Tensor) -> Tensor {
         let (a, b) = promote(self, other);
-        let out = numeric_zip!("add", &a, &b, |x, y| x + y);
+        let out = numeric_zip!(BinaryOp::Add, &a, &b);
         let (sa, sb) = (a.size(), b.size());
         record(out, &[&a, &b], "AddBackward0", move || {
             move |g: &Tensor, n: &[bool]| {
@@ -86,7 +85,7 @@ impl Tensor {
     /// `self - other` with broadcasting (`torch.sub`).
     pub fn sub(&self, other: &Tensor) -> Tensor {
         let (a, b) = promote(self, other);
-        let out = numeric_zip!("sub", &a, &b, |x, y| x - y);
+        let out = numeric_zip!(BinaryOp::Sub, &a, &b);
         let (sa, sb) = (a.size(), b.size());
         record(out, &[&a, &b], "SubBackward0", move || {
             move |g: &Tensor, n: &[bool]| {
@@ -101,7 +100,7 @@ impl Tensor {
     /// `self * other` with broadcasting (`torch.mul`).
     pub fn mul(&self, other: &Tensor) -> Tensor {
         let (a, b) = promote(self, other);
-        let out = numeric_zip!("mul", &a, &b, |x, y| x * y);
+        let out = numeric_zip!(BinaryOp::Mul, &a, &b);
         record(out, &[&a, &b], "MulBackward0", || {
             let (sa, sb) = (Saved::new(&a), Saved::new(&b));
             move |g: &Tensor, n: &[bool]| {
@@ -116,7 +115,7 @@ impl Tensor {
 
     /// `self / other` with broadcasting (true division, `torch.div`).
     pub fn div(&self, other: &Tensor) -> Tensor {
-        let (a, b, out) = float_zip!("div", self, other, |x, y| x / y);
+        let (a, b, out) = float_zip!(BinaryOp::Div, self, other);
         record(out, &[&a, &b], "DivBackward0", || {
             let (sa, sb) = (Saved::new(&a), Saved::new(&b));
             move |g: &Tensor, n: &[bool]| {
@@ -131,7 +130,7 @@ impl Tensor {
 
     /// `self ** exponent` elementwise with a tensor exponent (`torch.pow`).
     pub fn pow(&self, exponent: &Tensor) -> Tensor {
-        let (a, b, out) = float_zip!("pow", self, exponent, |x, y| num_traits::Float::powf(x, y));
+        let (a, b, out) = float_zip!(BinaryOp::Pow, self, exponent);
         record(out, &[&a, &b], "PowBackward1", || {
             let (sa, sb) = (Saved::new(&a), Saved::new(&b));
             move |g: &Tensor, n: &[bool]| {
@@ -164,19 +163,12 @@ impl Tensor {
     }
 
     fn min_max(&self, other: &Tensor, is_min: bool) -> Tensor {
-        let out = if is_min {
-            numeric_zip!("minimum", self, other, |x, y| if is_nan(x) || x < y {
-                x
-            } else {
-                y
-            })
+        let op = if is_min {
+            BinaryOp::Minimum
         } else {
-            numeric_zip!("maximum", self, other, |x, y| if is_nan(x) || x > y {
-                x
-            } else {
-                y
-            })
+            BinaryOp::Maximum
         };
+        let out = numeric_zip!(op, self, other);
         let (a, b) = promote(self, other);
         record(
             out,
@@ -241,16 +233,13 @@ impl Tensor {
 }
 
 macro_rules! comparison {
-    ($name:ident, $scalar:ident, $doc:expr, |$x:ident, $y:ident| $e:expr) => {
+    ($name:ident, $scalar:ident, $doc:expr, $op:expr) => {
         impl Tensor {
             #[doc = concat!("Elementwise `", $doc, "`, as a `bool` mask (broadcasting).")]
-            #[allow(clippy::bool_comparison)] // bool masks compare in order, false < true
             pub fn $name(&self, other: &Tensor) -> Tensor {
+                check_same_device(stringify!($name), &[self, other]);
                 let (a, b) = promote(self, other);
-                if a.dtype() == DType::Bool {
-                    return zip::<bool, bool>(stringify!($name), &a, &b, |$x: bool, $y: bool| $e);
-                }
-                numeric_dispatch!(stringify!($name), a.dtype(), T => zip::<T, bool>(stringify!($name), &a, &b, |$x: T, $y: T| $e))
+                arith::compare($op, &a, &b)
             }
 
             #[doc = concat!("Elementwise `", $doc, "` against a scalar, as a `bool` mask.")]
@@ -261,36 +250,30 @@ macro_rules! comparison {
     };
 }
 
-comparison!(eq, eq_scalar, "==", |x, y| x == y);
-comparison!(ne, ne_scalar, "!=", |x, y| x != y);
-comparison!(lt, lt_scalar, "<", |x, y| x < y);
-comparison!(le, le_scalar, "<=", |x, y| x <= y);
-comparison!(gt, gt_scalar, ">", |x, y| x > y);
-comparison!(ge, ge_scalar, ">=", |x, y| x >= y);
+comparison!(eq, eq_scalar, "==", CompareOp::Eq);
+comparison!(ne, ne_scalar, "!=", CompareOp::Ne);
+comparison!(lt, lt_scalar, "<", CompareOp::Lt);
+comparison!(le, le_scalar, "<=", CompareOp::Le);
+comparison!(gt, gt_scalar, ">", CompareOp::Gt);
+comparison!(ge, ge_scalar, ">=", CompareOp::Ge);
 
 impl Tensor {
     /// Elementwise logical and of two masks (`torch.logical_and`).
     pub fn logical_and(&self, other: &Tensor) -> Tensor {
-        zip::<bool, bool>(
-            "logical_and",
-            &self.to_dtype(DType::Bool),
-            &other.to_dtype(DType::Bool),
-            |x, y| x && y,
-        )
+        check_same_device("logical_and", &[self, other]);
+        let (a, b) = (self.to_dtype(DType::Bool), other.to_dtype(DType::Bool));
+        arith::logical(LogicalOp::And, &a, &b)
     }
 
     /// Elementwise logical or of two masks (`torch.logical_or`).
     pub fn logical_or(&self, other: &Tensor) -> Tensor {
-        zip::<bool, bool>(
-            "logical_or",
-            &self.to_dtype(DType::Bool),
-            &other.to_dtype(DType::Bool),
-            |x, y| x || y,
-        )
+        check_same_device("logical_or", &[self, other]);
+        let (a, b) = (self.to_dtype(DType::Bool), other.to_dtype(DType::Bool));
+        arith::logical(LogicalOp::Or, &a, &b)
     }
 
     /// Elementwise logical not of a mask (`torch.logical_not`).
     pub fn logical_not(&self) -> Tensor {
-        crate::tensor::kernels::elementwise::map::<bool, bool>(&self.to_dtype(DType::Bool), |x| !x)
+        arith::logical_not(&self.to_dtype(DType::Bool))
     }
 }

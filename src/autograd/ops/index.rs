@@ -6,11 +6,11 @@
 //! `index_add` and `scatter_add` add, so they take numeric dtypes only.
 
 use crate::autograd::record::{Saved, record};
-use crate::tensor::kernels::index as kernel;
+use crate::tensor::backend::check_same_device;
+use crate::tensor::kernels::gather_scatter as kernel;
 use crate::tensor::kernels::index::checked_indices;
 use crate::tensor::layout::normalize_dim;
 use crate::tensor::{DType, Tensor};
-use crate::{any_dispatch, numeric_dispatch};
 
 /// Whether `t` is a 1-D tensor of size 0, which `cat` skips (PyTorch's legacy rule).
 fn is_legacy_empty(t: &Tensor) -> bool {
@@ -50,9 +50,10 @@ impl Tensor {
             normalize_dim(dim, 0, "index_select");
             return self.reshape(&[1]).index_select(0, index).reshape(&[]);
         }
+        check_same_device("index_select", &[self, index]);
         let d = normalize_dim(dim, self.dim(), "index_select");
         let idx = checked_indices("index_select", index, d, self.shape()[d]);
-        let out = any_dispatch!(self.dtype(), T => kernel::index_select::<T>(self, d, &idx));
+        let out = kernel::index_select(self, d, &idx);
         record(out, &[self], "IndexSelectBackward0", || {
             let (si, in_shape) = (Saved::new(index), self.size());
             move |g: &Tensor, _: &[bool]| {
@@ -75,6 +76,7 @@ impl Tensor {
             let src = source.reshape(&[source.numel()]);
             return self.reshape(&[1]).index_add(0, index, &src).reshape(&[]);
         }
+        check_same_device("index_add", &[self, index, source]);
         let d = normalize_dim(dim, self.dim(), "index_add");
         assert!(
             self.dtype() == source.dtype(),
@@ -93,7 +95,7 @@ impl Tensor {
             index.numel()
         );
         let idx = checked_indices("index_add", index, d, self.shape()[d]);
-        let out = numeric_dispatch!("index_add", self.dtype(), T => kernel::index_add::<T>(self, d, &idx, source));
+        let out = kernel::index_add(self, d, &idx, source);
         record(out, &[self, source], "IndexAddBackward0", || {
             let si = Saved::new(index);
             move |g: &Tensor, n: &[bool]| {
@@ -122,6 +124,7 @@ impl Tensor {
             index.shape(),
             self.shape()
         );
+        check_same_device("gather", &[self, index]);
         let d = normalize_dim(dim, self.dim(), "gather");
         for k in (0..self.dim()).filter(|&k| k != d) {
             assert!(
@@ -133,8 +136,7 @@ impl Tensor {
             );
         }
         let idx = checked_indices("gather", index, d, self.shape()[d]);
-        let out =
-            any_dispatch!(self.dtype(), T => kernel::gather::<T>(self, d, &idx, index.shape()));
+        let out = kernel::gather(self, d, &idx, index.shape());
         record(out, &[self], "GatherBackward0", || {
             let (si, in_shape) = (Saved::new(index), self.size());
             move |g: &Tensor, _: &[bool]| {
@@ -169,6 +171,7 @@ impl Tensor {
             self.dtype(),
             src.dtype()
         );
+        check_same_device("scatter_add", &[self, index, src]);
         let d = normalize_dim(dim, self.dim(), "scatter_add");
         for k in 0..self.dim() {
             assert!(
@@ -182,8 +185,7 @@ impl Tensor {
             );
         }
         let idx = checked_indices("scatter_add", index, d, self.shape()[d]);
-        let out = numeric_dispatch!("scatter_add", self.dtype(), T =>
-            kernel::scatter_add::<T>(self, d, &idx, index.shape(), src));
+        let out = kernel::scatter_add(self, d, &idx, index.shape(), src);
         record(out, &[self, src], "ScatterAddBackward0", || {
             let (si, src_shape) = (Saved::new(index), src.size());
             move |g: &Tensor, n: &[bool]| {
@@ -250,9 +252,10 @@ pub fn cat(tensors: &[Tensor], dim: isize) -> Tensor {
         }
     }
     let refs: Vec<&Tensor> = kept.iter().map(|&(_, t)| t).collect();
+    check_same_device("cat", &refs);
     let dtype = promoted(&refs);
     let parts: Vec<Tensor> = refs.iter().map(|t| t.to_dtype(dtype)).collect();
-    let out = any_dispatch!(dtype, T => kernel::cat::<T>(&parts, d));
+    let out = kernel::cat(&parts, d);
     let inputs: Vec<&Tensor> = parts.iter().collect();
     record(out, &inputs, "CatBackward0", || {
         let sizes: Vec<usize> = parts.iter().map(|t| t.shape()[d]).collect();
@@ -287,13 +290,14 @@ pub fn stack(tensors: &[Tensor], dim: isize) -> Tensor {
     }
     let d = normalize_dim(dim, s0.len() + 1, "stack");
     let refs: Vec<&Tensor> = tensors.iter().collect();
+    check_same_device("stack", &refs);
     let dtype = promoted(&refs);
     let parts: Vec<Tensor> = tensors.iter().map(|t| t.to_dtype(dtype)).collect();
     let views: Vec<Tensor> = parts
         .iter()
         .map(|t| t.with_layout(t.layout().unsqueezed(d)))
         .collect();
-    let out = any_dispatch!(dtype, T => kernel::cat::<T>(&views, d));
+    let out = kernel::cat(&views, d);
     let inputs: Vec<&Tensor> = parts.iter().collect();
     record(out, &inputs, "StackBackward0", || {
         move |g: &Tensor, n: &[bool]| {

@@ -16,9 +16,10 @@
 use super::binary::scalar_like;
 use crate::autograd::mode::{is_grad_enabled, no_grad};
 use crate::autograd::record::record;
-use crate::tensor::kernels::elementwise::{broadcast_or_panic, copy_contiguous, zip_assign};
-use crate::tensor::{BufferElement, DType, Element, Tensor};
-use crate::{float_dispatch, numeric_dispatch};
+use crate::tensor::backend::check_same_device;
+use crate::tensor::kernels::arith::{self, BinaryOp};
+use crate::tensor::kernels::elementwise::broadcast_or_panic;
+use crate::tensor::{DType, Tensor};
 
 /// Category for PyTorch's in-place cast rule: bool < integer < float.
 fn category(d: DType) -> u8 {
@@ -41,6 +42,7 @@ fn assert_castable(op: &str, result: DType, dst: DType) {
 /// Checks PyTorch's rules for an in-place op on `dst`; returns whether it must be recorded.
 fn prepare(op: &str, dst: &Tensor, other: Option<&Tensor>) -> bool {
     if let Some(o) = other {
+        check_same_device(op, &[dst, o]);
         let shape = broadcast_or_panic(op, dst.shape(), o.shape());
         assert!(
             shape == dst.shape(),
@@ -76,23 +78,12 @@ fn fast_ok(op: &str, dst: &Tensor, other: &Tensor) -> bool {
 
 /// Overwrites `dst` with `value` (same dtype, broadcast to `dst`'s shape).
 fn write_into(op: &str, dst: &Tensor, value: &Tensor) {
-    fn go<T: BufferElement>(op: &str, dst: &Tensor, v: &Tensor) {
-        if !copy_contiguous::<T>(dst, v) {
-            zip_assign::<T>(op, dst, v, |_, s| s);
-        }
-    }
     let value = if value.dtype() == dst.dtype() {
         value.clone()
     } else {
         value.cast_raw(dst.dtype())
     };
-    match dst.dtype() {
-        DType::F32 => go::<f32>(op, dst, &value),
-        DType::F64 => go::<f64>(op, dst, &value),
-        DType::I64 => go::<i64>(op, dst, &value),
-        DType::U8 => go::<u8>(op, dst, &value),
-        DType::Bool => go::<bool>(op, dst, &value),
-    }
+    arith::assign(op, dst, &value);
 }
 
 /// Runs an in-place op as its out-of-place form `f`, writes the result back and, when
@@ -134,18 +125,16 @@ fn inplace_via(
 }
 
 /// `dst op= src` in one pass over `dst`, for same-dtype numeric operands.
-macro_rules! fast_zip {
-    ($op:expr, $dst:expr, $src:expr, |$a:ident, $b:ident| $e:expr) => {{
-        numeric_dispatch!($op, $dst.dtype(), T => zip_assign::<T>($op, $dst, $src, |$a: T, $b: T| $e));
-        $dst.clone()
-    }};
+fn fast_zip(op: BinaryOp, dst: &Tensor, src: &Tensor) -> Tensor {
+    arith::binary_(op, dst, src);
+    dst.clone()
 }
 
 impl Tensor {
     /// `self += other` in place, broadcasting `other` (`tensor.add_(other)`).
     pub fn add_(&self, other: &Tensor) -> Tensor {
         if fast_ok("add_", self, other) {
-            return fast_zip!("add_", self, other, |a, b| a + b);
+            return fast_zip(BinaryOp::Add, self, other);
         }
         inplace_via("add_", self, Some(other), false, |s, o| s.add(o.unwrap()))
     }
@@ -154,10 +143,7 @@ impl Tensor {
     /// optimizer update.
     pub fn add_scaled_(&self, other: &Tensor, alpha: f64) -> Tensor {
         if self.dtype().is_float() && fast_ok("add_", self, other) {
-            float_dispatch!("add_", self.dtype(), T => {
-                let k = T::from_f64(alpha);
-                zip_assign::<T>("add_", self, other, move |a: T, b: T| a + b * k)
-            });
+            arith::add_scaled_(self, other, alpha);
             return self.clone();
         }
         inplace_via("add_", self, Some(other), false, |s, o| {
@@ -168,7 +154,7 @@ impl Tensor {
     /// `self -= other` in place (`tensor.sub_(other)`).
     pub fn sub_(&self, other: &Tensor) -> Tensor {
         if fast_ok("sub_", self, other) {
-            return fast_zip!("sub_", self, other, |a, b| a - b);
+            return fast_zip(BinaryOp::Sub, self, other);
         }
         inplace_via("sub_", self, Some(other), false, |s, o| s.sub(o.unwrap()))
     }
@@ -176,7 +162,7 @@ impl Tensor {
     /// `self *= other` in place (`tensor.mul_(other)`).
     pub fn mul_(&self, other: &Tensor) -> Tensor {
         if fast_ok("mul_", self, other) {
-            return fast_zip!("mul_", self, other, |a, b| a * b);
+            return fast_zip(BinaryOp::Mul, self, other);
         }
         inplace_via("mul_", self, Some(other), true, |s, o| s.mul(o.unwrap()))
     }
@@ -185,7 +171,7 @@ impl Tensor {
     /// cannot hold the float result and panic, as in PyTorch.
     pub fn div_(&self, other: &Tensor) -> Tensor {
         if self.dtype().is_float() && fast_ok("div_", self, other) {
-            return fast_zip!("div_", self, other, |a, b| a / b);
+            return fast_zip(BinaryOp::Div, self, other);
         }
         inplace_via("div_", self, Some(other), true, |s, o| s.div(o.unwrap()))
     }

@@ -3,6 +3,7 @@
 
 use crate::autograd::record::{Saved, record};
 use crate::tensor::Tensor;
+use crate::tensor::backend::check_same_device;
 use crate::tensor::kernels::matmul::matmul_strided;
 use crate::tensor::layout::broadcast_shapes;
 
@@ -10,6 +11,7 @@ impl Tensor {
     /// Matrix product (`torch.matmul` / `a @ b`).
     pub fn matmul(&self, other: &Tensor) -> Tensor {
         let (a, b) = (self, other);
+        check_same_device("matmul", &[a, b]);
         assert!(
             a.dim() >= 1 && b.dim() >= 1,
             "matmul: both arguments to matmul need to be at least 1D, but they are {}D and {}D",
@@ -80,6 +82,7 @@ impl Tensor {
     /// Product of `[..., m, k]` and `[..., k, n]` with broadcast batch dims.
     fn matmul_nd(&self, other: &Tensor) -> Tensor {
         let (a, b) = (self, other);
+        check_same_device("matmul", &[a, b]);
         let (ra, rb) = (a.dim(), b.dim());
         let (m, k) = (a.shape()[ra - 2], a.shape()[ra - 1]);
         let (k2, n) = (b.shape()[rb - 2], b.shape()[rb - 1]);
@@ -116,11 +119,64 @@ impl Tensor {
             let (sa, sb) = (Saved::new(a), Saved::new(b));
             move |g: &Tensor, need: &[bool]| {
                 let (a, b) = (sa.get(), sb.get());
+                let grad_b = || {
+                    if b.dim() == 2 && a.dim() > 2 {
+                        // B is shared by the whole batch (whose shape is then A's): the
+                        // sum of a_iᵀ g_i is one product `[k, batch·m]·[batch·m, n]`,
+                        // not a batch of products and a sum.
+                        let (k, n) = (b.shape()[0] as isize, b.shape()[1] as isize);
+                        let a2 = a.reshape_infer(&[-1, k]);
+                        a2.transpose(0, 1).matmul_nd(&g.reshape_infer(&[-1, n]))
+                    } else {
+                        a.transpose(-1, -2).matmul_nd(g).sum_to_size(b.shape())
+                    }
+                };
                 vec![
                     need[0].then(|| g.matmul_nd(&b.transpose(-1, -2)).sum_to_size(a.shape())),
-                    need[1].then(|| a.transpose(-1, -2).matmul_nd(g).sum_to_size(b.shape())),
+                    need[1].then(grad_b),
                 ]
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::autograd::gradcheck;
+    use crate::tensor::Tensor;
+
+    fn check(a: &[usize], b: &[usize], transpose_a: bool) {
+        let (a, b) = (Tensor::randn(a).double(), Tensor::randn(b).double());
+        gradcheck(
+            |x| {
+                let a = if transpose_a {
+                    x[0].transpose(-1, -2)
+                } else {
+                    x[0].clone()
+                };
+                a.matmul(&x[1]).tanh()
+            },
+            &[a, b],
+            1e-6,
+            1e-6,
+            1e-5,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn gradcheck_batched_matmul_with_a_shared_matrix() {
+        // The folded weight gradient: B is 2-D and shared by the batch.
+        check(&[2, 3, 4], &[4, 5], false);
+        check(&[2, 2, 3, 4], &[4, 5], false);
+        // A strided (transposed) batch: reshape copies before the folded product.
+        check(&[2, 4, 3], &[4, 5], true);
+    }
+
+    #[test]
+    fn gradcheck_batched_matmul_with_batched_or_broadcast_operands() {
+        check(&[2, 3, 4], &[2, 4, 5], false);
+        check(&[3, 4], &[2, 4, 5], false);
+        check(&[2, 1, 3, 4], &[3, 4, 5], false);
     }
 }

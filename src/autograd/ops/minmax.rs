@@ -7,10 +7,9 @@
 
 use super::reduce::{reduced_shape, resolve_dims};
 use crate::autograd::record::{Saved, record, record_out};
-use crate::numeric_dispatch;
-use crate::tensor::kernels::reduce::reduce;
+use crate::tensor::kernels::extremum as kernel;
 use crate::tensor::layout::normalize_dim;
-use crate::tensor::{BufferElement, DType, Element, Tensor};
+use crate::tensor::{DType, Tensor};
 
 /// Resolves `dims` like [`resolve_dims`], panicking when a dim is named twice.
 pub(crate) fn resolve_unique_dims(op: &str, x: &Tensor, dims: &[isize]) -> Vec<usize> {
@@ -26,26 +25,6 @@ pub(crate) fn resolve_unique_dims(op: &str, x: &Tensor, dims: &[isize]) -> Vec<u
     resolve_dims(op, x, dims)
 }
 
-/// NaN test that also compiles for integers and bools (always false there).
-fn is_nan<T: PartialOrd>(v: T) -> bool {
-    v.partial_cmp(&v).is_none()
-}
-
-/// Index of the first maximum (or minimum) of `s`; the first NaN wins outright.
-fn pick<T: Element>(s: &[T], is_max: bool) -> usize {
-    let mut best = 0;
-    for (i, &v) in s.iter().enumerate().skip(1) {
-        let b = s[best];
-        if is_nan(b) {
-            break;
-        }
-        if is_nan(v) || (if is_max { v > b } else { v < b }) {
-            best = i;
-        }
-    }
-    best
-}
-
 /// Panics like PyTorch when a reduced dim is empty (an extremum has no identity).
 fn check_nonempty(op: &str, x: &Tensor, dims: &[usize]) {
     if x.dim() == 0 {
@@ -58,33 +37,6 @@ fn check_nonempty(op: &str, x: &Tensor, dims: &[usize]) {
             x.shape()
         );
     }
-}
-
-/// The extreme values over `dims` (shape: the kept dims), without autograd.
-fn raw_extreme(op: &str, x: &Tensor, dims: &[usize], is_max: bool) -> Tensor {
-    if x.dtype() == DType::Bool {
-        return reduce::<bool, bool>(x, dims, move |s: &[bool]| s[pick(s, is_max)]);
-    }
-    numeric_dispatch!(op, x.dtype(), T => reduce::<T, T>(x, dims, move |s: &[T]| s[pick(s, is_max)]))
-}
-
-/// Indices of the extremes along `dim` (shape: the kept dims), as i64.
-fn raw_arg(op: &str, x: &Tensor, dim: usize, is_max: bool) -> Tensor {
-    if x.dtype() == DType::Bool {
-        return reduce::<bool, i64>(x, &[dim], move |s: &[bool]| pick(s, is_max) as i64);
-    }
-    numeric_dispatch!(op, x.dtype(), T => reduce::<T, i64>(x, &[dim], move |s: &[T]| pick(s, is_max) as i64))
-}
-
-/// Element `idx[k]` of every contiguous run `k` of length `n` in `c`.
-fn take_along<T: BufferElement>(c: &Tensor, idx: &[i64], n: usize, shape: &[usize]) -> Tensor {
-    let v: Vec<T> = c.with_contiguous(|s: &[T]| {
-        idx.iter()
-            .enumerate()
-            .map(|(k, &i)| s[k * n + i as usize])
-            .collect()
-    });
-    Tensor::from_vec(v, shape)
 }
 
 /// The gradient of a values-only extremum: split evenly among the elements equal to the
@@ -122,7 +74,7 @@ impl Tensor {
              reduction dim with the 'dim' argument."
         );
         let dims: Vec<usize> = (0..self.dim()).collect();
-        let out = raw_extreme(op, self, &dims, is_max);
+        let out = kernel::extreme(op, self, &dims, is_max);
         let node = if is_max {
             "MaxBackward1"
         } else {
@@ -158,8 +110,11 @@ impl Tensor {
         let op = if is_max { "amax" } else { "amin" };
         let d = resolve_unique_dims(op, self, dims);
         check_nonempty(op, self, &d);
-        let out =
-            raw_extreme(op, self, &d, is_max).reshape(&reduced_shape(self.shape(), &d, keepdim));
+        let out = kernel::extreme(op, self, &d, is_max).reshape(&reduced_shape(
+            self.shape(),
+            &d,
+            keepdim,
+        ));
         let node = if is_max {
             "AmaxBackward0"
         } else {
@@ -201,7 +156,7 @@ impl Tensor {
         check_nonempty(op, self, &[d]);
         let shape = reduced_shape(self.shape(), &[d], keepdim);
         let kept = reduced_shape(self.shape(), &[d], true);
-        let idx = raw_arg(op, self, d, is_max).reshape(&shape);
+        let idx = kernel::arg_extreme(op, self, d, is_max).reshape(&shape);
         // `dim` moved last with the other dims kept in order, so run `k` of `c` is output
         // element `k` (a transpose would swap `dim` with the last dim and scramble them).
         let order: Vec<isize> = (0..self.dim())
@@ -212,11 +167,7 @@ impl Tensor {
         let c = self.detach().permute(&order).contiguous();
         let iv = idx.to_vec::<i64>();
         let n = self.shape()[d];
-        let values = if self.dtype() == DType::Bool {
-            take_along::<bool>(&c, &iv, n, &shape)
-        } else {
-            numeric_dispatch!(op, self.dtype(), T => take_along::<T>(&c, &iv, n, &shape))
-        };
+        let values = kernel::take_along(op, &c, &iv, n, &shape);
         let node = if is_max {
             "MaxBackward0"
         } else {
@@ -257,7 +208,7 @@ impl Tensor {
                     "{op}(): Expected reduction dim to be specified for input.numel() == 0."
                 );
                 let flat = self.detach().reshape(&[self.numel()]);
-                let i = raw_arg(op, &flat, 0, is_max);
+                let i = kernel::arg_extreme(op, &flat, 0, is_max);
                 let shape = if keepdim { vec![1; self.dim()] } else { vec![] };
                 i.reshape(&shape)
             }
@@ -268,7 +219,7 @@ impl Tensor {
                 }
                 let d = normalize_dim(dim, self.dim(), op);
                 check_nonempty(op, self, &[d]);
-                raw_arg(op, &self.detach(), d, is_max).reshape(&reduced_shape(
+                kernel::arg_extreme(op, &self.detach(), d, is_max).reshape(&reduced_shape(
                     self.shape(),
                     &[d],
                     keepdim,

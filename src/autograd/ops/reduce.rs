@@ -1,10 +1,9 @@
 //! Sum-like reductions: sum, mean, and `sum_to_size` (the adjoint of broadcasting).
 
 use crate::autograd::record::record;
-use crate::tensor::kernels::reduce::{reduce, sum_slice};
+use crate::tensor::Tensor;
+use crate::tensor::kernels::reductions;
 use crate::tensor::layout::normalize_dim;
-use crate::tensor::{DType, Tensor};
-use crate::{float_dispatch, numeric_dispatch};
 
 /// Resolves a dim list (negative allowed, empty = all dims) into sorted unique dims.
 pub(crate) fn resolve_dims(op: &str, x: &Tensor, dims: &[isize]) -> Vec<usize> {
@@ -38,37 +37,6 @@ pub(crate) fn reduced_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> V
         .collect()
 }
 
-fn raw_sum(x: &Tensor, dims: &[usize]) -> Tensor {
-    match x.dtype() {
-        DType::F32 | DType::F64 => float_dispatch!("sum", x.dtype(), T => {
-            if dims.len() == x.dim() && x.numel() >= crate::tensor::kernels::PAR_THRESHOLD {
-                // One long run: sum blocks on every thread, then the block sums.
-                let partial: Vec<T> = x.with_contiguous(|s: &[T]| {
-                    crate::tensor::parallel::map_chunks(s, 1 << 16, sum_slice::<T>)
-                });
-                Tensor::scalar(sum_slice::<T>(&partial))
-            } else if dims == [0] && x.dim() >= 2 && x.is_contiguous() {
-                // Leading-dim sum (bias gradients): add whole rows, no transposed copy.
-                let width = x.numel() / x.shape()[0].max(1);
-                let acc = x.with_contiguous(|s: &[T]| {
-                    let mut acc = vec![T::default(); width];
-                    for row in s.chunks_exact(width.max(1)) {
-                        acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
-                    }
-                    acc
-                });
-                Tensor::from_vec(acc, &x.shape()[1..])
-            } else {
-                reduce::<T, T>(x, dims, sum_slice::<T>)
-            }
-        }),
-        DType::Bool | DType::U8 => raw_sum(&x.to_dtype(DType::I64), dims),
-        _ => {
-            numeric_dispatch!("sum", x.dtype(), T => reduce::<T, T>(x, dims, |s: &[T]| s.iter().fold(T::default(), |a, &b| a + b)))
-        }
-    }
-}
-
 impl Tensor {
     /// Sum of all elements, as a 0-D tensor (`tensor.sum()`).
     pub fn sum(&self) -> Tensor {
@@ -79,7 +47,7 @@ impl Tensor {
     /// when `keepdim` (`tensor.sum(dim, keepdim)`).
     pub fn sum_dims(&self, dims: &[isize], keepdim: bool) -> Tensor {
         let d = resolve_dims("sum", self, dims);
-        let out = raw_sum(self, &d).reshape(&reduced_shape(self.shape(), &d, keepdim));
+        let out = reductions::sum(self, &d).reshape(&reduced_shape(self.shape(), &d, keepdim));
         let in_shape = self.size();
         let kept = reduced_shape(self.shape(), &d, true);
         record(out, &[self], "SumBackward1", move || {

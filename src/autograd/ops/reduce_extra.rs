@@ -7,42 +7,16 @@ use super::minmax::resolve_unique_dims;
 use super::reduce::reduced_shape;
 use crate::autograd::mode::{is_grad_enabled, no_grad};
 use crate::autograd::record::{Saved, record_out};
-use crate::tensor::kernels::reduce::reduce;
+use crate::tensor::kernels::reductions;
 use crate::tensor::layout::normalize_dim;
-use crate::tensor::{BufferElement, DType, Tensor};
-use crate::{float_dispatch, numeric_dispatch};
-use num_traits::One;
-
-/// The product of each contiguous run of `n` elements except the element itself, computed
-/// with prefix and suffix products so zeros need no division.
-fn others_product_runs<T: BufferElement + One + std::ops::Mul<Output = T>>(
-    s: &[T],
-    n: usize,
-) -> Vec<T> {
-    let mut out = vec![T::one(); s.len()];
-    for (src, dst) in s.chunks(n).zip(out.chunks_mut(n)) {
-        let mut acc = T::one();
-        for (o, &v) in dst.iter_mut().zip(src) {
-            *o = acc;
-            acc = acc * v;
-        }
-        let mut acc = T::one();
-        for (o, &v) in dst.iter_mut().zip(src).rev() {
-            *o = *o * acc;
-            acc = acc * v;
-        }
-    }
-    out
-}
+use crate::tensor::{DType, Tensor};
 
 /// For each element, the product of the other elements along `dim` (no autograd).
 fn others_product_raw(x: &Tensor, dim: usize) -> Tensor {
     let d = dim as isize;
     let c = x.detach().transpose(d, -1).contiguous();
     let n = x.shape()[dim];
-    let t = float_dispatch!("prod_backward", c.dtype(), T => {
-        Tensor::from_vec(c.with_contiguous(|s: &[T]| others_product_runs(s, n)), c.shape())
-    });
+    let t = reductions::others_product(&c, n);
     t.transpose(d, -1)
 }
 
@@ -97,10 +71,7 @@ impl Tensor {
             _ => self.clone(),
         };
         let shape = reduced_shape(x.shape(), &[d], keepdim);
-        let out = numeric_dispatch!("prod", x.dtype(), T => {
-            reduce::<T, T>(&x, &[d], |s: &[T]| s.iter().fold(T::one(), |a, &b| a * b))
-        })
-        .reshape(&shape);
+        let out = reductions::prod(&x, &[d]).reshape(&shape);
         record_out(out, &[&x], "ProdBackward1", |out: &Tensor| {
             let saved_out = Saved::data(out);
             let sx = Saved::new(&x);
@@ -316,9 +287,9 @@ mod tests {
 
     #[test]
     fn others_product_handles_zeros() {
-        let s = [2.0f64, 0.0, 3.0, 4.0, 5.0, 6.0];
+        let s = Tensor::from_vec(vec![2.0f64, 0.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
         assert_eq!(
-            others_product_runs(&s, 3),
+            reductions::others_product(&s, 3).to_vec::<f64>(),
             vec![0.0, 6.0, 0.0, 30.0, 24.0, 20.0]
         );
     }

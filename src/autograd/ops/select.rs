@@ -1,8 +1,9 @@
 //! Masked selection: `masked_fill` and `where_`.
 
 use crate::autograd::record::{Saved, record};
-use crate::numeric_dispatch;
+use crate::tensor::backend::check_same_device;
 use crate::tensor::kernels::elementwise::broadcast_or_panic;
+use crate::tensor::kernels::select as kernel;
 use crate::tensor::{DType, Tensor};
 
 impl Tensor {
@@ -25,17 +26,12 @@ impl Tensor {
             "where: expected condition to be a bool tensor, got {}",
             cond.dtype()
         );
+        check_same_device("where", &[cond, x, y]);
         let d = x.dtype().promote(y.dtype());
         let (x, y) = (x.to_dtype(d), y.to_dtype(d));
         let shape = broadcast_or_panic("where", x.shape(), y.shape());
         let shape = broadcast_or_panic("where", &shape, cond.shape());
-        let cv = cond.broadcast_copy(&shape).gather_vec::<bool>();
-        let out = numeric_dispatch!("where", d, T => {
-            let xv = x.broadcast_copy(&shape).gather_vec::<T>();
-            let yv = y.broadcast_copy(&shape).gather_vec::<T>();
-            let v: Vec<T> = cv.iter().zip(xv).zip(yv).map(|((&c, p), q)| if c { p } else { q }).collect();
-            Tensor::from_vec(v, &shape)
-        });
+        let out = kernel::where_(cond, &x, &y, &shape);
         let (xs, ys) = (x.size(), y.size());
         record(out, &[&x, &y], "WhereBackward0", || {
             let sc = Saved::new(cond);

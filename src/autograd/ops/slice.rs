@@ -2,10 +2,9 @@
 //! cutting a tensor into pieces (split, split_sizes, chunk, unbind). All share storage
 //! with their input; each backward writes the gradient into zeros of the input's shape.
 
-use crate::any_dispatch;
 use crate::autograd::record::record;
 use crate::tensor::Tensor;
-use crate::tensor::kernels::index::slice_scatter_zeros;
+use crate::tensor::kernels::gather_scatter::slice_scatter_zeros;
 use crate::tensor::layout::normalize_dim;
 
 /// Resolves a Python slice bound against a dimension of size `n`: negative counts from
@@ -50,7 +49,7 @@ impl Tensor {
         start: usize,
         step: usize,
     ) -> Tensor {
-        let out = any_dispatch!(self.dtype(), T => slice_scatter_zeros::<T>(self, in_shape, d, start, step));
+        let out = slice_scatter_zeros(self, in_shape, d, start, step);
         let len = self.shape()[d];
         record(out, &[self], "SliceBackwardBackward0", move || {
             move |g: &Tensor, _: &[bool]| {

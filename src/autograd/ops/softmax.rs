@@ -7,121 +7,9 @@
 
 use crate::autograd::mode::is_grad_enabled;
 use crate::autograd::record::{Saved, record_out};
-use crate::float_dispatch;
-use crate::tensor::kernels::PAR_THRESHOLD;
+use crate::tensor::Tensor;
+use crate::tensor::kernels::softmax as kernel;
 use crate::tensor::layout::normalize_dim;
-use crate::tensor::parallel::for_each_chunk_mut;
-use crate::tensor::{Float, Tensor};
-use num_traits::Zero;
-
-/// `(outer, n, inner)`: the sizes before, at and after `dim` of a row-major shape.
-pub(crate) fn split_at_dim(shape: &[usize], dim: usize) -> (usize, usize, usize) {
-    if shape.is_empty() {
-        return (1, 1, 1);
-    }
-    let outer = shape[..dim].iter().product();
-    let inner = shape[dim + 1..].iter().product();
-    (outer, shape[dim], inner)
-}
-
-/// Runs `f` over every `n * inner` block of `data` and the matching block of `out`,
-/// in parallel when the tensor is large.
-fn for_blocks<T: Float>(
-    data: &[T],
-    out: &mut [T],
-    block: usize,
-    f: impl Fn(&[T], &mut [T]) + Sync + Send,
-) {
-    if block == 0 {
-        return;
-    }
-    if data.len() < PAR_THRESHOLD {
-        data.chunks(block)
-            .zip(out.chunks_mut(block))
-            .for_each(|(x, o)| f(x, o));
-    } else {
-        let per = (crate::tensor::kernels::par_chunk(data.len()) / block).max(1) * block;
-        for_each_chunk_mut(out, per, |i, o| {
-            for (x, o) in data[i * per..].chunks(block).zip(o.chunks_mut(block)) {
-                f(x, o);
-            }
-        });
-    }
-}
-
-/// Softmax (or log-softmax) of each `n`-long fibre with stride `inner` in a block.
-fn softmax_block<T: Float>(x: &[T], o: &mut [T], n: usize, inner: usize, log: bool) {
-    for i in 0..inner {
-        let mut max = T::neg_infinity();
-        for k in 0..n {
-            let v = x[k * inner + i];
-            if v > max || v.is_nan() {
-                max = v;
-            }
-        }
-        // A row of -inf would give NaN via -inf - -inf; PyTorch also yields NaN there.
-        let mut sum = T::zero();
-        for k in 0..n {
-            let e = (x[k * inner + i] - max).exp();
-            if !log {
-                o[k * inner + i] = e;
-            }
-            sum += e;
-        }
-        if log {
-            let shift = max + sum.ln();
-            for k in 0..n {
-                o[k * inner + i] = x[k * inner + i] - shift;
-            }
-        } else {
-            for k in 0..n {
-                o[k * inner + i] /= sum;
-            }
-        }
-    }
-}
-
-/// Raw (unrecorded) softmax or log-softmax of `x` along `dim`.
-fn softmax_raw(x: &Tensor, dim: usize, log: bool) -> Tensor {
-    let (_, n, inner) = split_at_dim(x.shape(), dim);
-    float_dispatch!("softmax", x.dtype(), T => {
-        let mut out = vec![T::zero(); x.numel()];
-        x.with_contiguous(|s: &[T]| {
-            for_blocks(s, &mut out, n * inner, |b, o| softmax_block(b, o, n, inner, log))
-        });
-        Tensor::from_vec(out, x.shape())
-    })
-}
-
-/// Raw backward of softmax (`log == false`, `y` = softmax output) or log-softmax
-/// (`log == true`, `y` = log-softmax output) for upstream gradient `g`.
-fn softmax_backward_raw(g: &Tensor, y: &Tensor, dim: usize, log: bool) -> Tensor {
-    let (_, n, inner) = split_at_dim(y.shape(), dim);
-    float_dispatch!("softmax_backward", y.dtype(), T => {
-        let gv = g.to_dtype(y.dtype()).contiguous().gather_vec::<T>();
-        let mut out = vec![T::zero(); y.numel()];
-        y.with_contiguous(|ys: &[T]| {
-            let block = n * inner;
-            if block == 0 {
-                return;
-            }
-            for ((yb, gb), ob) in ys.chunks(block).zip(gv.chunks(block)).zip(out.chunks_mut(block)) {
-                for i in 0..inner {
-                    let mut acc = T::zero();
-                    for k in 0..n {
-                        let j = k * inner + i;
-                        acc += if log { gb[j] } else { gb[j] * yb[j] };
-                    }
-                    for k in 0..n {
-                        let j = k * inner + i;
-                        ob[j] = if log { gb[j] - yb[j].exp() * acc } else { yb[j] * (gb[j] - acc) };
-                    }
-                }
-            }
-        });
-        Tensor::from_vec(out, y.shape())
-    })
-}
 
 impl Tensor {
     /// `exp(x) / sum(exp(x))` along `dim` (`torch.softmax(x, dim)`).
@@ -146,7 +34,7 @@ impl Tensor {
             self.float()
         };
         let d = normalize_dim(dim, x.dim(), op);
-        let out = softmax_raw(&x, d, log);
+        let out = kernel::forward(&x, d, log);
         let name = if log {
             "LogSoftmaxBackward0"
         } else {
@@ -157,7 +45,12 @@ impl Tensor {
             let sx = Saved::new(&x);
             move |g: &Tensor, _: &[bool]| {
                 if !is_grad_enabled() {
-                    return vec![Some(softmax_backward_raw(g, saved_out.get(), d, log))];
+                    return vec![Some(kernel::backward(
+                        &g.to_dtype(saved_out.get().dtype()),
+                        saved_out.get(),
+                        d,
+                        log,
+                    ))];
                 }
                 // Recording the backward: rebuild it from differentiable ops.
                 let x = sx.get();

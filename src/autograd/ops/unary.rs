@@ -3,42 +3,18 @@
 
 use crate::autograd::mode::is_grad_enabled;
 use crate::autograd::record::{Saved, record, record_out};
-use crate::tensor::kernels::elementwise::map;
-use crate::tensor::{Element, Float, Tensor};
-use crate::{float_dispatch, numeric_dispatch};
-use num_traits::{One, Zero};
-
-/// Applies a float function elementwise (integer inputs are promoted to f32 first).
-pub(crate) fn float_map(
-    name: &str,
-    x: &Tensor,
-    f32f: fn(f32) -> f32,
-    f64f: fn(f64) -> f64,
-) -> Tensor {
-    let x = if x.dtype().is_float() {
-        x.clone()
-    } else {
-        x.float()
-    };
-    match x.dtype() {
-        crate::tensor::DType::F32 => map::<f32, f32>(&x, f32f),
-        crate::tensor::DType::F64 => map::<f64, f64>(&x, f64f),
-        d => panic!("{name}: not implemented for dtype {d}"),
-    }
-}
+use crate::tensor::Tensor;
+use crate::tensor::kernels::unary::{UnaryOp, unary};
 
 /// Defines a unary float op whose derivative is `g * deriv(x, y)`, where `y` is the
 /// forward output (recomputed from `x` when building a differentiable backward).
 macro_rules! unary_op {
-    ($(#[$m:meta])* $name:ident, $node:expr, |$v:ident| $f:expr, |$g:ident, $x:ident, $y:ident| $d:expr) => {
+    ($(#[$m:meta])* $name:ident, $node:expr, $op:expr, |$g:ident, $x:ident, $y:ident| $d:expr) => {
         impl Tensor {
             $(#[$m])*
             pub fn $name(&self) -> Tensor {
-                fn k<T: Float>($v: T) -> T {
-                    $f
-                }
                 let x = if self.dtype().is_float() { self.clone() } else { self.float() };
-                let out = float_map(stringify!($name), &x, k::<f32>, k::<f64>);
+                let out = unary($op, &x);
                 record_out(out, &[&x], $node, |out: &Tensor| {
                     let saved_out = Saved::data(out);
                     let sx = Saved::new(&x);
@@ -58,42 +34,41 @@ macro_rules! unary_op {
 
 unary_op!(
     /// `e^x` (`torch.exp`).
-    exp, "ExpBackward0", |v| v.exp(), |g, x, y| g.mul(y));
+    exp, "ExpBackward0", UnaryOp::Exp, |g, x, y| g.mul(y));
 unary_op!(
     /// Natural logarithm (`torch.log`).
-    log, "LogBackward0", |v| v.ln(), |g, x, y| g.div(x));
+    log, "LogBackward0", UnaryOp::Log, |g, x, y| g.div(x));
 unary_op!(
     /// `ln(1 + x)`, accurate near 0 (`torch.log1p`).
-    log1p, "Log1PBackward0", |v| v.ln_1p(), |g, x, y| g.div(&x.add_scalar(1.0)));
+    log1p, "Log1PBackward0", UnaryOp::Log1p, |g, x, y| g.div(&x.add_scalar(1.0)));
 unary_op!(
     /// Square root (`torch.sqrt`).
-    sqrt, "SqrtBackward0", |v| v.sqrt(), |g, x, y| g.div(&y.mul_scalar(2.0)));
+    sqrt, "SqrtBackward0", UnaryOp::Sqrt, |g, x, y| g.div(&y.mul_scalar(2.0)));
 unary_op!(
     /// `1 / sqrt(x)` (`torch.rsqrt`).
-    rsqrt, "RsqrtBackward0", |v| v.sqrt().recip(), |g, x, y| g.mul(&y.pow_scalar(3.0)).mul_scalar(-0.5));
+    rsqrt, "RsqrtBackward0", UnaryOp::Rsqrt, |g, x, y| g.mul(&y.pow_scalar(3.0)).mul_scalar(-0.5));
 unary_op!(
     /// Sine (`torch.sin`).
-    sin, "SinBackward0", |v| v.sin(), |g, x, y| g.mul(&x.cos()));
+    sin, "SinBackward0", UnaryOp::Sin, |g, x, y| g.mul(&x.cos()));
 unary_op!(
     /// Cosine (`torch.cos`).
-    cos, "CosBackward0", |v| v.cos(), |g, x, y| g.mul(&x.sin()).neg());
+    cos, "CosBackward0", UnaryOp::Cos, |g, x, y| g.mul(&x.sin()).neg());
 unary_op!(
     /// Hyperbolic tangent (`torch.tanh`).
-    tanh, "TanhBackward0", |v| v.tanh(), |g, x, y| g.mul(&y.mul(y).rsub_scalar(1.0)));
+    tanh, "TanhBackward0", UnaryOp::Tanh, |g, x, y| g.mul(&y.mul(y).rsub_scalar(1.0)));
 unary_op!(
     /// Logistic sigmoid `1 / (1 + e^-x)` (`torch.sigmoid`).
     sigmoid, "SigmoidBackward0",
-    |v| if v >= T::zero() { (T::one() + (-v).exp()).recip() } else { let e = v.exp(); e / (T::one() + e) },
+    UnaryOp::Sigmoid,
     |g, x, y| g.mul(&y.mul(&y.rsub_scalar(1.0))));
 unary_op!(
     /// Absolute value (`torch.abs`); the gradient at 0 is 0.
-    abs, "AbsBackward0", |v| v.abs(), |g, x, y| g.mul(&x.sign()));
+    abs, "AbsBackward0", UnaryOp::Abs, |g, x, y| g.mul(&x.sign()));
 
 impl Tensor {
     /// `-self` (`torch.neg`).
     pub fn neg(&self) -> Tensor {
-        let out =
-            numeric_dispatch!("neg", self.dtype(), T => map::<T, T>(self, |v: T| T::default() - v));
+        let out = unary(UnaryOp::Neg, self);
         record(out, &[self], "NegBackward0", || {
             |g: &Tensor, _: &[bool]| vec![Some(g.neg())]
         })
@@ -101,9 +76,7 @@ impl Tensor {
 
     /// `-1`, `0` or `1` by sign (`torch.sign`); not differentiable (zero gradient).
     pub fn sign(&self) -> Tensor {
-        let out = float_dispatch!("sign", self.dtype(), T => map::<T, T>(self, |v: T| {
-            if v > T::zero() { T::one() } else if v < T::zero() { -T::one() } else { v }
-        }));
+        let out = unary(UnaryOp::Sign, self);
         record(out, &[self], "SignBackward0", || {
             |g: &Tensor, _: &[bool]| vec![Some(g.zeros_like())]
         })
@@ -116,10 +89,7 @@ impl Tensor {
         } else {
             self.float()
         };
-        let out = float_dispatch!("pow", x.dtype(), T => {
-            let et = T::c(e);
-            if e == 2.0 { map::<T, T>(&x, |v: T| v * v) } else { map::<T, T>(&x, move |v: T| v.powf(et)) }
-        });
+        let out = unary(UnaryOp::PowScalar(e), &x);
         record(out, &[&x], "PowBackward0", || {
             let sx = Saved::new(&x);
             move |g: &Tensor, _: &[bool]| {
@@ -136,16 +106,7 @@ impl Tensor {
     /// The gradient passes only where the input is strictly inside the given bounds: it is 0
     /// at `x == min`, at `x == max` and at NaN, as in PyTorch 2.15.
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Tensor {
-        let lo = min.unwrap_or(f64::NEG_INFINITY);
-        let hi = max.unwrap_or(f64::INFINITY);
-        let out = numeric_dispatch!("clamp", self.dtype(), T => {
-            let (l, h) = (T::from_f64(lo.max(-1e300)), T::from_f64(hi.min(1e300)));
-            let (has_l, has_h) = (min.is_some(), max.is_some());
-            map::<T, T>(self, move |v: T| {
-                let v = if has_l && v < l { l } else { v };
-                if has_h && v > h { h } else { v }
-            })
-        });
+        let out = unary(UnaryOp::Clamp(min, max), self);
         record(out, &[self], "ClampBackward1", || {
             let sx = Saved::new(self);
             move |g: &Tensor, _: &[bool]| {

@@ -16,13 +16,10 @@ use crate::data::gather::{index_row, select_rows};
 use crate::data::idx::{IdxArray, IdxType, read_idx_prefix};
 use crate::data::transforms::{Transform, pixel_table};
 use crate::tensor::Tensor;
-use crate::tensor::parallel::for_each_chunk_mut;
+use crate::tensor::kernels::copy;
 
 /// Image side length in pixels.
 pub const SIDE: usize = 28;
-
-/// Pixels per parallel work item when converting images to floats.
-const CHUNK: usize = 1 << 16;
 
 /// Number of classes.
 pub const NUM_CLASSES: usize = 10;
@@ -281,16 +278,7 @@ impl<V: MnistVariant> MnistLike<V> {
     /// computed through a 256-entry table in one parallel pass.
     pub fn float_images(&self, normalize: Option<(f64, f64)>) -> Tensor {
         let table = pixel_table(normalize);
-        let values = self.images.with_contiguous(|px: &[u8]| {
-            let mut out = vec![0f32; px.len()];
-            for_each_chunk_mut(&mut out, CHUNK, |i, out| {
-                for (o, &b) in out.iter_mut().zip(&px[i * CHUNK..]) {
-                    *o = table[usize::from(b)];
-                }
-            });
-            out
-        });
-        Tensor::from_vec(values, &[self.images.shape()[0], SIDE * SIDE])
+        copy::byte_table(&self.images, &table, &[self.images.shape()[0], SIDE * SIDE])
     }
 
     /// The split as a [`TensorDataset`] of `(images f32 [N, 1, 28, 28], labels i64 [N])`,

@@ -2,9 +2,9 @@
 //! gradients of any order flow.
 
 use crate::autograd::record::{Saved, record};
-use crate::float_dispatch;
+use crate::tensor::backend::check_same_device;
+use crate::tensor::kernels::embedding as kernel;
 use crate::tensor::{DType, Tensor};
-use num_traits::Zero;
 
 fn checked_rows(indices: &Tensor, num: usize) -> Vec<usize> {
     assert!(
@@ -33,17 +33,12 @@ pub fn embedding(indices: &Tensor, weight: &Tensor, padding_idx: Option<usize>) 
         "embedding: weight must be 2-D, got {:?}",
         weight.shape()
     );
+    check_same_device("embedding", &[indices, weight]);
     let (num, dim) = (weight.shape()[0], weight.shape()[1]);
     let rows = checked_rows(indices, num);
     let mut shape = indices.size();
     shape.push(dim);
-    let out = float_dispatch!("embedding", weight.dtype(), T => weight.with_contiguous(|w: &[T]| {
-        let mut v = Vec::with_capacity(rows.len() * dim);
-        for &r in &rows {
-            v.extend_from_slice(&w[r * dim..(r + 1) * dim]);
-        }
-        Tensor::from_vec(v, &shape)
-    }));
+    let out = kernel::forward(weight, &rows, &shape);
     record(out, &[weight], "EmbeddingBackward0", || {
         let idx = Saved::new(indices);
         move |g: &Tensor, _: &[bool]| vec![Some(embedding_backward(g, idx.get(), num, padding_idx))]
@@ -57,20 +52,8 @@ fn embedding_backward(
     num: usize,
     padding: Option<usize>,
 ) -> Tensor {
-    let dim = grad.shape()[grad.dim() - 1];
     let rows = checked_rows(indices, num);
-    let out = float_dispatch!("embedding_backward", grad.dtype(), T => grad.with_contiguous(|g: &[T]| {
-        let mut v = vec![T::zero(); num * dim];
-        for (k, &r) in rows.iter().enumerate() {
-            if Some(r) == padding {
-                continue;
-            }
-            for (o, &x) in v[r * dim..(r + 1) * dim].iter_mut().zip(&g[k * dim..(k + 1) * dim]) {
-                *o += x;
-            }
-        }
-        Tensor::from_vec(v, &[num, dim])
-    }));
+    let out = kernel::backward(grad, &rows, num, padding);
     record(out, &[grad], "EmbeddingDenseBackward0", || {
         let si = Saved::new(indices);
         move |gg: &Tensor, _: &[bool]| {

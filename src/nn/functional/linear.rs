@@ -15,6 +15,9 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
         "linear: weight must be 2-D, got shape {:?}",
         weight.shape()
     );
+    let mut operands = vec![x, weight];
+    operands.extend(bias);
+    crate::tensor::backend::check_same_device("linear", &operands);
     let (out_f, in_f) = (weight.shape()[0], weight.shape()[1]);
     assert!(
         x.dim() >= 1 && x.shape()[x.dim() - 1] == in_f,

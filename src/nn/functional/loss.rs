@@ -3,11 +3,12 @@
 
 use super::Reduction;
 use crate::autograd::record::{Saved, record};
-use crate::float_dispatch;
 use crate::tensor::Tensor;
-use crate::tensor::kernels::elementwise::zip;
+use crate::tensor::backend::check_same_device;
+use crate::tensor::kernels::loss as kernel;
 
 fn same_shape(op: &str, input: &Tensor, target: &Tensor) {
+    check_same_device(op, &[input, target]);
     assert!(
         input.shape() == target.shape(),
         "{op}: Using a target size ({:?}) that is different to the input size ({:?}) is not \
@@ -106,17 +107,7 @@ pub fn binary_cross_entropy(
 ) -> Tensor {
     same_shape("binary_cross_entropy", input, target);
     let t = target.to_dtype(input.dtype());
-    let out = float_dispatch!("binary_cross_entropy", input.dtype(), T => {
-        zip::<T, T>("binary_cross_entropy", input, &t, |x, y| {
-            assert!(
-                (0.0..=1.0).contains(&x),
-                "binary_cross_entropy: all elements of input should be between 0 and 1"
-            );
-            let lx = x.ln().max(-100.0);
-            let l1x = (1.0 - x).ln().max(-100.0);
-            -(y * lx + (1.0 - y) * l1x)
-        })
-    });
+    let out = kernel::binary_cross_entropy(input, &t);
     let out = record(out, &[input, &t], "BinaryCrossEntropyBackward0", || {
         let (sx, st) = (Saved::new(input), Saved::new(&t));
         move |g: &Tensor, n: &[bool]| {

@@ -9,8 +9,9 @@
 use super::Reduction;
 use crate::autograd::mode::is_grad_enabled;
 use crate::autograd::record::{Saved, record};
-use crate::float_dispatch;
-use crate::tensor::{BufferElement, DType, Float, Tensor};
+use crate::tensor::backend::check_same_device;
+use crate::tensor::kernels::nll::{self as kernel, NllPlan};
+use crate::tensor::{DType, Tensor};
 
 /// Options of `cross_entropy` / `nll_loss` (PyTorch's keyword arguments).
 #[derive(Clone, Debug)]
@@ -71,7 +72,7 @@ pub fn nll_loss_with(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions
     );
     let (x, t, out_shape) = flatten_classes("nll_loss", input, target);
     let (m, c) = (x.shape()[0], x.shape()[1]);
-    let p = Plan::new("nll_loss", &t, c, opts);
+    let p = plan("nll_loss", &t, c, opts);
     // coefficient matrix: -w_t at (i, t_i) for kept rows.
     let mut b = vec![0.0f64; m * c];
     for i in 0..m {
@@ -91,6 +92,7 @@ pub fn nll_loss_with(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions
 /// Reshapes `input` to `[M, C]` and the i64 `target` to `[M]`; returns the shape an
 /// unreduced loss takes (the target's shape).
 fn flatten_classes(op: &str, input: &Tensor, target: &Tensor) -> (Tensor, Vec<i64>, Vec<usize>) {
+    check_same_device(op, &[input, target]);
     assert!(
         target.dtype() == DType::I64,
         "{op}: expected target of dtype torch.int64 (class indices) or a float tensor of \
@@ -125,123 +127,17 @@ fn flatten_classes(op: &str, input: &Tensor, target: &Tensor) -> (Tensor, Vec<i6
     (x2, target.to_vec::<i64>(), want)
 }
 
-/// Per-row bookkeeping shared by the forward and backward passes.
-struct Plan {
-    targets: Vec<i64>,
-    valid: Vec<bool>,
-    weight: Option<Vec<f64>>,
-    /// Sum of all class weights (C without weights).
-    wsum: f64,
-    /// Denominator of the mean: the kept rows' target weights (or their count).
-    denom: f64,
-}
-
-impl Plan {
-    fn new(op: &str, targets: &[i64], c: usize, opts: &CrossEntropyOptions) -> Plan {
-        let weight = opts.weight.as_ref().map(|w| {
-            assert!(
-                w.shape() == [c],
-                "{op}: weight tensor should be defined either for all {c} classes or no \
-                 classes but got weight tensor of shape: {:?}",
-                w.shape()
-            );
-            w.to_vec::<f64>()
-        });
-        let valid: Vec<bool> = targets.iter().map(|&t| t != opts.ignore_index).collect();
-        for (&t, &v) in targets.iter().zip(&valid) {
-            assert!(
-                !v || (0..c as i64).contains(&t),
-                "{op}: Target {t} is out of bounds (number of classes {c})"
-            );
-        }
-        let wsum = weight.as_ref().map_or(c as f64, |w| w.iter().sum());
-        let denom = targets
-            .iter()
-            .zip(&valid)
-            .filter(|(_, v)| **v)
-            .map(|(&t, _)| weight.as_ref().map_or(1.0, |w| w[t as usize]))
-            .sum();
-        Plan {
-            targets: targets.to_vec(),
-            valid,
-            weight,
-            wsum,
-            denom,
-        }
-    }
-
-    fn w(&self, class: usize) -> f64 {
-        self.weight.as_ref().map_or(1.0, |w| w[class])
-    }
-}
-
-/// Row losses and log-sum-exps of the fused cross entropy.
-fn ce_rows<T: Float>(x: &[T], c: usize, p: &Plan, eps: f64) -> (Vec<T>, Vec<T>) {
-    let m = p.targets.len();
-    let (mut losses, mut lses) = (vec![T::zero(); m], vec![T::zero(); m]);
-    let (keep, share) = (T::c(1.0 - eps), T::c(eps / c as f64));
-    for i in 0..m {
-        if !p.valid[i] {
-            continue;
-        }
-        let row = &x[i * c..(i + 1) * c];
-        let max = row.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
-        let lse = max + row.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
-        let t = p.targets[i] as usize;
-        let mut loss = keep * T::c(p.w(t)) * (lse - row[t]);
-        if eps > 0.0 {
-            let smooth: T = match &p.weight {
-                None => row.iter().map(|&v| lse - v).sum(),
-                Some(w) => row
-                    .iter()
-                    .zip(w)
-                    .map(|(&v, &wc)| T::c(wc) * (lse - v))
-                    .sum(),
-            };
-            loss += share * smooth;
-        }
-        losses[i] = loss;
-        lses[i] = lse;
-    }
-    (losses, lses)
-}
-
-/// Raw gradient of the fused cross entropy given each row's upstream coefficient.
-fn ce_grad<T: Float>(x: &[T], c: usize, p: &Plan, eps: f64, lse: &[T], coeff: &[T]) -> Vec<T> {
-    let mut out = vec![T::zero(); x.len()];
-    let (keep, share) = (T::c(1.0 - eps), T::c(eps / c as f64));
-    for i in 0..p.targets.len() {
-        if !p.valid[i] {
-            continue;
-        }
-        let t = p.targets[i] as usize;
-        let wt = keep * T::c(p.w(t)) * coeff[i];
-        let scale = wt + share * T::c(p.wsum) * coeff[i];
-        let (row, o) = (&x[i * c..(i + 1) * c], &mut out[i * c..(i + 1) * c]);
-        for (oj, &v) in o.iter_mut().zip(row) {
-            *oj = (v - lse[i]).exp() * scale;
-        }
-        o[t] -= wt;
-        if eps > 0.0 {
-            for (j, oj) in o.iter_mut().enumerate() {
-                *oj -= share * T::c(p.w(j)) * coeff[i];
-            }
-        }
-    }
-    out
+/// The kernel's per-row plan for `opts`.
+fn plan(op: &str, targets: &[i64], c: usize, opts: &CrossEntropyOptions) -> NllPlan {
+    NllPlan::new(op, targets, c, opts.weight.as_ref(), opts.ignore_index)
 }
 
 /// The per-row upstream coefficient for reduction `r` from the incoming gradient.
-fn coefficients<T: Float + BufferElement>(
-    g: &Tensor,
-    r: Reduction,
-    m: usize,
-    denom: f64,
-) -> Vec<T> {
+fn coefficients(g: &Tensor, r: Reduction, m: usize, denom: f64) -> Vec<f64> {
     match r {
-        Reduction::None => g.contiguous().to_vec::<T>(),
-        Reduction::Sum => vec![T::c(g.item()); m],
-        Reduction::Mean => vec![T::c(g.item() / denom); m],
+        Reduction::None => g.contiguous().to_vec::<f64>(),
+        Reduction::Sum => vec![g.item(); m],
+        Reduction::Mean => vec![g.item() / denom; m],
     }
 }
 
@@ -251,20 +147,17 @@ fn fused_cross_entropy(
     out_shape: &[usize],
     opts: &CrossEntropyOptions,
 ) -> Tensor {
-    let (m, c) = (x.shape()[0], x.shape()[1]);
-    let plan = std::sync::Arc::new(Plan::new("cross_entropy", targets, c, opts));
+    let m = x.shape()[0];
+    let c = x.shape()[1];
+    let plan = std::sync::Arc::new(plan("cross_entropy", targets, c, opts));
     let (eps, red) = (opts.label_smoothing, opts.reduction);
-    let (out, lse) = float_dispatch!("cross_entropy", x.dtype(), T => {
-        let (losses, lse) = x.with_contiguous(|s: &[T]| ce_rows(s, c, &plan, eps));
-        let out = match red {
-            Reduction::None => Tensor::from_vec(losses, out_shape),
-            Reduction::Sum => Tensor::scalar(losses.iter().map(|v| crate::tensor::Element::to_f64(*v)).sum::<f64>() as T),
-            Reduction::Mean => {
-                Tensor::scalar((losses.iter().map(|v| crate::tensor::Element::to_f64(*v)).sum::<f64>() / plan.denom) as T)
-            }
-        };
-        (out, Tensor::from_vec(lse, &[m]))
-    });
+    let (losses, lse) = kernel::forward(x, &plan, eps);
+    let total = || losses.to_vec::<f64>().iter().sum::<f64>();
+    let out = match red {
+        Reduction::None => losses.reshape(out_shape),
+        Reduction::Sum => Tensor::scalar_dtype(total(), x.dtype()),
+        Reduction::Mean => Tensor::scalar_dtype(total() / plan.denom, x.dtype()),
+    };
     record(out, &[x], "NllLossBackward0", || {
         let sx = Saved::new(x);
         move |g: &Tensor, _: &[bool]| {
@@ -272,19 +165,14 @@ fn fused_cross_entropy(
             if is_grad_enabled() {
                 return vec![Some(ce_grad_graph(g, x, &plan, eps, red))];
             }
-            let gx = float_dispatch!("cross_entropy_backward", x.dtype(), T => {
-                let coeff = coefficients::<T>(g, red, m, plan.denom);
-                let l = lse.to_vec::<T>();
-                let v = x.with_contiguous(|s: &[T]| ce_grad(s, c, &plan, eps, &l, &coeff));
-                Tensor::from_vec(v, &[m, c])
-            });
-            vec![Some(gx)]
+            let coeff = coefficients(g, red, m, plan.denom);
+            vec![Some(kernel::backward(x, &plan, eps, &lse, &coeff))]
         }
     })
 }
 
 /// The same gradient built from differentiable ops, for `create_graph` backward passes.
-fn ce_grad_graph(g: &Tensor, x: &Tensor, p: &Plan, eps: f64, red: Reduction) -> Tensor {
+fn ce_grad_graph(g: &Tensor, x: &Tensor, p: &NllPlan, eps: f64, red: Reduction) -> Tensor {
     let (m, c) = (x.shape()[0], x.shape()[1]);
     let share = eps / c as f64;
     let mut a = vec![0.0f64; m];

@@ -3,7 +3,7 @@
 use super::{PAR_THRESHOLD, par_chunk};
 use crate::tensor::layout::{Layout, broadcast_shapes};
 use crate::tensor::parallel::{fill_vec, for_each_chunk_mut};
-use crate::tensor::{BufferElement, Tensor};
+use crate::tensor::{BufferElement, Storage, Tensor};
 
 /// Applies `f` to a slice, in parallel for large inputs.
 pub fn map_slice<T: Copy + Sync, U: Send>(s: &[T], f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
@@ -114,6 +114,8 @@ pub fn zip<T: BufferElement, U: BufferElement>(
     let numel: usize = shape.iter().product();
     // Fast paths: same-shape contiguous, or one side a single value.
     if a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous() {
+        // Both read locks in the global order first; the reads below are then recursive.
+        let held = Storage::read2(a.storage(), b.storage());
         let out = a.with_contiguous(|x: &[T]| {
             b.with_contiguous(|y: &[T]| {
                 if numel < PAR_THRESHOLD {
@@ -127,6 +129,7 @@ pub fn zip<T: BufferElement, U: BufferElement>(
                 }
             })
         });
+        drop(held);
         return Tensor::from_vec(out, &shape);
     }
     if b.numel() == 1 && a.shape() == shape.as_slice() {
@@ -151,8 +154,7 @@ pub fn zip<T: BufferElement, U: BufferElement>(
         lb.strides().last().copied().unwrap_or(0),
     );
     let (ra, rb) = (row_starts(&la), row_starts(&lb));
-    let ga = a.storage().read();
-    let gb = b.storage().read();
+    let (ga, gb) = Storage::read2(a.storage(), b.storage());
     let (da, db) = (T::slice(&ga).expect("dtype"), T::slice(&gb).expect("dtype"));
     let mut out: Vec<U> = vec![U::default(); numel];
     if numel == 0 {
@@ -215,8 +217,7 @@ pub fn copy_contiguous<T: BufferElement>(dst: &Tensor, src: &Tensor) -> bool {
     if src.shape() != dst.shape() || src.storage().same(dst.storage()) {
         return false;
     }
-    let src_guard = src.storage().read();
-    let mut guard = dst.storage().write();
+    let (src_guard, mut guard) = Storage::read_write(src.storage(), dst.storage());
     let (Some(sv), Some(d)) = (T::slice(&src_guard), T::slice_mut(&mut guard)) else {
         return false;
     };
@@ -268,9 +269,8 @@ pub fn zip_assign<T: BufferElement>(
     ) && src.shape() == dst.shape()
         && !src.storage().same(dst.storage())
     {
-        let src_guard = src.storage().read();
+        let (src_guard, mut guard) = Storage::read_write(src.storage(), dst.storage());
         let sv = &T::slice(&src_guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"))[rs];
-        let mut guard = dst.storage().write();
         let d = &mut T::slice_mut(&mut guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"))[rd];
         update_zip(d, sv, f);
         return;

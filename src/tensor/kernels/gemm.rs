@@ -10,16 +10,18 @@
 
 use gemm::Parallelism;
 
+mod plan;
+pub use plan::{GRAIN, MIN_TASK_WORK, SplitPlan, split_plan};
+
 /// How many threads a product may use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Threads {
     /// Run on the calling thread when `m·n·k` is below [`PARALLEL_THRESHOLD`]; above
-    /// it, split `C` into one block per thread of kiln's pool
-    /// ([`crate::tensor::parallel`]): by columns, or by rows when column blocks would be
-    /// narrower than 128, each block single-threaded. Each thread then packs only its
-    /// own part of `B`, which is what makes transposed operands (as in backward passes)
-    /// scale, and the caller computes a block itself instead of waiting for a wake-up.
-    /// A transposed `A` with `n > 2m` (a weight gradient `g^T x`) is split by rows.
+    /// it, split `C` into up to one block per thread of kiln's pool
+    /// ([`crate::tensor::parallel`]), each block single-threaded, as [`split_plan`]
+    /// says. Each thread then packs only its own part of `B`, which is what makes
+    /// transposed operands (as in backward passes) scale, and the caller computes a
+    /// block itself instead of waiting for a wake-up.
     #[default]
     Auto,
     /// As [`Threads::Auto`] with this many blocks (`0` means the pool size).
@@ -257,10 +259,8 @@ impl Dims {
 enum Plan {
     /// Call the `gemm` crate with this parallelism.
     Gemm(Parallelism),
-    /// Split `C` into this many column blocks, each computed single-threaded.
-    Cols(usize),
-    /// Split `C` into this many row blocks, each computed single-threaded.
-    Rows(usize),
+    /// Cut `C` into blocks, each computed single-threaded on kiln's pool.
+    Split(SplitPlan),
 }
 
 /// Chooses a [`Plan`] (see [`Threads::Auto`] for the rules and why).
@@ -272,19 +272,9 @@ fn plan(dims: Dims, a_row_stride: isize, threads: Threads) -> Plan {
         Threads::Auto | Threads::Split(0) => crate::tensor::parallel::num_threads(),
         Threads::Split(t) => t,
     };
-    if t < 2 || m.saturating_mul(n).saturating_mul(k) < PARALLEL_THRESHOLD {
-        return Plan::Gemm(Parallelism::None);
-    }
-    if a_row_stride == 1 && n > 2 * m && m / t >= 32 {
-        // A transposed and C wide, as in a first layer's weight gradient `g^T x`
-        // (256×64·64×784): measured 1.1–1.25× faster split by rows than by columns.
-        Plan::Rows(t)
-    } else if n / t >= 128 {
-        Plan::Cols(t)
-    } else if m / t >= 32 {
-        Plan::Rows(t)
-    } else {
-        Plan::Gemm(Parallelism::None)
+    match split_plan(m, n, k, a_row_stride == 1 && k > 1, t) {
+        p if p.tasks < 2 => Plan::Gemm(Parallelism::None),
+        p => Plan::Split(p),
     }
 }
 
@@ -324,28 +314,27 @@ unsafe fn run<T: Scalar>(
 ) {
     let [a_rs, _, _, b_cs, c_rs, c_cs] = strides;
     let ops = Operands(a, b, c);
-    let (parts, along_cols) = match plan(dims, a_rs, threads) {
+    let split = match plan(dims, a_rs, threads) {
         // SAFETY: forwarded from the caller.
         Plan::Gemm(par) => return unsafe { call(dims, ops, strides, accumulate, par) },
-        Plan::Cols(t) => (t, true),
-        Plan::Rows(t) => (t, false),
+        Plan::Split(s) => s,
     };
-    let len = if along_cols { dims.n } else { dims.m };
-    // Block edges on multiples of 16 keep the micro-kernel's SIMD tiles full.
-    let step = len.div_ceil(parts).next_multiple_of(16);
-    crate::tensor::parallel::run_tasks(len.div_ceil(step), &|p| {
-        let (lo, hi) = (p * step, ((p + 1) * step).min(len));
-        let off = lo as isize;
-        // SAFETY: block `p` is the sub-matrix of rows (or columns) `lo..hi`, so its
-        // elements are a subset of the caller's and disjoint from other blocks'.
+    crate::tensor::parallel::run_tasks(split.tasks, &|i| {
+        let (rows, cols) = split.block(i);
+        if rows.is_empty() || cols.is_empty() {
+            return;
+        }
+        let d = Dims {
+            m: rows.len(),
+            n: cols.len(),
+            k: dims.k,
+        };
+        let (r0, c0) = (rows.start as isize, cols.start as isize);
+        // SAFETY: block `i` is the sub-matrix `rows × cols` of C (with the matching rows
+        // of A and columns of B); blocks tile C, so their elements are disjoint subsets
+        // of the caller's.
         unsafe {
-            let (d, ops) = if along_cols {
-                let d = Dims { n: hi - lo, ..dims };
-                (d, ops.offset(0, off * b_cs, off * c_cs))
-            } else {
-                let d = Dims { m: hi - lo, ..dims };
-                (d, ops.offset(off * a_rs, 0, off * c_rs))
-            };
+            let ops = ops.offset(r0 * a_rs, c0 * b_cs, r0 * c_rs + c0 * c_cs);
             call(d, ops, strides, accumulate, Parallelism::None);
         }
     });
@@ -565,17 +554,17 @@ mod tests {
     }
 
     #[test]
-    fn auto_plans_for_mnist_shapes() {
-        let p = |m, n, k| {
-            format!(
-                "{:?}",
-                plan(Dims { m, n, k }, k as isize, Threads::Split(2))
-            )
+    fn two_thread_plans_keep_their_measured_shape() {
+        let p = |m, n, k, at| {
+            let p = split_plan(m, n, k, at, 2);
+            (p.tasks, p.stripes)
         };
-        assert_eq!(p(64, 256, 784), "Cols(2)");
-        assert_eq!(p(64, 128, 256), "Rows(2)");
-        assert_eq!(p(64, 10, 128), "Gemm(None)");
-        assert_eq!(p(64, 512, 784), "Cols(2)");
+        assert_eq!(p(64, 256, 784, false), (2, 1), "columns");
+        assert_eq!(p(64, 128, 256, false), (2, 2), "rows");
+        assert_eq!(p(64, 10, 128, false), (1, 1), "one thread");
+        assert_eq!(p(64, 512, 784, false), (2, 1), "columns");
+        assert_eq!(p(256, 784, 64, true), (2, 2), "weight gradient by rows");
+        // The private plan agrees, reading a transposed A off its unit row stride.
         let weight_grad = plan(
             Dims {
                 m: 256,
@@ -585,7 +574,30 @@ mod tests {
             1,
             Threads::Split(2),
         );
-        assert_eq!(format!("{weight_grad:?}"), "Rows(2)");
+        assert!(matches!(weight_grad, Plan::Split(s) if s.stripes == 2));
+        assert!(matches!(
+            plan(
+                Dims {
+                    m: 64,
+                    n: 10,
+                    k: 128
+                },
+                128,
+                Threads::Split(2)
+            ),
+            Plan::Gemm(Parallelism::None)
+        ));
+    }
+
+    #[test]
+    fn many_thread_splits_match_naive() {
+        // Grids with uneven stripes (7, 13 tasks) and tall or wide C.
+        let mut rng = Rng(13);
+        for t in [4, 7, 13] {
+            for &(m, n, k) in &[(64, 256, 100), (200, 90, 80), (40, 600, 70), (97, 97, 150)] {
+                case(&mut rng, m, n, k, Threads::Split(t));
+            }
+        }
     }
 
     #[test]

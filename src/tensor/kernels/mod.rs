@@ -4,14 +4,27 @@
 //! across kiln's threads ([`crate::tensor::parallel`]); below [`PAR_THRESHOLD`] elements the hand-off costs more than it
 //! saves (candle loses to single-threaded runs on small ops for exactly this reason).
 
+pub mod arith;
 pub mod cast;
 pub mod conv;
+pub mod copy;
 pub mod elementwise;
+pub mod embedding;
+pub mod extremum;
+pub mod fused;
+pub mod gather_scatter;
 pub mod gemm;
 pub mod index;
+pub mod loss;
 pub mod matmul;
+pub mod nll;
 pub mod pool;
+pub mod random_fill;
 pub mod reduce;
+pub mod reductions;
+pub mod select;
+pub mod softmax;
+pub mod unary;
 
 /// Element count above which elementwise kernels split work across threads.
 pub const PAR_THRESHOLD: usize = 1 << 15;

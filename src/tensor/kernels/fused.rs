@@ -4,7 +4,8 @@
 use crate::float_dispatch;
 use crate::tensor::kernels::PAR_THRESHOLD;
 use crate::tensor::parallel::run_tasks;
-use crate::tensor::{BufferElement, Float, Tensor};
+use crate::tensor::storage::Access;
+use crate::tensor::{BufferElement, Float, Storage, Tensor};
 use parking_lot::Mutex;
 
 /// One parallel work item: parameter, gradient and state chunks.
@@ -40,13 +41,34 @@ fn typed<T: Float + BufferElement, const K: usize, U: Update<K>>(
         .layout()
         .contiguous_range()
         .expect("optimizer: parameters must be contiguous tensors");
-    grad.with_contiguous(|g: &[T]| {
-        let mut pg = param.storage().write();
-        let p = &mut T::slice_mut(&mut pg).expect("param dtype")[range];
-        let mut guards: Vec<_> = states.iter().map(|s| s.storage().write()).collect();
-        let mut slices: Vec<&mut [T]> = guards
+    // A strided gradient is gathered first, so no lock is held while it is read.
+    let g_copy: Option<Vec<T>> = grad
+        .layout()
+        .contiguous_range()
+        .is_none()
+        .then(|| grad.to_vec::<T>());
+    // All locks at once, in the storage order (see `Storage`'s locking rules).
+    let mut wanted = vec![(param.storage(), Access::Write)];
+    wanted.extend(states.iter().map(|s| (s.storage(), Access::Write)));
+    if g_copy.is_none() {
+        wanted.push((grad.storage(), Access::Read));
+    }
+    let mut guards = Storage::lock_all(&wanted);
+    let g_guard = g_copy.is_none().then(|| guards.pop().expect("grad guard"));
+    let g: &[T] = match (&g_copy, &g_guard) {
+        (Some(v), _) => v,
+        (None, Some(gd)) => {
+            let r = grad.layout().contiguous_range().expect("contiguous grad");
+            &T::slice(gd.buffer()).expect("grad dtype")[r]
+        }
+        (None, None) => unreachable!(),
+    };
+    {
+        let (pg, sg) = guards.split_first_mut().expect("param guard");
+        let p = &mut T::slice_mut(pg.buffer_mut()).expect("param dtype")[range];
+        let mut slices: Vec<&mut [T]> = sg
             .iter_mut()
-            .map(|gd| T::slice_mut(gd).expect("state dtype"))
+            .map(|gd| T::slice_mut(gd.buffer_mut()).expect("state dtype"))
             .collect();
         for s in &slices {
             assert_eq!(s.len(), p.len(), "optimizer: state buffer size mismatch");
@@ -72,7 +94,7 @@ fn typed<T: Float + BufferElement, const K: usize, U: Update<K>>(
                 u.apply(pc, gc, sc);
             }
         });
-    })
+    }
 }
 
 /// `torch.lerp(start, end, weight)` with PyTorch's two-sided formula.

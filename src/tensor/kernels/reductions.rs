@@ -1,0 +1,114 @@
+//! Sum and product reductions over dims, and the "product of the others" that a
+//! product's gradient needs.
+
+use crate::tensor::Tensor;
+use crate::tensor::backend::select;
+
+/// Unrecorded sum of `x` over the sorted unique `dims` (all dims when it lists them all),
+/// the reduced dims removed; bool and u8 sum as i64.
+pub fn sum(x: &Tensor, dims: &[usize]) -> Tensor {
+    select("sum", &[x]).sum(x, dims)
+}
+
+/// Unrecorded product of the numeric `x` over `dims`, the reduced dims removed.
+pub fn prod(x: &Tensor, dims: &[usize]) -> Tensor {
+    select("prod", &[x]).prod(x, dims)
+}
+
+/// For each element of the contiguous float `x`, the product of the other elements of
+/// its contiguous run of `n` (prefix and suffix products: zeros need no division).
+pub fn others_product(x: &Tensor, n: usize) -> Tensor {
+    select("prod_backward", &[x]).others_product(x, n)
+}
+
+/// The `p`-norm of all of `x`'s elements, accumulated in f64 on the host
+/// (`p = f64::INFINITY` is the largest absolute value); 0 for an empty `x`.
+pub fn norm_f64(x: &Tensor, p: f64) -> f64 {
+    select("norm", &[x]).norm_f64(x, p)
+}
+
+/// The CPU loops behind the functions above.
+pub mod cpu {
+    use crate::tensor::kernels::reduce::{reduce, sum_slice};
+    use crate::tensor::{BufferElement, DType, Tensor};
+    use crate::{float_dispatch, numeric_dispatch};
+    use num_traits::One;
+
+    /// See [`super::sum`].
+    pub fn sum(x: &Tensor, dims: &[usize]) -> Tensor {
+        match x.dtype() {
+            DType::F32 | DType::F64 => float_dispatch!("sum", x.dtype(), T => {
+                if dims.len() == x.dim() && x.numel() >= crate::tensor::kernels::PAR_THRESHOLD {
+                    // One long run: sum blocks on every thread, then the block sums.
+                    let partial: Vec<T> = x.with_contiguous(|s: &[T]| {
+                        crate::tensor::parallel::map_chunks(s, 1 << 16, sum_slice::<T>)
+                    });
+                    Tensor::scalar(sum_slice::<T>(&partial))
+                } else if dims == [0] && x.dim() >= 2 && x.is_contiguous() {
+                    // Leading-dim sum (bias gradients): add whole rows, no transposed copy.
+                    let width = x.numel() / x.shape()[0].max(1);
+                    let acc = x.with_contiguous(|s: &[T]| {
+                        let mut acc = vec![T::default(); width];
+                        for row in s.chunks_exact(width.max(1)) {
+                            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+                        }
+                        acc
+                    });
+                    Tensor::from_vec(acc, &x.shape()[1..])
+                } else {
+                    reduce::<T, T>(x, dims, sum_slice::<T>)
+                }
+            }),
+            DType::Bool | DType::U8 => sum(&x.cast_raw(DType::I64), dims),
+            _ => {
+                numeric_dispatch!("sum", x.dtype(), T => reduce::<T, T>(x, dims, |s: &[T]| s.iter().fold(T::default(), |a, &b| a + b)))
+            }
+        }
+    }
+
+    /// See [`super::norm_f64`].
+    pub fn norm_f64(x: &Tensor, p: f64) -> f64 {
+        let v = x.to_vec::<f64>();
+        if p.is_infinite() {
+            v.iter().map(|v| v.abs()).fold(0.0, f64::max)
+        } else {
+            v.iter().map(|v| v.abs().powf(p)).sum::<f64>().powf(1.0 / p)
+        }
+    }
+
+    /// See [`super::prod`].
+    pub fn prod(x: &Tensor, dims: &[usize]) -> Tensor {
+        numeric_dispatch!("prod", x.dtype(), T => {
+            reduce::<T, T>(x, dims, |s: &[T]| s.iter().fold(T::one(), |a, &b| a * b))
+        })
+    }
+
+    /// The product of each contiguous run of `n` elements except the element itself, computed
+    /// with prefix and suffix products so zeros need no division.
+    fn others_product_runs<T: BufferElement + One + std::ops::Mul<Output = T>>(
+        s: &[T],
+        n: usize,
+    ) -> Vec<T> {
+        let mut out = vec![T::one(); s.len()];
+        for (src, dst) in s.chunks(n).zip(out.chunks_mut(n)) {
+            let mut acc = T::one();
+            for (o, &v) in dst.iter_mut().zip(src) {
+                *o = acc;
+                acc = acc * v;
+            }
+            let mut acc = T::one();
+            for (o, &v) in dst.iter_mut().zip(src).rev() {
+                *o = *o * acc;
+                acc = acc * v;
+            }
+        }
+        out
+    }
+
+    /// See [`super::others_product`].
+    pub fn others_product(x: &Tensor, n: usize) -> Tensor {
+        float_dispatch!("prod_backward", x.dtype(), T => {
+            Tensor::from_vec(x.with_contiguous(|s: &[T]| others_product_runs(s, n)), x.shape())
+        })
+    }
+}
