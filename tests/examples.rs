@@ -14,6 +14,9 @@ mod architectures;
 #[path = "../examples/binary_classifier.rs"]
 #[allow(dead_code)]
 mod binary_classifier;
+#[path = "../examples/explain_backprop.rs"]
+#[allow(dead_code)]
+mod explain_backprop;
 #[path = "../examples/linear_regression.rs"]
 #[allow(dead_code)]
 mod linear_regression;
@@ -23,6 +26,9 @@ mod perceptron_and;
 #[path = "../examples/save_load.rs"]
 #[allow(dead_code)]
 mod save_load;
+#[path = "../examples/vanishing_gradients.rs"]
+#[allow(dead_code)]
+mod vanishing_gradients;
 #[path = "../examples/xor_mlp.rs"]
 #[allow(dead_code)]
 mod xor_mlp;
@@ -164,4 +170,43 @@ fn activations_png_is_drawn_from_the_right_curves() {
     let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
     let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
     assert_eq!((w, h), (1500, 300));
+}
+
+#[test]
+fn explain_backprop_traces_the_right_gradients_where_the_tutorials_misprint() {
+    let _g = lock();
+    let (text, o) = capture(|out| explain_backprop::run(out));
+    // Seed 003 prints w.grad 4, b.grad 2; its program gives -8 and -4.
+    assert_eq!(o.seed003, (-8.0, -4.0));
+    assert!(text.contains("dL/dw = dL/d(w*x) * x = -8"), "{text}");
+    assert!(
+        text.contains("dL/d(y_pred - y) = 2*(y_pred - y) = -4"),
+        "{text}"
+    );
+    // Seed 002 prints weight.grad [-0.0125, 0.4375]; it is twice that.
+    let (loss, gw, gb) = o.seed002.clone();
+    assert!((loss - 0.12125).abs() < 1e-6, "{loss}");
+    assert!(
+        (gw[0] + 0.025).abs() < 1e-6 && (gw[1] - 0.875).abs() < 1e-6,
+        "{gw:?}"
+    );
+    assert!((gb + 0.25).abs() < 1e-6, "{gb}");
+    assert!(o.traces[1].contains("AddmmBackward0"), "{}", o.traces[1]);
+    assert!(o.traces[1].contains("[[-0.025, 0.875]]"), "{}", o.traces[1]);
+    assert!(text.contains("examples/explain_backprop.rs:"), "{text}");
+}
+
+#[test]
+fn vanishing_gradients_shows_what_seed_001_claims() {
+    let _g = lock();
+    let (text, data) = capture(|out| vanishing_gradients::run(out));
+    let ratio = |name: &str| {
+        let v = &data.iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!(v.len(), vanishing_gradients::DEPTH + 1);
+        v[0] / v[v.len() - 1]
+    };
+    // First layer's gradient norm over the last's.
+    assert!(ratio("Sigmoid") < 1e-4, "{text}");
+    assert!(ratio("Sigmoid") < ratio("Tanh"), "{text}");
+    assert!(ratio("ReLU + He init") > 0.1, "{text}");
 }

@@ -281,6 +281,7 @@ fn run(roots: Vec<(Tensor, Tensor)>, opts: BackwardOptions, sink: &mut Sink) {
         }
         let needs: Vec<bool> = node.next.iter().map(|e| e.is_some()).collect();
         let input_grads = node.apply(&g, &needs, retain_graph);
+        super::explain::observe(&node, &g, &input_grads);
         drop(g);
         for (edge, ig) in node.next.iter().zip(input_grads) {
             if let Some(edge) = edge {

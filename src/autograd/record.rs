@@ -77,7 +77,9 @@ where
     } else {
         Node::new(op, next)
     };
-    out.set_grad_fn(Arc::new(node));
+    let node = Arc::new(node);
+    super::explain::on_record(&node, &out, inputs);
+    out.set_grad_fn(node);
     out
 }
 

@@ -20,6 +20,7 @@ mod pool;
 pub mod private;
 mod raw;
 mod state;
+pub mod utils;
 
 /// Support for `#[derive(Module)]`.
 #[doc(hidden)]

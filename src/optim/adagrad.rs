@@ -94,6 +94,7 @@ struct AdagradStep<'a> {
 }
 
 impl Update<1> for AdagradStep<'_> {
+    #[inline(always)]
     fn apply<T: Float>(&self, p: &mut [T], g: &[T], [s]: [&mut [T]; 1]) {
         let o = self.o;
         let (wd, eps, neg) = (T::c(o.weight_decay), T::c(o.eps), T::c(-self.clr));

@@ -166,6 +166,7 @@ impl AdamStep<'_> {
 }
 
 impl Update<2> for AdamStep<'_> {
+    #[inline(always)]
     fn apply<T: Float>(&self, p: &mut [T], g: &[T], [m, v]: [&mut [T]; 2]) {
         let o = self.o;
         if o.maximize || o.weight_decay != 0.0 || (1.0 - o.beta1).abs() >= 0.5 {
@@ -192,6 +193,7 @@ impl Update<2> for AdamStep<'_> {
 }
 
 impl Update<3> for AdamStep<'_> {
+    #[inline(always)]
     fn apply<T: Float>(&self, p: &mut [T], g: &[T], [m, v, mx]: [&mut [T]; 3]) {
         for ((((p, &g), m), v), mx) in p
             .iter_mut()

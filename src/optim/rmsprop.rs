@@ -96,6 +96,7 @@ impl_optimizer!(RMSprop, RMSpropOptions);
 struct RmsStep<'a>(&'a RMSpropOptions);
 
 impl Update<3> for RmsStep<'_> {
+    #[inline(always)]
     fn apply<T: Float>(&self, p: &mut [T], g: &[T], [v, b, ga]: [&mut [T]; 3]) {
         let o = self.0;
         let (alpha, one_minus) = (T::c(o.alpha), T::c(1.0 - o.alpha));

@@ -112,6 +112,7 @@ fn decayed<T: Float>(o: &SgdOptions, p: T, g: T) -> T {
 struct Plain<'a>(&'a SgdOptions);
 
 impl Update<0> for Plain<'_> {
+    #[inline(always)]
     fn apply<T: Float>(&self, p: &mut [T], g: &[T], _: [&mut [T]; 0]) {
         let lr = T::c(self.0.lr);
         for (p, &g) in p.iter_mut().zip(g) {
@@ -126,6 +127,7 @@ struct Momentum<'a> {
 }
 
 impl Update<1> for Momentum<'_> {
+    #[inline(always)]
     fn apply<T: Float>(&self, p: &mut [T], g: &[T], [b]: [&mut [T]; 1]) {
         let o = self.o;
         let (lr, mu, damp) = (T::c(o.lr), T::c(o.momentum), T::c(1.0 - o.dampening));

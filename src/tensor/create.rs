@@ -83,11 +83,11 @@ pub fn tensor<D: TensorData + ?Sized>(data: &D) -> Tensor {
 fn filled(op: &str, shape: &[usize], value: f64, dtype: DType) -> Tensor {
     let n = checked_alloc_numel(op, shape, dtype.size_in_bytes());
     match dtype {
-        DType::F32 => Tensor::from_vec(vec![value as f32; n], shape),
-        DType::F64 => Tensor::from_vec(vec![value; n], shape),
-        DType::I64 => Tensor::from_vec(vec![value as i64; n], shape),
-        DType::U8 => Tensor::from_vec(vec![value as u8; n], shape),
-        DType::Bool => Tensor::from_vec(vec![value != 0.0; n], shape),
+        DType::F32 => Tensor::from_vec(super::alloc::filled_vec(n, value as f32), shape),
+        DType::F64 => Tensor::from_vec(super::alloc::filled_vec(n, value), shape),
+        DType::I64 => Tensor::from_vec(super::alloc::filled_vec(n, value as i64), shape),
+        DType::U8 => Tensor::from_vec(super::alloc::filled_vec(n, value as u8), shape),
+        DType::Bool => Tensor::from_vec(super::alloc::filled_vec(n, value != 0.0), shape),
     }
 }
 

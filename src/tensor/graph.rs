@@ -15,8 +15,9 @@
 use super::Tensor;
 use super::hooks::{GradHook, HookVec};
 use parking_lot::Mutex;
+use std::any::Any;
 use std::cell::RefCell;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 /// An operation's derivative: maps the gradient of its output to gradients of its inputs.
 pub trait Backward: Send + Sync {
@@ -57,6 +58,9 @@ pub struct Node {
     /// Hooks registered with `register_hook` on the tensor this node produced; they run on
     /// its gradient before the derivative does.
     pub(crate) hooks: HookVec<GradHook>,
+    /// What `autograd::explain` records about the node (shapes, creation site, gradients);
+    /// set only while its trace or anomaly mode is on, so otherwise one empty slot.
+    info: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
 impl Node {
@@ -80,12 +84,23 @@ impl Node {
             next,
             retained: Mutex::new(None),
             hooks: Mutex::new(Vec::new()),
+            info: OnceLock::new(),
         }
     }
 
     /// PyTorch's name for the node, e.g. `MulBackward0` (`tensor.grad_fn.name()`).
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// The explanation data attached by `autograd::explain`, if any.
+    pub fn info(&self) -> Option<&(dyn Any + Send + Sync)> {
+        self.info.get().map(|b| &**b)
+    }
+
+    /// Attaches explanation data (once; later calls are ignored).
+    pub fn set_info(&self, info: Box<dyn Any + Send + Sync>) {
+        let _ = self.info.set(info);
     }
 
     /// Whether a backward has freed this node's saved tensors.

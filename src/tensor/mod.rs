@@ -3,7 +3,7 @@
 //! Differentiable operations on tensors are defined in `crate::autograd::ops`; this
 //! module holds the data structure, creation, element access and the raw kernels.
 
-mod alloc_tuning;
+pub mod alloc;
 pub mod backend;
 pub mod create;
 pub mod device;
@@ -206,10 +206,11 @@ impl Tensor {
         if self.numel() == 0 {
             return Vec::new();
         }
+        let mut out = alloc::vec_with_capacity(self.numel());
         if let Some(r) = self.0.layout.contiguous_range() {
-            return data[r].to_vec();
+            out.extend_from_slice(&data[r]);
+            return out;
         }
-        let mut out = Vec::with_capacity(self.numel());
         self.0.layout.for_each_index(|i| out.push(data[i]));
         out
     }

@@ -327,7 +327,7 @@ pub fn fill_vec<U: Send>(
     chunk: usize,
     fill: impl Fn(usize, &mut [std::mem::MaybeUninit<U>]) + Sync,
 ) -> Vec<U> {
-    let mut out = Vec::with_capacity(len);
+    let mut out = crate::tensor::alloc::vec_with_capacity(len);
     let chunk = chunk.max(1);
     for_each_chunk_mut(&mut out.spare_capacity_mut()[..len], chunk, |i, c| {
         fill(i * chunk, c)

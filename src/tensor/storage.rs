@@ -96,6 +96,19 @@ struct StorageInner {
     device: Device,
 }
 
+impl Drop for StorageInner {
+    /// Hands the buffer to kiln's caching allocator ([`super::alloc`]) for reuse.
+    fn drop(&mut self) {
+        match std::mem::replace(self.data.get_mut(), Buffer::U8(Vec::new())) {
+            Buffer::F32(v) => super::alloc::recycle(v),
+            Buffer::F64(v) => super::alloc::recycle(v),
+            Buffer::I64(v) => super::alloc::recycle(v),
+            Buffer::U8(v) => super::alloc::recycle(v),
+            Buffer::Bool(v) => super::alloc::recycle(v),
+        }
+    }
+}
+
 /// A reference-counted buffer shared by a tensor and all of its views.
 ///
 /// Every in-place write bumps `version`, so autograd can tell when a tensor saved for
@@ -174,7 +187,6 @@ impl Guard<'_> {
 impl Storage {
     /// Wraps a host buffer (storage on [`Device::Cpu`]).
     pub fn new(buffer: Buffer) -> Self {
-        super::alloc_tuning::tune_once();
         Storage(Arc::new(StorageInner {
             data: RwLock::new(buffer),
             version: AtomicU64::new(0),

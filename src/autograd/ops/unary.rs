@@ -90,6 +90,7 @@ impl Tensor {
             self.float()
         };
         let out = unary(UnaryOp::PowScalar(e), &x);
+        crate::autograd::explain::note_scalar(&out, "exponent", e);
         record(out, &[&x], "PowBackward0", || {
             let sx = Saved::new(&x);
             move |g: &Tensor, _: &[bool]| {

@@ -1,35 +1,54 @@
 //! Elementwise maps and broadcasting zips.
 
+use super::simd::dispatch;
 use super::{PAR_THRESHOLD, par_chunk};
+use crate::tensor::alloc::vec_with_capacity;
 use crate::tensor::layout::{Layout, broadcast_shapes};
 use crate::tensor::parallel::{fill_vec, for_each_chunk_mut};
 use crate::tensor::{BufferElement, Storage, Tensor};
 
+/// A `len`-element vector whose pieces `fill(start, piece)` writes (every element),
+/// in parallel for large lengths; each piece runs at the CPU's best SIMD level.
+pub fn build_vec<U: Send>(
+    len: usize,
+    fill: impl Fn(usize, &mut [std::mem::MaybeUninit<U>]) + Sync,
+) -> Vec<U> {
+    if len < PAR_THRESHOLD {
+        let mut out = vec_with_capacity(len);
+        dispatch(|| fill(0, &mut out.spare_capacity_mut()[..len]));
+        // SAFETY: `fill` wrote all `len` elements (a panic leaves the vector empty).
+        unsafe { out.set_len(len) };
+        out
+    } else {
+        fill_vec(len, par_chunk(len), |lo, out| dispatch(|| fill(lo, out)))
+    }
+}
+
+/// Calls `f(start, piece)` on pieces of `d`, in parallel for large slices; each piece
+/// runs at the CPU's best SIMD level.
+pub fn update_slice<T: Send>(d: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
+    if d.len() < PAR_THRESHOLD {
+        dispatch(|| f(0, d));
+    } else {
+        let chunk = par_chunk(d.len());
+        for_each_chunk_mut(d, chunk, |i, d| dispatch(|| f(i * chunk, d)));
+    }
+}
+
 /// Applies `f` to a slice, in parallel for large inputs.
 pub fn map_slice<T: Copy + Sync, U: Send>(s: &[T], f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
-    if s.len() < PAR_THRESHOLD {
-        s.iter().map(|&v| f(v)).collect()
-    } else {
-        fill_vec(s.len(), par_chunk(s.len()), |lo, out| {
-            for (o, &v) in out.iter_mut().zip(&s[lo..]) {
-                o.write(f(v));
-            }
-        })
-    }
+    build_vec(s.len(), |lo, out| {
+        for (o, &v) in out.iter_mut().zip(&s[lo..]) {
+            o.write(f(v));
+        }
+    })
 }
 
 /// `f(*d, s)` written into every element of `d`, in parallel for large inputs.
 fn update_zip<T: Copy + Send + Sync>(d: &mut [T], s: &[T], f: impl Fn(T, T) -> T + Sync) {
-    if d.len() < PAR_THRESHOLD {
-        d.iter_mut().zip(s).for_each(|(v, &q)| *v = f(*v, q));
-    } else {
-        let chunk = par_chunk(d.len());
-        for_each_chunk_mut(d, chunk, |i, d| {
-            d.iter_mut()
-                .zip(&s[i * chunk..])
-                .for_each(|(v, &q)| *v = f(*v, q))
-        });
-    }
+    update_slice(d, |lo, d| {
+        d.iter_mut().zip(&s[lo..]).for_each(|(v, &q)| *v = f(*v, q))
+    });
 }
 
 /// `f(x)` for every element, returning a contiguous tensor of the same shape.
@@ -118,15 +137,11 @@ pub fn zip<T: BufferElement, U: BufferElement>(
         let held = Storage::read2(a.storage(), b.storage());
         let out = a.with_contiguous(|x: &[T]| {
             b.with_contiguous(|y: &[T]| {
-                if numel < PAR_THRESHOLD {
-                    x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
-                } else {
-                    fill_vec(numel, par_chunk(numel), |lo, out| {
-                        for ((o, &p), &q) in out.iter_mut().zip(&x[lo..]).zip(&y[lo..]) {
-                            o.write(f(p, q));
-                        }
-                    })
-                }
+                build_vec(numel, |lo, out| {
+                    for ((o, &p), &q) in out.iter_mut().zip(&x[lo..]).zip(&y[lo..]) {
+                        o.write(f(p, q));
+                    }
+                })
             })
         });
         drop(held);
@@ -156,53 +171,81 @@ pub fn zip<T: BufferElement, U: BufferElement>(
     let (ra, rb) = (row_starts(&la), row_starts(&lb));
     let (ga, gb) = Storage::read2(a.storage(), b.storage());
     let (da, db) = (T::slice(&ga).expect("dtype"), T::slice(&gb).expect("dtype"));
-    let mut out: Vec<U> = vec![U::default(); numel];
+    let mut out: Vec<U> = crate::tensor::alloc::filled_vec(numel, U::default());
     if numel == 0 {
         return Tensor::from_vec(out, &shape);
     }
-    let row = |(r, o): (usize, &mut [U])| {
-        let (pa, pb) = (ra[r], rb[r]);
-        match (sa, sb) {
-            (1, 1) => {
-                for ((o, &p), &q) in o
-                    .iter_mut()
-                    .zip(&da[pa..pa + inner])
-                    .zip(&db[pb..pb + inner])
-                {
-                    *o = f(p, q)
-                }
-            }
-            (1, 0) => {
-                let q = db[pb];
-                for (o, &p) in o.iter_mut().zip(&da[pa..pa + inner]) {
-                    *o = f(p, q)
-                }
-            }
-            (0, 1) => {
-                let p = da[pa];
-                for (o, &q) in o.iter_mut().zip(&db[pb..pb + inner]) {
-                    *o = f(p, q)
-                }
-            }
-            _ => {
-                for (i, o) in o.iter_mut().enumerate() {
-                    *o = f(da[pa + i * sa], db[pb + i * sb])
-                }
-            }
-        }
+    let rows = Rows {
+        ra: &ra,
+        rb: &rb,
+        da,
+        db,
+        sa,
+        sb,
+        inner,
     };
     if numel < PAR_THRESHOLD {
-        out.chunks_mut(inner).enumerate().for_each(row);
+        dispatch(|| rows.fill(0, &mut out, &f));
     } else {
-        let rows = par_chunk(numel).div_ceil(inner.max(1)).max(1);
-        for_each_chunk_mut(&mut out, rows * inner.max(1), |i, block| {
-            for (j, o) in block.chunks_mut(inner.max(1)).enumerate() {
-                row((i * rows + j, o));
-            }
+        let per = par_chunk(numel).div_ceil(inner).max(1);
+        for_each_chunk_mut(&mut out, per * inner, |i, block| {
+            dispatch(|| rows.fill(i * per, block, &f))
         });
     }
     drop((ga, gb));
     Tensor::from_vec(out, &shape)
+}
+
+/// The innermost rows of a broadcast zip: where each row of either input starts, and
+/// its stride within the row.
+struct Rows<'a, T> {
+    ra: &'a [usize],
+    rb: &'a [usize],
+    da: &'a [T],
+    db: &'a [T],
+    sa: usize,
+    sb: usize,
+    inner: usize,
+}
+
+impl<T: Copy> Rows<'_, T> {
+    /// Writes `f(a, b)` into the rows of `out`, the first being row `first`. Always
+    /// inlined, so the loops compile for the SIMD level of the [`dispatch`] around it.
+    #[inline(always)]
+    fn fill<U>(&self, first: usize, out: &mut [U], f: &impl Fn(T, T) -> U) {
+        let (da, db, inner) = (self.da, self.db, self.inner);
+        for (j, o) in out.chunks_mut(inner).enumerate() {
+            let (pa, pb) = (self.ra[first + j], self.rb[first + j]);
+            match (self.sa, self.sb) {
+                (1, 1) => {
+                    for ((o, &p), &q) in o
+                        .iter_mut()
+                        .zip(&da[pa..pa + inner])
+                        .zip(&db[pb..pb + inner])
+                    {
+                        *o = f(p, q)
+                    }
+                }
+                (1, 0) => {
+                    let q = db[pb];
+                    for (o, &p) in o.iter_mut().zip(&da[pa..pa + inner]) {
+                        *o = f(p, q)
+                    }
+                }
+                (0, 1) => {
+                    let p = da[pa];
+                    for (o, &q) in o.iter_mut().zip(&db[pb..pb + inner]) {
+                        *o = f(p, q)
+                    }
+                }
+                (sa, sb) => {
+                    for (i, o) in o.iter_mut().enumerate() {
+                        *o = f(da[pa + i * sa], db[pb + i * sb])
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Copies `src` into `dst` when both are contiguous, same-shaped and in different
@@ -225,10 +268,7 @@ pub fn copy_contiguous<T: BufferElement>(dst: &Tensor, src: &Tensor) -> bool {
     if d.len() < PAR_THRESHOLD {
         d.copy_from_slice(sv);
     } else {
-        let chunk = par_chunk(d.len());
-        for_each_chunk_mut(d, chunk, |i, d| {
-            stream_copy(d, &sv[i * chunk..i * chunk + d.len()])
-        });
+        update_slice(d, |lo, d| stream_copy(d, &sv[lo..lo + d.len()]));
     }
     true
 }
@@ -236,6 +276,7 @@ pub fn copy_contiguous<T: BufferElement>(dst: &Tensor, src: &Tensor) -> bool {
 /// Copies through SIMD registers with ordinary stores. For large blocks glibc's
 /// `memcpy` switches to non-temporal stores, which on the development VM moved 20–40%
 /// fewer GB/s than this loop (measured on 64 MB buffers, two threads).
+#[inline(always)]
 fn stream_copy<T: Copy + Default>(d: &mut [T], s: &[T]) {
     const BLOCK: usize = 16;
     let mut dc = d.chunks_exact_mut(BLOCK);
@@ -287,22 +328,18 @@ pub fn zip_assign<T: BufferElement>(
         let d = &mut data[r];
         if src_vals.len() == 1 {
             let q = src_vals[0];
-            if d.len() < PAR_THRESHOLD {
-                d.iter_mut().for_each(|v| *v = f(*v, q));
-            } else {
-                for_each_chunk_mut(d, par_chunk(d.len()), |_, d| {
-                    d.iter_mut().for_each(|v| *v = f(*v, q))
-                });
-            }
+            update_slice(d, |_, d| d.iter_mut().for_each(|v| *v = f(*v, q)));
         } else {
             update_zip(d, &src_vals, f);
         }
     } else {
         let mut k = 0;
         let single = src_vals.len() == 1;
-        dst.layout().for_each_index(|i| {
-            data[i] = f(data[i], src_vals[if single { 0 } else { k }]);
-            k += 1;
+        dispatch(|| {
+            dst.layout().for_each_index(|i| {
+                data[i] = f(data[i], src_vals[if single { 0 } else { k }]);
+                k += 1;
+            })
         });
     }
 }

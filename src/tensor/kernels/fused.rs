@@ -3,6 +3,7 @@
 
 use crate::float_dispatch;
 use crate::tensor::kernels::PAR_THRESHOLD;
+use crate::tensor::kernels::simd::dispatch;
 use crate::tensor::parallel::run_tasks;
 use crate::tensor::storage::Access;
 use crate::tensor::{BufferElement, Float, Storage, Tensor};
@@ -16,7 +17,9 @@ const CHUNK: usize = 1 << 13;
 
 /// An elementwise update over a parameter chunk, its gradient and `K` state chunks.
 pub(crate) trait Update<const K: usize>: Sync {
-    /// Updates `p` and `s` in place from `g`.
+    /// Updates `p` and `s` in place from `g`. Runs inside [`dispatch`], so its loop is
+    /// compiled for each SIMD level; implementations should be `#[inline(always)]` so
+    /// that the loop lands in the level's code.
     fn apply<T: Float>(&self, p: &mut [T], g: &[T], s: [&mut [T]; K]);
 }
 
@@ -75,7 +78,7 @@ fn typed<T: Float + BufferElement, const K: usize, U: Update<K>>(
         }
         if p.len() < PAR_THRESHOLD {
             let arr: [&mut [T]; K] = std::array::from_fn(|_| slices.remove(0));
-            u.apply(p, g, arr);
+            dispatch(|| u.apply(p, g, arr));
             return;
         }
         let mut iters: Vec<_> = slices.into_iter().map(|s| s.chunks_mut(CHUNK)).collect();
@@ -91,7 +94,7 @@ fn typed<T: Float + BufferElement, const K: usize, U: Update<K>>(
             jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
         run_tasks(jobs.len(), &|i| {
             if let Some((pc, gc, sc)) = jobs[i].lock().take() {
-                u.apply(pc, gc, sc);
+                dispatch(|| u.apply(pc, gc, sc));
             }
         });
     }
@@ -104,5 +107,62 @@ pub(crate) fn lerp<T: Float>(start: T, end: T, weight: f64) -> T {
         start + T::c(weight) * (end - start)
     } else {
         end - (end - start) * T::c(1.0 - weight)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::optim::{Adam, AdamOptions, Optimizer, SGD, SgdOptions};
+    use crate::tensor::kernels::simd::tests::same_at_every_level;
+    use crate::tensor::random::Generator;
+    use crate::tensor::{DType, Tensor};
+
+    /// Parameters after three steps of `make`'s optimizer on fixed gradients.
+    fn steps(n: usize, dtype: DType, make: &dyn Fn(Vec<Tensor>) -> Box<dyn Optimizer>) -> Vec<u64> {
+        let mut g = Generator::new(7);
+        let p = Tensor::randn_with(&[n], dtype, &mut g).requires_grad_(true);
+        let grad = Tensor::randn_with(&[n], dtype, &mut g);
+        let mut opt = make(vec![p.clone()]);
+        for _ in 0..3 {
+            p.set_grad(Some(grad.clone()));
+            opt.step();
+        }
+        p.to_vec::<f64>().iter().map(|v| v.to_bits()).collect()
+    }
+
+    #[test]
+    fn fused_steps_are_the_same_at_every_level() {
+        for dtype in [DType::F32, DType::F64] {
+            for n in [1, 17, 1001, crate::tensor::kernels::PAR_THRESHOLD + 13] {
+                same_at_every_level("adam", || {
+                    steps(n, dtype, &|p| Box::new(Adam::new(p, 1e-2)))
+                });
+                same_at_every_level("amsgrad", || {
+                    steps(n, dtype, &|p| {
+                        Box::new(Adam::with_options(
+                            p,
+                            AdamOptions {
+                                amsgrad: true,
+                                weight_decay: 0.1,
+                                ..Default::default()
+                            },
+                        ))
+                    })
+                });
+                same_at_every_level("sgd momentum", || {
+                    steps(n, dtype, &|p| {
+                        Box::new(SGD::with_options(
+                            p,
+                            SgdOptions {
+                                lr: 0.1,
+                                momentum: 0.9,
+                                nesterov: true,
+                                ..Default::default()
+                            },
+                        ))
+                    })
+                });
+            }
+        }
     }
 }

@@ -108,13 +108,13 @@ fn product(a: &Tensor, b: &Tensor, row_init: Option<&Tensor>) -> Tensor {
             let mut out: Vec<$t> = match row_init {
                 Some(bias) => {
                     let row = bias.gather_vec::<$t>();
-                    let mut out = Vec::with_capacity(batch * m * n);
+                    let mut out = crate::tensor::alloc::vec_with_capacity(batch * m * n);
                     for _ in 0..batch * m {
                         out.extend_from_slice(&row);
                     }
                     out
                 }
-                None => vec![<$t>::default(); batch * m * n],
+                None => crate::tensor::alloc::filled_vec(batch * m * n, <$t>::default()),
             };
             let (ga, gb) = crate::tensor::Storage::read2(a.storage(), b.storage());
             let da = <$t as crate::tensor::BufferElement>::slice(&ga).expect("dtype");

@@ -23,6 +23,7 @@ pub mod random_fill;
 pub mod reduce;
 pub mod reductions;
 pub mod select;
+pub mod simd;
 pub mod softmax;
 pub mod unary;
 

@@ -4,6 +4,7 @@
 //! folds one contiguous run of inputs.
 
 use super::PAR_THRESHOLD;
+use super::simd::dispatch;
 use crate::tensor::kernels::cast::contiguous_copy;
 use crate::tensor::parallel::fill_vec;
 use crate::tensor::{BufferElement, Float, Tensor};
@@ -26,8 +27,14 @@ pub fn move_reduced_last(x: &Tensor, dims: &[usize]) -> (Tensor, Vec<usize>, usi
 }
 
 /// Sum of a slice with 32 independent accumulators (vectorisable, and more accurate
-/// than one running sum).
+/// than one running sum), at the CPU's best SIMD level.
 pub fn sum_slice<T: Float>(s: &[T]) -> T {
+    super::simd::dispatch(|| sum_lanes(s))
+}
+
+/// The body of [`sum_slice`]; the same additions in the same order at every level.
+#[inline(always)]
+fn sum_lanes<T: Float>(s: &[T]) -> T {
     // 32 independent lanes: two or four SIMD accumulators, so the adds of one
     // iteration do not wait on each other and the loop runs at memory speed.
     const LANES: usize = 32;
@@ -64,16 +71,21 @@ pub fn fold_runs<T: BufferElement, U: BufferElement>(
         if run == 0 {
             return (0..out_count).map(|_| f(&[])).collect();
         }
+        let fold = |first: usize, out: &mut [std::mem::MaybeUninit<U>]| {
+            for (j, o) in out.iter_mut().enumerate() {
+                let lo = (first + j) * run;
+                o.write(f(&s[lo..lo + run]));
+            }
+        };
         if s.len() < PAR_THRESHOLD {
-            s.chunks(run).map(&f).collect()
+            let mut out = crate::tensor::alloc::vec_with_capacity(out_count);
+            dispatch(|| fold(0, &mut out.spare_capacity_mut()[..out_count]));
+            // SAFETY: `fold` wrote all `out_count` elements.
+            unsafe { out.set_len(out_count) };
+            out
         } else {
             let group = (super::par_chunk(s.len()) / run).max(1);
-            fill_vec(out_count, group, |first, out| {
-                for (j, o) in out.iter_mut().enumerate() {
-                    let lo = (first + j) * run;
-                    o.write(f(&s[lo..lo + run]));
-                }
-            })
+            fill_vec(out_count, group, |first, out| dispatch(|| fold(first, out)))
         }
     })
 }
