@@ -3,6 +3,7 @@
 
 mod activation;
 mod container;
+mod conv;
 mod embedding;
 pub mod error;
 pub mod functional;
@@ -13,6 +14,8 @@ mod loss;
 pub mod models;
 mod module;
 mod norm;
+mod norm2d;
+mod pool;
 #[doc(hidden)]
 pub mod private;
 mod raw;
@@ -26,6 +29,7 @@ pub use private as __private;
 pub use crate::tensor::hooks::RemovableHandle;
 pub use activation::{Dropout, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
 pub use container::{ModuleList, Sequential};
+pub use conv::{Conv1d, Conv2d};
 pub use embedding::Embedding;
 pub use error::{NnError, ShapeMismatch};
 pub use functional::{CrossEntropyOptions, Reduction};
@@ -37,4 +41,6 @@ pub use loss::{
 };
 pub use module::{LoadReport, Module, TrainingFlag};
 pub use norm::{BatchNorm1d, LayerNorm};
+pub use norm2d::{BatchNorm2d, Dropout2d};
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use state::StateDict;

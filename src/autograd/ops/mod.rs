@@ -3,11 +3,13 @@
 pub mod activation;
 pub mod binary;
 pub mod cast;
+pub mod conv;
 pub mod index;
 pub mod inplace;
 pub mod matmul;
 pub mod minmax;
 pub mod operators;
+pub mod pool;
 pub mod reduce;
 pub mod reduce_extra;
 pub mod select;

@@ -6,6 +6,12 @@ mod linear;
 mod loss;
 mod nll;
 
+pub use super::norm2d::dropout2d;
+pub use crate::autograd::ops::conv::{ConvOptions, Padding, Pair, conv1d, conv2d};
+pub use crate::autograd::ops::pool::{
+    AvgPoolOptions, MaxPoolOptions, adaptive_avg_pool2d, avg_pool2d, max_pool2d,
+    max_pool2d_with_indices,
+};
 pub use dropout::dropout;
 pub use embedding::embedding;
 pub use linear::linear;

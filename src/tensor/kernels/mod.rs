@@ -6,6 +6,7 @@
 
 pub mod arith;
 pub mod cast;
+pub mod conv;
 pub mod copy;
 pub mod elementwise;
 pub mod embedding;
@@ -17,6 +18,7 @@ pub mod index;
 pub mod loss;
 pub mod matmul;
 pub mod nll;
+pub mod pool;
 pub mod random_fill;
 pub mod reduce;
 pub mod reductions;

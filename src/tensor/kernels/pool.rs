@@ -1,0 +1,271 @@
+//! 2-D pooling kernels over contiguous `[planes, h, w]` data (planes = batch × channels):
+//! max (with PyTorch's argmax indices), average and adaptive average, forward and input
+//! gradient, parallel over planes.
+
+use super::conv::ConvElem;
+use crate::tensor::parallel::for_each_chunk_mut;
+
+/// The element types pooling runs on (`f32`, `f64`).
+pub trait PoolElem: ConvElem + PartialOrd + std::ops::Div<Output = Self> {
+    /// `n` as this type.
+    fn from_usize(n: usize) -> Self;
+    /// Negative infinity.
+    fn neg_inf() -> Self;
+    /// Whether the value is NaN.
+    fn nan(self) -> bool;
+}
+
+impl PoolElem for f32 {
+    fn from_usize(n: usize) -> Self {
+        n as f32
+    }
+    fn neg_inf() -> Self {
+        f32::NEG_INFINITY
+    }
+    fn nan(self) -> bool {
+        self.is_nan()
+    }
+}
+
+impl PoolElem for f64 {
+    fn from_usize(n: usize) -> Self {
+        n as f64
+    }
+    fn neg_inf() -> Self {
+        f64::NEG_INFINITY
+    }
+    fn nan(self) -> bool {
+        self.is_nan()
+    }
+}
+
+/// The shape of one 2-D pooling: input planes `h × w`, output `ho × wo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolGeom {
+    /// Number of planes (batch × channels).
+    pub planes: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output height.
+    pub ho: usize,
+    /// Output width.
+    pub wo: usize,
+    /// Kernel `(height, width)`.
+    pub k: [usize; 2],
+    /// Stride.
+    pub stride: [usize; 2],
+    /// Padding.
+    pub pad: [usize; 2],
+    /// Dilation (max pooling only).
+    pub dil: [usize; 2],
+}
+
+/// Planes per parallel chunk: enough work per task to pay for the hand-off.
+fn plane_chunk(planes: usize, plane_len: usize) -> usize {
+    let per = (1usize << 14).div_ceil(plane_len.max(1));
+    crate::tensor::parallel::chunk_len(planes, per, 1)
+}
+
+/// Max pooling: the flat `ih * w + iw` index of each window's maximum (NaN wins, the
+/// first maximum wins ties), `[planes, ho, wo]`.
+pub fn max_pool2d_indices<T: PoolElem>(g: &PoolGeom, x: &[T]) -> Vec<i64> {
+    let (plane, out) = (g.h * g.w, g.ho * g.wo);
+    let mut idx = vec![0i64; g.planes * out];
+    let chunk = plane_chunk(g.planes, plane);
+    for_each_chunk_mut(&mut idx, chunk * out, |c, part| {
+        for (p, o) in part.chunks_exact_mut(out).enumerate() {
+            let xp = &x[(c * chunk + p) * plane..][..plane];
+            for oy in 0..g.ho {
+                let mut ih0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
+                let ih1 = (ih0 + ((g.k[0] - 1) * g.dil[0]) as isize + 1).min(g.h as isize);
+                while ih0 < 0 {
+                    ih0 += g.dil[0] as isize;
+                }
+                for ox in 0..g.wo {
+                    let mut iw0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
+                    let iw1 = (iw0 + ((g.k[1] - 1) * g.dil[1]) as isize + 1).min(g.w as isize);
+                    while iw0 < 0 {
+                        iw0 += g.dil[1] as isize;
+                    }
+                    let mut best = ih0 * g.w as isize + iw0;
+                    let mut val = T::neg_inf();
+                    for ih in (ih0..ih1).step_by(g.dil[0]) {
+                        for iw in (iw0..iw1).step_by(g.dil[1]) {
+                            let i = ih * g.w as isize + iw;
+                            let v = xp[i as usize];
+                            if v > val || v.nan() {
+                                val = v;
+                                best = i;
+                            }
+                        }
+                    }
+                    o[oy * g.wo + ox] = best as i64;
+                }
+            }
+        }
+    });
+    idx
+}
+
+/// The input gradient of max pooling: each output's gradient added at its argmax.
+pub fn max_pool2d_backward<T: PoolElem>(g: &PoolGeom, gy: &[T], idx: &[i64]) -> Vec<T> {
+    let (plane, out) = (g.h * g.w, g.ho * g.wo);
+    let mut gx = vec![T::default(); g.planes * plane];
+    let chunk = plane_chunk(g.planes, plane);
+    for_each_chunk_mut(&mut gx, chunk * plane, |c, part| {
+        for (p, gp) in part.chunks_exact_mut(plane).enumerate() {
+            let base = (c * chunk + p) * out;
+            for (&i, &v) in idx[base..base + out].iter().zip(&gy[base..base + out]) {
+                gp[i as usize] += v;
+            }
+        }
+    });
+    gx
+}
+
+/// Options of average pooling beyond the geometry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AvgMode {
+    /// Count padded zeros in the divisor.
+    pub count_include_pad: bool,
+    /// Divide by this instead.
+    pub divisor_override: Option<usize>,
+}
+
+/// Window `[start, end)` of one output along one dim, and the padded window length.
+fn avg_window(o: usize, s: usize, p: usize, k: usize, n: usize) -> (usize, usize, usize) {
+    let start = (o * s) as isize - p as isize;
+    let end = (start + k as isize).min((n + p) as isize);
+    let padded = (end - start) as usize;
+    (
+        start.max(0) as usize,
+        end.min(n as isize).max(0) as usize,
+        padded,
+    )
+}
+
+/// Runs `f(output_index, (h0, h1), (w0, w1), divisor)` for each non-empty window.
+fn avg_windows(
+    g: &PoolGeom,
+    m: AvgMode,
+    mut f: impl FnMut(usize, (usize, usize), (usize, usize), usize),
+) {
+    for oy in 0..g.ho {
+        let (h0, h1, ph) = avg_window(oy, g.stride[0], g.pad[0], g.k[0], g.h);
+        for ox in 0..g.wo {
+            let (w0, w1, pw) = avg_window(ox, g.stride[1], g.pad[1], g.k[1], g.w);
+            if h0 >= h1 || w0 >= w1 {
+                continue;
+            }
+            let div = match (m.divisor_override, m.count_include_pad) {
+                (Some(d), _) => d,
+                (None, true) => ph * pw,
+                (None, false) => (h1 - h0) * (w1 - w0),
+            };
+            f(oy * g.wo + ox, (h0, h1), (w0, w1), div);
+        }
+    }
+}
+
+/// Average pooling forward, `[planes, ho, wo]` (PyTorch's divisor rules).
+pub fn avg_pool2d<T: PoolElem>(g: &PoolGeom, m: AvgMode, x: &[T]) -> Vec<T> {
+    let (plane, out) = (g.h * g.w, g.ho * g.wo);
+    let mut y = vec![T::default(); g.planes * out];
+    let chunk = plane_chunk(g.planes, plane);
+    for_each_chunk_mut(&mut y, chunk * out, |c, part| {
+        for (p, yp) in part.chunks_exact_mut(out).enumerate() {
+            let xp = &x[(c * chunk + p) * plane..][..plane];
+            avg_windows(g, m, |o, (h0, h1), (w0, w1), div| {
+                let mut s = T::default();
+                for row in xp[h0 * g.w..h1 * g.w].chunks_exact(g.w) {
+                    for &v in &row[w0..w1] {
+                        s += v;
+                    }
+                }
+                yp[o] = s / T::from_usize(div);
+            });
+        }
+    });
+    y
+}
+
+/// The input gradient of [`avg_pool2d`].
+pub fn avg_pool2d_backward<T: PoolElem>(g: &PoolGeom, m: AvgMode, gy: &[T]) -> Vec<T> {
+    let (plane, out) = (g.h * g.w, g.ho * g.wo);
+    let mut gx = vec![T::default(); g.planes * plane];
+    let chunk = plane_chunk(g.planes, plane);
+    for_each_chunk_mut(&mut gx, chunk * plane, |c, part| {
+        for (p, gp) in part.chunks_exact_mut(plane).enumerate() {
+            let gyp = &gy[(c * chunk + p) * out..][..out];
+            avg_windows(g, m, |o, (h0, h1), (w0, w1), div| {
+                let v = gyp[o] / T::from_usize(div);
+                for row in gp[h0 * g.w..h1 * g.w].chunks_exact_mut(g.w) {
+                    for d in &mut row[w0..w1] {
+                        *d += v;
+                    }
+                }
+            });
+        }
+    });
+    gx
+}
+
+/// Adaptive window `[floor(o·n/out), ceil((o+1)·n/out))`.
+fn adaptive(o: usize, out: usize, n: usize) -> (usize, usize) {
+    (o * n / out, ((o + 1) * n).div_ceil(out))
+}
+
+/// The geometry of an adaptive pooling (only `planes, h, w, ho, wo` matter).
+fn adaptive_windows(g: &PoolGeom, mut f: impl FnMut(usize, (usize, usize), (usize, usize))) {
+    for oy in 0..g.ho {
+        let hr = adaptive(oy, g.ho, g.h);
+        for ox in 0..g.wo {
+            f(oy * g.wo + ox, hr, adaptive(ox, g.wo, g.w));
+        }
+    }
+}
+
+/// Adaptive average pooling forward, `[planes, ho, wo]`.
+pub fn adaptive_avg_pool2d<T: PoolElem>(g: &PoolGeom, x: &[T]) -> Vec<T> {
+    let (plane, out) = (g.h * g.w, g.ho * g.wo);
+    let mut y = vec![T::default(); g.planes * out];
+    let chunk = plane_chunk(g.planes, plane);
+    for_each_chunk_mut(&mut y, chunk * out, |c, part| {
+        for (p, yp) in part.chunks_exact_mut(out).enumerate() {
+            let xp = &x[(c * chunk + p) * plane..][..plane];
+            adaptive_windows(g, |o, (h0, h1), (w0, w1)| {
+                let mut s = T::default();
+                for row in xp[h0 * g.w..h1 * g.w].chunks_exact(g.w) {
+                    for &v in &row[w0..w1] {
+                        s += v;
+                    }
+                }
+                yp[o] = s / T::from_usize((h1 - h0) * (w1 - w0));
+            });
+        }
+    });
+    y
+}
+
+/// The input gradient of [`adaptive_avg_pool2d`].
+pub fn adaptive_avg_pool2d_backward<T: PoolElem>(g: &PoolGeom, gy: &[T]) -> Vec<T> {
+    let (plane, out) = (g.h * g.w, g.ho * g.wo);
+    let mut gx = vec![T::default(); g.planes * plane];
+    let chunk = plane_chunk(g.planes, plane);
+    for_each_chunk_mut(&mut gx, chunk * plane, |c, part| {
+        for (p, gp) in part.chunks_exact_mut(plane).enumerate() {
+            let gyp = &gy[(c * chunk + p) * out..][..out];
+            adaptive_windows(g, |o, (h0, h1), (w0, w1)| {
+                let v = gyp[o] / T::from_usize((h1 - h0) * (w1 - w0));
+                for row in gp[h0 * g.w..h1 * g.w].chunks_exact_mut(g.w) {
+                    for d in &mut row[w0..w1] {
+                        *d += v;
+                    }
+                }
+            });
+        }
+    });
+    gx
+}
