@@ -30,9 +30,9 @@ pub fn move_reduced_last(x: &Tensor, dims: &[usize]) -> (Tensor, Vec<usize>, usi
 /// than one running sum), at the CPU's best SIMD level.
 pub fn sum_slice<T: Float>(s: &[T]) -> T {
     // Not `simd::dispatch(|| sum_lanes(s))`: LLVM left that closure out of line (its
-    // unrolled body is over the inliner's budget), so it ran as baseline SSE code at every
-    // level (6 GB/s per thread from L3). Named `#[target_feature]` functions with the
-    // `#[inline(always)]` body inside are vectorised for their level for certain.
+    // unrolled body is over the inliner's budget), so the dispatched copy was baseline
+    // SSE code at every level. Named `#[target_feature]` functions with the
+    // `#[inline(always)]` body inside are compiled for their level for certain.
     #[cfg(target_arch = "x86_64")]
     {
         use super::simd::{Capability, capability};
