@@ -29,7 +29,37 @@ pub fn move_reduced_last(x: &Tensor, dims: &[usize]) -> (Tensor, Vec<usize>, usi
 /// Sum of a slice with 32 independent accumulators (vectorisable, and more accurate
 /// than one running sum), at the CPU's best SIMD level.
 pub fn sum_slice<T: Float>(s: &[T]) -> T {
-    super::simd::dispatch(|| sum_lanes(s))
+    // Not `simd::dispatch(|| sum_lanes(s))`: LLVM left that closure out of line (its
+    // unrolled body is over the inliner's budget), so the dispatched copy was baseline
+    // SSE code at every level. Named `#[target_feature]` functions with the
+    // `#[inline(always)]` body inside are compiled for their level for certain.
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::simd::{Capability, capability};
+        match capability() {
+            // SAFETY: `capability()` never exceeds what the CPU has.
+            Capability::Avx512 => unsafe { sum_v4(s) },
+            // SAFETY: as above.
+            Capability::Avx2 => unsafe { sum_v3(s) },
+            Capability::Default => sum_lanes(s),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    sum_lanes(s)
+}
+
+/// [`sum_lanes`] compiled for x86-64-v4 (AVX-512).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,avx2,fma,avx512f,avx512bw,avx512dq,avx512vl")]
+unsafe fn sum_v4<T: Float>(s: &[T]) -> T {
+    sum_lanes(s)
+}
+
+/// [`sum_lanes`] compiled for x86-64-v3 (AVX2 + FMA).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,avx2,fma")]
+unsafe fn sum_v3<T: Float>(s: &[T]) -> T {
+    sum_lanes(s)
 }
 
 /// The body of [`sum_slice`]; the same additions in the same order at every level.
