@@ -3,10 +3,8 @@
 //! columns, bias gradient by a sum (kernels in [`crate::tensor::kernels::conv`]).
 
 use crate::autograd::record::{Saved, record};
-use crate::tensor::kernels::conv::{
-    ConvElem, ConvGeom, conv2d_forward, conv2d_input_grad, conv2d_weight_grad,
-};
-use crate::tensor::{BufferElement, DType, Tensor};
+use crate::tensor::Tensor;
+use crate::tensor::kernels::conv::{self, ConvGeom};
 
 /// A pair of per-dimension values `(height, width)`; a single `usize` means both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -276,51 +274,19 @@ fn geometry(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, o: &ConvOptions) -> C
     }
 }
 
-fn run_forward<T: ConvElem + BufferElement>(
-    g: &ConvGeom,
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-) -> Vec<T> {
-    let bias = b.map(|b| b.to_vec::<T>());
-    x.with_contiguous::<T, _>(|xd| {
-        w.with_contiguous::<T, _>(|wd| conv2d_forward(g, xd, wd, bias.as_deref()))
-    })
-}
-
-fn run_input_grad<T: ConvElem + BufferElement>(g: &ConvGeom, gy: &Tensor, w: &Tensor) -> Vec<T> {
-    gy.with_contiguous::<T, _>(|gd| w.with_contiguous::<T, _>(|wd| conv2d_input_grad(g, gd, wd)))
-}
-
-fn run_weight_grad<T: ConvElem + BufferElement>(g: &ConvGeom, gy: &Tensor, x: &Tensor) -> Vec<T> {
-    gy.with_contiguous::<T, _>(|gd| x.with_contiguous::<T, _>(|xd| conv2d_weight_grad(g, gd, xd)))
-}
-
 /// The recorded 4-D convolution.
 fn conv_nd(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, o: ConvOptions) -> Tensor {
     let g = geometry(x, w, bias, &o);
-    let out_shape = [g.n, g.c_out, g.ho, g.wo];
-    let out = match x.dtype() {
-        DType::F32 => Tensor::from_vec(run_forward::<f32>(&g, x, w, bias), &out_shape),
-        DType::F64 => Tensor::from_vec(run_forward::<f64>(&g, x, w, bias), &out_shape),
-        d => panic!("conv2d: \"slow_conv2d_cpu\" not implemented for '{d}'"),
-    };
+    let out = conv::forward(x, w, bias, &g);
     let mut inputs = vec![x, w];
     inputs.extend(bias);
-    let (xs, ws) = (x.shape().to_vec(), w.shape().to_vec());
     record(out, &inputs, "ConvolutionBackward0", || {
         let (sx, sw) = (Saved::new(x), Saved::new(w));
         move |gy: &Tensor, need: &[bool]| {
             let (x, w) = (sx.get(), sw.get());
             let gy = gy.detach();
-            let gx = need[0].then(|| match x.dtype() {
-                DType::F32 => Tensor::from_vec(run_input_grad::<f32>(&g, &gy, w), &xs),
-                _ => Tensor::from_vec(run_input_grad::<f64>(&g, &gy, w), &xs),
-            });
-            let gw = need[1].then(|| match x.dtype() {
-                DType::F32 => Tensor::from_vec(run_weight_grad::<f32>(&g, &gy, x), &ws),
-                _ => Tensor::from_vec(run_weight_grad::<f64>(&g, &gy, x), &ws),
-            });
+            let gx = need[0].then(|| conv::input_grad(&gy, w, &g));
+            let gw = need[1].then(|| conv::weight_grad(&gy, x, &g));
             let mut out = vec![gx, gw];
             if need.len() > 2 {
                 out.push(need[2].then(|| gy.sum_dims(&[0, 2, 3], false)));

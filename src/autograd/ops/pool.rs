@@ -5,11 +5,8 @@
 
 use super::conv::Pair;
 use crate::autograd::record::{Saved, record};
-use crate::tensor::kernels::pool::{
-    AvgMode, PoolElem, PoolGeom, adaptive_avg_pool2d as adaptive_fwd, adaptive_avg_pool2d_backward,
-    avg_pool2d as avg_fwd, avg_pool2d_backward, max_pool2d_backward, max_pool2d_indices,
-};
-use crate::tensor::{BufferElement, DType, Tensor};
+use crate::tensor::Tensor;
+use crate::tensor::kernels::pool::{self, AvgMode, PoolGeom};
 
 /// Options of [`max_pool2d`] (`stride` defaults to the kernel size).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +124,7 @@ fn out_size(n: usize, k: usize, p: usize, s: usize, d: usize, ceil: bool) -> isi
     o
 }
 
-/// Checks the input and options and returns the geometry and the output shape.
+/// Checks the input and options and returns the geometry.
 #[allow(clippy::too_many_arguments)]
 fn geometry(
     op: &str,
@@ -137,7 +134,7 @@ fn geometry(
     pad: Pair,
     dil: Pair,
     ceil: bool,
-) -> (PoolGeom, Vec<usize>) {
+) -> PoolGeom {
     assert!(
         x.dim() == 3 || x.dim() == 4,
         "{op}: Expected 3D or 4D (batch mode) tensor for input, but got input of size: {:?}",
@@ -170,10 +167,7 @@ fn geometry(
         ho.max(0),
         wo.max(0)
     );
-    let mut shape = x.shape().to_vec();
-    shape[r - 2] = ho as usize;
-    shape[r - 1] = wo as usize;
-    let g = PoolGeom {
+    PoolGeom {
         planes: x.shape()[..r - 2].iter().product(),
         h,
         w,
@@ -183,28 +177,7 @@ fn geometry(
         stride: [s.0, s.1],
         pad: [pad.0, pad.1],
         dil: [dil.0, dil.1],
-    };
-    (g, shape)
-}
-
-macro_rules! by_dtype {
-    ($op:expr, $dt:expr, $T:ident => $body:expr) => {
-        match $dt {
-            DType::F32 => {
-                type $T = f32;
-                $body
-            }
-            DType::F64 => {
-                type $T = f64;
-                $body
-            }
-            d => panic!("{}: not implemented for '{d}'", $op),
-        }
-    };
-}
-
-fn contiguous_map<T: PoolElem + BufferElement, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> R {
-    t.with_contiguous::<T, _>(f)
+    }
 }
 
 /// Max pooling (`torch.nn.functional.max_pool2d`).
@@ -220,7 +193,7 @@ pub fn max_pool2d(input: &Tensor, opts: MaxPoolOptions) -> Tensor {
 /// its input plane (`max_pool2d(..., return_indices=True)`), int64.
 pub fn max_pool2d_with_indices(input: &Tensor, opts: MaxPoolOptions) -> (Tensor, Tensor) {
     let o = opts;
-    let (g, shape) = geometry(
+    let g = geometry(
         "max_pool2d",
         input,
         o.kernel_size,
@@ -229,31 +202,11 @@ pub fn max_pool2d_with_indices(input: &Tensor, opts: MaxPoolOptions) -> (Tensor,
         o.dilation,
         o.ceil_mode,
     );
-    let plane = g.h * g.w;
-    let (out, idx) = by_dtype!("max_pool2d", input.dtype(), T => {
-        contiguous_map::<T, _>(input, |x| {
-            let idx = max_pool2d_indices(&g, x);
-            let out = g.ho * g.wo;
-            let vals: Vec<T> = idx
-                .iter()
-                .enumerate()
-                .map(|(i, &j)| x[(i / out.max(1)) * plane + j as usize])
-                .collect();
-            (Tensor::from_vec(vals, &shape), Tensor::from_vec(idx, &shape))
-        })
-    });
-    let xs = input.shape().to_vec();
+    let (out, idx) = pool::max_forward(input, &g);
     let idx_t = idx.clone();
     let out = record(out, &[input], "MaxPool2DWithIndicesBackward0", || {
         let si = Saved::data(&idx_t);
-        move |gy: &Tensor, _: &[bool]| {
-            let idx = si.get().to_vec::<i64>();
-            let gx = by_dtype!("max_pool2d_backward", gy.dtype(), T => {
-                let v = gy.with_contiguous::<T, _>(|d| max_pool2d_backward(&g, d, &idx));
-                Tensor::from_vec(v, &xs)
-            });
-            vec![Some(gx)]
-        }
+        move |gy: &Tensor, _: &[bool]| vec![Some(pool::max_backward(gy, si.get(), &g))]
     });
     (out, idx)
 }
@@ -268,7 +221,7 @@ pub fn avg_pool2d(input: &Tensor, opts: AvgPoolOptions) -> Tensor {
         o.divisor_override != Some(0),
         "avg_pool2d: divisor must be not zero"
     );
-    let (g, shape) = geometry(
+    let g = geometry(
         "avg_pool2d",
         input,
         o.kernel_size,
@@ -281,18 +234,9 @@ pub fn avg_pool2d(input: &Tensor, opts: AvgPoolOptions) -> Tensor {
         count_include_pad: o.count_include_pad,
         divisor_override: o.divisor_override,
     };
-    let out = by_dtype!("avg_pool2d", input.dtype(), T => {
-        Tensor::from_vec(contiguous_map::<T, _>(input, |x| avg_fwd(&g, m, x)), &shape)
-    });
-    let xs = input.shape().to_vec();
+    let out = pool::avg_forward(input, &g, m);
     record(out, &[input], "AvgPool2DBackward0", || {
-        move |gy: &Tensor, _: &[bool]| {
-            let gx = by_dtype!("avg_pool2d_backward", gy.dtype(), T => {
-                let v = gy.with_contiguous::<T, _>(|d| avg_pool2d_backward(&g, m, d));
-                Tensor::from_vec(v, &xs)
-            });
-            vec![Some(gx)]
-        }
+        move |gy: &Tensor, _: &[bool]| vec![Some(pool::avg_backward(gy, &g, m))]
     })
 }
 
@@ -322,9 +266,6 @@ pub fn adaptive_avg_pool2d(input: &Tensor, output_size: impl Into<Pair>) -> Tens
         os.0 > 0 && os.1 > 0,
         "adaptive_avg_pool2d: output_size must be greater than zero, got {os:?}"
     );
-    let mut shape = x.shape().to_vec();
-    shape[r - 2] = os.0;
-    shape[r - 1] = os.1;
     let g = PoolGeom {
         planes: x.shape()[..r - 2].iter().product(),
         h,
@@ -336,17 +277,8 @@ pub fn adaptive_avg_pool2d(input: &Tensor, output_size: impl Into<Pair>) -> Tens
         pad: [0, 0],
         dil: [1, 1],
     };
-    let out = by_dtype!("adaptive_avg_pool2d", x.dtype(), T => {
-        Tensor::from_vec(contiguous_map::<T, _>(x, |d| adaptive_fwd(&g, d)), &shape)
-    });
-    let xs = x.shape().to_vec();
+    let out = pool::adaptive_avg_forward(x, &g);
     record(out, &[x], "AdaptiveAvgPool2DBackward0", || {
-        move |gy: &Tensor, _: &[bool]| {
-            let gx = by_dtype!("adaptive_avg_pool2d_backward", gy.dtype(), T => {
-                let v = gy.with_contiguous::<T, _>(|d| adaptive_avg_pool2d_backward(&g, d));
-                Tensor::from_vec(v, &xs)
-            });
-            vec![Some(gx)]
-        }
+        move |gy: &Tensor, _: &[bool]| vec![Some(pool::adaptive_avg_backward(gy, &g))]
     })
 }

@@ -16,7 +16,9 @@ use super::device::{Device, same_device};
 use super::random::{BernoulliScalarKernel, Generator};
 use super::{DType, Tensor};
 use crate::tensor::kernels::arith::{BinaryOp, CompareOp, LogicalOp};
+use crate::tensor::kernels::conv::ConvGeom;
 use crate::tensor::kernels::nll::NllPlan;
+use crate::tensor::kernels::pool::{AvgMode, PoolGeom};
 use crate::tensor::kernels::unary::UnaryOp;
 
 /// The kernels a device provides, with op-level signatures: tensors in, tensors out.
@@ -72,6 +74,25 @@ pub trait Backend: Send + Sync {
     fn softmax(&self, x: &Tensor, dim: usize, log: bool) -> Tensor;
     /// Backward of softmax (or log-softmax) from its output `y`.
     fn softmax_backward(&self, g: &Tensor, y: &Tensor, dim: usize, log: bool) -> Tensor;
+
+    /// 2-D convolution forward under a checked geometry.
+    fn conv2d(&self, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &ConvGeom) -> Tensor;
+    /// Convolution gradient with respect to the input.
+    fn conv2d_input_grad(&self, gy: &Tensor, w: &Tensor, g: &ConvGeom) -> Tensor;
+    /// Convolution gradient with respect to the weight.
+    fn conv2d_weight_grad(&self, gy: &Tensor, x: &Tensor, g: &ConvGeom) -> Tensor;
+    /// Max pooling: maxima and int64 in-plane argmax indices.
+    fn max_pool2d(&self, x: &Tensor, g: &PoolGeom) -> (Tensor, Tensor);
+    /// Max pooling input gradient from the argmax indices.
+    fn max_pool2d_backward(&self, gy: &Tensor, idx: &Tensor, g: &PoolGeom) -> Tensor;
+    /// Average pooling.
+    fn avg_pool2d(&self, x: &Tensor, g: &PoolGeom, m: AvgMode) -> Tensor;
+    /// Average pooling input gradient.
+    fn avg_pool2d_backward(&self, gy: &Tensor, g: &PoolGeom, m: AvgMode) -> Tensor;
+    /// Adaptive average pooling.
+    fn adaptive_avg_pool2d(&self, x: &Tensor, g: &PoolGeom) -> Tensor;
+    /// Adaptive average pooling input gradient.
+    fn adaptive_avg_pool2d_backward(&self, gy: &Tensor, g: &PoolGeom) -> Tensor;
 
     /// Entries `idx` along `dim`.
     fn index_select(&self, x: &Tensor, dim: usize, idx: &[usize]) -> Tensor;
@@ -184,6 +205,60 @@ mod tests {
 
     /// The layering rule of ARCHITECTURE.md: dtype dispatch and raw storage access live
     /// under `src/tensor/kernels/` (and the tensor's own accessors), nowhere else.
+    /// The first `DType::F32 =>` / `DType::F64 =>` match arm in `text` whose body runs
+    /// code per element type: it instantiates a generic at `f32`/`f64` (`::<f32>`, other
+    /// than the public copy-out `to_vec::<f32>`) or names the type (`type T = f32`).
+    /// Arms that only pick a name, size or tag for a dtype (`DType::F32 => "float32"`)
+    /// and arms that build a host `Vec` through the public API pass.
+    fn buffer_dtype_arm(text: &str) -> Option<String> {
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let t = l.trim_start();
+            if !(t.starts_with("DType::F32 =>") || t.starts_with("DType::F64 =>")) {
+                continue;
+            }
+            // The arm's body: this line and the following ones up to the next arm.
+            let mut body = String::from(&t["DType::F32 =>".len()..]);
+            for next in lines.iter().skip(i + 1).take(12) {
+                let n = next.trim_start();
+                if n.starts_with("DType::") || n.starts_with("d =>") || n.starts_with("_ =>") {
+                    break;
+                }
+                body.push_str(n);
+            }
+            let body = body
+                .replace("to_vec::<f32>", "")
+                .replace("to_vec::<f64>", "");
+            let generic = ["::<f32", "::<f64", "type "]
+                .iter()
+                .any(|k| body.contains(k));
+            if generic {
+                return Some(t.to_string());
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn the_dtype_arm_needle_tells_buffer_work_from_naming() {
+        let flagged = [
+            "match d {\n    DType::F32 => run::<f32>(x),\n    _ => todo!(),\n}",
+            "match d {\n    DType::F64 => {\n        type T = f64;\n        go::<T>()\n    }\n}",
+            "match d {\n    DType::F32 => Tensor::from_vec(run_forward::<f32>(&g), &s),\n}",
+        ];
+        for t in flagged {
+            assert!(buffer_dtype_arm(t).is_some(), "missed: {t}");
+        }
+        let passed = [
+            "match d {\n    DType::F32 => \"float32\",\n    DType::F64 => \"float64\",\n}",
+            "match d {\n    DType::F32 => t\n        .to_vec::<f32>()\n        .iter(),\n}",
+            "match d {\n    DType::F32 | DType::F64 => 2,\n}",
+        ];
+        for t in passed {
+            assert!(buffer_dtype_arm(t).is_none(), "false positive: {t}");
+        }
+    }
+
     #[test]
     fn only_the_kernel_layer_dispatches_on_dtype() {
         fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
@@ -213,7 +288,8 @@ mod tests {
             "dtype_dispatch!(",
             "any_dispatch!(",
             "slice_mut(",
-            "with_contiguous(",
+            // Any spelling: `with_contiguous(`, `with_contiguous::<T, _>(`, a path to it.
+            "with_contiguous",
         ];
         let mut offenders = Vec::new();
         for f in &files {
@@ -230,6 +306,9 @@ mod tests {
                 if text.contains(n) {
                     offenders.push(format!("{rel}: {n}"));
                 }
+            }
+            if let Some(line) = buffer_dtype_arm(&text) {
+                offenders.push(format!("{rel}: dtype match over buffers: {line}"));
             }
         }
         assert!(

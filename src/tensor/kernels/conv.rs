@@ -8,6 +8,8 @@
 //! and no padding needs no columns at all: the image already is the column matrix.
 
 use super::gemm::{Threads, gemm_f32, gemm_f64};
+use crate::tensor::Tensor;
+use crate::tensor::backend::select;
 use crate::tensor::parallel::{for_each_chunk_mut, num_threads};
 
 /// The shape of one 2-D convolution: input `[n, c_in, h, w]`, weight
@@ -416,6 +418,88 @@ pub fn conv2d_weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T
         }
     }
     gw
+}
+
+/// Unrecorded 2-D convolution of the contiguous-able `[N, C_in, H, W]` input `x` with
+/// weight `w` and optional bias, shaped by the checked geometry `g`:
+/// `[N, C_out, Ho, Wo]`, of `x`'s (float) dtype.
+pub fn forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &ConvGeom) -> Tensor {
+    let mut ts = vec![x, w];
+    ts.extend(bias);
+    select("conv2d", &ts).conv2d(x, w, bias, g)
+}
+
+/// Unrecorded gradient of a convolution with respect to its input, from the upstream
+/// gradient `gy` (`[N, C_out, Ho, Wo]`) and the weight: `[N, C_in, H, W]`.
+pub fn input_grad(gy: &Tensor, w: &Tensor, g: &ConvGeom) -> Tensor {
+    select("conv2d_input_grad", &[gy, w]).conv2d_input_grad(gy, w, g)
+}
+
+/// Unrecorded gradient of a convolution with respect to its weight, from the upstream
+/// gradient `gy` and the input `x`: `[C_out, C_in / groups, kH, kW]`.
+pub fn weight_grad(gy: &Tensor, x: &Tensor, g: &ConvGeom) -> Tensor {
+    select("conv2d_weight_grad", &[gy, x]).conv2d_weight_grad(gy, x, g)
+}
+
+/// The CPU side of the entries above: dtype dispatch over the slice loops of this file.
+pub mod cpu {
+    use super::{ConvGeom, conv2d_forward, conv2d_input_grad, conv2d_weight_grad};
+    use crate::tensor::{DType, Tensor};
+
+    /// [`super::forward`] on host buffers.
+    pub fn forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &ConvGeom) -> Tensor {
+        let shape = [g.n, g.c_out, g.ho, g.wo];
+        macro_rules! run {
+            ($t:ty) => {{
+                let b = bias.map(|b| b.to_vec::<$t>());
+                let v = x.with_contiguous::<$t, _>(|xd| {
+                    w.with_contiguous::<$t, _>(|wd| conv2d_forward(g, xd, wd, b.as_deref()))
+                });
+                Tensor::from_vec(v, &shape)
+            }};
+        }
+        match x.dtype() {
+            DType::F32 => run!(f32),
+            DType::F64 => run!(f64),
+            d => panic!("conv2d: \"slow_conv2d_cpu\" not implemented for '{d}'"),
+        }
+    }
+
+    /// [`super::input_grad`] on host buffers.
+    pub fn input_grad(gy: &Tensor, w: &Tensor, g: &ConvGeom) -> Tensor {
+        let shape = [g.n, g.c_in, g.h, g.w];
+        macro_rules! run {
+            ($t:ty) => {{
+                let v = gy.with_contiguous::<$t, _>(|gd| {
+                    w.with_contiguous::<$t, _>(|wd| conv2d_input_grad(g, gd, wd))
+                });
+                Tensor::from_vec(v, &shape)
+            }};
+        }
+        match gy.dtype() {
+            DType::F32 => run!(f32),
+            DType::F64 => run!(f64),
+            d => panic!("conv2d_backward: \"slow_conv2d_cpu\" not implemented for '{d}'"),
+        }
+    }
+
+    /// [`super::weight_grad`] on host buffers.
+    pub fn weight_grad(gy: &Tensor, x: &Tensor, g: &ConvGeom) -> Tensor {
+        let shape = [g.c_out, g.c_in / g.groups, g.kh, g.kw];
+        macro_rules! run {
+            ($t:ty) => {{
+                let v = gy.with_contiguous::<$t, _>(|gd| {
+                    x.with_contiguous::<$t, _>(|xd| conv2d_weight_grad(g, gd, xd))
+                });
+                Tensor::from_vec(v, &shape)
+            }};
+        }
+        match gy.dtype() {
+            DType::F32 => run!(f32),
+            DType::F64 => run!(f64),
+            d => panic!("conv2d_backward: \"slow_conv2d_cpu\" not implemented for '{d}'"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! gradient, parallel over planes.
 
 use super::conv::ConvElem;
+use crate::tensor::Tensor;
+use crate::tensor::backend::select;
 use crate::tensor::parallel::for_each_chunk_mut;
 
 /// The element types pooling runs on (`f32`, `f64`).
@@ -268,4 +270,129 @@ pub fn adaptive_avg_pool2d_backward<T: PoolElem>(g: &PoolGeom, gy: &[T]) -> Vec<
         }
     });
     gx
+}
+
+/// `x`'s shape with its last two dims replaced by `(a, b)`.
+fn with_plane(x: &Tensor, a: usize, b: usize) -> Vec<usize> {
+    let mut s = x.shape().to_vec();
+    let r = s.len();
+    s[r - 2] = a;
+    s[r - 1] = b;
+    s
+}
+
+/// Unrecorded max pooling of `x` (`[.., H, W]`, float) under `g`: the maxima and, as
+/// int64, each window's argmax as a flat `h * W + w` index into its input plane.
+pub fn max_forward(x: &Tensor, g: &PoolGeom) -> (Tensor, Tensor) {
+    select("max_pool2d", &[x]).max_pool2d(x, g)
+}
+
+/// Unrecorded input gradient of max pooling: each upstream gradient of `gy` sent to the
+/// argmax `idx` (from [`max_forward`]) of its window; `[.., H, W]`.
+pub fn max_backward(gy: &Tensor, idx: &Tensor, g: &PoolGeom) -> Tensor {
+    select("max_pool2d_backward", &[gy, idx]).max_pool2d_backward(gy, idx, g)
+}
+
+/// Unrecorded average pooling of `x` under `g` and mode `m`.
+pub fn avg_forward(x: &Tensor, g: &PoolGeom, m: AvgMode) -> Tensor {
+    select("avg_pool2d", &[x]).avg_pool2d(x, g, m)
+}
+
+/// Unrecorded input gradient of average pooling: `gy` spread over each window.
+pub fn avg_backward(gy: &Tensor, g: &PoolGeom, m: AvgMode) -> Tensor {
+    select("avg_pool2d_backward", &[gy]).avg_pool2d_backward(gy, g, m)
+}
+
+/// Unrecorded adaptive average pooling of `x` to `g.ho × g.wo`.
+pub fn adaptive_avg_forward(x: &Tensor, g: &PoolGeom) -> Tensor {
+    select("adaptive_avg_pool2d", &[x]).adaptive_avg_pool2d(x, g)
+}
+
+/// Unrecorded input gradient of adaptive average pooling.
+pub fn adaptive_avg_backward(gy: &Tensor, g: &PoolGeom) -> Tensor {
+    select("adaptive_avg_pool2d_backward", &[gy]).adaptive_avg_pool2d_backward(gy, g)
+}
+
+/// The CPU side of the entries above: dtype dispatch over the slice loops of this file.
+pub mod cpu {
+    use super::{AvgMode, PoolGeom, with_plane};
+    use crate::tensor::{DType, Tensor};
+
+    macro_rules! by_dtype {
+        ($op:expr, $dt:expr, $T:ident => $body:expr) => {
+            match $dt {
+                DType::F32 => {
+                    type $T = f32;
+                    $body
+                }
+                DType::F64 => {
+                    type $T = f64;
+                    $body
+                }
+                d => panic!("{}: not implemented for '{d}'", $op),
+            }
+        };
+    }
+
+    /// [`super::max_forward`] on host buffers.
+    pub fn max_pool2d(x: &Tensor, g: &PoolGeom) -> (Tensor, Tensor) {
+        let shape = with_plane(x, g.ho, g.wo);
+        let plane = g.h * g.w;
+        by_dtype!("max_pool2d", x.dtype(), T => {
+            x.with_contiguous::<T, _>(|x| {
+                let idx = super::max_pool2d_indices(g, x);
+                let out = g.ho * g.wo;
+                let vals: Vec<T> = idx
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &j)| x[(i / out.max(1)) * plane + j as usize])
+                    .collect();
+                (Tensor::from_vec(vals, &shape), Tensor::from_vec(idx, &shape))
+            })
+        })
+    }
+
+    /// [`super::max_backward`] on host buffers.
+    pub fn max_pool2d_backward(gy: &Tensor, idx: &Tensor, g: &PoolGeom) -> Tensor {
+        let shape = with_plane(gy, g.h, g.w);
+        let idx = idx.to_vec::<i64>();
+        by_dtype!("max_pool2d_backward", gy.dtype(), T => {
+            let v = gy.with_contiguous::<T, _>(|d| super::max_pool2d_backward(g, d, &idx));
+            Tensor::from_vec(v, &shape)
+        })
+    }
+
+    /// [`super::avg_forward`] on host buffers.
+    pub fn avg_pool2d(x: &Tensor, g: &PoolGeom, m: AvgMode) -> Tensor {
+        let shape = with_plane(x, g.ho, g.wo);
+        by_dtype!("avg_pool2d", x.dtype(), T => {
+            Tensor::from_vec(x.with_contiguous::<T, _>(|d| super::avg_pool2d(g, m, d)), &shape)
+        })
+    }
+
+    /// [`super::avg_backward`] on host buffers.
+    pub fn avg_pool2d_backward(gy: &Tensor, g: &PoolGeom, m: AvgMode) -> Tensor {
+        let shape = with_plane(gy, g.h, g.w);
+        by_dtype!("avg_pool2d_backward", gy.dtype(), T => {
+            let v = gy.with_contiguous::<T, _>(|d| super::avg_pool2d_backward(g, m, d));
+            Tensor::from_vec(v, &shape)
+        })
+    }
+
+    /// [`super::adaptive_avg_forward`] on host buffers.
+    pub fn adaptive_avg_pool2d(x: &Tensor, g: &PoolGeom) -> Tensor {
+        let shape = with_plane(x, g.ho, g.wo);
+        by_dtype!("adaptive_avg_pool2d", x.dtype(), T => {
+            Tensor::from_vec(x.with_contiguous::<T, _>(|d| super::adaptive_avg_pool2d(g, d)), &shape)
+        })
+    }
+
+    /// [`super::adaptive_avg_backward`] on host buffers.
+    pub fn adaptive_avg_pool2d_backward(gy: &Tensor, g: &PoolGeom) -> Tensor {
+        let shape = with_plane(gy, g.h, g.w);
+        by_dtype!("adaptive_avg_pool2d_backward", gy.dtype(), T => {
+            let v = gy.with_contiguous::<T, _>(|d| super::adaptive_avg_pool2d_backward(g, d));
+            Tensor::from_vec(v, &shape)
+        })
+    }
 }

@@ -7,10 +7,12 @@
 use super::Backend;
 use crate::tensor::device::Device;
 use crate::tensor::kernels::arith::{self, BinaryOp, CompareOp, LogicalOp};
+use crate::tensor::kernels::conv::ConvGeom;
+use crate::tensor::kernels::pool::{AvgMode, PoolGeom};
 use crate::tensor::kernels::unary::{self, UnaryOp};
 use crate::tensor::kernels::{
-    cast, copy, embedding, extremum, gather_scatter, loss, nll, random_fill, reductions, select,
-    softmax,
+    cast, conv, copy, embedding, extremum, gather_scatter, loss, nll, pool, random_fill,
+    reductions, select, softmax,
 };
 use crate::tensor::random::{BernoulliScalarKernel, Generator};
 use crate::tensor::{DType, Tensor};
@@ -106,6 +108,42 @@ impl Backend for Cpu {
 
     fn softmax_backward(&self, g: &Tensor, y: &Tensor, dim: usize, log: bool) -> Tensor {
         softmax::cpu::backward(g, y, dim, log)
+    }
+
+    fn conv2d(&self, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &ConvGeom) -> Tensor {
+        conv::cpu::forward(x, w, bias, g)
+    }
+
+    fn conv2d_input_grad(&self, gy: &Tensor, w: &Tensor, g: &ConvGeom) -> Tensor {
+        conv::cpu::input_grad(gy, w, g)
+    }
+
+    fn conv2d_weight_grad(&self, gy: &Tensor, x: &Tensor, g: &ConvGeom) -> Tensor {
+        conv::cpu::weight_grad(gy, x, g)
+    }
+
+    fn max_pool2d(&self, x: &Tensor, g: &PoolGeom) -> (Tensor, Tensor) {
+        pool::cpu::max_pool2d(x, g)
+    }
+
+    fn max_pool2d_backward(&self, gy: &Tensor, idx: &Tensor, g: &PoolGeom) -> Tensor {
+        pool::cpu::max_pool2d_backward(gy, idx, g)
+    }
+
+    fn avg_pool2d(&self, x: &Tensor, g: &PoolGeom, m: AvgMode) -> Tensor {
+        pool::cpu::avg_pool2d(x, g, m)
+    }
+
+    fn avg_pool2d_backward(&self, gy: &Tensor, g: &PoolGeom, m: AvgMode) -> Tensor {
+        pool::cpu::avg_pool2d_backward(gy, g, m)
+    }
+
+    fn adaptive_avg_pool2d(&self, x: &Tensor, g: &PoolGeom) -> Tensor {
+        pool::cpu::adaptive_avg_pool2d(x, g)
+    }
+
+    fn adaptive_avg_pool2d_backward(&self, gy: &Tensor, g: &PoolGeom) -> Tensor {
+        pool::cpu::adaptive_avg_pool2d_backward(gy, g)
     }
 
     fn index_select(&self, x: &Tensor, dim: usize, idx: &[usize]) -> Tensor {
