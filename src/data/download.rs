@@ -17,7 +17,7 @@
 //! A failed or corrupt download therefore never replaces an existing file and
 //! leaves no temporary file behind.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -248,7 +248,7 @@ pub fn download_verified(
     }
     #[cfg(feature = "download")]
     {
-        fs::create_dir_all(dest_dir).map_err(|e| DataError::io(dest_dir, e))?;
+        std::fs::create_dir_all(dest_dir).map_err(|e| DataError::io(dest_dir, e))?;
         let agent = http::agent();
         let mut errors = Vec::new();
         for base in mirrors {
