@@ -3,8 +3,17 @@
 use kiln::autograd::{grad, gradcheck};
 use kiln::{Tensor, no_grad, tensor};
 
+/// The tests of this binary run one at a time: the RSS test below reads the whole
+/// process's resident memory, which the other tests' allocations (on their own threads and
+/// malloc arenas) would move.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn tutorial_linear_backward_matches_pytorch() {
+    let _serial = serial();
     // w=1, b=0, x=2, y=4: PyTorch prints tensor([-8.]) and tensor([-4.]).
     let w = tensor(&[1.0]).requires_grad_(true);
     let b = tensor(&[0.0]).requires_grad_(true);
@@ -18,6 +27,7 @@ fn tutorial_linear_backward_matches_pytorch() {
 
 #[test]
 fn gradients_accumulate_until_zeroed() {
+    let _serial = serial();
     let x = tensor(&[3.0]).requires_grad_(true);
     for _ in 0..3 {
         (&x * &x).sum().backward();
@@ -30,6 +40,7 @@ fn gradients_accumulate_until_zeroed() {
 
 #[test]
 fn second_derivative_of_cube_at_two_is_twelve() {
+    let _serial = serial();
     let x = Tensor::scalar(2.0f64).requires_grad_(true);
     let y = x.pow_scalar(3.0);
     let dy = grad(&[y], std::slice::from_ref(&x), None, true)[0]
@@ -44,6 +55,7 @@ fn second_derivative_of_cube_at_two_is_twelve() {
 
 #[test]
 fn no_grad_records_nothing() {
+    let _serial = serial();
     let w = tensor(&[1.0]).requires_grad_(true);
     let y = no_grad(|| &w * 2.0);
     assert!(!y.requires_grad());
@@ -53,6 +65,7 @@ fn no_grad_records_nothing() {
 #[test]
 #[should_panic(expected = "modified by an inplace operation")]
 fn inplace_change_of_saved_tensor_is_an_error() {
+    let _serial = serial();
     let a = tensor(&[1.0, 2.0]).requires_grad_(true);
     let b = tensor(&[3.0, 4.0]);
     let y = (&a * &b).sum();
@@ -67,6 +80,7 @@ fn inplace_change_of_saved_tensor_is_an_error() {
 
 #[test]
 fn gradcheck_broadcast_mul_matmul() {
+    let _serial = serial();
     let a = Tensor::randn(&[3, 4]).double();
     let b = Tensor::randn(&[4]).double();
     let c = Tensor::randn(&[4, 2]).double();
@@ -94,6 +108,7 @@ fn resident_kb() -> Option<u64> {
 
 #[test]
 fn graph_is_freed_when_outputs_drop_over_10000_steps() {
+    let _serial = serial();
     let w = Tensor::randn(&[64, 64]).requires_grad_(true);
     let x = Tensor::randn(&[32, 64]);
     let mut weak_nodes = Vec::new();
