@@ -75,15 +75,41 @@ def train_epoch(model, opt, x, y, batch, gen):
         opt.step()
 
 
+def rnn_rows():
+    """The `rnn_*` rows: one training step over a [64, 28, 28] batch of 28-step sequences."""
+    x, y = torch.randn(64, 28, 28), torch.randint(0, 10, (64,))
+    rows = {}
+    for key, rnn, width in (
+        ("rnn_lstm_step_b64_s", nn.LSTM(28, 128, batch_first=True), 128),
+        ("rnn_gru2_step_b64_s", nn.GRU(28, 128, num_layers=2, batch_first=True), 128),
+        ("rnn_bilstm_step_b64_s", nn.LSTM(28, 128, batch_first=True, bidirectional=True), 256),
+    ):
+        head = nn.Linear(width, 10)
+        opt = torch.optim.Adam(list(rnn.parameters()) + list(head.parameters()), lr=1e-3)
+
+        def step():
+            opt.zero_grad()
+            nn.functional.cross_entropy(head(rnn(x)[0][:, -1]), y).backward()
+            opt.step()
+
+        rows[key] = time_it(step, 20, warmup=3)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--only", default="", help="'rnn': only the recurrent rows (as `kiln bench --only rnn`)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     reps = 1 if args.quick else 3
     out = {"library": f"pytorch {torch.__version__}", "threads": args.threads}
+    if args.only == "rnn":
+        out.update(rnn_rows())
+        print(json.dumps(out))
+        return
     x, y = mnist(True)
     xt, _ = mnist(False)
     gen = torch.Generator().manual_seed(0)
@@ -123,6 +149,7 @@ def main():
         nn.functional.cross_entropy(deep(xb), yb).backward()
         dopt.step()
     out["deep_mlp_step_b256_s"] = time_it(deep_step, 10, warmup=2)
+    out.update(rnn_rows())
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
 
