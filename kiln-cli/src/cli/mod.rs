@@ -31,6 +31,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod grad_stats;
 pub mod image_input;
 pub mod info;
 pub mod metrics;
