@@ -183,6 +183,7 @@ pub fn draw_grad_norms(path: &Path, rows: &[GradRow]) -> Result<(), CliError> {
         .configure_mesh()
         .x_desc("training step (batch)")
         .y_desc("‖grad‖ (log scale)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|v| format!("{v:.0e}"))
         .label_style((FONT, 14))
         .draw()
