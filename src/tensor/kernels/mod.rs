@@ -24,6 +24,7 @@ pub mod pool;
 pub mod random_fill;
 pub mod reduce;
 pub mod reductions;
+pub mod rnn;
 pub mod select;
 pub mod simd;
 pub mod softmax;
