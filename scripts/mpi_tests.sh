@@ -18,6 +18,7 @@ fi
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
 
+cargo clippy -p kiln --features mpi --lib --test distributed --example dist_bench -- -D warnings 2>&1 | tail -2
 cargo build --features mpi --test distributed 2>&1 | tail -2
 BIN=$(cargo test --features mpi --test distributed --no-run --message-format=json 2>/dev/null \
     | grep -o '"executable":"[^"]*distributed-[^"]*"' | head -1 | cut -d'"' -f4)
