@@ -41,7 +41,7 @@ pub trait Sampler: Send + Sync {
 /// use kiln::data::{DataLoader, DistributedSampler, Sampler, TensorDataset};
 /// use kiln::Tensor;
 ///
-/// let ds = TensorDataset::new((Tensor::arange(10.0),));
+/// let ds = TensorDataset::new(Tensor::arange(0.0, 10.0, 1.0));
 /// let sampler = DistributedSampler::new(10, 3, 1).seed(7);
 /// assert_eq!(sampler.len(), 4); // ceil(10 / 3), padded by repetition
 /// let loader = DataLoader::new(ds).batch_size(2).sampler(sampler.clone());
