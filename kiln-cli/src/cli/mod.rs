@@ -29,6 +29,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod dist;
 pub mod error;
 pub mod eval;
 pub mod grad_stats;

@@ -6,6 +6,7 @@
 
 pub mod arith;
 pub mod cast;
+pub mod comm;
 pub mod conv;
 pub mod copy;
 pub mod depthwise;
