@@ -8,7 +8,10 @@ mod nll;
 mod rnn;
 
 pub use super::norm2d::dropout2d;
-pub use crate::autograd::ops::conv::{ConvOptions, Padding, Pair, conv1d, conv2d};
+pub use crate::autograd::ops::conv::{
+    ConvOptions, ConvTransposeOptions, Padding, Pair, conv_transpose2d, conv1d, conv2d,
+};
+pub use crate::autograd::ops::fold::{FoldOptions, fold, unfold};
 pub use crate::autograd::ops::pool::{
     AvgPoolOptions, MaxPoolOptions, adaptive_avg_pool2d, avg_pool2d, max_pool2d,
     max_pool2d_with_indices,

@@ -82,6 +82,10 @@ pub trait Backend: Send + Sync {
     fn conv2d_input_grad(&self, gy: &Tensor, w: &Tensor, g: &ConvGeom) -> Tensor;
     /// Convolution gradient with respect to the weight.
     fn conv2d_weight_grad(&self, gy: &Tensor, x: &Tensor, g: &ConvGeom) -> Tensor;
+    /// `unfold` (im2col): the `[N, C * kH * kW, L]` sliding blocks of an image.
+    fn unfold(&self, x: &Tensor, g: &ConvGeom) -> Tensor;
+    /// `fold` (col2im): columns summed back into `[N, C, H, W]`.
+    fn fold(&self, cols: &Tensor, g: &ConvGeom) -> Tensor;
     /// Max pooling: maxima and int64 in-plane argmax indices.
     fn max_pool2d(&self, x: &Tensor, g: &PoolGeom) -> (Tensor, Tensor);
     /// Max pooling input gradient from the argmax indices.

@@ -12,7 +12,7 @@ use crate::tensor::kernels::pool::{AvgMode, PoolGeom};
 use crate::tensor::kernels::unary::{self, UnaryOp};
 use crate::tensor::kernels::{
     cast, conv, copy, embedding, extremum, gather_scatter, loss, nll, pool, random_fill,
-    reductions, rnn, select, softmax,
+    reductions, rnn, select, softmax, unfold,
 };
 use crate::tensor::random::{BernoulliScalarKernel, Generator};
 use crate::tensor::{DType, Tensor};
@@ -120,6 +120,14 @@ impl Backend for Cpu {
 
     fn conv2d_weight_grad(&self, gy: &Tensor, x: &Tensor, g: &ConvGeom) -> Tensor {
         conv::cpu::weight_grad(gy, x, g)
+    }
+
+    fn unfold(&self, x: &Tensor, g: &ConvGeom) -> Tensor {
+        unfold::cpu::unfold(x, g)
+    }
+
+    fn fold(&self, cols: &Tensor, g: &ConvGeom) -> Tensor {
+        unfold::cpu::fold(cols, g)
     }
 
     fn max_pool2d(&self, x: &Tensor, g: &PoolGeom) -> (Tensor, Tensor) {
