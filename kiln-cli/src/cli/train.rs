@@ -8,6 +8,7 @@ use super::data::{NORMALIZE, Split, load_split};
 use super::dist::{Dist, GradSync};
 use super::error::CliError;
 use super::eval::{EVAL_BATCH, evaluate, predictions};
+use super::grad_stats::GradLog;
 use super::info::group_thousands;
 use super::metrics::{EpochRecord, append_record, read_records, write_records};
 use super::model::{Arch, Classifier, named_state};
@@ -101,6 +102,8 @@ struct Run<'a> {
     /// Test hook: request a stop after this many batches in this process.
     stop_after: Option<u64>,
     batches_run: u64,
+    /// `--grad-stats`'s recorder.
+    grad_log: Option<GradLog>,
     /// This process's place in a data-parallel run (`mpirun -np N kiln train`).
     dist: Dist,
     /// Each rank's share of the epochs when distributed.
@@ -190,6 +193,15 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
         announce(args, &train, &test, &model, resume.as_ref(), &dist);
     }
     let classes = train.classes.len();
+    let first = resume.as_ref().map_or(1, |c| c.progress.epochs_done + 1);
+    let grad_log = if args.grad_stats && dist.is_main() {
+        let done = resume.as_ref().map_or((0, 0), |c| {
+            (c.progress.epochs_done, c.progress.batches_done)
+        });
+        Some(GradLog::attach(model.named_parameters(), &args.out, done)?)
+    } else {
+        None
+    };
     let samples = train.dataset.tensors().0.shape()[0];
     let sampler = dist
         .is_distributed()
@@ -213,11 +225,11 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
             .ok()
             .and_then(|v| v.parse().ok()),
         batches_run: 0,
+        grad_log,
         dist,
         sampler,
         sync,
     };
-    let first = resume.as_ref().map_or(1, |c| c.progress.epochs_done + 1);
     let mut resume = resume;
     let mut ran = 0;
     for epoch in first..=args.epochs as usize {
@@ -406,6 +418,9 @@ impl Run<'_> {
                 ));
             }
             loss_t.backward();
+            if let Some(log) = &mut self.grad_log {
+                log.record(epoch, tally.batches + 1);
+            }
             self.optimizer.step();
             let labels = y.to_vec::<i64>();
             let correct = predictions(&output.detach())
@@ -428,6 +443,9 @@ impl Run<'_> {
                 && tally.batches < total
             {
                 progress.finish();
+                if let Some(log) = &mut self.grad_log {
+                    log.flush()?;
+                }
                 self.save_checkpoint(epoch - 1, &tally, rng_epoch_start)?;
                 errln!(
                     "Interrupted in epoch {epoch} after batch {}/{total}; saved {}. \
@@ -471,8 +489,13 @@ impl Run<'_> {
                 test_acc: f64::NAN,
                 train_seconds,
                 samples_per_sec: (tally.seen - start_seen) as f64 / train_seconds.max(1e-9),
+                grad_norms: None,
             }));
         }
+        let grad_norms = match &mut self.grad_log {
+            Some(log) => Some(log.finish_epoch(epoch)?),
+            None => None,
+        };
         let ev = evaluate(&self.model, &self.test, self.classes);
         let record = EpochRecord {
             epoch,
@@ -482,6 +505,7 @@ impl Run<'_> {
             test_acc: ev.accuracy(),
             train_seconds,
             samples_per_sec: (tally.seen - start_seen) as f64 / train_seconds.max(1e-9),
+            grad_norms,
         };
         outln!(
             "Epoch {epoch}: Loss={:.4}, Train Acc={:.2}%, Test Acc={:.2}%",
