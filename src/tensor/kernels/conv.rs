@@ -270,7 +270,7 @@ pub fn conv2d_forward<T: ConvElem>(g: &ConvGeom, x: &[T], w: &[T], bias: Option<
                     for p0 in (0..hw).step_by(nb) {
                         let m = nb.min(hw - p0);
                         let col = &mut col[..kg * m];
-                        im2col_cols(g, xi, grp * cg, col, p0, p0 + m, m);
+                        im2col_cols(g, xi, grp * cg, col, p0, p0 + m);
                         T::gemm(
                             cog,
                             m,
@@ -371,9 +371,6 @@ pub fn conv2d_weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T
     if depthwise::applies(g) {
         return depthwise::weight_grad(g, gy, x);
     }
-    if !g.pointwise() && g.groups == 1 && g.kg() <= BATCHED_KG && g.n > 0 {
-        return weight_grad_batched(g, gy, x);
-    }
     let (hw, kg, cog, cg) = (g.hw_out(), g.kg(), g.cog(), g.cg());
     let wlen = g.c_out * kg;
     let tasks_max = num_threads().clamp(1, g.n.max(1));
@@ -421,7 +418,7 @@ pub fn conv2d_weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T
                     for p0 in (0..hw).step_by(nb) {
                         let m = nb.min(hw - p0);
                         let col = &mut col[..kg * m];
-                        im2col_cols(g, xi, grp * cg, col, p0, p0 + m, m);
+                        im2col_cols(g, xi, grp * cg, col, p0, p0 + m);
                         let acc = k > 0 || p0 > 0;
                         let ms = m as isize;
                         T::gemm(
@@ -443,72 +440,6 @@ pub fn conv2d_weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T
         },
     );
     parts.truncate(wlen * tasks);
-    let mut chunks = parts.chunks_exact(wlen);
-    let mut gw = chunks.next().expect("one part").to_vec();
-    for p in chunks {
-        for (a, &b) in gw.iter_mut().zip(p) {
-            *a += b;
-        }
-    }
-    gw
-}
-
-/// Column rows up to which a weight gradient puts images side by side (see
-/// [`weight_grad_batched`]).
-const BATCHED_KG: usize = 32;
-
-/// Images per product in [`weight_grad_batched`].
-const BATCH_IMGS: usize = 8;
-
-/// The weight gradient of a convolution with few column rows (`c_in * kh * kw <=`
-/// [`BATCHED_KG`], such as a first layer): one product per image would be a tiny GEMM
-/// each, so the columns and output gradients of [`BATCH_IMGS`] images go side by side
-/// and one long product (`k = images * ho * wo`) takes them all. Each task sums a run of
-/// images; the partial sums are added at the end.
-fn weight_grad_batched<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T> {
-    let (hw, kg, cog) = (g.hw_out(), g.kg(), g.cog());
-    let wlen = cog * kg;
-    let tasks = num_threads().clamp(1, g.n);
-    let imgs = g.n.div_ceil(tasks);
-    let tasks = g.n.div_ceil(imgs);
-    let mut parts = vec![T::default(); wlen * tasks];
-    for_each_chunk_mut(&mut parts, wlen, |t, gw| {
-        let (first, count) = (t * imgs, imgs.min(g.n - t * imgs));
-        let run = BATCH_IMGS.min(count);
-        T::with_scratch((kg + cog) * run * hw, |buf| {
-            let (col, gyr) = buf.split_at_mut(kg * run * hw);
-            let mut done = 0;
-            while done < count {
-                let c = run.min(count - done);
-                let len = c * hw;
-                for k in 0..c {
-                    let b = first + done + k;
-                    let xi = &x[b * g.in_img()..][..g.in_img()];
-                    im2col_cols(g, xi, 0, &mut col[k * hw..], 0, hw, len);
-                    let gyi = &gy[b * g.out_img()..][..g.out_img()];
-                    for (co, row) in gyi.chunks_exact(hw).enumerate() {
-                        gyr[co * len + k * hw..][..hw].copy_from_slice(row);
-                    }
-                }
-                let (ls, ks) = (len as isize, kg as isize);
-                let (a, bm) = (&gyr[..cog * len], &col[..kg * len]);
-                T::gemm(
-                    cog,
-                    kg,
-                    len,
-                    a,
-                    [ls, 1],
-                    bm,
-                    [1, ls],
-                    gw,
-                    [ks, 1],
-                    done > 0,
-                    Threads::Single,
-                );
-                done += c;
-            }
-        });
-    });
     let mut chunks = parts.chunks_exact(wlen);
     let mut gw = chunks.next().expect("one part").to_vec();
     for p in chunks {
@@ -761,7 +692,7 @@ mod tests {
                 for p0 in (0..hw).step_by(nb) {
                     let m = nb.min(hw - p0);
                     let mut col = vec![f64::NAN; kg * m];
-                    im2col_cols(&g, &x, 0, &mut col, p0, p0 + m, m);
+                    im2col_cols(&g, &x, 0, &mut col, p0, p0 + m);
                     for r in 0..kg {
                         assert_eq!(
                             col[r * m..][..m],
@@ -773,38 +704,6 @@ mod tests {
                 }
                 assert_eq!(sum, back, "{k} {s} {p} {d} {nb}");
             }
-        }
-    }
-
-    /// The batched weight gradient (few column rows, images side by side in runs of
-    /// [`BATCH_IMGS`], one and several runs per task): `<w, H(u, x)> = <F(x, w), u>`.
-    #[test]
-    fn batched_weight_grad_is_the_adjoint_of_the_forward() {
-        for (n, k, s, p, d) in [
-            (20, 3, 1, 0, 1),
-            (11, 3, 2, 1, 1),
-            (1, 2, 1, 1, 2),
-            (9, 1, 2, 1, 1),
-        ] {
-            let mut g = geom(6, 7, k, s, p, d);
-            g.n = n;
-            assert!(g.kg() <= BATCHED_KG);
-            let x: Vec<f64> = (0..g.n * g.in_img())
-                .map(|i| ((i * 37) % 11) as f64 - 5.0)
-                .collect();
-            let w: Vec<f64> = (0..g.c_out * g.kg())
-                .map(|i| ((i * 13) % 7) as f64 - 3.0)
-                .collect();
-            let u: Vec<f64> = (0..g.n * g.out_img())
-                .map(|i| ((i * 17) % 5) as f64 - 2.0)
-                .collect();
-            let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
-            let want = dot(&naive(&g, &x, &w), &u);
-            assert_eq!(
-                dot(&w, &conv2d_weight_grad(&g, &u, &x)),
-                want,
-                "{n} {k} {s} {p} {d}"
-            );
         }
     }
 

@@ -20,8 +20,7 @@ pub(super) fn valid_cols(off: isize, s: usize, w: usize, wo: usize) -> (usize, u
 /// Writes the column matrix `[cg * kh * kw, ho * wo]` of channels `c0..c0 + cg` of one
 /// image `x` (`[c_in, h, w]`).
 pub(super) fn im2col<T: ConvElem>(g: &ConvGeom, x: &[T], c0: usize, col: &mut [T]) {
-    let hw = g.hw_out();
-    im2col_cols(g, x, c0, col, 0, hw, hw);
+    im2col_cols(g, x, c0, col, 0, g.hw_out());
 }
 
 /// Adds the column matrix `col` back onto channels `c0..c0 + cg` of image `gx`
@@ -44,10 +43,8 @@ fn row_segments(wo: usize, p0: usize, p1: usize, mut f: impl FnMut(usize, usize,
 }
 
 /// Columns `p0..p1` of the column matrix of [`im2col`], as a `[cg * kh * kw, p1 - p0]`
-/// matrix with rows `rs` apart in `col` (a block of output positions, so a block's
-/// columns stay in cache between im2col and the GEMM; or one image's columns beside
-/// other images').
-#[allow(clippy::too_many_arguments)]
+/// matrix in `col` (a block of output positions, so a block's columns stay in cache
+/// between im2col and the GEMM).
 pub(super) fn im2col_cols<T: ConvElem>(
     g: &ConvGeom,
     x: &[T],
@@ -55,11 +52,10 @@ pub(super) fn im2col_cols<T: ConvElem>(
     col: &mut [T],
     p0: usize,
     p1: usize,
-    rs: usize,
 ) {
-    let plane = g.h * g.w;
+    let (nb, plane) = (p1 - p0, g.h * g.w);
     let [sh, sw] = g.stride;
-    let mut rows = col.chunks_mut(rs);
+    let mut rows = col.chunks_exact_mut(nb);
     for c in 0..g.cg() {
         let xp = &x[(c0 + c) * plane..][..plane];
         for i in 0..g.kh {
