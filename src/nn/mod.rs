@@ -20,6 +20,8 @@ mod pool;
 #[doc(hidden)]
 pub mod private;
 mod raw;
+mod rnn;
+mod rnn_cell;
 mod state;
 pub mod utils;
 
@@ -45,4 +47,6 @@ pub use module::{LoadReport, Module, TrainingFlag};
 pub use norm::{BatchNorm1d, LayerNorm};
 pub use norm2d::{BatchNorm2d, Dropout2d};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
+pub use rnn::{GRU, LSTM, Nonlinearity, RNN, RnnOptions, RnnParams};
+pub use rnn_cell::{CellParams, GRUCell, LSTMCell, RNNCell};
 pub use state::StateDict;

@@ -5,6 +5,7 @@ mod embedding;
 mod linear;
 mod loss;
 mod nll;
+mod rnn;
 
 pub use super::norm2d::dropout2d;
 pub use crate::autograd::ops::conv::{
@@ -23,6 +24,7 @@ pub use loss::{
     mse_loss, smooth_l1_loss,
 };
 pub use nll::{CrossEntropyOptions, cross_entropy, cross_entropy_with, nll_loss, nll_loss_with};
+pub use rnn::{LayerOutput, LayerWeights, Mode, rnn_layer};
 
 use crate::tensor::Tensor;
 

@@ -19,6 +19,7 @@ use crate::tensor::kernels::arith::{BinaryOp, CompareOp, LogicalOp};
 use crate::tensor::kernels::conv::ConvGeom;
 use crate::tensor::kernels::nll::NllPlan;
 use crate::tensor::kernels::pool::{AvgMode, PoolGeom};
+use crate::tensor::kernels::rnn::{RnnForward, RnnGrads, RnnPlan, RnnSaved, RnnWeights};
 use crate::tensor::kernels::unary::UnaryOp;
 
 /// The kernels a device provides, with op-level signatures: tensors in, tensors out.
@@ -157,6 +158,28 @@ pub trait Backend: Send + Sync {
         num: usize,
         padding: Option<usize>,
     ) -> Tensor;
+
+    /// One recurrent layer-direction over a whole (packed) sequence (`kernels::rnn`).
+    fn rnn_forward(
+        &self,
+        plan: &RnnPlan,
+        x: &Tensor,
+        h0: &Tensor,
+        c0: Option<&Tensor>,
+        w: RnnWeights<'_>,
+    ) -> RnnForward;
+    /// Its backward through time.
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_backward(
+        &self,
+        plan: &RnnPlan,
+        saved: &RnnSaved,
+        x: &Tensor,
+        w: RnnWeights<'_>,
+        d_out: &Tensor,
+        d_hn: &Tensor,
+        d_cn: Option<&Tensor>,
+    ) -> RnnGrads;
 
     /// Fused cross entropy of `[M, C]` logits: per-row losses and log-sum-exps.
     fn cross_entropy(&self, x: &Tensor, plan: &NllPlan, eps: f64) -> (Tensor, Tensor);

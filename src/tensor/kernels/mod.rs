@@ -6,6 +6,7 @@
 
 pub mod arith;
 pub mod cast;
+pub mod comm;
 pub mod conv;
 pub mod copy;
 pub mod depthwise;
@@ -24,6 +25,7 @@ pub mod pool;
 pub mod random_fill;
 pub mod reduce;
 pub mod reductions;
+pub mod rnn;
 pub mod select;
 pub mod simd;
 pub mod softmax;

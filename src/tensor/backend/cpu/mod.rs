@@ -12,7 +12,7 @@ use crate::tensor::kernels::pool::{AvgMode, PoolGeom};
 use crate::tensor::kernels::unary::{self, UnaryOp};
 use crate::tensor::kernels::{
     cast, conv, copy, embedding, extremum, gather_scatter, loss, nll, pool, random_fill,
-    reductions, select, softmax, unfold,
+    reductions, rnn, select, softmax, unfold,
 };
 use crate::tensor::random::{BernoulliScalarKernel, Generator};
 use crate::tensor::{DType, Tensor};
@@ -244,6 +244,30 @@ impl Backend for Cpu {
         padding: Option<usize>,
     ) -> Tensor {
         embedding::cpu::backward(grad, rows, num, padding)
+    }
+
+    fn rnn_forward(
+        &self,
+        plan: &rnn::RnnPlan,
+        x: &Tensor,
+        h0: &Tensor,
+        c0: Option<&Tensor>,
+        w: rnn::RnnWeights<'_>,
+    ) -> rnn::RnnForward {
+        rnn::cpu::forward(plan, x, h0, c0, w)
+    }
+
+    fn rnn_backward(
+        &self,
+        plan: &rnn::RnnPlan,
+        saved: &rnn::RnnSaved,
+        x: &Tensor,
+        w: rnn::RnnWeights<'_>,
+        d_out: &Tensor,
+        d_hn: &Tensor,
+        d_cn: Option<&Tensor>,
+    ) -> rnn::RnnGrads {
+        rnn::cpu::backward(plan, saved, x, w, d_out, d_hn, d_cn)
     }
 
     fn cross_entropy(&self, x: &Tensor, plan: &nll::NllPlan, eps: f64) -> (Tensor, Tensor) {
