@@ -65,14 +65,12 @@ pub fn run(out: &mut dyn Write) -> io::Result<(Vec<f32>, f32)> {
         }
     }
 
-    let bias = model.fc.bias.as_ref().expect("Linear(2, 1) has a bias");
-    writeln!(
-        out,
-        "學習後的權重: Parameter containing:\n{}",
-        model.fc.weight
-    )?;
-    writeln!(out, "學習後的偏置: Parameter containing:\n{bias}")?;
-    Ok((model.fc.weight.to_vec::<f32>(), bias.item() as f32))
+    writeln!(out, "學習後的權重: {}", model.fc.weight)?;
+    writeln!(out, "學習後的偏置: {}", model.fc.bias())?;
+    Ok((
+        model.fc.weight.to_vec::<f32>(),
+        model.fc.bias().item() as f32,
+    ))
 }
 
 #[allow(dead_code)]
