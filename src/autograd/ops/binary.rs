@@ -133,8 +133,17 @@ impl Tensor {
         })
     }
 
-    /// `self ** exponent` elementwise with a tensor exponent (`torch.pow`).
-    pub fn pow(&self, exponent: &Tensor) -> Tensor {
+    /// `self ** exponent` (`torch.pow`): `exponent` is a tensor (`x.pow(&e)`) or a Python
+    /// scalar (`x.pow(2)`, `x.pow(0.5)`, the same as [`Tensor::pow_scalar`]). The result is
+    /// a float tensor (PyTorch keeps `int ** int` integral; kiln computes it in float32).
+    pub fn pow<'a>(&self, exponent: impl Into<Operand<'a>>) -> Tensor {
+        match exponent.into() {
+            Operand::Tensor(e) => self.pow_tensor(e),
+            Operand::Scalar(s) => self.pow_scalar(s.to_f64()),
+        }
+    }
+
+    fn pow_tensor(&self, exponent: &Tensor) -> Tensor {
         let (a, b, out) = float_zip!(BinaryOp::Pow, self, exponent);
         record(out, &[&a, &b], "PowBackward1", || {
             let (sa, sb) = (Saved::new(&a), Saved::new(&b));
