@@ -210,3 +210,30 @@ fn vanishing_gradients_shows_what_seed_001_claims() {
     assert!(ratio("Sigmoid") < ratio("Tanh"), "{text}");
     assert!(ratio("ReLU + He init") > 0.1, "{text}");
 }
+
+/// Runs the example program `name` (built by `cargo test` beside this test binary, in
+/// `target/<profile>/examples/`) and returns what it printed.
+fn run_example(name: &str) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: `cargo test` builds the examples (a `--test examples` filter does not; run `cargo build --examples` first)",
+        bin.display()
+    );
+    let out = std::process::Command::new(&bin).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{name} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn plain_example_programs_print_what_their_pytorch_twins_print() {
+    for name in ["linear_mse_grads", "one_sgd_step", "forward_shape"] {
+        assert_eq!(run_example(name), torch_stdout(name), "{name}");
+    }
+}
