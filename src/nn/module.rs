@@ -352,12 +352,15 @@ macro_rules! display_as_repr {
 }
 
 use super::{
-    AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, Dropout2d,
-    Embedding, Flatten, GELU, Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d,
-    ModuleList, ReLU, Sequential, Sigmoid, Softmax, Tanh,
+    AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, ConvTranspose2d,
+    Dropout, Dropout2d, Embedding, Flatten, Fold, GELU, Identity, LayerNorm, LeakyReLU, Linear,
+    LogSoftmax, MaxPool2d, ModuleList, ReLU, Sequential, Sigmoid, Softmax, Tanh, Unfold,
 };
 display_as_repr!(
     AdaptiveAvgPool2d,
+    ConvTranspose2d,
+    Fold,
+    Unfold,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
