@@ -237,3 +237,37 @@ fn plain_example_programs_print_what_their_pytorch_twins_print() {
         assert_eq!(run_example(name), torch_stdout(name), "{name}");
     }
 }
+
+#[test]
+fn mnist_compose_normalizes_as_to_tensor_then_normalize() {
+    use kiln::data::{Dataset, Mnist};
+    let text = run_example("mnist_compose");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "train: 60000 samples, test: 10000 samples");
+    // ToTensor (u8 / 255, a channel dim) then Normalize, computed here by hand in f64.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let (raw, label) = Mnist::new(Some(&root), false, false).unwrap().get(0);
+    let v: Vec<f64> = raw
+        .to_dtype(kiln::DType::F64)
+        .to_vec::<f64>()
+        .iter()
+        .map(|p| (p / 255.0 - 0.1307) / 0.3081)
+        .collect();
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let (min, max) = v
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+    let want = format!(
+        "test[0]: label {label}, torch.Size([1, 28, 28]), mean {mean:.4}, min {min:.4}, max {max:.4}"
+    );
+    assert_eq!(label, 7);
+    assert_eq!(lines[1], want);
+    assert_eq!(
+        lines[2],
+        "train batch: torch.Size([64, 1, 28, 28]) torch.Size([64])"
+    );
+    assert_eq!(
+        lines[3],
+        "test batch: torch.Size([1000, 1, 28, 28]) torch.Size([1000])"
+    );
+}
