@@ -26,9 +26,6 @@ mod save_load;
 #[path = "../examples/vanishing_gradients.rs"]
 #[allow(dead_code)]
 mod vanishing_gradients;
-#[path = "../examples/xor_mlp.rs"]
-#[allow(dead_code)]
-mod xor_mlp;
 
 /// The examples seed the process-wide generator: one at a time.
 fn lock() -> MutexGuard<'static, ()> {
@@ -65,7 +62,14 @@ fn perceptron_learns_and_prints_what_pytorch_prints() {
 #[test]
 fn xor_is_solved_as_in_pytorch() {
     let _g = lock();
-    let (text, preds) = capture(|out| xor_mlp::run(out));
+    let text = run_example("xor_mlp");
+    // "  [0.0, 1.0] -> 0.99": the prediction after the arrow.
+    let preds: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.split_once("-> "))
+        .map(|(_, p)| p.parse().unwrap())
+        .collect();
+    assert_eq!(preds.len(), 4, "{text}");
     for (p, want) in preds.iter().zip([0.0, 1.0, 1.0, 0.0]) {
         assert!((p - want).abs() < 0.05, "XOR not solved: {preds:?}");
     }
