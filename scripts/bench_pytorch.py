@@ -75,6 +75,27 @@ def train_epoch(model, opt, x, y, batch, gen):
         opt.step()
 
 
+def rnn_rows():
+    """The `rnn_*` rows: one training step over a [64, 28, 28] batch of 28-step sequences."""
+    x, y = torch.randn(64, 28, 28), torch.randint(0, 10, (64,))
+    rows = {}
+    for key, rnn, width in (
+        ("rnn_lstm_step_b64_s", nn.LSTM(28, 128, batch_first=True), 128),
+        ("rnn_gru2_step_b64_s", nn.GRU(28, 128, num_layers=2, batch_first=True), 128),
+        ("rnn_bilstm_step_b64_s", nn.LSTM(28, 128, batch_first=True, bidirectional=True), 256),
+    ):
+        head = nn.Linear(width, 10)
+        opt = torch.optim.Adam(list(rnn.parameters()) + list(head.parameters()), lr=1e-3)
+
+        def step():
+            opt.zero_grad()
+            nn.functional.cross_entropy(head(rnn(x)[0][:, -1]), y).backward()
+            opt.step()
+
+        rows[key] = time_it(step, 20, warmup=3)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -89,6 +110,8 @@ def main():
     if any(wants(k) for k in ("mnist", "inference", "gemm", "elementwise", "sum", "memcpy", "deep")):
         general(args, reps, out)
     conv_passes(wants, out)
+    if wants("rnn"):
+        out.update(rnn_rows())
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
 

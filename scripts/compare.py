@@ -24,6 +24,9 @@ ROWS = [
     ("sum_16m_gbps", "sum, 16M f32 (GB/s)", "rate"),
     ("memcpy_16m_gbps", "copy, 16M f32 (GB/s)", "rate"),
     ("deep_mlp_step_b256_s", "4x1024 MLP train step, batch 256 (s)", "time"),
+    ("rnn_lstm_step_b64_s", "LSTM(28, 128) train step, 64 x 28 steps (s)", "time"),
+    ("rnn_gru2_step_b64_s", "2-layer GRU(28, 128) train step, 64 x 28 steps (s)", "time"),
+    ("rnn_bilstm_step_b64_s", "bidirectional LSTM(28, 128) train step, 64 x 28 steps (s)", "time"),
     ("peak_rss_mb", "peak resident memory (MB)", "time"),
 ]
 # The conv rows (ms): forward, input gradient, weight gradient of each shape.

@@ -31,7 +31,7 @@ impl BenchArgs {
     }
 }
 
-fn median_secs(repeats: usize, warmup: usize, mut f: impl FnMut()) -> f64 {
+pub(crate) fn median_secs(repeats: usize, warmup: usize, mut f: impl FnMut()) -> f64 {
     for _ in 0..warmup {
         f();
     }
@@ -102,6 +102,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     }
     if args.wants("conv") {
         conv_passes(args, &mut out);
+    }
+    if args.wants("rnn") {
+        super::bench_rnn::rows(&mut out);
     }
     out.insert("peak_rss_mb".into(), peak_rss_mb().into());
     println!("{}", serde_json::Value::Object(out));

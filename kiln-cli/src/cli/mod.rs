@@ -26,6 +26,7 @@ pub fn write_to(mut w: impl Write, text: &str) {
 
 pub mod args;
 pub mod bench;
+pub mod bench_rnn;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
