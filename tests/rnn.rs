@@ -296,6 +296,8 @@ fn layers_match_pytorch() {
 
 #[test]
 fn state_dict_from_pytorch_loads() {
+    // Layers draw from the shared default generator: one seeded test at a time.
+    let _g = rng_lock();
     let rec = load()["cases"]
         .as_array()
         .unwrap()
@@ -320,6 +322,8 @@ fn state_dict_from_pytorch_loads() {
 
 #[test]
 fn packing_utilities_match_pytorch() {
+    // Layers draw from the shared default generator: one seeded test at a time.
+    let _g = rng_lock();
     let u = &load()["utils"];
     let seqs: Vec<Tensor> = u["seqs"]
         .as_array()
@@ -365,12 +369,16 @@ fn packing_utilities_match_pytorch() {
 #[test]
 #[should_panic(expected = "must be sorted in decreasing order when `enforce_sorted` is True")]
 fn enforce_sorted_rejects_unsorted_lengths() {
+    // Layers draw from the shared default generator: one seeded test at a time.
+    let _g = rng_lock();
     pack_padded_sequence(&Tensor::zeros(&[4, 2, 1]), &[2, 4], false, true);
 }
 
 #[test]
 #[should_panic(expected = "LSTM: input.size(-1) must be equal to input_size. Expected 3, got 4")]
 fn wrong_input_size_names_the_layer() {
+    // Layers draw from the shared default generator: one seeded test at a time.
+    let _g = rng_lock();
     LSTM::new(3, 2).forward(&Tensor::zeros(&[2, 1, 4]));
 }
 
