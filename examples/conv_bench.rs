@@ -1,12 +1,13 @@
 //! Times kiln's conv2d kernels (forward, input gradient, weight gradient; f32) at the
-//! PyTorch MNIST example's shapes. `scripts/bench/conv_bench.sh` runs it next to the
-//! same measurements in PyTorch.
+//! PyTorch MNIST example's shapes, a ResNet-style 3x3, a 1x1 and a depthwise 3x3.
+//! `scripts/bench/conv_bench.sh` runs it next to the same measurements in PyTorch
+//! (`scripts/bench/conv_bench.py`, same shapes, same order).
 //!
-//! Run: `cargo run --release --example conv_bench [threads]` (default 2).
+//! Run: `cargo run --release --example conv_bench [threads] [filter]` (default 2 threads;
+//! `filter` keeps the rows whose name contains it).
 
-use kiln::tensor::kernels::conv::{
-    ConvGeom, conv2d_forward, conv2d_input_grad, conv2d_weight_grad,
-};
+use kiln::Tensor;
+use kiln::tensor::kernels::conv::{self, ConvGeom};
 use std::time::Instant;
 
 fn median_ms(mut f: impl FnMut()) -> f64 {
@@ -24,47 +25,64 @@ fn median_ms(mut f: impl FnMut()) -> f64 {
     t[t.len() / 2]
 }
 
+/// `(name, batch, c_in, c_out, kernel, size, padding, groups)` of each measured row.
+/// `(name, batch, c_in, c_out, kernel, size, padding, groups)`.
+type ConvShape = (
+    &'static str,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+);
+
+pub const SHAPES: [ConvShape; 5] = [
+    ("mnist_conv1_b64_1x32_3x3_28", 64, 1, 32, 3, 28, 0, 1),
+    ("mnist_conv2_b64_32x64_3x3_26", 64, 32, 64, 3, 26, 0, 1),
+    ("resnet_b8_64x64_3x3_56", 8, 64, 64, 3, 56, 1, 1),
+    ("pointwise_b8_64x256_1x1_56", 8, 64, 256, 1, 56, 0, 1),
+    ("depthwise_b8_64_3x3_56", 8, 64, 64, 3, 56, 1, 64),
+];
+
 fn main() {
-    let threads: usize = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2);
+    let mut args = std::env::args().skip(1);
+    let threads: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(2);
+    let filter = args.next().unwrap_or_default();
     kiln::set_num_threads(threads);
     println!(
         "kiln threads={threads} gemm={}",
         kiln::tensor::kernels::gemm::simd_path()
     );
-    for (n, ci, co, h) in [(64, 1, 32, 28), (64, 32, 64, 26)] {
+    for (name, n, ci, co, k, h, p, groups) in SHAPES {
+        if !name.contains(&filter) {
+            continue;
+        }
+        let ho = h + 2 * p - k + 1;
         let g = ConvGeom {
             n,
             c_in: ci,
             h,
             w: h,
             c_out: co,
-            kh: 3,
-            kw: 3,
+            kh: k,
+            kw: k,
             stride: [1, 1],
-            pad: [0, 0],
+            pad: [p, p],
             dil: [1, 1],
-            groups: 1,
-            ho: h - 2,
-            wo: h - 2,
+            groups,
+            ho,
+            wo: ho,
         };
-        let x: Vec<f32> = (0..n * ci * h * h)
-            .map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5)
-            .collect();
-        let w: Vec<f32> = (0..co * ci * 9)
-            .map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5)
-            .collect();
-        let b = vec![0.1f32; co];
-        let gy: Vec<f32> = (0..n * co * (h - 2) * (h - 2))
-            .map(|i| ((i * 13) % 23) as f32 / 23.0 - 0.5)
-            .collect();
-        let fwd = median_ms(|| drop(std::hint::black_box(conv2d_forward(&g, &x, &w, Some(&b)))));
-        let gx = median_ms(|| drop(std::hint::black_box(conv2d_input_grad(&g, &gy, &w))));
-        let gw = median_ms(|| drop(std::hint::black_box(conv2d_weight_grad(&g, &gy, &x))));
-        println!(
-            "kiln conv2d {n}x{ci}->{co} 3x3 on {h}x{h}: forward {fwd:.3} ms, input-grad {gx:.3} ms, weight-grad {gw:.3} ms"
-        );
+        kiln::manual_seed(0);
+        let x = Tensor::randn(&[n, ci, h, h]);
+        let w = Tensor::randn(&[co, ci / groups, k, k]);
+        let b = Tensor::randn(&[co]);
+        let gy = Tensor::randn(&[n, co, ho, ho]);
+        let fwd = median_ms(|| drop(std::hint::black_box(conv::forward(&x, &w, Some(&b), &g))));
+        let gx = median_ms(|| drop(std::hint::black_box(conv::input_grad(&gy, &w, &g))));
+        let gw = median_ms(|| drop(std::hint::black_box(conv::weight_grad(&gy, &x, &g))));
+        println!("kiln {name}: forward {fwd:.3} ms, input-grad {gx:.3} ms, weight-grad {gw:.3} ms");
     }
 }

@@ -1,7 +1,7 @@
 """PyTorch side of kiln's benchmark suite: the same workloads `kiln bench` runs, timed
 the same way (median of repeats after warm-up), printed as one JSON object.
 
-Usage: python scripts/bench_pytorch.py [--threads 2] [--quick]
+Usage: python scripts/bench_pytorch.py [--threads 2] [--quick] [--only PREFIX]
 Needs torch and numpy (never a CI dependency).
 """
 import argparse
@@ -75,15 +75,77 @@ def train_epoch(model, opt, x, y, batch, gen):
         opt.step()
 
 
+def rnn_rows():
+    """The `rnn_*` rows: one training step over a [64, 28, 28] batch of 28-step sequences."""
+    x, y = torch.randn(64, 28, 28), torch.randint(0, 10, (64,))
+    rows = {}
+    for key, rnn, width in (
+        ("rnn_lstm_step_b64_s", nn.LSTM(28, 128, batch_first=True), 128),
+        ("rnn_gru2_step_b64_s", nn.GRU(28, 128, num_layers=2, batch_first=True), 128),
+        ("rnn_bilstm_step_b64_s", nn.LSTM(28, 128, batch_first=True, bidirectional=True), 256),
+    ):
+        head = nn.Linear(width, 10)
+        opt = torch.optim.Adam(list(rnn.parameters()) + list(head.parameters()), lr=1e-3)
+
+        def step():
+            opt.zero_grad()
+            nn.functional.cross_entropy(head(rnn(x)[0][:, -1]), y).backward()
+            opt.step()
+
+        rows[key] = time_it(step, 20, warmup=3)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--only", default="", help="only the workloads whose key starts with this")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     reps = 1 if args.quick else 3
     out = {"library": f"pytorch {torch.__version__}", "threads": args.threads}
+    wants = lambda key: key.startswith(args.only)
+    if any(wants(k) for k in ("mnist", "inference", "gemm", "elementwise", "sum", "memcpy", "deep")):
+        general(args, reps, out)
+    conv_passes(wants, out)
+    if wants("rnn"):
+        out.update(rnn_rows())
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+
+
+# (key, batch, c_in, c_out, kernel, size, padding, groups), as kiln-cli/src/cli/bench.rs.
+CONV_SHAPES = [
+    ("conv_mnist1_b64_1x32_3x3_28", 64, 1, 32, 3, 28, 0, 1),
+    ("conv_mnist2_b64_32x64_3x3_26", 64, 32, 64, 3, 26, 0, 1),
+    ("conv_resnet_b8_64x64_3x3_56", 8, 64, 64, 3, 56, 1, 1),
+    ("conv_pointwise_b8_64x256_1x1_56", 8, 64, 256, 1, 56, 0, 1),
+    ("conv_depthwise_b8_64_3x3_56", 8, 64, 64, 3, 56, 1, 64),
+]
+
+
+def conv_passes(wants, out):
+    """Forward, input-gradient and weight-gradient ms (f32, median of 15 after 3 warm-ups)."""
+    conv_bw = torch.ops.aten.convolution_backward
+    with torch.no_grad():
+        for key, n, ci, co, k, h, p, groups in CONV_SHAPES:
+            if not wants(key):
+                continue
+            ho = h + 2 * p - k + 1
+            x = torch.randn(n, ci, h, h)
+            w = torch.randn(co, ci // groups, k, k)
+            b = torch.randn(co)
+            gy = torch.randn(n, co, ho, ho)
+            a = ([co], [1, 1], [p, p], [1, 1], False, [0, 0], groups)
+            ms = lambda f: 1e3 * time_it(f, 15, warmup=3)
+            out[f"{key}_fwd_ms"] = ms(lambda: nn.functional.conv2d(x, w, b, padding=p, groups=groups))
+            out[f"{key}_gx_ms"] = ms(lambda: conv_bw(gy, x, w, *a, [True, False, False]))
+            out[f"{key}_gw_ms"] = ms(lambda: conv_bw(gy, x, w, *a, [False, True, False]))
+
+
+def general(args, reps, out):
     x, y = mnist(True)
     xt, _ = mnist(False)
     gen = torch.Generator().manual_seed(0)
@@ -123,8 +185,6 @@ def main():
         nn.functional.cross_entropy(deep(xb), yb).backward()
         dopt.step()
     out["deep_mlp_step_b256_s"] = time_it(deep_step, 10, warmup=2)
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ extern crate self as kiln;
 
 pub mod autograd;
 pub mod data;
+pub mod distributed;
 pub mod io;
 pub mod nn;
 pub mod optim;

@@ -710,3 +710,6 @@ fn batchnorm2d_and_dropout2d_gradchecks() {
         &[rd(&[2, 4, 3, 3])],
     );
 }
+
+#[path = "conv/ops.rs"]
+mod ops;

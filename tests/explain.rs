@@ -277,3 +277,94 @@ fn grad_stats_follow_each_backward() {
 fn stats_removed_means_no_rows(s: &kiln::nn::utils::GradStats) -> bool {
     s.take_history().is_empty()
 }
+
+/// What real PyTorch computes for seed 003's and seed 002's programs
+/// (scripts/fixtures/gen_explain.py).
+fn torch_fixture() -> serde_json::Value {
+    let path = format!("{}/tests/fixtures/explain.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    match v {
+        serde_json::Value::Array(a) => a.iter().flat_map(floats).collect(),
+        other => vec![other.as_f64().unwrap() as f32],
+    }
+}
+
+#[test]
+fn seed003_gradients_and_node_names_are_pytorchs() {
+    let want = &torch_fixture()["seed003"];
+    let (w, b, y_pred, loss) = seed003();
+    loss.backward();
+    assert_eq!(y_pred.to_vec::<f32>(), floats(&want["y_pred"]));
+    assert_eq!(loss.to_vec::<f32>(), floats(&want["loss"]));
+    assert_eq!(w.grad().unwrap().to_vec::<f32>(), floats(&want["w_grad"]));
+    assert_eq!(b.grad().unwrap().to_vec::<f32>(), floats(&want["b_grad"]));
+    let trace = explain::explain(&loss).to_string();
+    assert!(trace.contains(want["grad_fn"].as_str().unwrap()), "{trace}");
+}
+
+#[test]
+fn seed002_trace_shows_pytorchs_gradients_not_the_tutorials() {
+    use kiln::nn::{Linear, MSELoss, Module};
+    let want = &torch_fixture()["seed002"];
+    let x = tensor(&[[0.5, -1.5], [1.0, 1.0]]).requires_grad_(true);
+    let mut linear = Linear::new(2, 1);
+    linear.weight = tensor(&[[0.3, -0.2]]).requires_grad_(true);
+    linear.bias = Some(tensor(&[0.1]).requires_grad_(true));
+    let y_true = tensor(&[[1.0], [0.0]]);
+    let (y_pred, loss) = explain::trace(|| {
+        let y_pred = linear.forward(&x);
+        let loss = MSELoss::new().forward(&y_pred, &y_true);
+        (y_pred, loss)
+    });
+    explain::name(&loss, "loss");
+    loss.backward();
+    let close = |got: Vec<f32>, want: &serde_json::Value| {
+        let want = floats(want);
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 1e-7 + 1e-6 * w.abs(),
+                "{got:?} vs {want:?}"
+            );
+        }
+    };
+    close(y_pred.to_vec::<f32>(), &want["y_pred"]);
+    close(vec![loss.item() as f32], &want["loss"]);
+    let gw = linear.weight.grad().unwrap();
+    close(gw.to_vec::<f32>(), &want["weight_grad"]);
+    close(
+        linear
+            .bias
+            .as_ref()
+            .unwrap()
+            .grad()
+            .unwrap()
+            .to_vec::<f32>(),
+        &want["bias_grad"],
+    );
+    close(x.grad().unwrap().to_vec::<f32>(), &want["x_grad"]);
+    // The tutorial prints weight.grad [-0.0125, 0.4375]: PyTorch's is twice that.
+    let torch_w = floats(&want["weight_grad"]);
+    assert!((torch_w[1] - 2.0 * 0.4375).abs() < 1e-6, "{torch_w:?}");
+    let trace = explain::explain(&loss).to_string();
+    for node in ["y_pred_grad_fn", "loss_grad_fn"] {
+        let name = want[node].as_str().unwrap();
+        assert!(trace.contains(name), "{name} missing from\n{trace}");
+    }
+    // The trace prints the same weight gradient PyTorch computes.
+    // ... and shows PyTorch's weight gradient on the weight's leaf (4 decimals).
+    let short = |v: f32| {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    let shown = format!(".grad = [[{}, {}]]", short(torch_w[0]), short(torch_w[1]));
+    assert!(trace.contains(&shown), "{shown} missing from\n{trace}");
+    assert_eq!(
+        trace.matches("Backward0 ->").count(),
+        2,
+        "PyTorch's graph is MseLossBackward0 <- AddmmBackward0:\n{trace}"
+    );
+}

@@ -1,12 +1,15 @@
 //! Data order and dropout against PyTorch: `DataLoader(shuffle=True)` batch order over
 //! several epochs (default generator and explicit generator), `random_split`, the
 //! draws dropout makes, and the tutorial's first training epochs end to end.
-//! Fixture: `tests/fixtures/init_shuffle.json` from `scripts/fixtures/gen_init_shuffle.py`.
+//! Fixture: `tests/fixtures/init_shuffle.json` from `scripts/fixtures/gen_init_shuffle.py`;
+//! `DistributedSampler` (alone and under a `DataLoader`) against
+//! `tests/fixtures/distributed_sampler.json` from `scripts/fixtures/gen_distributed_sampler.py`.
 
 mod rng_fixture;
 
 use kiln::data::{
-    DataLoader, Dataset, TensorDataset, index_row, random_split, random_split_fractions,
+    DataLoader, Dataset, DistributedSampler, Sampler, TensorDataset, index_row, random_split,
+    random_split_fractions,
 };
 use kiln::nn::functional::{cross_entropy, dropout};
 use kiln::nn::{Linear, Module, ReLU, Sequential};
@@ -354,4 +357,71 @@ fn large_dropout_keeps_the_generator_stream() {
         "about 30% dropped"
     );
     set_bernoulli_scalar_kernel(None);
+}
+
+fn distributed_fixture() -> Value {
+    serde_json::from_str(include_str!("fixtures/distributed_sampler.json"))
+        .expect("parse distributed_sampler.json")
+}
+
+#[test]
+fn distributed_sampler_matches_pytorch() {
+    let data = distributed_fixture();
+    let cases = data["samplers"].as_array().unwrap();
+    assert!(cases.len() > 900);
+    for case in cases {
+        let u = |k: &str| case[k].as_u64().unwrap();
+        let b = |k: &str| case[k].as_bool().unwrap();
+        let sampler = DistributedSampler::new(
+            u("n") as usize,
+            u("num_replicas") as usize,
+            u("rank") as usize,
+        )
+        .shuffle(b("shuffle"))
+        .seed(u("seed"))
+        .drop_last(b("drop_last"));
+        sampler.set_epoch(u("epoch"));
+        assert_eq!(sampler.len() as u64, u("len"), "{case}");
+        assert_eq!(sampler.indices(), usizes(&case["indices"]), "{case}");
+    }
+}
+
+#[test]
+fn dataloader_over_distributed_sampler_matches_pytorch() {
+    let _g = global_rng();
+    for case in distributed_fixture()["loaders"].as_array().unwrap() {
+        let u = |k: &str| case[k].as_u64().unwrap() as usize;
+        kiln::manual_seed(u("manual_seed") as u64);
+        let sampler =
+            DistributedSampler::new(u("n"), u("num_replicas"), u("rank")).seed(u("seed") as u64);
+        let loader = DataLoader::new(indexed(u("n")))
+            .batch_size(u("batch_size"))
+            .drop_last(case["drop_last"].as_bool().unwrap())
+            .sampler(sampler.clone());
+        let want = recorded_epochs(&case["epochs"]);
+        for (epoch, want) in want.iter().enumerate() {
+            sampler.set_epoch(epoch as u64);
+            assert_eq!(loader.len(), want.len());
+            let got: Vec<Vec<i64>> = loader.iter().map(|b| b.to_vec::<i64>()).collect();
+            assert_eq!(&got, want, "{case}");
+        }
+        // The loader drew its base seeds from the default generator as PyTorch's does.
+        let after: Vec<f32> = serde_json::from_value(case["rand_after"].clone()).unwrap();
+        assert_eq!(Tensor::rand(&[3]).to_vec::<f32>(), after);
+    }
+}
+
+#[test]
+#[should_panic(expected = "sampler option is mutually exclusive with shuffle")]
+fn sampler_and_shuffle_are_exclusive() {
+    let loader = DataLoader::new(indexed(4))
+        .shuffle(true)
+        .sampler(DistributedSampler::new(4, 2, 0));
+    let _ = loader.iter();
+}
+
+#[test]
+#[should_panic(expected = "Invalid rank 2")]
+fn distributed_sampler_rejects_a_rank_out_of_range() {
+    let _ = DistributedSampler::new(4, 2, 2);
 }

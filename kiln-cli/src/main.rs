@@ -13,6 +13,14 @@ const INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    // Under mpirun, join the job first: it sets each rank's threads to cores / local
+    // ranks, which --threads then overrides.
+    if matches!(args.command, cli::Command::Train(_))
+        && let Err(e) = cli::dist::Dist::init()
+    {
+        errln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let threads = match &args.command {
         cli::Command::Train(t) => t.threads.map(|n| n as usize),
         cli::Command::Bench(b) => Some(b.threads),

@@ -618,3 +618,89 @@ fn new_optimizers_and_a_step_schedule_train_the_mlp() {
         assert!((lr - default * 0.5).abs() < 1e-15, "{opt}: {lr}");
     }
 }
+
+#[test]
+fn grad_stats_log_every_batch_survive_a_resume_and_leave_training_unchanged() {
+    let (ref_out, _) = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("grads");
+    let dd = data_dir();
+    let mut args = vec![
+        "train",
+        "--data-dir",
+        &dd,
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--grad-stats",
+    ];
+    args.extend_from_slice(SMALL);
+    let stopped = kiln_cmd(&args)
+        .env("KILN_STOP_AFTER_BATCHES", "45")
+        .output()
+        .unwrap();
+    assert_eq!(stopped.status.code(), Some(130));
+    ok(&train(&out, &["--epochs", "2", "--resume", "--grad-stats"]));
+    // Recording the norms reads the gradients only.
+    assert_eq!(model_bytes(&out), model_bytes(ref_out));
+
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(out.join("grad_norms.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps: Vec<(u64, u64)> = rows
+        .iter()
+        .map(|r| (r["epoch"].as_u64().unwrap(), r["batch"].as_u64().unwrap()))
+        .collect();
+    let expected: Vec<(u64, u64)> = (1..=2)
+        .flat_map(|e| (1..=32).map(move |b| (e, b)))
+        .collect();
+    assert_eq!(steps, expected);
+    // The default 784-256-128-10 network: Linear layers at 0, 3 and 6 of `layers`.
+    for r in &rows {
+        assert_eq!(
+            r["layers"],
+            serde_json::json!(["layers.0", "layers.3", "layers.6"])
+        );
+        for v in r["norms"].as_array().unwrap() {
+            let v = v.as_f64().unwrap();
+            assert!(v.is_finite() && v > 0.0, "{r}");
+        }
+    }
+    let metrics: Vec<serde_json::Value> = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(metrics.len(), 2);
+    for (e, m) in metrics.iter().enumerate() {
+        let means = m["grad_norms"].as_array().unwrap();
+        assert_eq!(means.len(), 3);
+        for (i, pair) in means.iter().enumerate() {
+            let of_epoch: Vec<f64> = rows[e * 32..(e + 1) * 32]
+                .iter()
+                .map(|r| r["norms"][i].as_f64().unwrap())
+                .collect();
+            let mean = of_epoch.iter().sum::<f64>() / 32.0;
+            assert_eq!(pair[0], rows[0]["layers"][i]);
+            assert!(
+                (pair[1].as_f64().unwrap() - mean).abs() <= 1e-12 * mean,
+                "{pair}"
+            );
+        }
+    }
+    let png = image::open(out.join("grad_norms.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (900, 520));
+    // Without the flag nothing is recorded.
+    assert!(!ref_out.join("grad_norms.jsonl").exists());
+    assert!(metrics_lack_grad_norms(ref_out));
+}
+
+fn metrics_lack_grad_norms(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .all(|l| !l.contains("grad_norms"))
+}

@@ -1,7 +1,7 @@
 """PyTorch's side of examples/conv_bench.rs: conv2d forward, input-gradient and
-weight-gradient time (f32, median of 15 after 3 warm-ups) at the MNIST example's shapes.
+weight-gradient time (f32, median of 15 after 3 warm-ups) at the same shapes.
 
-Run: ~/torchenv/bin/python scripts/bench/conv_bench.py [threads]   (default 2)
+Run: ~/torchenv/bin/python scripts/bench/conv_bench.py [threads] [filter]   (default 2)
 """
 import sys
 import time
@@ -9,8 +9,18 @@ import time
 import torch
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+filt = sys.argv[2] if len(sys.argv) > 2 else ""
 torch.set_num_threads(threads)
 print(f"torch {torch.__version__} threads={threads} mkldnn={torch.backends.mkldnn.is_available()}")
+
+# (name, batch, c_in, c_out, kernel, size, padding, groups), as examples/conv_bench.rs.
+SHAPES = [
+    ("mnist_conv1_b64_1x32_3x3_28", 64, 1, 32, 3, 28, 0, 1),
+    ("mnist_conv2_b64_32x64_3x3_26", 64, 32, 64, 3, 26, 0, 1),
+    ("resnet_b8_64x64_3x3_56", 8, 64, 64, 3, 56, 1, 1),
+    ("pointwise_b8_64x256_1x1_56", 8, 64, 256, 1, 56, 0, 1),
+    ("depthwise_b8_64_3x3_56", 8, 64, 64, 3, 56, 1, 64),
+]
 
 
 def median_ms(f):
@@ -26,14 +36,16 @@ def median_ms(f):
 
 conv_bw = torch.ops.aten.convolution_backward
 with torch.no_grad():
-    for n, ci, co, h in [(64, 1, 32, 28), (64, 32, 64, 26)]:
+    for name, n, ci, co, k, h, p, groups in SHAPES:
+        if filt not in name:
+            continue
+        ho = h + 2 * p - k + 1
         x = torch.randn(n, ci, h, h)
-        w = torch.randn(co, ci, 3, 3)
+        w = torch.randn(co, ci // groups, k, k)
         b = torch.randn(co)
-        gy = torch.randn(n, co, h - 2, h - 2)
-        args = ([co], [1, 1], [0, 0], [1, 1], False, [0, 0], 1)
-        fwd = median_ms(lambda: torch.nn.functional.conv2d(x, w, b))
+        gy = torch.randn(n, co, ho, ho)
+        args = ([co], [1, 1], [p, p], [1, 1], False, [0, 0], groups)
+        fwd = median_ms(lambda: torch.nn.functional.conv2d(x, w, b, padding=p, groups=groups))
         gx = median_ms(lambda: conv_bw(gy, x, w, *args, [True, False, False]))
         gw = median_ms(lambda: conv_bw(gy, x, w, *args, [False, True, False]))
-        print(f"torch conv2d {n}x{ci}->{co} 3x3 on {h}x{h}: forward {fwd:.3f} ms, "
-              f"input-grad {gx:.3f} ms, weight-grad {gw:.3f} ms")
+        print(f"torch {name}: forward {fwd:.3f} ms, input-grad {gx:.3f} ms, weight-grad {gw:.3f} ms")

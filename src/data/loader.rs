@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 
 use super::collate::{Collate, DefaultCollate};
 use super::dataset::Dataset;
+use super::distributed::Sampler;
 use super::sampler::{EpochPlan, num_batches, random_seed, randperm};
 use super::workers::Workers;
 use crate::tensor::random::{Generator, with_global};
@@ -65,6 +66,7 @@ pub struct DataLoader<D, C = DefaultCollate> {
     num_workers: usize,
     prefetch_factor: usize,
     generator: Option<Arc<Mutex<Generator>>>,
+    sampler: Option<Arc<dyn Sampler>>,
 }
 
 impl<D: Dataset> DataLoader<D> {
@@ -80,6 +82,7 @@ impl<D: Dataset> DataLoader<D> {
             num_workers: 0,
             prefetch_factor: 2,
             generator: None,
+            sampler: None,
         }
     }
 }
@@ -136,6 +139,14 @@ impl<D: Dataset, C> DataLoader<D, C> {
         self.generator(Generator::new(seed))
     }
 
+    /// Takes each epoch's sample order from `sampler` (PyTorch's `sampler=`), for example
+    /// a [`super::DistributedSampler`]. The loader still draws its per-epoch base seed as
+    /// PyTorch's does. Panics if combined with `shuffle(true)`, as PyTorch raises.
+    pub fn sampler(mut self, sampler: impl Sampler + 'static) -> Self {
+        self.sampler = Some(Arc::new(sampler));
+        self
+    }
+
     /// Replaces how samples are batched (PyTorch's `collate_fn=`).
     pub fn collate_fn<C2: Collate<D::Item>>(self, collate: C2) -> DataLoader<D, C2> {
         DataLoader {
@@ -147,12 +158,13 @@ impl<D: Dataset, C> DataLoader<D, C> {
             num_workers: self.num_workers,
             prefetch_factor: self.prefetch_factor,
             generator: self.generator,
+            sampler: self.sampler,
         }
     }
 
     /// Number of batches per epoch (`len(loader)`).
     pub fn len(&self) -> usize {
-        num_batches(self.dataset.len(), self.batch_size, self.drop_last)
+        num_batches(self.epoch_len(), self.batch_size, self.drop_last)
     }
 
     /// Whether an epoch yields no batch.
@@ -165,6 +177,14 @@ impl<D: Dataset, C> DataLoader<D, C> {
         &self.dataset
     }
 
+    /// Samples per epoch: the sampler's length, else the dataset's.
+    fn epoch_len(&self) -> usize {
+        match &self.sampler {
+            Some(s) => s.len(),
+            None => self.dataset.len(),
+        }
+    }
+
     /// This epoch's sample order, drawn as `iter(loader)` and its sampler draw it in
     /// PyTorch: the base seed, then (when shuffling) the permutation.
     fn epoch_order(&self) -> Vec<usize> {
@@ -173,6 +193,13 @@ impl<D: Dataset, C> DataLoader<D, C> {
             Some(g) => random_seed(&mut g.lock()),
             None => with_global(random_seed),
         };
+        if let Some(sampler) = &self.sampler {
+            assert!(
+                !self.shuffle,
+                "DataLoader: sampler option is mutually exclusive with shuffle"
+            );
+            return sampler.indices();
+        }
         if !self.shuffle {
             return (0..n).collect();
         }
@@ -189,6 +216,9 @@ impl<D: Dataset, C> DataLoader<D, C> {
     /// `RandomSampler` runs out and draws its discarded extra permutation: the last batch
     /// when it is incomplete and kept, else the request past the last batch.
     fn trailing_draw(&self, plan: &EpochPlan) -> Option<TrailingDraw> {
+        if self.sampler.is_some() {
+            return None;
+        }
         let generator = Arc::clone(self.generator.as_ref().filter(|_| self.shuffle)?);
         let n = self.dataset.len();
         let at = if !self.drop_last && !n.is_multiple_of(self.batch_size) {

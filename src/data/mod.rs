@@ -17,6 +17,7 @@ pub mod batch;
 pub mod collate;
 pub mod dataset;
 pub mod datasets;
+pub mod distributed;
 pub mod download;
 pub mod error;
 pub mod gather;
@@ -32,6 +33,7 @@ pub use dataset::{
     Dataset, Subset, TensorDataset, TensorTuple, random_split, random_split_fractions,
 };
 pub use datasets::{FashionMnist, Mnist};
+pub use distributed::{DistributedSampler, Sampler};
 pub use download::{RemoteFile, content_sha256, download_verified, fetch, find_file};
 pub use error::DataError;
 pub use gather::{index_row, select_rows, stack};

@@ -1,17 +1,20 @@
-//! Convolution layers: `Conv2d` and `Conv1d`.
+//! Convolution layers: `Conv2d`, `Conv1d` and `ConvTranspose2d`.
 
 use super::init;
 use super::module::{Module, TrainingFlag, training_hooks};
-use crate::autograd::ops::conv::{ConvOptions, Padding, Pair, conv1d, conv2d};
+use crate::autograd::ops::conv::{
+    ConvOptions, ConvTransposeOptions, Padding, Pair, conv_transpose2d, conv1d, conv2d,
+};
 use crate::tensor::Tensor;
 
 /// PyTorch's `reset_parameters` for convolutions: weight by `kaiming_uniform_(a=sqrt(5))`,
 /// then bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), in that order from the default generator.
-fn init_params(weight_shape: &[usize], bias: bool) -> (Tensor, Option<Tensor>) {
+/// The bias has `bias_len` entries (the output channels), if any.
+fn init_params(weight_shape: &[usize], bias_len: Option<usize>) -> (Tensor, Option<Tensor>) {
     let weight = Tensor::zeros(weight_shape);
     init::kaiming_uniform_(&weight, 5f64.sqrt(), init::FanMode::FanIn, "leaky_relu");
-    let bias = bias.then(|| {
-        let b = Tensor::zeros(&[weight_shape[0]]);
+    let bias = bias_len.map(|len| {
+        let b = Tensor::zeros(&[len]);
         let (fan_in, _) = init::calculate_fan_in_and_fan_out(&weight);
         let bound = if fan_in > 0 {
             1.0 / (fan_in as f64).sqrt()
@@ -139,7 +142,7 @@ impl Conv2d {
         check_channels("Conv2d", in_channels, out_channels, &options);
         let (weight, bias) = init_params(
             &[out_channels, in_channels / options.groups, k.0, k.1],
-            bias,
+            bias.then_some(out_channels),
         );
         Conv2d {
             weight,
@@ -223,7 +226,7 @@ impl Conv1d {
         check_channels("Conv1d", in_channels, out_channels, &options);
         let (weight, bias) = init_params(
             &[out_channels, in_channels / options.groups, kernel_size],
-            bias,
+            bias.then_some(out_channels),
         );
         Conv1d {
             weight,
@@ -255,6 +258,146 @@ impl Module for Conv1d {
             &self.options,
             self.bias.is_some(),
         )
+    }
+    training_hooks!();
+}
+
+/// A 2-D transposed convolution layer over `[N, C_in, H, W]` (`nn.ConvTranspose2d`,
+/// zero padding): the gradient of a [`Conv2d`] with respect to its input, as used to
+/// upsample.
+///
+/// `weight` is `[in_channels, out_channels / groups, kH, kW]` and `bias`
+/// `[out_channels]`, drawn as PyTorch draws them (fan-in from the weight's dim 1, so
+/// after `kiln::manual_seed(s)` the layer holds what `torch.manual_seed(s);
+/// nn.ConvTranspose2d(...)` holds).
+#[derive(Clone, Debug)]
+pub struct ConvTranspose2d {
+    /// The `[in, out / groups, kH, kW]` weight (a parameter).
+    pub weight: Tensor,
+    /// The `[out]` bias, if any (a parameter).
+    pub bias: Option<Tensor>,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel size `(kH, kW)`.
+    pub kernel_size: Pair,
+    /// Stride, padding, output padding, dilation and groups.
+    pub options: ConvTransposeOptions,
+    training: TrainingFlag,
+}
+
+impl ConvTranspose2d {
+    /// `nn.ConvTranspose2d(in_channels, out_channels, kernel_size)` with a bias and
+    /// default options.
+    pub fn new(in_channels: usize, out_channels: usize, kernel_size: impl Into<Pair>) -> Self {
+        ConvTranspose2d::with_options(
+            in_channels,
+            out_channels,
+            kernel_size,
+            ConvTransposeOptions::new(),
+            true,
+        )
+    }
+
+    /// `nn.ConvTranspose2d(in, out, kernel_size, stride=, padding=, output_padding=,
+    /// groups=, bias=, dilation=)`.
+    ///
+    /// # Panics
+    /// If `groups` does not divide both channel counts (PyTorch's messages).
+    pub fn with_options(
+        in_channels: usize,
+        out_channels: usize,
+        kernel_size: impl Into<Pair>,
+        options: ConvTransposeOptions,
+        bias: bool,
+    ) -> Self {
+        let k = kernel_size.into();
+        let as_conv = ConvOptions::new().groups(options.groups);
+        check_channels("ConvTranspose2d", in_channels, out_channels, &as_conv);
+        let (weight, bias) = init_params(
+            &[in_channels, out_channels / options.groups, k.0, k.1],
+            bias.then_some(out_channels),
+        );
+        ConvTranspose2d {
+            weight,
+            bias,
+            in_channels,
+            out_channels,
+            kernel_size: k,
+            options,
+            training: TrainingFlag::new(),
+        }
+    }
+
+    /// `forward(input, output_size=)`: picks the output padding that makes the output
+    /// `output_size` (`(H, W)`) big.
+    ///
+    /// # Panics
+    /// If `output_size` is outside the sizes this layer can produce from `input`
+    /// (PyTorch's message).
+    pub fn forward_with_output_size(&self, input: &Tensor, output_size: impl Into<Pair>) -> Tensor {
+        let want = output_size.into();
+        let s = input.shape();
+        let (h, w) = (s[s.len() - 2], s[s.len() - 1]);
+        let o = self.options;
+        let min = |len: usize, st: usize, p: usize, d: usize, k: usize| {
+            ((len as isize - 1) * st as isize - 2 * p as isize + (d * (k - 1)) as isize + 1).max(0)
+                as usize
+        };
+        let lo = [
+            min(h, o.stride.0, o.padding.0, o.dilation.0, self.kernel_size.0),
+            min(w, o.stride.1, o.padding.1, o.dilation.1, self.kernel_size.1),
+        ];
+        let hi = [lo[0] + o.stride.0 - 1, lo[1] + o.stride.1 - 1];
+        assert!(
+            (lo[0]..=hi[0]).contains(&want.0) && (lo[1]..=hi[1]).contains(&want.1),
+            "requested an output size of [{}, {}], but valid sizes range from {lo:?} to {hi:?} (for an input of {:?})",
+            want.0,
+            want.1,
+            &s[s.len() - 2..]
+        );
+        let opts = o.output_padding((want.0 - lo[0], want.1 - lo[1]));
+        conv_transpose2d(input, &self.weight, self.bias.as_ref(), opts)
+    }
+}
+
+impl Module for ConvTranspose2d {
+    fn forward(&self, input: &Tensor) -> Tensor {
+        conv_transpose2d(input, &self.weight, self.bias.as_ref(), self.options)
+    }
+    fn visit_own_parameters(&self, f: &mut dyn FnMut(&str, &Tensor)) {
+        f("weight", &self.weight);
+        if let Some(b) = &self.bias {
+            f("bias", b);
+        }
+    }
+    fn extra_repr(&self) -> String {
+        let o = &self.options;
+        let t = |p: Pair| tuple(&[p.0, p.1]);
+        let mut s = format!(
+            "{}, {}, kernel_size={}, stride={}",
+            self.in_channels,
+            self.out_channels,
+            t(self.kernel_size),
+            t(o.stride)
+        );
+        if o.padding != Pair(0, 0) {
+            s.push_str(&format!(", padding={}", t(o.padding)));
+        }
+        if o.dilation != Pair(1, 1) {
+            s.push_str(&format!(", dilation={}", t(o.dilation)));
+        }
+        if o.output_padding != Pair(0, 0) {
+            s.push_str(&format!(", output_padding={}", t(o.output_padding)));
+        }
+        if o.groups != 1 {
+            s.push_str(&format!(", groups={}", o.groups));
+        }
+        if self.bias.is_none() {
+            s.push_str(", bias=False");
+        }
+        s
     }
     training_hooks!();
 }

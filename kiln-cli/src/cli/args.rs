@@ -194,6 +194,10 @@ pub struct TrainArgs {
     /// Go on training after a non-finite loss (by default training stops at the first).
     #[arg(long)]
     pub keep_going: bool,
+    /// Record each layer's gradient norm after every batch: `grad_norms.jsonl`, the
+    /// epoch means in `metrics.jsonl`, and the plot `grad_norms.png`.
+    #[arg(long)]
+    pub grad_stats: bool,
     #[command(flatten)]
     pub limits: ModelLimits,
     /// Train on only the first N training samples (the test set is used whole).

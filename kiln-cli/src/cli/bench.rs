@@ -31,7 +31,7 @@ impl BenchArgs {
     }
 }
 
-fn median_secs(repeats: usize, warmup: usize, mut f: impl FnMut()) -> f64 {
+pub(crate) fn median_secs(repeats: usize, warmup: usize, mut f: impl FnMut()) -> f64 {
     for _ in 0..warmup {
         f();
     }
@@ -85,17 +85,39 @@ fn peak_rss_mb() -> f64 {
 pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     kiln::manual_seed(0);
     let reps = if args.quick { 1 } else { 3 };
-    let train = Mnist::new(None, true, false)?;
-    let test = Mnist::new(None, false, false)?;
-    let x = train.float_images(Some((0.1307, 0.3081)));
-    let y = train.labels().clone();
-    let xt = test.float_images(Some((0.1307, 0.3081)));
     let mut out = serde_json::Map::new();
     out.insert(
         "library".into(),
         format!("kiln {}", env!("CARGO_PKG_VERSION")).into(),
     );
     out.insert("threads".into(), args.threads.into());
+    if ["mnist", "inference", "deep"].iter().any(|k| args.wants(k)) {
+        mnist_workloads(args, reps, &mut out)?;
+    }
+    if args.wants("gemm") {
+        gemm_rates(&mut out);
+    }
+    if args.wants("elementwise") || args.wants("sum") || args.wants("memcpy") {
+        bandwidths(&mut out);
+    }
+    if args.wants("conv") {
+        conv_passes(args, &mut out);
+    }
+    if args.wants("rnn") {
+        super::bench_rnn::rows(&mut out);
+    }
+    out.insert("peak_rss_mb".into(), peak_rss_mb().into());
+    println!("{}", serde_json::Value::Object(out));
+    Ok(())
+}
+
+/// The MNIST epochs, inference and the deep-MLP step.
+fn mnist_workloads(args: &BenchArgs, reps: usize, out: &mut Results) -> Result<(), CliError> {
+    let train = Mnist::new(None, true, false)?;
+    let test = Mnist::new(None, false, false)?;
+    let x = train.float_images(Some((0.1307, 0.3081)));
+    let y = train.labels().clone();
+    let xt = test.float_images(Some((0.1307, 0.3081)));
     let mut g = Generator::new(0);
     let mut model = digit_classifier();
     for batch in [64usize, 256] {
@@ -124,12 +146,6 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             (n_test as f64 / t).into(),
         );
     }
-    if args.wants("gemm") {
-        gemm_rates(&mut out);
-    }
-    if args.wants("elementwise") || args.wants("sum") || args.wants("memcpy") {
-        bandwidths(&mut out);
-    }
     if args.wants("deep") {
         let deep = mlp(784, 1024, 4, 10);
         let mut dopt = Adam::new(deep.parameters(), 1e-3);
@@ -141,9 +157,73 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         });
         out.insert("deep_mlp_step_b256_s".into(), t.into());
     }
-    out.insert("peak_rss_mb".into(), peak_rss_mb().into());
-    println!("{}", serde_json::Value::Object(out));
     Ok(())
+}
+
+/// `(key, batch, c_in, c_out, kernel, size, padding, groups)` of the conv rows; the
+/// same list is in `scripts/bench_pytorch.py` and `examples/conv_bench.rs`.
+/// `(name, batch, c_in, c_out, kernel, size, padding, groups)`.
+type ConvShape = (
+    &'static str,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+);
+
+const CONV_SHAPES: [ConvShape; 5] = [
+    ("conv_mnist1_b64_1x32_3x3_28", 64, 1, 32, 3, 28, 0, 1),
+    ("conv_mnist2_b64_32x64_3x3_26", 64, 32, 64, 3, 26, 0, 1),
+    ("conv_resnet_b8_64x64_3x3_56", 8, 64, 64, 3, 56, 1, 1),
+    ("conv_pointwise_b8_64x256_1x1_56", 8, 64, 256, 1, 56, 0, 1),
+    ("conv_depthwise_b8_64_3x3_56", 8, 64, 64, 3, 56, 1, 64),
+];
+
+/// Forward, input-gradient and weight-gradient time (ms, f32, median of 15 after 3
+/// warm-ups) of each conv shape: `<key>_fwd_ms`, `_gx_ms`, `_gw_ms`. The gradients are
+/// the kernels the conv's backward calls (PyTorch's side: `convolution_backward` with
+/// one output mask each).
+fn conv_passes(args: &BenchArgs, out: &mut Results) {
+    use kiln::nn::functional::{ConvOptions, conv2d};
+    use kiln::tensor::kernels::conv::{self, ConvGeom};
+    for (key, n, ci, co, k, h, p, groups) in CONV_SHAPES {
+        if !args.wants(key) {
+            continue;
+        }
+        let ho = h + 2 * p - k + 1;
+        let g = ConvGeom {
+            n,
+            c_in: ci,
+            h,
+            w: h,
+            c_out: co,
+            kh: k,
+            kw: k,
+            stride: [1, 1],
+            pad: [p, p],
+            dil: [1, 1],
+            groups,
+            ho,
+            wo: ho,
+        };
+        let x = Tensor::randn(&[n, ci, h, h]);
+        let w = Tensor::randn(&[co, ci / groups, k, k]);
+        let b = Tensor::randn(&[co]);
+        let gy = Tensor::randn(&[n, co, ho, ho]);
+        let o = ConvOptions::new().padding(p).groups(groups);
+        let ms = |f: &mut dyn FnMut()| median_secs(15, 3, f) * 1e3;
+        let fwd = ms(&mut || {
+            kiln::no_grad(|| std::hint::black_box(conv2d(&x, &w, Some(&b), o)));
+        });
+        let gx = ms(&mut || drop(std::hint::black_box(conv::input_grad(&gy, &w, &g))));
+        let gw = ms(&mut || drop(std::hint::black_box(conv::weight_grad(&gy, &x, &g))));
+        out.insert(format!("{key}_fwd_ms"), fwd.into());
+        out.insert(format!("{key}_gx_ms"), gx.into());
+        out.insert(format!("{key}_gw_ms"), gw.into());
+    }
 }
 
 type Results = serde_json::Map<String, serde_json::Value>;

@@ -29,6 +29,10 @@ pub struct EpochRecord {
     /// Training samples per second.
     #[serde(with = "any_f64")]
     pub samples_per_sec: f64,
+    /// With `--grad-stats`: each layer's mean gradient norm over the epoch's batches, as
+    /// `[layer, norm]` pairs in layer order (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norms: Option<Vec<(String, f64)>>,
 }
 
 /// Every `f64`, NaN and infinities included: finite values as JSON numbers, the others
@@ -126,6 +130,7 @@ mod tests {
             test_acc: 0.95,
             train_seconds: 1.5,
             samples_per_sec: 40000.0,
+            grad_norms: None,
         }
     }
 

@@ -26,12 +26,15 @@ pub fn write_to(mut w: impl Write, text: &str) {
 
 pub mod args;
 pub mod bench;
+pub mod bench_rnn;
 pub mod checkpoint;
 pub mod cnn;
 pub mod config;
 pub mod data;
+pub mod dist;
 pub mod error;
 pub mod eval;
+pub mod grad_stats;
 pub mod image_input;
 pub mod info;
 pub mod metrics;

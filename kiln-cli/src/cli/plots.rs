@@ -9,9 +9,11 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 use std::sync::Once;
 
-const FONT: &str = "sans-serif";
+/// The embedded font's family name.
+pub(super) const FONT: &str = "sans-serif";
 
-fn register_fonts() {
+/// Registers the embedded DejaVu fonts with plotters (once).
+pub(super) fn register_fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let regular =
@@ -24,7 +26,8 @@ fn register_fonts() {
     });
 }
 
-fn plot_err(path: &Path) -> impl Fn(String) -> CliError + '_ {
+/// Turns a plotting failure into the error naming the file.
+pub(super) fn plot_err(path: &Path) -> impl Fn(String) -> CliError + '_ {
     move |reason| CliError::Plot {
         path: path.to_path_buf(),
         reason,
@@ -277,6 +280,7 @@ mod tests {
                 test_acc: 0.95 + 0.004 * e as f64,
                 train_seconds: 1.0,
                 samples_per_sec: 1.0,
+                grad_norms: None,
             })
             .collect()
     }

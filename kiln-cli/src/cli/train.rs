@@ -5,8 +5,10 @@ use super::args::{ModelKind, TrainArgs};
 use super::checkpoint::{Checkpoint, Progress};
 use super::config::{RunConfig, optimizer_name};
 use super::data::{NORMALIZE, Split, load_split};
+use super::dist::{Dist, GradSync};
 use super::error::CliError;
 use super::eval::{EVAL_BATCH, evaluate, predictions};
+use super::grad_stats::GradLog;
 use super::info::group_thousands;
 use super::metrics::{EpochRecord, append_record, read_records, write_records};
 use super::model::{Arch, Classifier, named_state};
@@ -15,7 +17,7 @@ use super::optimizer::{OptimizerConfig, ScheduleConfig};
 use super::plots::draw_curves;
 use super::progress::{EpochProgress, ProgressMode};
 use super::rundir::{RunLock, remove_stale_temps};
-use kiln::data::{DataLoader, TensorDataset};
+use kiln::data::{DataLoader, DistributedSampler, TensorDataset};
 use kiln::nn::{Module, Reduction};
 use kiln::optim::{LrScheduler, Optimizer};
 use kiln::tensor::random::{get_rng_state, set_rng_state};
@@ -124,27 +126,70 @@ struct Run<'a> {
     /// Test hook: request a stop after this many batches in this process.
     stop_after: Option<u64>,
     batches_run: u64,
+    /// `--grad-stats`'s recorder.
+    grad_log: Option<GradLog>,
+    /// This process's place in a data-parallel run (`mpirun -np N kiln train`).
+    dist: Dist,
+    /// Each rank's share of the epochs when distributed.
+    sampler: Option<DistributedSampler>,
+    /// Gradient averaging across the ranks (nothing for one process).
+    sync: GradSync,
 }
 
 /// `kiln train`. `stop` is set by the Ctrl-C handler.
 pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
+    let dist = Dist::current();
     let config = RunConfig::from_args(args);
     validate(args, &config)?;
     let files = OutFiles::new(&args.out);
     let name = args.data.dataset;
-    let train = load_split(name, &args.data, true, args.limit)?;
-    let test = load_split(name, &args.data, false, args.test_limit)?;
-    std::fs::create_dir_all(&args.out).map_err(|e| CliError::file(&args.out, e))?;
-    let _lock = RunLock::acquire(&args.out)?;
-    remove_stale_temps(&args.out);
-    if !args.resume && !args.overwrite {
-        refuse_to_overwrite(&args.out, &files)?;
-    }
+    let load = || -> Result<(Split, Split), CliError> {
+        let train = load_split(name, &args.data, true, args.limit)?;
+        let test = load_split(name, &args.data, false, args.test_limit)?;
+        Ok((train, test))
+    };
+    // Rank 0 first: it may download the data set the others then read.
+    let loaded = if dist.is_main() {
+        let r = load();
+        dist.barrier_within(3600);
+        r
+    } else {
+        dist.barrier_within(3600);
+        load()
+    };
+    let (train, test) = dist.agree(loaded)?;
+    // Only rank 0 writes into --out.
+    let setup = if dist.is_main() {
+        (|| -> Result<Option<RunLock>, CliError> {
+            std::fs::create_dir_all(&args.out).map_err(|e| CliError::file(&args.out, e))?;
+            let lock = RunLock::acquire(&args.out)?;
+            remove_stale_temps(&args.out);
+            if !args.resume && !args.overwrite {
+                refuse_to_overwrite(&args.out, &files)?;
+            }
+            Ok(Some(lock))
+        })()
+    } else {
+        Ok(None)
+    };
+    let _lock = dist.agree(setup)?;
+    // Every rank reads the checkpoint (on a file system they share): the model comes
+    // from rank 0 anyway, the optimizer's state must be the same everywhere.
     let resume = if args.resume {
-        Some(load_resume(&files.checkpoint, &config, args)?)
+        Some(dist.agree(load_resume(&files.checkpoint, &config, args))?)
     } else {
         None
     };
+    if let Some(ck) = &resume
+        && ck.progress.batches_done > 0
+        && dist.is_distributed()
+    {
+        return Err(CliError::Usage(
+            "the checkpoint was taken mid-epoch by a single process; resume it with one \
+             process (data-parallel runs checkpoint at epoch ends only)"
+                .into(),
+        ));
+    }
 
     kiln::manual_seed(args.seed);
     let arch = Arch {
@@ -160,20 +205,43 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
     let mut scheduler = schedule_config(&config).build(optimizer.as_mut());
     let mut records = Vec::new();
     if let Some(ck) = &resume {
-        ck.restore(
+        dist.agree(ck.restore(
             &files.checkpoint,
             &model,
             optimizer.as_mut(),
             scheduler.as_mut().map(|s| &mut **s as &mut dyn LrScheduler),
-        )?;
-        records = read_records(&files.metrics)?;
-        records.retain(|r| r.epoch <= ck.progress.epochs_done);
-        write_records(&files.metrics, &records)?;
-    } else {
+        ))?;
+        if dist.is_main() {
+            records = read_records(&files.metrics)?;
+            records.retain(|r| r.epoch <= ck.progress.epochs_done);
+            write_records(&files.metrics, &records)?;
+        }
+    } else if dist.is_main() {
         write_records(&files.metrics, &[])?;
     }
-    announce(args, &train, &test, &model, resume.as_ref());
+    let sync = GradSync::attach(&dist, &model)?;
+    if dist.is_main() {
+        announce(args, &train, &test, &model, resume.as_ref(), &dist);
+    }
     let classes = train.classes.len();
+    let first = resume.as_ref().map_or(1, |c| c.progress.epochs_done + 1);
+    let grad_log = if args.grad_stats && dist.is_main() {
+        let done = resume.as_ref().map_or((0, 0), |c| {
+            (c.progress.epochs_done, c.progress.batches_done)
+        });
+        Some(GradLog::attach(model.named_parameters(), &args.out, done)?)
+    } else {
+        None
+    };
+    let samples = train.dataset.tensors().0.shape()[0];
+    let sampler = dist
+        .is_distributed()
+        .then(|| DistributedSampler::new(samples, dist.world, dist.rank).seed(args.seed));
+    let train_loader = DataLoader::new(train.dataset).batch_size(args.batch_size as usize);
+    let train_loader = match &sampler {
+        Some(s) => train_loader.sampler(s.clone()),
+        None => train_loader.shuffle(true),
+    };
     let mut run = Run {
         args,
         config,
@@ -181,9 +249,7 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
         model,
         optimizer,
         scheduler,
-        train: DataLoader::new(train.dataset)
-            .batch_size(args.batch_size as usize)
-            .shuffle(true),
+        train: train_loader,
         test: DataLoader::new(test.dataset).batch_size(EVAL_BATCH),
         classes,
         stop,
@@ -191,8 +257,11 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
             .ok()
             .and_then(|v| v.parse().ok()),
         batches_run: 0,
+        grad_log,
+        dist,
+        sampler,
+        sync,
     };
-    let first = resume.as_ref().map_or(1, |c| c.progress.epochs_done + 1);
     let mut resume = resume;
     let mut ran = 0;
     for epoch in first..=args.epochs as usize {
@@ -206,13 +275,16 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
             None => return Ok(Outcome::Interrupted),
         }
         ran += 1;
-        draw_curves(&run.files.curves, &records)?;
-        if run.stop.load(Ordering::SeqCst) {
+        if dist.is_main() {
+            draw_curves(&run.files.curves, &records)?;
+        }
+        if dist.any(run.stop.load(Ordering::SeqCst)) {
             errln!("Stopped after epoch {epoch}; continue with the same command and --resume.");
             return Ok(Outcome::Interrupted);
         }
     }
-    if ran == 0 {
+    if !dist.is_main() {
+    } else if ran == 0 {
         errln!(
             "Nothing to do: the checkpoint in {} has already finished {} epochs.",
             args.out.display(),
@@ -268,8 +340,17 @@ fn announce(
     test: &Split,
     model: &Classifier,
     resume: Option<&Checkpoint>,
+    dist: &Dist,
 ) {
     let n = |s: &Split| s.dataset.tensors().0.shape()[0];
+    if dist.is_distributed() {
+        errln!(
+            "Data-parallel over {} processes: batch {} per process ({} per step)",
+            dist.world,
+            args.batch_size,
+            args.batch_size * dist.world as u64
+        );
+    }
     errln!(
         "Training a {} {} classifier: {} parameters, {} training and {} test samples, \
          {} thread{}, output in {}",
@@ -312,6 +393,9 @@ impl Run<'_> {
         resume: Option<Checkpoint>,
     ) -> Result<Option<EpochRecord>, CliError> {
         let rng_epoch_start = get_rng_state();
+        if let Some(s) = &self.sampler {
+            s.set_epoch(epoch as u64);
+        }
         self.model.train();
         let mut batches = self.train.iter();
         let total = self.train.len();
@@ -339,16 +423,27 @@ impl Run<'_> {
             epoch,
             self.args.epochs as usize,
             total,
-            ProgressMode::detect(),
+            if self.dist.is_main() {
+                ProgressMode::detect()
+            } else {
+                ProgressMode::Off
+            },
         );
         let start = Instant::now();
         let start_seen = tally.seen;
         for (x, y) in batches {
             self.optimizer.zero_grad();
+            self.sync.prepare_forward();
             let output = self.model.forward(&x);
             let loss_t = self.model.loss(&output, &y, Reduction::Mean);
             let loss = loss_t.item();
-            if !loss.is_finite() && !self.args.keep_going {
+            // Ranks stop together: one alone would leave the others in the all-reduce.
+            let diverged = if self.dist.is_distributed() {
+                self.dist.any(!loss.is_finite())
+            } else {
+                !loss.is_finite()
+            };
+            if diverged && !self.args.keep_going {
                 progress.finish();
                 return Err(self.diverged(
                     epoch,
@@ -358,6 +453,9 @@ impl Run<'_> {
                 ));
             }
             loss_t.backward();
+            if let Some(log) = &mut self.grad_log {
+                log.record(epoch, tally.batches + 1);
+            }
             self.optimizer.step();
             let labels = y.to_vec::<i64>();
             let correct = predictions(&output.detach())
@@ -374,8 +472,15 @@ impl Run<'_> {
             if self.stop_after == Some(self.batches_run) {
                 self.stop.store(true, Ordering::SeqCst);
             }
-            if self.stop.load(Ordering::SeqCst) && tally.batches < total {
+            // A data-parallel run stops at the end of the epoch (checked in `run`).
+            if !self.dist.is_distributed()
+                && self.stop.load(Ordering::SeqCst)
+                && tally.batches < total
+            {
                 progress.finish();
+                if let Some(log) = &mut self.grad_log {
+                    log.flush()?;
+                }
                 self.save_checkpoint(epoch - 1, &tally, rng_epoch_start)?;
                 errln!(
                     "Interrupted in epoch {epoch} after batch {}/{total}; saved {}. \
@@ -386,6 +491,21 @@ impl Run<'_> {
                 return Ok(None);
             }
         }
+        let mut totals = [
+            tally.loss_sum,
+            tally.correct as f64,
+            tally.seen as f64,
+            tally.batches as f64,
+            start_seen as f64,
+        ];
+        self.dist.sum(&mut totals);
+        let tally = Tally {
+            loss_sum: totals[0],
+            correct: totals[1] as u64,
+            seen: totals[2] as u64,
+            batches: totals[3] as usize,
+        };
+        let start_seen = totals[4] as u64;
         let train_seconds = start.elapsed().as_secs_f64();
         progress.finish();
         // scheduler.step() after the epoch, as main.py; the checkpoint saved below holds
@@ -398,6 +518,24 @@ impl Run<'_> {
         {
             return Err(self.diverged(epoch, tally.batches, total, &why));
         }
+        if !self.dist.is_main() {
+            // Rank 0 tests and saves; the others wait for it.
+            self.dist.barrier_within(3600);
+            return Ok(Some(EpochRecord {
+                epoch,
+                train_loss: tally.loss_sum / tally.batches.max(1) as f64,
+                train_acc: tally.correct as f64 / tally.seen.max(1) as f64,
+                test_loss: f64::NAN,
+                test_acc: f64::NAN,
+                train_seconds,
+                samples_per_sec: (tally.seen - start_seen) as f64 / train_seconds.max(1e-9),
+                grad_norms: None,
+            }));
+        }
+        let grad_norms = match &mut self.grad_log {
+            Some(log) => Some(log.finish_epoch(epoch)?),
+            None => None,
+        };
         let ev = evaluate(&self.model, &self.test, self.classes);
         let record = EpochRecord {
             epoch,
@@ -407,6 +545,7 @@ impl Run<'_> {
             test_acc: ev.accuracy(),
             train_seconds,
             samples_per_sec: (tally.seen - start_seen) as f64 / train_seconds.max(1e-9),
+            grad_norms,
         };
         outln!(
             "Epoch {epoch}: Loss={:.4}, Train Acc={:.2}%, Test Acc={:.2}%",
@@ -427,6 +566,7 @@ impl Run<'_> {
             batches: 0,
         };
         self.save_checkpoint(epoch, &done, get_rng_state())?;
+        self.dist.barrier_within(3600);
         Ok(Some(record))
     }
 

@@ -41,6 +41,7 @@ const TABLE: &[Row] = &[
     ("SumBackward0", "sum(a)", &["dL/da = g expanded to the input's shape"]),
     ("SumBackward1", "sum(a)", &["dL/da = g expanded to the input's shape"]),
     ("MeanBackward0", "mean(a)", &["dL/da = g/n expanded to the input's shape"]),
+    ("MeanBackward1", "mean(a)", &["dL/da = g/n expanded to the input's shape"]),
     ("ProdBackward1", "prod(a)", &["d(prod(a))/da_i = prod(a)/a_i"]),
     ("StdBackward0", "std(a)", &["d(std(a))/da = (a - mean(a))/((n - 1)*std(a))"]),
     ("LinalgVectorNormBackward0", "norm(a)", &["d(||a||)/da = a*|a|^(p-2)/||a||^(p-1)"]),
@@ -82,6 +83,7 @@ const TABLE: &[Row] = &[
     ("EmbeddingDenseBackward0", "embedding(w)", &["dL/dw = g rows added at the indices"]),
     ("NllLossBackward0", "nll_loss(a)", &["dL/da = -g/n at each target class, 0 elsewhere"]),
     ("BinaryCrossEntropyBackward0", "bce(a, y)", &["d(bce)/da = (a - y)/(a*(1 - a))"]),
+    ("MseLossBackward0", "mse_loss(a, b)", &["dL/da = 2*(a - b)/n", "dL/db = -2*(a - b)/n"]),
 ];
 
 fn row(name: &str) -> Option<&'static Row> {

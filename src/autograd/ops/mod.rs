@@ -4,6 +4,7 @@ pub mod activation;
 pub mod binary;
 pub mod cast;
 pub mod conv;
+pub mod fold;
 pub mod index;
 pub mod inplace;
 pub mod matmul;

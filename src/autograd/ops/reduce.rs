@@ -50,7 +50,13 @@ impl Tensor {
         let out = reductions::sum(self, &d).reshape(&reduced_shape(self.shape(), &d, keepdim));
         let in_shape = self.size();
         let kept = reduced_shape(self.shape(), &d, true);
-        record(out, &[self], "SumBackward1", move || {
+        // PyTorch's node names: `x.sum()` makes SumBackward0, `x.sum(dim)` SumBackward1.
+        let name = if dims.is_empty() {
+            "SumBackward0"
+        } else {
+            "SumBackward1"
+        };
+        record(out, &[self], name, move || {
             move |g: &Tensor, _: &[bool]| vec![Some(g.reshape(&kept).expand(&in_shape))]
         })
     }
@@ -69,7 +75,25 @@ impl Tensor {
         );
         let d = resolve_dims("mean", self, dims);
         let count: usize = d.iter().map(|&i| self.shape()[i]).product();
-        self.sum_dims(dims, keepdim).div_scalar(count as f64)
+        let out = reductions::sum(self, &d)
+            .reshape(&reduced_shape(self.shape(), &d, keepdim))
+            .div_scalar(count as f64);
+        let in_shape = self.size();
+        let kept = reduced_shape(self.shape(), &d, true);
+        // One node, as PyTorch's graph has: MeanBackward0 for `x.mean()`,
+        // MeanBackward1 for `x.mean(dim)`.
+        let name = if dims.is_empty() {
+            "MeanBackward0"
+        } else {
+            "MeanBackward1"
+        };
+        record(out, &[self], name, move || {
+            move |g: &Tensor, _: &[bool]| {
+                vec![Some(
+                    g.div_scalar(count as f64).reshape(&kept).expand(&in_shape),
+                )]
+            }
+        })
     }
 
     /// Sums broadcast dimensions away so the result has `shape` (the adjoint of `expand`).

@@ -49,11 +49,48 @@ fn warn_if_broadcast(once: &std::sync::Once, op: &str, input: &Tensor, target: &
 
 /// Mean squared error `(x - y)^2` (`F.mse_loss`). A target whose shape differs from the
 /// input's broadcasts, with PyTorch's warning on stderr (once per process).
+///
+/// One graph node (MseLossBackward0, as in PyTorch) whose derivative is
+/// `2 (x - y) g / n` for the input and its negation for the target (`n` the element
+/// count under `'mean'`, else 1).
 pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Tensor {
     static ONCE: std::sync::Once = std::sync::Once::new();
     warn_if_broadcast(&ONCE, "mse_loss", input, target);
-    let d = input.sub(target);
-    reduction.apply(&d.mul(&d))
+    check_same_device("mse_loss", &[input, target]);
+    let (input, target) = if input.shape() == target.shape() {
+        (input.clone(), target.clone())
+    } else {
+        // PyTorch expands both to the common shape before its mse_loss node.
+        let shape = crate::tensor::layout::broadcast_shapes(input.shape(), target.shape())
+            .unwrap_or_else(|| {
+                panic!(
+                    "mse_loss: The size of tensor a ({:?}) must match the size of tensor b ({:?})",
+                    input.shape(),
+                    target.shape()
+                )
+            });
+        (input.expand(&shape), target.expand(&shape))
+    };
+    let out = crate::autograd::mode::no_grad(|| {
+        let d = input.sub(&target);
+        reduction.apply(&d.mul(&d))
+    });
+    let scale = match reduction {
+        Reduction::Mean => 2.0 / input.numel().max(1) as f64,
+        Reduction::Sum | Reduction::None => 2.0,
+    };
+    record(out, &[&input, &target], "MseLossBackward0", || {
+        let (sx, st) = (Saved::new(&input), Saved::new(&target));
+        move |g: &Tensor, n: &[bool]| {
+            let d = sx.get().sub(st.get()).mul_scalar(scale).mul(g);
+            if n[1] {
+                let neg = d.neg();
+                vec![n[0].then_some(d), Some(neg)]
+            } else {
+                vec![Some(d), None]
+            }
+        }
+    })
 }
 
 /// Mean absolute error `|x - y|` (`F.l1_loss`); the gradient at 0 is 0. A target of

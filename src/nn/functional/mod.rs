@@ -5,9 +5,13 @@ mod embedding;
 mod linear;
 mod loss;
 mod nll;
+mod rnn;
 
 pub use super::norm2d::dropout2d;
-pub use crate::autograd::ops::conv::{ConvOptions, Padding, Pair, conv1d, conv2d};
+pub use crate::autograd::ops::conv::{
+    ConvOptions, ConvTransposeOptions, Padding, Pair, conv_transpose2d, conv1d, conv2d,
+};
+pub use crate::autograd::ops::fold::{FoldOptions, fold, unfold};
 pub use crate::autograd::ops::pool::{
     AvgPoolOptions, MaxPoolOptions, adaptive_avg_pool2d, avg_pool2d, max_pool2d,
     max_pool2d_with_indices,
@@ -20,6 +24,7 @@ pub use loss::{
     mse_loss, smooth_l1_loss,
 };
 pub use nll::{CrossEntropyOptions, cross_entropy, cross_entropy_with, nll_loss, nll_loss_with};
+pub use rnn::{LayerOutput, LayerWeights, Mode, rnn_layer};
 
 use crate::tensor::Tensor;
 

@@ -1,5 +1,6 @@
 //! Training utilities built on hooks (`torch.nn.utils`-style).
 
 mod grad_stats;
+pub mod rnn;
 
 pub use grad_stats::GradStats;

@@ -19,6 +19,7 @@ use crate::tensor::kernels::arith::{BinaryOp, CompareOp, LogicalOp};
 use crate::tensor::kernels::conv::ConvGeom;
 use crate::tensor::kernels::nll::NllPlan;
 use crate::tensor::kernels::pool::{AvgMode, PoolGeom};
+use crate::tensor::kernels::rnn::{RnnForward, RnnGrads, RnnPlan, RnnSaved, RnnWeights};
 use crate::tensor::kernels::unary::UnaryOp;
 
 /// The kernels a device provides, with op-level signatures: tensors in, tensors out.
@@ -81,6 +82,10 @@ pub trait Backend: Send + Sync {
     fn conv2d_input_grad(&self, gy: &Tensor, w: &Tensor, g: &ConvGeom) -> Tensor;
     /// Convolution gradient with respect to the weight.
     fn conv2d_weight_grad(&self, gy: &Tensor, x: &Tensor, g: &ConvGeom) -> Tensor;
+    /// `unfold` (im2col): the `[N, C * kH * kW, L]` sliding blocks of an image.
+    fn unfold(&self, x: &Tensor, g: &ConvGeom) -> Tensor;
+    /// `fold` (col2im): columns summed back into `[N, C, H, W]`.
+    fn fold(&self, cols: &Tensor, g: &ConvGeom) -> Tensor;
     /// Max pooling: maxima and int64 in-plane argmax indices.
     fn max_pool2d(&self, x: &Tensor, g: &PoolGeom) -> (Tensor, Tensor);
     /// Max pooling input gradient from the argmax indices.
@@ -153,6 +158,28 @@ pub trait Backend: Send + Sync {
         num: usize,
         padding: Option<usize>,
     ) -> Tensor;
+
+    /// One recurrent layer-direction over a whole (packed) sequence (`kernels::rnn`).
+    fn rnn_forward(
+        &self,
+        plan: &RnnPlan,
+        x: &Tensor,
+        h0: &Tensor,
+        c0: Option<&Tensor>,
+        w: RnnWeights<'_>,
+    ) -> RnnForward;
+    /// Its backward through time.
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_backward(
+        &self,
+        plan: &RnnPlan,
+        saved: &RnnSaved,
+        x: &Tensor,
+        w: RnnWeights<'_>,
+        d_out: &Tensor,
+        d_hn: &Tensor,
+        d_cn: Option<&Tensor>,
+    ) -> RnnGrads;
 
     /// Fused cross entropy of `[M, C]` logits: per-row losses and log-sum-exps.
     fn cross_entropy(&self, x: &Tensor, plan: &NllPlan, eps: f64) -> (Tensor, Tensor);

@@ -7,8 +7,12 @@
 //! run in turn and the GEMM itself is threaded instead. A 1x1 convolution with stride 1
 //! and no padding needs no columns at all: the image already is the column matrix.
 
+use super::depthwise;
 use super::gemm::{Threads, gemm_f32, gemm_f64};
+pub(super) use super::im2col::{col2im, im2col};
+use super::im2col::{col2im_cols, im2col_cols};
 use crate::tensor::Tensor;
+use crate::tensor::alloc::filled_vec;
 use crate::tensor::backend::select;
 use crate::tensor::parallel::{for_each_chunk_mut, num_threads};
 
@@ -46,17 +50,17 @@ pub struct ConvGeom {
 }
 
 impl ConvGeom {
-    fn cg(&self) -> usize {
+    pub(super) fn cg(&self) -> usize {
         self.c_in / self.groups
     }
-    fn cog(&self) -> usize {
+    pub(super) fn cog(&self) -> usize {
         self.c_out / self.groups
     }
     /// Rows of one group's column matrix: `c_in / groups * kh * kw`.
-    fn kg(&self) -> usize {
+    pub(super) fn kg(&self) -> usize {
         self.cg() * self.kh * self.kw
     }
-    fn hw_out(&self) -> usize {
+    pub(super) fn hw_out(&self) -> usize {
         self.ho * self.wo
     }
     fn in_img(&self) -> usize {
@@ -84,7 +88,12 @@ impl ConvGeom {
 }
 
 /// The element types the convolution kernels run on (`f32`, `f64`).
-pub trait ConvElem: Copy + Default + Send + Sync + std::ops::AddAssign + 'static {
+pub trait ConvElem:
+    Copy + Default + Send + Sync + std::ops::AddAssign + std::ops::Mul<Output = Self> + 'static
+{
+    /// Runs `f` on this thread's reusable scratch buffer of `len` elements (contents
+    /// unspecified), so column buffers are not allocated and zeroed on every call.
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
     /// `C (+)= A·B` on strided matrices (see [`gemm_f32`]).
     #[allow(clippy::too_many_arguments)]
     fn gemm(
@@ -102,9 +111,30 @@ pub trait ConvElem: Copy + Default + Send + Sync + std::ops::AddAssign + 'static
     );
 }
 
+/// The largest column buffer kept between calls, per thread, in bytes.
+const SCRATCH_MAX: usize = 64 << 20;
+
 macro_rules! conv_elem {
     ($t:ty, $g:ident) => {
         impl ConvElem for $t {
+            fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                thread_local! {
+                    static BUF: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
+                }
+                // Kept up to 64 MiB a thread; bigger (or re-entrant) requests allocate.
+                if len * std::mem::size_of::<$t>() > SCRATCH_MAX {
+                    return f(&mut vec![0.0; len]);
+                }
+                BUF.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut v) => {
+                        if v.len() < len {
+                            v.resize(len, 0.0);
+                        }
+                        f(&mut v[..len])
+                    }
+                    Err(_) => f(&mut vec![0.0; len]),
+                })
+            }
             fn gemm(
                 m: usize,
                 n: usize,
@@ -131,87 +161,12 @@ macro_rules! conv_elem {
 conv_elem!(f32, gemm_f32);
 conv_elem!(f64, gemm_f64);
 
-/// The `ox` range `[lo, hi)` whose input column `ox * s + off` lies in `0..w`.
-fn valid_cols(off: isize, s: usize, w: usize, wo: usize) -> (usize, usize) {
-    let s = s as isize;
-    // Smallest ox with ox*s + off >= 0, and first ox with ox*s + off >= w.
-    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
-    let hi = if (w as isize) - off <= 0 {
-        0
-    } else {
-        ((w as isize) - off + s - 1) / s
-    };
-    let lo = (lo as usize).min(wo);
-    (lo, (hi as usize).clamp(lo, wo))
-}
-
-/// Writes the column matrix `[cg * kh * kw, ho * wo]` of channels `c0..c0 + cg` of one
-/// image `x` (`[c_in, h, w]`).
-fn im2col<T: ConvElem>(g: &ConvGeom, x: &[T], c0: usize, col: &mut [T]) {
-    let (hw, plane) = (g.hw_out(), g.h * g.w);
-    let [sh, sw] = g.stride;
-    let mut rows = col.chunks_exact_mut(hw);
-    for c in 0..g.cg() {
-        let xp = &x[(c0 + c) * plane..][..plane];
-        for i in 0..g.kh {
-            for j in 0..g.kw {
-                let row = rows.next().expect("column buffer");
-                let off = (j * g.dil[1]) as isize - g.pad[1] as isize;
-                let (lo, hi) = valid_cols(off, sw, g.w, g.wo);
-                for oy in 0..g.ho {
-                    let dst = &mut row[oy * g.wo..][..g.wo];
-                    let iy = (oy * sh + i * g.dil[0]) as isize - g.pad[0] as isize;
-                    if iy < 0 || iy as usize >= g.h || lo == hi {
-                        dst.fill(T::default());
-                        continue;
-                    }
-                    let src = &xp[iy as usize * g.w..][..g.w];
-                    dst[..lo].fill(T::default());
-                    dst[hi..].fill(T::default());
-                    if sw == 1 {
-                        let s0 = (lo as isize + off) as usize;
-                        dst[lo..hi].copy_from_slice(&src[s0..s0 + hi - lo]);
-                    } else {
-                        for (ox, d) in dst[lo..hi].iter_mut().enumerate() {
-                            *d = src[((ox + lo) as isize * sw as isize + off) as usize];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Adds the column matrix `col` back onto channels `c0..c0 + cg` of image `gx`
-/// (the adjoint of [`im2col`]).
-fn col2im<T: ConvElem>(g: &ConvGeom, col: &[T], c0: usize, gx: &mut [T]) {
-    let (hw, plane) = (g.hw_out(), g.h * g.w);
-    let [sh, sw] = g.stride;
-    let mut rows = col.chunks_exact(hw);
-    for c in 0..g.cg() {
-        let xp = &mut gx[(c0 + c) * plane..][..plane];
-        for i in 0..g.kh {
-            for j in 0..g.kw {
-                let row = rows.next().expect("column buffer");
-                let off = (j * g.dil[1]) as isize - g.pad[1] as isize;
-                let (lo, hi) = valid_cols(off, sw, g.w, g.wo);
-                if lo == hi {
-                    continue;
-                }
-                for oy in 0..g.ho {
-                    let iy = (oy * sh + i * g.dil[0]) as isize - g.pad[0] as isize;
-                    if iy < 0 || iy as usize >= g.h {
-                        continue;
-                    }
-                    let src = &row[oy * g.wo..][..g.wo];
-                    let dst = &mut xp[iy as usize * g.w..][..g.w];
-                    for (ox, &v) in src.iter().enumerate().take(hi).skip(lo) {
-                        dst[(ox as isize * sw as isize + off) as usize] += v;
-                    }
-                }
-            }
-        }
-    }
+/// Output positions per column block: about 128 K elements of columns (512 KB in f32,
+/// inside this CPU's 1 MB L2), at least 64 positions and whole rows of 16.
+fn block_cols(g: &ConvGeom) -> usize {
+    let hw = g.hw_out();
+    let want = ((128 << 10) / g.kg().max(1)).max(64).next_multiple_of(16);
+    want.min(hw).max(1)
 }
 
 /// A run of images: `(first_image, images, out_chunk, column_buffer, gemm_threads)`.
@@ -230,14 +185,15 @@ fn over_batch<T: ConvElem>(
 ) -> usize {
     let threads = num_threads();
     if n < 2 || threads < 2 {
-        let mut col = vec![T::default(); col_len];
-        f(
-            0,
-            n,
-            &mut out[..per_img * if per_task { 1 } else { n }],
-            &mut col,
-            Threads::Auto,
-        );
+        T::with_scratch(col_len, |col| {
+            f(
+                0,
+                n,
+                &mut out[..per_img * if per_task { 1 } else { n }],
+                col,
+                Threads::Auto,
+            )
+        });
         return 1;
     }
     let tasks = threads.min(n);
@@ -248,8 +204,7 @@ fn over_batch<T: ConvElem>(
     for_each_chunk_mut(&mut out[..len], chunk, |t, part| {
         let first = t * imgs;
         let count = imgs.min(n - first);
-        let mut col = vec![T::default(); col_len];
-        f(first, count, part, &mut col, Threads::Single);
+        T::with_scratch(col_len, |col| f(first, count, part, col, Threads::Single));
     });
     tasks
 }
@@ -258,8 +213,11 @@ fn over_batch<T: ConvElem>(
 /// `[c_out, c_in / groups, kh, kw]` plus an optional bias `[c_out]`; returns the
 /// contiguous `[n, c_out, ho, wo]` output.
 pub fn conv2d_forward<T: ConvElem>(g: &ConvGeom, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
+    if depthwise::applies(g) {
+        return depthwise::forward(g, x, w, bias);
+    }
     let (hw, kg, cog, cg) = (g.hw_out(), g.kg(), g.cog(), g.cg());
-    let mut out = vec![T::default(); g.n * g.out_img()];
+    let mut out = filled_vec(g.n * g.out_img(), T::default());
     if out.is_empty() {
         return out;
     }
@@ -279,25 +237,49 @@ pub fn conv2d_forward<T: ConvElem>(g: &ConvGeom, x: &[T], w: &[T], bias: Option<
                     }
                 }
                 for grp in 0..g.groups {
-                    let src: &[T] = if pw {
-                        &xi[grp * cg * hw..][..cg * hw]
+                    let wg = &w[grp * cog * kg..][..cog * kg];
+                    let yg = &mut y[grp * cog * hw..][..cog * hw];
+                    if pw {
+                        let src = &xi[grp * cg * hw..][..cg * hw];
+                        let (hs, acc) = (hw as isize, bias.is_some());
+                        T::gemm(
+                            cog,
+                            hw,
+                            kg,
+                            wg,
+                            [kg as isize, 1],
+                            src,
+                            [hs, 1],
+                            yg,
+                            [hs, 1],
+                            acc,
+                            th,
+                        );
+                        continue;
+                    }
+                    let nb = if th == Threads::Single {
+                        block_cols(g)
                     } else {
-                        im2col(g, xi, grp * cg, col);
-                        col
+                        hw
                     };
-                    T::gemm(
-                        cog,
-                        hw,
-                        kg,
-                        &w[grp * cog * kg..][..cog * kg],
-                        [kg as isize, 1],
-                        src,
-                        [hw as isize, 1],
-                        &mut y[grp * cog * hw..][..cog * hw],
-                        [hw as isize, 1],
-                        bias.is_some(),
-                        th,
-                    );
+                    for p0 in (0..hw).step_by(nb) {
+                        let m = nb.min(hw - p0);
+                        let col = &mut col[..kg * m];
+                        im2col_cols(g, xi, grp * cg, col, p0, p0 + m);
+                        T::gemm(
+                            cog,
+                            m,
+                            kg,
+                            wg,
+                            [kg as isize, 1],
+                            col,
+                            [m as isize, 1],
+                            &mut yg[p0..],
+                            [hw as isize, 1],
+                            bias.is_some(),
+                            th,
+                        );
+                    }
                 }
             }
         },
@@ -308,8 +290,11 @@ pub fn conv2d_forward<T: ConvElem>(g: &ConvGeom, x: &[T], w: &[T], bias: Option<
 /// Gradient with respect to the input: `gy` `[n, c_out, ho, wo]` (contiguous) and the
 /// weight give the contiguous `[n, c_in, h, w]` input gradient.
 pub fn conv2d_input_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], w: &[T]) -> Vec<T> {
+    if depthwise::applies(g) {
+        return depthwise::input_grad(g, gy, w);
+    }
     let (hw, kg, cog, cg) = (g.hw_out(), g.kg(), g.cog(), g.cg());
-    let mut gx = vec![T::default(); g.n * g.in_img()];
+    let mut gx = filled_vec(g.n * g.in_img(), T::default());
     if gx.is_empty() {
         return gx;
     }
@@ -326,6 +311,7 @@ pub fn conv2d_input_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], w: &[T]) -> Vec<T>
                 for grp in 0..g.groups {
                     let a = &w[grp * cog * kg..][..cog * kg];
                     let b = &gyi[grp * cog * hw..][..cog * hw];
+                    let hs = hw as isize;
                     if pw {
                         let dst = &mut gxi[grp * cg * hw..][..cg * hw];
                         T::gemm(
@@ -335,27 +321,37 @@ pub fn conv2d_input_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], w: &[T]) -> Vec<T>
                             a,
                             [1, kg as isize],
                             b,
-                            [hw as isize, 1],
+                            [hs, 1],
                             dst,
-                            [hw as isize, 1],
+                            [hs, 1],
                             false,
                             th,
                         );
+                        continue;
+                    }
+                    let nb = if th == Threads::Single {
+                        block_cols(g)
                     } else {
+                        hw
+                    };
+                    for p0 in (0..hw).step_by(nb) {
+                        let m = nb.min(hw - p0);
+                        let col = &mut col[..kg * m];
+                        let ms = m as isize;
                         T::gemm(
                             kg,
-                            hw,
+                            m,
                             cog,
                             a,
                             [1, kg as isize],
-                            b,
-                            [hw as isize, 1],
+                            &b[p0..],
+                            [hs, 1],
                             col,
-                            [hw as isize, 1],
+                            [ms, 1],
                             false,
                             th,
                         );
-                        col2im(g, col, grp * cg, gxi);
+                        col2im_cols(g, col, grp * cg, gxi, p0, p0 + m);
                     }
                 }
             }
@@ -367,6 +363,9 @@ pub fn conv2d_input_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], w: &[T]) -> Vec<T>
 /// Gradient with respect to the weight: `gy` `[n, c_out, ho, wo]` and the input `x`
 /// (both contiguous) give the contiguous `[c_out, c_in / groups, kh, kw]` gradient.
 pub fn conv2d_weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T> {
+    if depthwise::applies(g) {
+        return depthwise::weight_grad(g, gy, x);
+    }
     let (hw, kg, cog, cg) = (g.hw_out(), g.kg(), g.cog(), g.cg());
     let wlen = g.c_out * kg;
     let tasks_max = num_threads().clamp(1, g.n.max(1));
@@ -386,25 +385,51 @@ pub fn conv2d_weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T
                 let xi = &x[(first + k) * g.in_img()..][..g.in_img()];
                 let gyi = &gy[(first + k) * g.out_img()..][..g.out_img()];
                 for grp in 0..g.groups {
-                    let src: &[T] = if pw {
-                        &xi[grp * cg * hw..][..cg * hw]
+                    let gyg = &gyi[grp * cog * hw..][..cog * hw];
+                    let gwg = &mut gw[grp * cog * kg..][..cog * kg];
+                    let (hs, ks) = (hw as isize, kg as isize);
+                    if pw {
+                        let src = &xi[grp * cg * hw..][..cg * hw];
+                        T::gemm(
+                            cog,
+                            kg,
+                            hw,
+                            gyg,
+                            [hs, 1],
+                            src,
+                            [1, hs],
+                            gwg,
+                            [ks, 1],
+                            k > 0,
+                            th,
+                        );
+                        continue;
+                    }
+                    let nb = if th == Threads::Single {
+                        block_cols(g)
                     } else {
-                        im2col(g, xi, grp * cg, col);
-                        col
+                        hw
                     };
-                    T::gemm(
-                        cog,
-                        kg,
-                        hw,
-                        &gyi[grp * cog * hw..][..cog * hw],
-                        [hw as isize, 1],
-                        src,
-                        [1, hw as isize],
-                        &mut gw[grp * cog * kg..][..cog * kg],
-                        [kg as isize, 1],
-                        k > 0,
-                        th,
-                    );
+                    for p0 in (0..hw).step_by(nb) {
+                        let m = nb.min(hw - p0);
+                        let col = &mut col[..kg * m];
+                        im2col_cols(g, xi, grp * cg, col, p0, p0 + m);
+                        let acc = k > 0 || p0 > 0;
+                        let ms = m as isize;
+                        T::gemm(
+                            cog,
+                            kg,
+                            m,
+                            &gyg[p0..],
+                            [hs, 1],
+                            col,
+                            [1, ms],
+                            gwg,
+                            [ks, 1],
+                            acc,
+                            th,
+                        );
+                    }
                 }
             }
         },
@@ -443,62 +468,78 @@ pub fn weight_grad(gy: &Tensor, x: &Tensor, g: &ConvGeom) -> Tensor {
 
 /// The CPU side of the entries above: dtype dispatch over the slice loops of this file.
 pub mod cpu {
-    use super::{ConvGeom, conv2d_forward, conv2d_input_grad, conv2d_weight_grad};
-    use crate::tensor::{DType, Tensor};
+    use super::{ConvElem, ConvGeom, conv2d_forward, conv2d_input_grad, conv2d_weight_grad};
+    use crate::tensor::{BufferElement, DType, Tensor};
+
+    /// Runs `$body` with `$T` the float type of `$dt`; panics with PyTorch's message
+    /// (`$what not implemented for 'Int'`) for other dtypes.
+    macro_rules! floats {
+        ($dt:expr, $what:expr, $T:ident => $body:expr) => {
+            match $dt {
+                DType::F32 => {
+                    type $T = f32;
+                    $body
+                }
+                DType::F64 => {
+                    type $T = f64;
+                    $body
+                }
+                d => panic!(
+                    "{} not implemented for '{}'",
+                    $what,
+                    $crate::tensor::kernels::conv::cpu::scalar_name(d)
+                ),
+            }
+        };
+    }
+    pub(crate) use floats;
+
+    /// ATen's scalar-type name of a dtype (`'Long'` for int64), as its kernel messages
+    /// spell it.
+    pub fn scalar_name(d: DType) -> &'static str {
+        match d {
+            DType::F32 => "Float",
+            DType::F64 => "Double",
+            DType::I64 => "Long",
+            DType::U8 => "Byte",
+            DType::Bool => "Bool",
+        }
+    }
+
+    /// `f` on the contiguous data of `a` and `b`, as a tensor of `shape`.
+    fn on_pair<T: ConvElem + BufferElement>(
+        a: &Tensor,
+        b: &Tensor,
+        shape: &[usize],
+        f: impl FnOnce(&[T], &[T]) -> Vec<T>,
+    ) -> Tensor {
+        let v = a.with_contiguous::<T, _>(|ad| b.with_contiguous::<T, _>(|bd| f(ad, bd)));
+        Tensor::from_vec(v, shape)
+    }
 
     /// [`super::forward`] on host buffers.
     pub fn forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &ConvGeom) -> Tensor {
         let shape = [g.n, g.c_out, g.ho, g.wo];
-        macro_rules! run {
-            ($t:ty) => {{
-                let b = bias.map(|b| b.to_vec::<$t>());
-                let v = x.with_contiguous::<$t, _>(|xd| {
-                    w.with_contiguous::<$t, _>(|wd| conv2d_forward(g, xd, wd, b.as_deref()))
-                });
-                Tensor::from_vec(v, &shape)
-            }};
-        }
-        match x.dtype() {
-            DType::F32 => run!(f32),
-            DType::F64 => run!(f64),
-            d => panic!("conv2d: \"slow_conv2d_cpu\" not implemented for '{d}'"),
-        }
+        floats!(x.dtype(), "conv2d: \"slow_conv2d_cpu\"", T => {
+            let b = bias.map(|b| b.to_vec::<T>());
+            on_pair::<T>(x, w, &shape, |xd, wd| conv2d_forward(g, xd, wd, b.as_deref()))
+        })
     }
 
     /// [`super::input_grad`] on host buffers.
     pub fn input_grad(gy: &Tensor, w: &Tensor, g: &ConvGeom) -> Tensor {
         let shape = [g.n, g.c_in, g.h, g.w];
-        macro_rules! run {
-            ($t:ty) => {{
-                let v = gy.with_contiguous::<$t, _>(|gd| {
-                    w.with_contiguous::<$t, _>(|wd| conv2d_input_grad(g, gd, wd))
-                });
-                Tensor::from_vec(v, &shape)
-            }};
-        }
-        match gy.dtype() {
-            DType::F32 => run!(f32),
-            DType::F64 => run!(f64),
-            d => panic!("conv2d_backward: \"slow_conv2d_cpu\" not implemented for '{d}'"),
-        }
+        floats!(gy.dtype(), "conv2d_backward: \"slow_conv2d_cpu\"", T => {
+            on_pair::<T>(gy, w, &shape, |gd, wd| conv2d_input_grad(g, gd, wd))
+        })
     }
 
     /// [`super::weight_grad`] on host buffers.
     pub fn weight_grad(gy: &Tensor, x: &Tensor, g: &ConvGeom) -> Tensor {
         let shape = [g.c_out, g.c_in / g.groups, g.kh, g.kw];
-        macro_rules! run {
-            ($t:ty) => {{
-                let v = gy.with_contiguous::<$t, _>(|gd| {
-                    x.with_contiguous::<$t, _>(|xd| conv2d_weight_grad(g, gd, xd))
-                });
-                Tensor::from_vec(v, &shape)
-            }};
-        }
-        match gy.dtype() {
-            DType::F32 => run!(f32),
-            DType::F64 => run!(f64),
-            d => panic!("conv2d_backward: \"slow_conv2d_cpu\" not implemented for '{d}'"),
-        }
+        floats!(gy.dtype(), "conv2d_backward: \"slow_conv2d_cpu\"", T => {
+            on_pair::<T>(gy, x, &shape, |gd, xd| conv2d_weight_grad(g, gd, xd))
+        })
     }
 }
 
@@ -582,6 +623,82 @@ mod tests {
                 naive(&g, &x, &w),
                 "{k} {s} {p} {d}"
             );
+        }
+    }
+
+    /// Depthwise geometries (direct kernels): forward against the definition, the two
+    /// gradients through `<F(x, w), u> = <x, G(u, w)> = <w, H(u, x)>`.
+    #[test]
+    fn depthwise_kernels_match_the_definition_and_its_adjoints() {
+        for (k, s, p, d, mult) in [
+            (3, 1, 1, 1, 1),
+            (3, 1, 0, 1, 2),
+            (3, 2, 1, 1, 1),
+            (2, 1, 2, 2, 1),
+            (3, 3, 2, 1, 3),
+            (1, 1, 0, 1, 1),
+            (4, 2, 1, 2, 2),
+        ] {
+            let mut g = geom(7, 6, k, s, p, d);
+            g.c_in = 3;
+            g.groups = 3;
+            g.c_out = 3 * mult;
+            assert!(depthwise::applies(&g));
+            let x: Vec<f64> = (0..g.n * g.in_img())
+                .map(|i| ((i * 37) % 11) as f64 - 5.0)
+                .collect();
+            let w: Vec<f64> = (0..g.c_out * g.kg())
+                .map(|i| ((i * 13) % 7) as f64 - 3.0)
+                .collect();
+            let u: Vec<f64> = (0..g.n * g.out_img())
+                .map(|i| ((i * 17) % 5) as f64 - 2.0)
+                .collect();
+            let y = conv2d_forward(&g, &x, &w, None);
+            assert_eq!(y, naive(&g, &x, &w), "{k} {s} {p} {d} {mult}");
+            let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
+            let fu = dot(&y, &u);
+            assert_eq!(
+                dot(&x, &conv2d_input_grad(&g, &u, &w)),
+                fu,
+                "gx {k} {s} {p} {d} {mult}"
+            );
+            assert_eq!(
+                dot(&w, &conv2d_weight_grad(&g, &u, &x)),
+                fu,
+                "gw {k} {s} {p} {d} {mult}"
+            );
+        }
+    }
+
+    /// Blocks of columns are the matching columns of the whole matrix, for blocks that
+    /// start and end mid-row; col2im over the blocks adds up to col2im of the whole.
+    #[test]
+    fn column_blocks_are_slices_of_the_column_matrix() {
+        for (k, s, p, d) in [(3, 1, 1, 1), (3, 2, 1, 1), (2, 3, 2, 2), (1, 2, 1, 1)] {
+            let g = geom(7, 6, k, s, p, d);
+            let x: Vec<f64> = (0..g.in_img()).map(|i| (i % 7) as f64 - 3.0).collect();
+            let (hw, kg) = (g.hw_out(), g.kg());
+            let mut full = vec![0.0; kg * hw];
+            im2col(&g, &x, 0, &mut full);
+            let mut back = vec![0.0; g.in_img()];
+            col2im(&g, &full, 0, &mut back);
+            for nb in [1, 3, 5, hw] {
+                let mut sum = vec![0.0; g.in_img()];
+                for p0 in (0..hw).step_by(nb) {
+                    let m = nb.min(hw - p0);
+                    let mut col = vec![f64::NAN; kg * m];
+                    im2col_cols(&g, &x, 0, &mut col, p0, p0 + m);
+                    for r in 0..kg {
+                        assert_eq!(
+                            col[r * m..][..m],
+                            full[r * hw + p0..][..m],
+                            "{k} {s} {p} {d} {nb}"
+                        );
+                    }
+                    col2im_cols(&g, &col, 0, &mut sum, p0, p0 + m);
+                }
+                assert_eq!(sum, back, "{k} {s} {p} {d} {nb}");
+            }
         }
     }
 

@@ -6,14 +6,17 @@
 
 pub mod arith;
 pub mod cast;
+pub mod comm;
 pub mod conv;
 pub mod copy;
+pub mod depthwise;
 pub mod elementwise;
 pub mod embedding;
 pub mod extremum;
 pub mod fused;
 pub mod gather_scatter;
 pub mod gemm;
+mod im2col;
 pub mod index;
 pub mod loss;
 pub mod matmul;
@@ -22,10 +25,12 @@ pub mod pool;
 pub mod random_fill;
 pub mod reduce;
 pub mod reductions;
+pub mod rnn;
 pub mod select;
 pub mod simd;
 pub mod softmax;
 pub mod unary;
+pub mod unfold;
 
 /// Element count above which elementwise kernels split work across threads.
 pub const PAR_THRESHOLD: usize = 1 << 15;

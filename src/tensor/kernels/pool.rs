@@ -17,29 +17,22 @@ pub trait PoolElem: ConvElem + PartialOrd + std::ops::Div<Output = Self> {
     fn nan(self) -> bool;
 }
 
-impl PoolElem for f32 {
-    fn from_usize(n: usize) -> Self {
-        n as f32
-    }
-    fn neg_inf() -> Self {
-        f32::NEG_INFINITY
-    }
-    fn nan(self) -> bool {
-        self.is_nan()
-    }
+macro_rules! pool_elem {
+    ($($t:ident),*) => {$(
+        impl PoolElem for $t {
+            fn from_usize(n: usize) -> Self {
+                n as $t
+            }
+            fn neg_inf() -> Self {
+                $t::NEG_INFINITY
+            }
+            fn nan(self) -> bool {
+                self.is_nan()
+            }
+        }
+    )*};
 }
-
-impl PoolElem for f64 {
-    fn from_usize(n: usize) -> Self {
-        n as f64
-    }
-    fn neg_inf() -> Self {
-        f64::NEG_INFINITY
-    }
-    fn nan(self) -> bool {
-        self.is_nan()
-    }
-}
+pool_elem!(f32, f64);
 
 /// The shape of one 2-D pooling: input planes `h × w`, output `ho × wo`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

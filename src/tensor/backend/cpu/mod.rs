@@ -12,7 +12,7 @@ use crate::tensor::kernels::pool::{AvgMode, PoolGeom};
 use crate::tensor::kernels::unary::{self, UnaryOp};
 use crate::tensor::kernels::{
     cast, conv, copy, embedding, extremum, gather_scatter, loss, nll, pool, random_fill,
-    reductions, select, softmax,
+    reductions, rnn, select, softmax, unfold,
 };
 use crate::tensor::random::{BernoulliScalarKernel, Generator};
 use crate::tensor::{DType, Tensor};
@@ -120,6 +120,14 @@ impl Backend for Cpu {
 
     fn conv2d_weight_grad(&self, gy: &Tensor, x: &Tensor, g: &ConvGeom) -> Tensor {
         conv::cpu::weight_grad(gy, x, g)
+    }
+
+    fn unfold(&self, x: &Tensor, g: &ConvGeom) -> Tensor {
+        unfold::cpu::unfold(x, g)
+    }
+
+    fn fold(&self, cols: &Tensor, g: &ConvGeom) -> Tensor {
+        unfold::cpu::fold(cols, g)
     }
 
     fn max_pool2d(&self, x: &Tensor, g: &PoolGeom) -> (Tensor, Tensor) {
@@ -236,6 +244,30 @@ impl Backend for Cpu {
         padding: Option<usize>,
     ) -> Tensor {
         embedding::cpu::backward(grad, rows, num, padding)
+    }
+
+    fn rnn_forward(
+        &self,
+        plan: &rnn::RnnPlan,
+        x: &Tensor,
+        h0: &Tensor,
+        c0: Option<&Tensor>,
+        w: rnn::RnnWeights<'_>,
+    ) -> rnn::RnnForward {
+        rnn::cpu::forward(plan, x, h0, c0, w)
+    }
+
+    fn rnn_backward(
+        &self,
+        plan: &rnn::RnnPlan,
+        saved: &rnn::RnnSaved,
+        x: &Tensor,
+        w: rnn::RnnWeights<'_>,
+        d_out: &Tensor,
+        d_hn: &Tensor,
+        d_cn: Option<&Tensor>,
+    ) -> rnn::RnnGrads {
+        rnn::cpu::backward(plan, saved, x, w, d_out, d_hn, d_cn)
     }
 
     fn cross_entropy(&self, x: &Tensor, plan: &nll::NllPlan, eps: f64) -> (Tensor, Tensor) {

@@ -1,0 +1,140 @@
+//! The column loops of convolutions: im2col (an image's sliding windows as the columns
+//! of a matrix) and its adjoint col2im, whole or for a block of output positions.
+
+use super::conv::{ConvElem, ConvGeom};
+
+/// The `ox` range `[lo, hi)` whose input column `ox * s + off` lies in `0..w`.
+pub(super) fn valid_cols(off: isize, s: usize, w: usize, wo: usize) -> (usize, usize) {
+    let s = s as isize;
+    // Smallest ox with ox*s + off >= 0, and first ox with ox*s + off >= w.
+    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+    let hi = if (w as isize) - off <= 0 {
+        0
+    } else {
+        ((w as isize) - off + s - 1) / s
+    };
+    let lo = (lo as usize).min(wo);
+    (lo, (hi as usize).clamp(lo, wo))
+}
+
+/// Writes the column matrix `[cg * kh * kw, ho * wo]` of channels `c0..c0 + cg` of one
+/// image `x` (`[c_in, h, w]`).
+pub(super) fn im2col<T: ConvElem>(g: &ConvGeom, x: &[T], c0: usize, col: &mut [T]) {
+    im2col_cols(g, x, c0, col, 0, g.hw_out());
+}
+
+/// Adds the column matrix `col` back onto channels `c0..c0 + cg` of image `gx`
+/// (the adjoint of [`im2col`]).
+pub(super) fn col2im<T: ConvElem>(g: &ConvGeom, col: &[T], c0: usize, gx: &mut [T]) {
+    col2im_cols(g, col, c0, gx, 0, g.hw_out());
+}
+
+/// Calls `f(dst_offset, oy, ox0, ox1)` for the output rows that output positions
+/// `p0..p1` (row-major over `ho x wo`) cover, each cut to its part of the range.
+#[inline(always)]
+fn row_segments(wo: usize, p0: usize, p1: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+    let mut p = p0;
+    while p < p1 {
+        let (oy, ox0) = (p / wo, p % wo);
+        let ox1 = wo.min(ox0 + (p1 - p));
+        f(p - p0, oy, ox0, ox1);
+        p += ox1 - ox0;
+    }
+}
+
+/// Columns `p0..p1` of the column matrix of [`im2col`], as a `[cg * kh * kw, p1 - p0]`
+/// matrix in `col` (a block of output positions, so a block's columns stay in cache
+/// between im2col and the GEMM).
+pub(super) fn im2col_cols<T: ConvElem>(
+    g: &ConvGeom,
+    x: &[T],
+    c0: usize,
+    col: &mut [T],
+    p0: usize,
+    p1: usize,
+) {
+    let (nb, plane) = (p1 - p0, g.h * g.w);
+    let [sh, sw] = g.stride;
+    let mut rows = col.chunks_exact_mut(nb);
+    for c in 0..g.cg() {
+        let xp = &x[(c0 + c) * plane..][..plane];
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let row = rows.next().expect("column buffer");
+                let off = (j * g.dil[1]) as isize - g.pad[1] as isize;
+                let (lo, hi) = valid_cols(off, sw, g.w, g.wo);
+                row_segments(g.wo, p0, p1, |at, oy, ox0, ox1| {
+                    let dst = &mut row[at..][..ox1 - ox0];
+                    let iy = (oy * sh + i * g.dil[0]) as isize - g.pad[0] as isize;
+                    if iy < 0 || iy as usize >= g.h || lo == hi {
+                        dst.fill(T::default());
+                        return;
+                    }
+                    let src = &xp[iy as usize * g.w..][..g.w];
+                    let (a, b) = (lo.clamp(ox0, ox1), hi.clamp(ox0, ox1));
+                    let b = b.max(a);
+                    dst[..a - ox0].fill(T::default());
+                    dst[b - ox0..].fill(T::default());
+                    if sw == 1 {
+                        let s0 = (a as isize + off) as usize;
+                        dst[a - ox0..b - ox0].copy_from_slice(&src[s0..s0 + b - a]);
+                    } else {
+                        for (ox, d) in (a..b).zip(&mut dst[a - ox0..b - ox0]) {
+                            *d = src[(ox as isize * sw as isize + off) as usize];
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Adds the `[cg * kh * kw, p1 - p0]` block `col` of columns `p0..p1` back onto channels
+/// `c0..c0 + cg` of image `gx` (the adjoint of [`im2col_cols`]).
+pub(super) fn col2im_cols<T: ConvElem>(
+    g: &ConvGeom,
+    col: &[T],
+    c0: usize,
+    gx: &mut [T],
+    p0: usize,
+    p1: usize,
+) {
+    let (nb, plane) = (p1 - p0, g.h * g.w);
+    let [sh, sw] = g.stride;
+    let mut rows = col.chunks_exact(nb);
+    for c in 0..g.cg() {
+        let xp = &mut gx[(c0 + c) * plane..][..plane];
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let row = rows.next().expect("column buffer");
+                let off = (j * g.dil[1]) as isize - g.pad[1] as isize;
+                let (lo, hi) = valid_cols(off, sw, g.w, g.wo);
+                if lo == hi {
+                    continue;
+                }
+                row_segments(g.wo, p0, p1, |at, oy, ox0, ox1| {
+                    let iy = (oy * sh + i * g.dil[0]) as isize - g.pad[0] as isize;
+                    if iy < 0 || iy as usize >= g.h {
+                        return;
+                    }
+                    let (a, b) = (lo.clamp(ox0, ox1), hi.clamp(ox0, ox1));
+                    if a >= b {
+                        return;
+                    }
+                    let src = &row[at + a - ox0..at + b - ox0];
+                    let dst = &mut xp[iy as usize * g.w..][..g.w];
+                    if sw == 1 {
+                        let s0 = (a as isize + off) as usize;
+                        for (d, &v) in dst[s0..s0 + b - a].iter_mut().zip(src) {
+                            *d += v;
+                        }
+                    } else {
+                        for (ox, &v) in (a..b).zip(src) {
+                            dst[(ox as isize * sw as isize + off) as usize] += v;
+                        }
+                    }
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The fused per-step gate kernels of the recurrent layers and their derivatives, and
+//! the branch-free `exp` / `sigmoid` / `tanh` they use.
+//!
+//! Each function handles one time step's rows: it reads the pre-activations a GEMM
+//! accumulated, applies every gate's nonlinearity and the state update in one pass, and
+//! writes the activations back in place (they are what the backward needs). The loops run
+//! inside [`dispatch`], so they are compiled for each SIMD level; the math is plain
+//! `+ - * /` in a fixed order (no fused multiply-add), so every level gives the same bits.
+
+use crate::tensor::Float;
+use crate::tensor::kernels::simd::dispatch;
+
+/// The element types the recurrent kernels run on, with their fast activations.
+pub trait GateFloat: Float {
+    /// `1 / (1 + exp(-x))`.
+    fn sigmoid(x: Self) -> Self;
+    /// `tanh x`.
+    fn tanh_fast(x: Self) -> Self;
+}
+
+/// `exp(x)` for f32, Cephes' polynomial after a `2^n` range reduction; the argument is
+/// clamped to `[-87, 88]` so the result is always finite and normal (relative error
+/// about 2 ulp). Branch-free, so a loop of it vectorises.
+#[inline(always)]
+fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    // Round to nearest through the 1.5 * 2^23 trick (no libm call, vectorises).
+    let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 0.166_666_65;
+    p = p * r + 0.5;
+    let y = p * (r * r) + r + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    y * scale
+}
+
+impl GateFloat for f32 {
+    #[inline(always)]
+    fn sigmoid(x: f32) -> f32 {
+        1.0 / (1.0 + exp_f32(-x))
+    }
+    #[inline(always)]
+    fn tanh_fast(x: f32) -> f32 {
+        let a = x.abs();
+        let e = exp_f32(-2.0 * a);
+        let big = (1.0 - e) / (1.0 + e);
+        // Near zero `1 - e` cancels: the Taylor series is exact to f32 there.
+        let a2 = a * a;
+        let small = a * (1.0 - a2 * (1.0 / 3.0) + a2 * a2 * (2.0 / 15.0));
+        let t = if a < 0.0625 { small } else { big };
+        t.copysign(x)
+    }
+}
+
+impl GateFloat for f64 {
+    #[inline(always)]
+    fn sigmoid(x: f64) -> f64 {
+        1.0 / (1.0 + (-x).exp())
+    }
+    #[inline(always)]
+    fn tanh_fast(x: f64) -> f64 {
+        x.tanh()
+    }
+}
+
+/// Elman step: `pre` (`[rows * h]`) becomes `tanh(pre)` or `relu(pre)` in place.
+pub fn simple_forward<T: GateFloat>(pre: &mut [T], relu: bool) {
+    dispatch(|| {
+        if relu {
+            for v in pre.iter_mut() {
+                *v = if *v > T::zero() { *v } else { T::zero() };
+            }
+        } else {
+            for v in pre.iter_mut() {
+                *v = T::tanh_fast(*v);
+            }
+        }
+    })
+}
+
+/// Derivative of [`simple_forward`]: `dpre = dh * (1 - a^2)` (tanh) or `dh * [a > 0]`.
+pub fn simple_backward<T: GateFloat>(act: &[T], dh: &[T], dpre: &mut [T], relu: bool) {
+    dispatch(|| {
+        for ((d, &a), &g) in dpre.iter_mut().zip(act).zip(dh) {
+            *d = if relu {
+                if a > T::zero() { g } else { T::zero() }
+            } else {
+                g * (T::one() - a * a)
+            };
+        }
+    })
+}
+
+/// LSTM step over `rows` rows of `h` units. `gates` (`[rows, 4h]`, order i, f, g, o)
+/// holds the pre-activations and receives the activations; `c` holds `c_{t-1}` and
+/// receives `c_t`; `c_prev` receives a copy of `c_{t-1}`, `tanh_c` receives `tanh(c_t)`
+/// and `m` receives `o * tanh(c_t)`.
+pub fn lstm_forward<T: GateFloat>(
+    h: usize,
+    gates: &mut [T],
+    c: &mut [T],
+    c_prev: &mut [T],
+    tanh_c: &mut [T],
+    m: &mut [T],
+) {
+    dispatch(|| {
+        for ((((g, c), cp), tc), m) in gates
+            .chunks_exact_mut(4 * h)
+            .zip(c.chunks_exact_mut(h))
+            .zip(c_prev.chunks_exact_mut(h))
+            .zip(tanh_c.chunks_exact_mut(h))
+            .zip(m.chunks_exact_mut(h))
+        {
+            let (gi, rest) = g.split_at_mut(h);
+            let (gf, rest) = rest.split_at_mut(h);
+            let (gg, go) = rest.split_at_mut(h);
+            for j in 0..h {
+                let i = T::sigmoid(gi[j]);
+                let f = T::sigmoid(gf[j]);
+                let gv = T::tanh_fast(gg[j]);
+                let o = T::sigmoid(go[j]);
+                let cpv = c[j];
+                let cn = f * cpv + i * gv;
+                let t = T::tanh_fast(cn);
+                gi[j] = i;
+                gf[j] = f;
+                gg[j] = gv;
+                go[j] = o;
+                cp[j] = cpv;
+                c[j] = cn;
+                tc[j] = t;
+                m[j] = o * t;
+            }
+        }
+    })
+}
+
+/// Derivative of [`lstm_forward`]: from `dm` (the gradient of `o * tanh(c_t)`) and `dc`
+/// (that of `c_t` from later steps; receives that of `c_{t-1}`), writes the gradient of
+/// the four pre-activations into `dgates`.
+pub fn lstm_backward<T: GateFloat>(
+    h: usize,
+    gates: &[T],
+    c_prev: &[T],
+    tanh_c: &[T],
+    dm: &[T],
+    dc: &mut [T],
+    dgates: &mut [T],
+) {
+    dispatch(|| {
+        for (((((g, cp), tc), dm), dc), dg) in gates
+            .chunks_exact(4 * h)
+            .zip(c_prev.chunks_exact(h))
+            .zip(tanh_c.chunks_exact(h))
+            .zip(dm.chunks_exact(h))
+            .zip(dc.chunks_exact_mut(h))
+            .zip(dgates.chunks_exact_mut(4 * h))
+        {
+            let (di, rest) = dg.split_at_mut(h);
+            let (df, rest) = rest.split_at_mut(h);
+            let (dgg, d_o) = rest.split_at_mut(h);
+            for j in 0..h {
+                let (i, f, gv, o) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
+                let t = tc[j];
+                let one = T::one();
+                let dct = dc[j] + dm[j] * o * (one - t * t);
+                d_o[j] = dm[j] * t * o * (one - o);
+                di[j] = dct * gv * i * (one - i);
+                dgg[j] = dct * i * (one - gv * gv);
+                df[j] = dct * cp[j] * f * (one - f);
+                dc[j] = dct * f;
+            }
+        }
+    })
+}
+
+/// GRU step over `rows` rows of `h` units. `gates` (`[rows, 3h]`, order r, z, n) holds
+/// the input pre-activations `W_i x + b_i` and receives the activations; `gh` holds
+/// `W_h h_{t-1} + b_h`; `h_prev` is `h_{t-1}`; `h_new` receives `h_t` and `ghn` the
+/// `W_hn h + b_hn` part (which the derivative of `r` needs).
+pub fn gru_forward<T: GateFloat>(
+    h: usize,
+    gates: &mut [T],
+    gh: &[T],
+    h_prev: &[T],
+    h_new: &mut [T],
+    ghn: &mut [T],
+) {
+    dispatch(|| {
+        for ((((g, gh), hp), hn), ghn) in gates
+            .chunks_exact_mut(3 * h)
+            .zip(gh.chunks_exact(3 * h))
+            .zip(h_prev.chunks_exact(h))
+            .zip(h_new.chunks_exact_mut(h))
+            .zip(ghn.chunks_exact_mut(h))
+        {
+            let (gr, rest) = g.split_at_mut(h);
+            let (gz, gn) = rest.split_at_mut(h);
+            for j in 0..h {
+                let r = T::sigmoid(gr[j] + gh[j]);
+                let z = T::sigmoid(gz[j] + gh[h + j]);
+                let hn_part = gh[2 * h + j];
+                let n = T::tanh_fast(gn[j] + r * hn_part);
+                gr[j] = r;
+                gz[j] = z;
+                gn[j] = n;
+                ghn[j] = hn_part;
+                hn[j] = n + z * (hp[j] - n);
+            }
+        }
+    })
+}
+
+/// Derivative of [`gru_forward`]: `dh` holds the gradient of `h_t` and receives the part
+/// of `h_{t-1}`'s that flows through `z * h_{t-1}` (the GEMM adds the rest); `dgx` and
+/// `dgh` receive the gradients of the input and hidden pre-activations.
+pub fn gru_backward<T: GateFloat>(
+    h: usize,
+    gates: &[T],
+    ghn: &[T],
+    h_prev: &[T],
+    dh: &mut [T],
+    dgx: &mut [T],
+    dgh: &mut [T],
+) {
+    dispatch(|| {
+        for (((((g, ghn), hp), dh), dx), dhh) in gates
+            .chunks_exact(3 * h)
+            .zip(ghn.chunks_exact(h))
+            .zip(h_prev.chunks_exact(h))
+            .zip(dh.chunks_exact_mut(h))
+            .zip(dgx.chunks_exact_mut(3 * h))
+            .zip(dgh.chunks_exact_mut(3 * h))
+        {
+            for j in 0..h {
+                let (r, z, n) = (g[j], g[h + j], g[2 * h + j]);
+                let one = T::one();
+                let d = dh[j];
+                let dn = d * (one - z) * (one - n * n);
+                let dz = d * (hp[j] - n) * z * (one - z);
+                let dr = dn * ghn[j] * r * (one - r);
+                dx[j] = dr;
+                dx[h + j] = dz;
+                dx[2 * h + j] = dn;
+                dhh[j] = dr;
+                dhh[h + j] = dz;
+                dhh[2 * h + j] = dn * r;
+                dh[j] = d * z;
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_activations_match_std() {
+        let mut worst = (0f32, 0f32);
+        for k in -20_000..=20_000 {
+            let x = k as f32 * 1e-3;
+            let s = (1.0 / (1.0 + (-(x as f64)).exp())) as f32;
+            worst.0 = worst
+                .0
+                .max((f32::sigmoid(x) - s).abs() / s.abs().max(1e-30));
+            let t = (x as f64).tanh() as f32;
+            worst.1 = worst
+                .1
+                .max((f32::tanh_fast(x) - t).abs() / t.abs().max(1e-30));
+        }
+        assert!(worst.0 < 1e-6 && worst.1 < 1e-6, "{worst:?}");
+        assert_eq!(f32::tanh_fast(0.0), 0.0);
+        let tiny = f32::sigmoid(-1e9);
+        assert!((0.0..1e-37).contains(&tiny) && f32::sigmoid(1e9) == 1.0);
+        assert!(f32::tanh_fast(1e9) == 1.0 && f32::tanh_fast(-1e9) == -1.0);
+    }
+}
