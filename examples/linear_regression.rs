@@ -3,51 +3,34 @@
 //! weight ≈ [2, 3] and the bias ≈ 5.
 //!
 //! Prints what its PyTorch twin `scripts/torch_examples/linear_regression.py` prints
-//! (`tests/examples.rs` compares the two). Run: `cargo run --example linear_regression`.
+//! (`tests/examples.rs` runs both and compares). Run: `cargo run --example linear_regression`.
 
 use kiln::Tensor;
 use kiln::nn::{Linear, MSELoss, Module};
 use kiln::optim::{Optimizer, SGD};
-use std::io::{self, Write};
 
-/// `LinearNet`: one fully connected layer, no activation.
 #[derive(Module)]
-pub struct LinearNet {
-    /// 輸入2維,輸出1維.
-    pub fc: Linear,
+struct LinearNet {
+    fc: Linear, // 輸入2維,輸出1維
 }
 
 impl LinearNet {
-    /// A fresh `Linear(2, 1)`.
-    pub fn new() -> Self {
-        LinearNet {
-            fc: Linear::new(2, 1),
-        }
-    }
-
-    /// `fc(x)`.
-    pub fn forward(&self, x: &Tensor) -> Tensor {
+    fn forward(&self, x: &Tensor) -> Tensor {
         self.fc.forward(x)
     }
 }
 
-impl Default for LinearNet {
-    fn default() -> Self {
-        LinearNet::new()
-    }
-}
-
-/// The whole tutorial program (seeded with 42, as its twin); returns the learned
-/// weight and bias.
-pub fn run(out: &mut dyn Write) -> io::Result<(Vec<f32>, f32)> {
+fn main() {
     kiln::manual_seed(42);
     // 生成模擬數據(y = 2x1 + 3x2 + 5 + 噪聲)
     let x = Tensor::randn(&[100, 2]); // 100個樣本,2個特徵
-    let true_w = kiln::tensor(&[2.0f32, 3.0]);
-    let true_b = Tensor::scalar(5.0f32);
+    let true_w = kiln::tensor(&[2.0, 3.0]);
+    let true_b = kiln::tensor(&5.0);
     let y_true = x.matmul(&true_w) + &true_b + 0.1 * Tensor::randn(&[100]); // 帶噪聲
 
-    let model = LinearNet::new();
+    let model = LinearNet {
+        fc: Linear::new(2, 1),
+    };
 
     let criterion = MSELoss::new(); // 均方誤差
     let mut optimizer = SGD::new(model.parameters(), 0.1); // 學習率0.1
@@ -61,21 +44,10 @@ pub fn run(out: &mut dyn Write) -> io::Result<(Vec<f32>, f32)> {
         optimizer.step(); // 更新參數
 
         if epoch % 10 == 0 {
-            writeln!(out, "Epoch {epoch}, Loss: {:.4}", loss.item())?;
+            println!("Epoch {epoch}, Loss: {:.4}", loss.item());
         }
     }
 
-    let bias = model.fc.bias.as_ref().expect("Linear(2, 1) has a bias");
-    writeln!(
-        out,
-        "學習後的權重: Parameter containing:\n{}",
-        model.fc.weight
-    )?;
-    writeln!(out, "學習後的偏置: Parameter containing:\n{bias}")?;
-    Ok((model.fc.weight.to_vec::<f32>(), bias.item() as f32))
-}
-
-#[allow(dead_code)]
-fn main() -> io::Result<()> {
-    run(&mut io::stdout().lock()).map(|_| ())
+    println!("學習後的權重: {}", model.fc.weight);
+    println!("學習後的偏置: {}", model.fc.bias());
 }

@@ -5,85 +5,60 @@
 //! (`tests/examples.rs` compares the two). Run: `cargo run --example perceptron_and`.
 
 use kiln::Tensor;
-use std::io::{self, Write};
 
-/// 感知机 (a perceptron).
-pub struct Perceptron {
-    /// One weight per input.
-    pub weights: Tensor,
-    /// The bias, shape `[1]`.
-    pub bias: Tensor,
+struct Perceptron {
+    weights: Tensor,
+    bias: Tensor,
 }
 
 impl Perceptron {
-    /// Random weights and bias (随机初始化权重和偏置).
-    pub fn new(input_size: usize) -> Self {
-        let weights = Tensor::randn(&[input_size]);
-        let bias = Tensor::randn(&[1]);
-        Perceptron { weights, bias }
+    fn new(input_size: usize) -> Self {
+        // 随机初始化权重和偏置
+        Perceptron {
+            weights: Tensor::randn(&[input_size]),
+            bias: Tensor::randn(&[1]),
+        }
     }
 
-    /// 前向传播: the step function of `x · w + b`.
-    pub fn forward(&self, x: &Tensor) -> i64 {
-        // 加权求和
-        let z = x.dot(&self.weights) + &self.bias;
-        // 阶跃激活函数
-        if z.item() > 0.0 { 1 } else { 0 }
+    fn forward(&self, x: &Tensor) -> i64 {
+        let z = x.dot(&self.weights) + &self.bias; // 加权求和
+        if z.item() > 0.0 { 1 } else { 0 } // 阶跃激活函数
     }
 
-    /// 训练: the perceptron rule; returns the epoch at which no sample was wrong.
-    pub fn train(
-        &mut self,
-        x: &Tensor,
-        y: &Tensor,
-        epochs: usize,
-        lr: f64,
-        out: &mut dyn Write,
-    ) -> io::Result<Option<usize>> {
+    fn train(&mut self, x: &Tensor, y: &Tensor, epochs: usize, lr: f64) {
         for epoch in 0..epochs {
             let mut errors = 0;
-            for (xi, yi) in x.unbind(0).iter().zip(y.unbind(0)) {
-                let prediction = self.forward(xi);
+            for (xi, yi) in x.iter().zip(y) {
+                let prediction = self.forward(&xi);
                 let error = yi.item() as i64 - prediction;
                 if error != 0 {
-                    // 更新权重: PyTorch computes `lr * error` in float32 first.
-                    let step = lr * error as f64;
-                    self.weights = &self.weights + xi.mul_scalar(step);
-                    self.bias = self.bias.add_scalar(step);
+                    // 更新权重
+                    self.weights += lr * error as f64 * &xi;
+                    self.bias += lr * error as f64;
                     errors += 1;
                 }
             }
             if errors == 0 {
-                writeln!(out, "Epoch {epoch}: 收敛!")?;
-                return Ok(Some(epoch));
+                println!("Epoch {epoch}: 收敛!");
+                break;
             }
         }
-        Ok(None)
     }
 }
 
-/// The whole tutorial program (seeded with 42, as its twin); returns the trained
-/// perceptron and the epoch it converged at.
-pub fn run(out: &mut dyn Write) -> io::Result<(Perceptron, Option<usize>)> {
+fn main() {
     kiln::manual_seed(42);
     // 示例:学习 AND 门
-    let x = kiln::tensor(&[[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]);
-    let y = Tensor::from_vec(vec![0i64, 0, 0, 1], &[4]); // AND 门的输出
+    let x = kiln::tensor(&[[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]);
+    let y = kiln::tensor(&[0i64, 0, 0, 1]); // AND 门的输出
 
     let mut perceptron = Perceptron::new(2);
-    let converged = perceptron.train(&x, &y, 100, 0.1, out)?;
+    perceptron.train(&x, &y, 100, 0.1);
 
-    writeln!(out, "\nAND 门测试:")?;
-    for xi in x.unbind(0) {
-        let p = perceptron.forward(&xi);
-        writeln!(out, "  {:?} -> {p}", xi.to_vec::<f32>())?;
+    println!("\nAND 门测试:");
+    for xi in &x {
+        println!("  {:?} -> {}", xi.to_vec::<f32>(), perceptron.forward(&xi));
     }
-    writeln!(out, "权重: {}", perceptron.weights)?;
-    writeln!(out, "偏置: {}", perceptron.bias)?;
-    Ok((perceptron, converged))
-}
-
-#[allow(dead_code)]
-fn main() -> io::Result<()> {
-    run(&mut io::stdout().lock()).map(|_| ())
+    println!("权重: {}", perceptron.weights);
+    println!("偏置: {}", perceptron.bias);
 }

@@ -16,6 +16,8 @@ fi
 # Containers often forbid the cross-memory attach Open MPI's shared-memory transport
 # uses by default; plain copies work everywhere.
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
+# More ranks than free cores here: a waiting rank must yield, not spin (docs/distributed.md).
+export OMPI_MCA_mpi_yield_when_idle=1
 MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
 
 cargo clippy -p kiln --features mpi --lib --test distributed --example dist_bench -- -D warnings 2>&1 | tail -2

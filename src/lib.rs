@@ -28,7 +28,7 @@ pub use autograd::{enable_grad, no_grad, no_grad_guard};
 pub use tensor::create::tensor;
 pub use tensor::parallel::{num_threads as get_num_threads, set_num_threads};
 pub use tensor::random::{Generator, manual_seed};
-pub use tensor::{DType, Tensor};
+pub use tensor::{DType, Scalar, Size, Tensor};
 
 /// `#[derive(Module)]`: see [`nn::Module`].
 pub use kiln_derive::Module;

@@ -58,7 +58,7 @@ fn fill_zero_and_copy() {
     i.copy_(&tensor(&[1.7, -2.7]));
     assert_eq!(i.to_vec::<i64>(), vec![1, -2]);
     let ints = Tensor::from_vec(vec![1i64, 5], &[2]);
-    ints.add_scalar_(2.0)
+    ints.add_scalar_(2)
         .mul_(&Tensor::from_vec(vec![3i64, 2], &[2]));
     assert_eq!(ints.to_vec::<i64>(), vec![9, 14]);
 }

@@ -62,7 +62,11 @@ fn vg(
     let y = f(&x);
     let w = Tensor::arange_dtype(1.0, y.numel() as f64 + 1.0, 1.0, DType::F64).reshape(y.shape());
     y.mul(&w).sum().backward();
-    (y.to_vec(), y.size(), x.grad().expect("grad").to_vec())
+    (
+        y.to_vec(),
+        y.size().to_vec(),
+        x.grad().expect("grad").to_vec(),
+    )
 }
 
 fn close(got: &[f64], want: &[f64], tol: f64) {
@@ -576,4 +580,26 @@ fn elementwise_misuse_names_the_op() {
     );
     // erf promotes integers like the other float functions.
     assert_eq!(ints().erf().dtype(), DType::F32);
+}
+
+#[test]
+fn pytorch_spellings_sum_dim_pow_squeeze_iter() {
+    let x = kiln::tensor(&[[1.0f32, 2.0], [3.0, 4.0]]);
+    assert_eq!(x.sum_dim(0, false).to_vec::<f32>(), [4.0, 6.0]);
+    assert_eq!(x.mean_dim(-1, true).size(), [2, 1]);
+    assert_eq!(x.pow(2).to_vec::<f32>(), [1.0, 4.0, 9.0, 16.0]);
+    assert_eq!(x.pow(&x).to_vec::<f32>(), [1.0, 4.0, 27.0, 256.0]);
+    assert_eq!(Tensor::zeros(&[1, 3, 1]).squeeze_dims(&[0, -1]).size(), [3]);
+    assert_eq!(
+        Tensor::zeros(&[1, 3, 1]).squeeze_dims(&[1]).size(),
+        [1, 3, 1]
+    );
+    let y = kiln::tensor(&[10.0f32, 20.0]);
+    let pairs: Vec<(Vec<f32>, f32)> = x
+        .iter()
+        .zip(&y)
+        .map(|(xi, yi)| (xi.to_vec(), yi.item() as f32))
+        .collect();
+    assert_eq!(pairs, [(vec![1.0, 2.0], 10.0), (vec![3.0, 4.0], 20.0)]);
+    assert_eq!(x.clamp_min(2.5).to_vec::<f32>(), [2.5, 2.5, 3.0, 4.0]);
 }

@@ -17,7 +17,11 @@ fn vg(
     let y = f(&x);
     let w = Tensor::arange_dtype(1.0, y.numel() as f64 + 1.0, 1.0, DType::F64).reshape(y.shape());
     y.mul(&w).sum().backward();
-    (y.to_vec(), y.size(), x.grad().expect("grad").to_vec())
+    (
+        y.to_vec(),
+        y.size().to_vec(),
+        x.grad().expect("grad").to_vec(),
+    )
 }
 
 fn close(got: &[f64], want: &[f64], tol: f64) {

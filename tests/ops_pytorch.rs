@@ -301,3 +301,185 @@ fn fixture_comparison_fails_on_nan_and_infinity_mismatches() {
     assert!(matches(1.0 + 1e-7, 1.0, 1e-5, 1e-6));
     assert_eq!(num(&Value::from("-inf")), f64::NEG_INFINITY);
 }
+
+/// One operand of a promotion case: a tensor ([3, 4, 5] / [true, false, true]), a 0-d
+/// tensor (2 / true), or a Python scalar (2, 2.5, True), as gen_promotion.py makes them.
+enum PromoOperand {
+    T(Tensor),
+    S(kiln::tensor::Scalar),
+}
+
+fn dtype_of(name: &str) -> DType {
+    match name {
+        "f32" => DType::F32,
+        "f64" => DType::F64,
+        "i64" => DType::I64,
+        "u8" => DType::U8,
+        "bool" => DType::Bool,
+        _ => panic!("unknown dtype {name}"),
+    }
+}
+
+fn promo_operand(v: &Value) -> PromoOperand {
+    use kiln::tensor::Scalar;
+    let d = || dtype_of(v["dtype"].as_str().unwrap());
+    let is_bool = v["dtype"] == "bool";
+    match v["kind"].as_str().unwrap() {
+        "tensor" if is_bool => PromoOperand::T(kiln::tensor(&[true, false, true])),
+        "tensor" => PromoOperand::T(kiln::tensor(&[3.0, 4.0, 5.0]).to_dtype(d())),
+        "zerodim" => {
+            PromoOperand::T(Tensor::full(&[], if is_bool { 1.0 } else { 2.0 }).to_dtype(d()))
+        }
+        "int" => PromoOperand::S(Scalar::from(2)),
+        "float" => PromoOperand::S(Scalar::from(2.5)),
+        "bool" => PromoOperand::S(Scalar::from(true)),
+        k => panic!("unknown operand kind {k}"),
+    }
+}
+
+/// `a op b` in kiln: tensor methods, the `_scalar` methods for a scalar on the right, and
+/// the reflected forms (`rsub_scalar`, `rdiv_scalar`, a flipped comparison) on the left.
+fn promo_run(op: &str, a: &PromoOperand, b: &PromoOperand) -> Tensor {
+    use PromoOperand::{S, T};
+    if op == "where" {
+        let cond = kiln::tensor(&[true, false, true]);
+        return match (a, b) {
+            (T(a), T(b)) => Tensor::where_(&cond, a, b),
+            (T(a), S(b)) => Tensor::where_(&cond, a, *b),
+            (S(a), T(b)) => Tensor::where_(&cond, *a, b),
+            (S(_), S(_)) => unreachable!(),
+        };
+    }
+    match (a, b) {
+        (T(a), T(b)) => match op {
+            "add" => a + b,
+            "sub" => a - b,
+            "mul" => a * b,
+            "div" => a / b,
+            "eq" => a.eq(b),
+            "lt" => a.lt(b),
+            "gt" => a.gt(b),
+            "ge" => a.ge(b),
+            _ => panic!("{op}"),
+        },
+        (T(a), S(s)) => match op {
+            "add" => a.add_scalar(*s),
+            "sub" => a.sub_scalar(*s),
+            "mul" => a.mul_scalar(*s),
+            "div" => a.div_scalar(*s),
+            "eq" => a.eq_scalar(*s),
+            "lt" => a.lt_scalar(*s),
+            "gt" => a.gt_scalar(*s),
+            "ge" => a.ge_scalar(*s),
+            _ => panic!("{op}"),
+        },
+        (S(s), T(b)) => match op {
+            "add" => b.add_scalar(*s),
+            "sub" => b.rsub_scalar(*s),
+            "mul" => b.mul_scalar(*s),
+            "div" => b.rdiv_scalar(*s),
+            "eq" => b.eq_scalar(*s),
+            "lt" => b.gt_scalar(*s),
+            "gt" => b.lt_scalar(*s),
+            "ge" => b.le_scalar(*s),
+            _ => panic!("{op}"),
+        },
+        (S(_), S(_)) => unreachable!(),
+    }
+}
+
+/// The panic message of a `catch_unwind` result, if it panicked.
+fn panic_message<T>(r: &std::thread::Result<T>) -> Option<String> {
+    r.as_ref().err().map(|e| {
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    })
+}
+
+/// One promotion case against the fixture: `Err` says what differs.
+fn promo_case(c: &Value) -> Result<(), String> {
+    let (a, b) = (promo_operand(&c["a"]), promo_operand(&c["b"]));
+    let op = c["op"].as_str().unwrap();
+    let what = format!("{op}({}, {})", c["a"], c["b"]);
+    let rt = match (&a, &b) {
+        (PromoOperand::T(a), PromoOperand::T(b)) => a.result_type(b),
+        (PromoOperand::T(a), PromoOperand::S(s)) => a.result_type(*s),
+        (PromoOperand::S(s), PromoOperand::T(b)) => b.result_type(*s),
+        _ => unreachable!(),
+    };
+    if rt != dtype_of(c["result_type"].as_str().unwrap()) {
+        return Err(format!(
+            "{what}: result_type {rt:?}, PyTorch {}",
+            c["result_type"]
+        ));
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| promo_run(op, &a, &b)));
+    let msg = panic_message(&r);
+    if let Some(err) = c["error"].as_str() {
+        // PyTorch refuses `-` with a bool operand; kiln must panic with its message.
+        return match msg {
+            Some(m) if m == err || m.starts_with(err) => Ok(()),
+            m => Err(format!("{what}: PyTorch refuses ({err}), kiln gave {m:?}")),
+        };
+    }
+    let got = r.map_err(|_| format!("{what}: kiln panicked ({msg:?})"))?;
+    let want = &c["out"];
+    let shape: Vec<usize> = want["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    let vals: Vec<f64> = want["values"].as_array().unwrap().iter().map(num).collect();
+    let dtype = got.dtype();
+    let (gshape, gvals) = (
+        got.size().to_vec(),
+        got.to_dtype(DType::F64).to_vec::<f64>(),
+    );
+    let same = gvals.len() == vals.len()
+        && gvals
+            .iter()
+            .zip(&vals)
+            .all(|(g, w)| matches(*g, *w, 1e-6, 0.0));
+    if dtype != dtype_of(want["dtype"].as_str().unwrap()) || gshape != shape || !same {
+        return Err(format!(
+            "{what}: kiln {dtype:?} {gshape:?} {gvals:?}, PyTorch {want}"
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn promotion_follows_torch_result_type_for_every_dtype_pair_and_scalar_kind() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/promotion.json");
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases = fx["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 1440);
+    // The refused cases panic on purpose: keep their messages out of the test output.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let failures: Vec<String> = cases.iter().filter_map(|c| promo_case(c).err()).collect();
+    std::panic::set_hook(hook);
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn scalar_operators_keep_the_python_kind() {
+    let i = kiln::tensor(&[1i64, 2, 3]);
+    assert_eq!((&i * 2.0).dtype(), DType::F32);
+    assert_eq!((&i * 2).dtype(), DType::I64);
+    assert_eq!((&i + 1.0).to_vec::<f32>(), [2.0, 3.0, 4.0]);
+    assert_eq!((2 * &i).to_vec::<i64>(), [2, 4, 6]);
+    assert_eq!((&i / 2).to_vec::<f32>(), [0.5, 1.0, 1.5]);
+    let b = kiln::tensor(&[true, false]);
+    assert_eq!((&b + 1).dtype(), DType::I64);
+    assert_eq!((&b * true).dtype(), DType::Bool);
+}

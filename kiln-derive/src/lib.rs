@@ -10,6 +10,8 @@
 //! Fields of other types that do not implement `Module` are ignored. The struct must
 //! have an inherent `fn forward(&self, x: &Tensor) -> Tensor`; the derived
 //! `Module::forward` calls it (a missing one is a compile error, not endless recursion).
+//! The derive also implements `Display` as PyTorch's module repr, so `println!("{model}")`
+//! prints what `print(model)` prints (a struct with its own `Display` cannot derive it).
 
 use proc_macro::TokenStream;
 use quote::quote;
@@ -133,6 +135,13 @@ fn expand(input: DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
 
             fn type_name(&self) -> String {
                 #type_name.to_string()
+            }
+        }
+
+        /// PyTorch's module repr (`print(model)`): the tree of submodules.
+        impl #impl_g ::std::fmt::Display for #name #ty_g #where_g {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&::kiln::nn::Module::repr(self))
             }
         }
     })

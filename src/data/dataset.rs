@@ -26,7 +26,7 @@ use crate::tensor::random::Generator;
 /// }
 ///
 /// let loader = DataLoader::new(Squares).batch_size(3);
-/// let sizes: Vec<Vec<usize>> = loader.iter().map(|(x, _)| x.size()).collect();
+/// let sizes: Vec<Vec<usize>> = loader.iter().map(|(x, _)| x.size().to_vec()).collect();
 /// assert_eq!(sizes, vec![vec![3, 1], vec![1, 1]]);
 /// ```
 ///
@@ -161,7 +161,7 @@ impl<T: TensorTuple> TensorDataset<T> {
             !all.is_empty(),
             "TensorDataset: at least one tensor is needed"
         );
-        let sizes: Vec<Vec<usize>> = all.iter().map(|t| t.size()).collect();
+        let sizes: Vec<Vec<usize>> = all.iter().map(|t| t.size().to_vec()).collect();
         assert!(
             sizes.iter().all(|s| !s.is_empty()),
             "TensorDataset: every tensor needs a first dimension, got shapes {sizes:?}"

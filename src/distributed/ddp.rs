@@ -48,6 +48,14 @@ pub struct DistributedDataParallel<M: Module> {
     sync: GradientSync,
 }
 
+/// `KILN_DDP_BLOCKING=1`: reduce each bucket with a blocking `MPI_Allreduce` when it
+/// is complete instead of a non-blocking one (no overlap with the rest of backward, but
+/// no reliance on the MPI library progressing non-blocking collectives).
+fn blocking_buckets() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("KILN_DDP_BLOCKING").is_ok_and(|v| v == "1"))
+}
+
 /// One bucket: a run of parameters of one dtype reduced together.
 struct Bucket {
     dtype: DType,
@@ -192,16 +200,28 @@ impl Reducer {
             let request = unsafe {
                 let (s, _) = lend_bytes_mut("DistributedDataParallel", &send);
                 let (r, _) = lend_bytes_mut("DistributedDataParallel", &bucket.recv);
-                raw::iallreduce_sum(
-                    "DistributedDataParallel gradient all_reduce",
-                    s.cast(),
-                    r.cast(),
-                    bucket.numel,
-                    bucket.dtype,
-                )
+                if blocking_buckets() {
+                    raw::allreduce(
+                        "DistributedDataParallel gradient all_reduce",
+                        s.cast(),
+                        r.cast(),
+                        bucket.numel,
+                        bucket.dtype,
+                        ReduceOp::Sum,
+                    );
+                    None
+                } else {
+                    Some(raw::iallreduce_sum(
+                        "DistributedDataParallel gradient all_reduce",
+                        s.cast(),
+                        r.cast(),
+                        bucket.numel,
+                        bucket.dtype,
+                    ))
+                }
             };
             bucket.send = Some(send);
-            bucket.request = Some(request);
+            bucket.request = request;
             self.next_launch += 1;
         }
         // Let MPI progress the reductions in flight.
@@ -218,9 +238,18 @@ impl Reducer {
     /// Waits for every bucket and writes the averaged gradients.
     fn finish(&mut self) {
         let world = self.world as f64;
+        let trace = std::env::var_os("KILN_DDP_TRACE").is_some();
         for bucket in &mut self.buckets {
+            let t0 = std::time::Instant::now();
             if let Some(r) = bucket.request.take() {
                 r.wait("DistributedDataParallel gradient all_reduce");
+            }
+            if trace {
+                eprintln!(
+                    "ddp trace: bucket of {} waited {:?}",
+                    bucket.numel,
+                    t0.elapsed()
+                );
             }
             bucket.send = None;
             let mut offset = 0;

@@ -240,8 +240,8 @@ fn check_model(model: &dyn Module, state: &StateDict) -> Result<(), NnError> {
             let src = state.get(k)?;
             (src.shape() != t.shape()).then(|| ShapeMismatch {
                 key: k.clone(),
-                checkpoint: src.size(),
-                model: t.size(),
+                checkpoint: src.size().to_vec(),
+                model: t.size().to_vec(),
             })
         })
         .collect();

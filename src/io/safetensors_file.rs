@@ -48,7 +48,7 @@ pub fn serialize_safetensors(
 ) -> Result<Vec<u8>, IoError> {
     let bytes: Vec<(String, DType, Vec<usize>, Vec<u8>)> = tensors
         .iter()
-        .map(|(n, t)| (n.clone(), t.dtype(), t.size(), le_bytes(t)))
+        .map(|(n, t)| (n.clone(), t.dtype(), t.size().to_vec(), le_bytes(t)))
         .collect();
     let mut views = Vec::with_capacity(bytes.len());
     for (name, dtype, shape, data) in &bytes {

@@ -22,9 +22,9 @@ fn init_params(weight_shape: &[usize], bias_len: Option<usize>) -> (Tensor, Opti
             0.0
         };
         init::uniform_(&b, -bound, bound);
-        b.requires_grad_(true)
+        super::Parameter::new(b)
     });
-    (weight.requires_grad_(true), bias)
+    (super::Parameter::new(weight), bias)
 }
 
 fn check_channels(kind: &str, in_c: usize, out_c: usize, o: &ConvOptions) {

@@ -42,7 +42,7 @@ impl Embedding {
             weight.narrow(0, p as isize, 1).zero_();
         }
         Embedding {
-            weight: weight.requires_grad_(true),
+            weight: super::Parameter::new(weight),
             num_embeddings,
             embedding_dim,
             padding_idx,

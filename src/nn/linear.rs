@@ -2,7 +2,7 @@
 
 use super::functional;
 use super::init;
-use super::module::{Module, TrainingFlag, training_hooks};
+use super::module::{Module, Parameter, TrainingFlag, training_hooks};
 use crate::tensor::Tensor;
 
 /// A fully connected layer `y = x W^T + b` (`nn.Linear`).
@@ -48,10 +48,10 @@ impl Linear {
                 0.0
             };
             init::uniform_(&b, -bound, bound);
-            b.requires_grad_(true)
+            Parameter::new(b)
         });
         Linear {
-            weight: weight.requires_grad_(true),
+            weight: Parameter::new(weight),
             bias,
             in_features,
             out_features,
@@ -68,12 +68,25 @@ impl Linear {
         );
         let (out_features, in_features) = (weight.shape()[0], weight.shape()[1]);
         Linear {
-            weight: weight.detach().requires_grad_(true),
-            bias: bias.map(|b| b.detach().requires_grad_(true)),
+            weight: Parameter::new(weight),
+            bias: bias.map(Parameter::new),
             in_features,
             out_features,
             training: TrainingFlag::new(),
         }
+    }
+}
+
+impl Linear {
+    /// The bias (`linear.bias`); panics if the layer was made with `bias=False`
+    /// (the `bias` field is the `Option` itself).
+    pub fn bias(&self) -> &Tensor {
+        self.bias.as_ref().unwrap_or_else(|| {
+            panic!(
+                "Linear(in_features={}, out_features={}, bias=False) has no bias",
+                self.in_features, self.out_features
+            )
+        })
     }
 }
 

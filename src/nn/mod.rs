@@ -43,7 +43,7 @@ pub use linear::{Flatten, Identity, Linear};
 pub use loss::{
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
 };
-pub use module::{LoadReport, Module, TrainingFlag};
+pub use module::{LoadReport, Module, Parameter, TrainingFlag};
 pub use norm::{BatchNorm1d, LayerNorm};
 pub use norm2d::{BatchNorm2d, Dropout2d};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};

@@ -264,8 +264,8 @@ pub trait Module: Any + Send + Sync {
                 None => report.missing_keys.push(name.clone()),
                 Some(src) if src.shape() != t.shape() => mismatched.push(ShapeMismatch {
                     key: name.clone(),
-                    checkpoint: src.size(),
-                    model: t.size(),
+                    checkpoint: src.size().to_vec(),
+                    model: t.size().to_vec(),
                 }),
                 Some(_) => {}
             }
@@ -316,6 +316,74 @@ pub trait Module: Any + Send + Sync {
         s + ")"
     }
 }
+
+/// `nn.Parameter`: a tensor registered as a module's trained weight.
+///
+/// `Parameter::new(t)` returns a handle on `t`'s data that requires grad and prints as
+/// PyTorch prints a parameter (`Parameter containing:` then the tensor). kiln's layers
+/// make their weights this way; a parameter is otherwise an ordinary [`Tensor`] (there is
+/// no separate type to unwrap).
+///
+/// ```
+/// use kiln::nn::Parameter;
+/// let w = Parameter::new(kiln::tensor(&[1.0, 2.0]));
+/// assert_eq!(format!("{w}"), "Parameter containing:\ntensor([1., 2.], requires_grad=True)");
+/// ```
+pub struct Parameter;
+
+impl Parameter {
+    /// `nn.Parameter(t)`: shares `t`'s data, requires grad, prints as a parameter.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(t: Tensor) -> Tensor {
+        t.detach().mark_parameter()
+    }
+}
+
+/// `Display` as PyTorch's module repr for kiln's own layers (`#[derive(Module)]` writes
+/// the same impl for a user's model).
+macro_rules! display_as_repr {
+    ($($t:ty),* $(,)?) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&Module::repr(self))
+            }
+        }
+    )*};
+}
+
+use super::{
+    AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, ConvTranspose2d,
+    Dropout, Dropout2d, Embedding, Flatten, Fold, GELU, Identity, LayerNorm, LeakyReLU, Linear,
+    LogSoftmax, MaxPool2d, ModuleList, ReLU, Sequential, Sigmoid, Softmax, Tanh, Unfold,
+};
+display_as_repr!(
+    AdaptiveAvgPool2d,
+    ConvTranspose2d,
+    Fold,
+    Unfold,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    Dropout,
+    Dropout2d,
+    Embedding,
+    Flatten,
+    GELU,
+    Identity,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    MaxPool2d,
+    ModuleList,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+);
 
 /// What `load_state_dict` found besides the keys it loaded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

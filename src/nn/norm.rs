@@ -61,8 +61,8 @@ impl BatchNorm1d {
     ) -> Self {
         let c = [num_features];
         BatchNorm1d {
-            weight: affine.then(|| Tensor::ones(&c).requires_grad_(true)),
-            bias: affine.then(|| Tensor::zeros(&c).requires_grad_(true)),
+            weight: affine.then(|| super::Parameter::new(Tensor::ones(&c))),
+            bias: affine.then(|| super::Parameter::new(Tensor::zeros(&c))),
             running_mean: track_running_stats.then(|| Tensor::zeros(&c)),
             running_var: track_running_stats.then(|| Tensor::ones(&c)),
             num_batches_tracked: track_running_stats.then(|| Tensor::zeros_dtype(&[], DType::I64)),
@@ -186,8 +186,10 @@ impl LayerNorm {
     /// `nn.LayerNorm(normalized_shape, eps, elementwise_affine)`.
     pub fn with_options(normalized_shape: &[usize], eps: f64, elementwise_affine: bool) -> Self {
         LayerNorm {
-            weight: elementwise_affine.then(|| Tensor::ones(normalized_shape).requires_grad_(true)),
-            bias: elementwise_affine.then(|| Tensor::zeros(normalized_shape).requires_grad_(true)),
+            weight: elementwise_affine
+                .then(|| super::Parameter::new(Tensor::ones(normalized_shape))),
+            bias: elementwise_affine
+                .then(|| super::Parameter::new(Tensor::zeros(normalized_shape))),
             normalized_shape: normalized_shape.to_vec(),
             eps,
             training: TrainingFlag::new(),

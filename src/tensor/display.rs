@@ -170,8 +170,17 @@ fn shown_values(values: &[f64], shape: &[usize], summarize: bool, acc: &mut Vec<
     }
 }
 
+/// PyTorch's repr (`print(t)`); a 0-d tensor formatted with a precision prints its value
+/// as Python's `f"{t:.2f}"` does (`format!("{:.2}", loss)` is `0.75`), and a
+/// [parameter](crate::nn::Parameter) is preceded by `Parameter containing:`.
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.precision().is_some() && self.numel() == 1 && self.dim() == 0 {
+            return fmt::Display::fmt(&self.to_vec::<f64>()[0], f);
+        }
+        if self.is_parameter() && self.grad_fn().is_none() {
+            f.write_str("Parameter containing:\n")?;
+        }
         let values = self.to_vec::<f64>();
         let shape = self.shape();
         let summarize = self.numel() > THRESHOLD;

@@ -15,11 +15,15 @@ pub mod kernels;
 pub mod layout;
 pub mod parallel;
 pub mod random;
+pub mod scalar;
+pub mod size;
 pub mod storage;
 
 pub use device::Device;
 pub use dtype::{DType, Element, Float};
 pub use layout::Layout;
+pub use scalar::{Operand, Scalar, result_type};
+pub use size::Size;
 pub use storage::{Buffer, BufferElement, Storage};
 
 use graph::{Edge, Node};
@@ -46,6 +50,8 @@ pub struct TensorImpl {
 #[derive(Default)]
 pub(crate) struct AutogradMeta {
     pub(crate) requires_grad: AtomicBool,
+    /// Made by `nn::Parameter::new` (a module's weight): prints as "Parameter containing:".
+    pub(crate) parameter: AtomicBool,
     pub(crate) grad_fn: Mutex<Option<Arc<Node>>>,
     pub(crate) grad: Mutex<Option<Tensor>>,
     /// `register_hook` hooks of a leaf (a non-leaf's live on its `grad_fn`).
@@ -115,9 +121,10 @@ impl Tensor {
         self.0.layout.shape()
     }
 
-    /// The shape, like `tensor.size()`.
-    pub fn size(&self) -> Vec<usize> {
-        self.shape().to_vec()
+    /// The shape as `tensor.size()` / `tensor.shape` give it: a [`Size`], which prints
+    /// as `torch.Size([1, 10])` and derefs to `Vec<usize>`.
+    pub fn size(&self) -> Size {
+        Size(self.shape().to_vec())
     }
 
     /// The size of one dimension (negative counts from the end).
@@ -251,6 +258,23 @@ impl Tensor {
         self.0
             .meta()
             .is_some_and(|m| m.requires_grad.load(Ordering::Relaxed))
+    }
+
+    /// Marks this handle as a module parameter (`nn.Parameter`): it requires grad and
+    /// prints as `Parameter containing:` followed by the tensor. Used by
+    /// `kiln::nn::Parameter::new`.
+    #[doc(hidden)]
+    pub fn mark_parameter(&self) -> Tensor {
+        let t = self.requires_grad_(true);
+        self.0.meta_mut().parameter.store(true, Ordering::Relaxed);
+        t
+    }
+
+    /// Whether this handle is a module parameter (made by `nn::Parameter::new`).
+    pub fn is_parameter(&self) -> bool {
+        self.0
+            .meta()
+            .is_some_and(|m| m.parameter.load(Ordering::Relaxed))
     }
 
     /// Sets `requires_grad` on a leaf (`tensor.requires_grad_(True)`); returns the tensor.

@@ -245,7 +245,10 @@ pub fn classifier_from_tensors(
             }
             _ => {}
         }
-        by_index.entry(idx).or_default().insert(leaf, t.size());
+        by_index
+            .entry(idx)
+            .or_default()
+            .insert(leaf, t.size().to_vec());
     }
     let mut saved: BTreeMap<usize, Saved> = BTreeMap::new();
     for (&i, leaves) in &by_index {

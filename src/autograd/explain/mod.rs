@@ -131,7 +131,7 @@ pub(crate) struct Summary {
 impl Summary {
     pub(crate) fn of(t: &Tensor) -> Self {
         Summary {
-            shape: t.size(),
+            shape: t.size().to_vec(),
             dtype: t.dtype(),
             values: (t.numel() <= SMALL).then(|| t.detach().to_vec::<f64>()),
         }

@@ -4,44 +4,42 @@
 use crate::autograd::record::{Saved, record};
 use crate::tensor::backend::check_same_device;
 use crate::tensor::kernels::arith::{self, BinaryOp, CompareOp, LogicalOp};
-use crate::tensor::{DType, Tensor};
+use crate::tensor::{DType, Operand, Scalar, Tensor, result_type};
 
-/// Converts both operands to their promoted dtype.
+/// Converts both operands to `torch.result_type(a, b)`.
 fn promote(a: &Tensor, b: &Tensor) -> (Tensor, Tensor) {
     if a.dtype() == b.dtype() {
         return (a.clone(), b.clone());
     }
-    // A 0-D operand does not raise the category of a dimensioned one past float32,
-    // mirroring PyTorch (f32 tensor * f64 scalar stays f32).
-    let d = if a.dim() == 0 && b.dim() > 0 && a.dtype().is_float() == b.dtype().is_float() {
-        b.dtype()
-    } else if b.dim() == 0 && a.dim() > 0 && a.dtype().is_float() == b.dtype().is_float() {
-        a.dtype()
-    } else {
-        let p = a.dtype().promote(b.dtype());
-        if p.is_float() && !a.dtype().is_float() && b.dim() == 0 && a.dim() > 0 {
-            DType::F32.promote(p)
-        } else {
-            p
-        }
-    };
+    let d = result_type(&[Operand::Tensor(a), Operand::Tensor(b)]);
     (a.to_dtype(d), b.to_dtype(d))
 }
 
-/// A 0-D tensor for a scalar operand, with a dtype that keeps `like`'s dtype when it can.
-pub(crate) fn scalar_like(like: &Tensor, v: f64) -> Tensor {
-    let d = if like.dtype().is_float() || v.fract() != 0.0 {
-        like.dtype().promote(DType::F32)
-    } else {
-        like.dtype()
-    };
-    let d = if d == DType::Bool { DType::I64 } else { d };
-    let d = if like.dtype().is_float() {
-        like.dtype()
-    } else {
-        d
-    };
-    Tensor::full_on(&[], v, d, like.device())
+/// `like` and a 0-d tensor holding `v`, both of `torch.result_type(like, v)`: PyTorch's
+/// promotion of a tensor with a Python scalar (`int64 * 2.0` is float32).
+pub(crate) fn with_scalar(like: &Tensor, v: impl Into<Scalar>) -> (Tensor, Tensor) {
+    let v = v.into();
+    let d = result_type(&[Operand::Tensor(like), Operand::Scalar(v)]);
+    (like.to_dtype(d), v.to_tensor_like(d, like))
+}
+
+/// A 0-d tensor holding `v` with the dtype `like op v` has: what an in-place op with a
+/// scalar operand receives (it then checks that the result fits `like`).
+pub(crate) fn scalar_like(like: &Tensor, v: impl Into<Scalar>) -> Tensor {
+    with_scalar(like, v).1
+}
+
+/// Refuses `-` with a bool operand (tensor or `True`) as PyTorch does.
+fn check_bool_sub(a: DType, b: DType) {
+    match (a == DType::Bool, b == DType::Bool) {
+        (true, true) => panic!(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead."
+        ),
+        (true, false) | (false, true) => panic!(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead."
+        ),
+        _ => {}
+    }
 }
 
 macro_rules! numeric_zip {
@@ -70,6 +68,9 @@ impl Tensor {
     /// `self + other` with broadcasting (`torch.add`).
     pub fn add(&self, other: &Tensor) -> Tensor {
         let (a, b) = promote(self, other);
+        if a.dtype() == DType::Bool {
+            return a.logical_or(&b);
+        }
         let out = numeric_zip!(BinaryOp::Add, &a, &b);
         let (sa, sb) = (a.size(), b.size());
         record(out, &[&a, &b], "AddBackward0", move || {
@@ -84,6 +85,7 @@ impl Tensor {
 
     /// `self - other` with broadcasting (`torch.sub`).
     pub fn sub(&self, other: &Tensor) -> Tensor {
+        check_bool_sub(self.dtype(), other.dtype());
         let (a, b) = promote(self, other);
         let out = numeric_zip!(BinaryOp::Sub, &a, &b);
         let (sa, sb) = (a.size(), b.size());
@@ -100,6 +102,9 @@ impl Tensor {
     /// `self * other` with broadcasting (`torch.mul`).
     pub fn mul(&self, other: &Tensor) -> Tensor {
         let (a, b) = promote(self, other);
+        if a.dtype() == DType::Bool {
+            return a.logical_and(&b);
+        }
         let out = numeric_zip!(BinaryOp::Mul, &a, &b);
         record(out, &[&a, &b], "MulBackward0", || {
             let (sa, sb) = (Saved::new(&a), Saved::new(&b));
@@ -128,8 +133,17 @@ impl Tensor {
         })
     }
 
-    /// `self ** exponent` elementwise with a tensor exponent (`torch.pow`).
-    pub fn pow(&self, exponent: &Tensor) -> Tensor {
+    /// `self ** exponent` (`torch.pow`): `exponent` is a tensor (`x.pow(&e)`) or a Python
+    /// scalar (`x.pow(2)`, `x.pow(0.5)`, the same as [`Tensor::pow_scalar`]). The result is
+    /// a float tensor (PyTorch keeps `int ** int` integral; kiln computes it in float32).
+    pub fn pow<'a>(&self, exponent: impl Into<Operand<'a>>) -> Tensor {
+        match exponent.into() {
+            Operand::Tensor(e) => self.pow_tensor(e),
+            Operand::Scalar(s) => self.pow_scalar(s.to_f64()),
+        }
+    }
+
+    fn pow_tensor(&self, exponent: &Tensor) -> Tensor {
         let (a, b, out) = float_zip!(BinaryOp::Pow, self, exponent);
         record(out, &[&a, &b], "PowBackward1", || {
             let (sa, sb) = (Saved::new(&a), Saved::new(&b));
@@ -201,34 +215,45 @@ impl Tensor {
         )
     }
 
-    /// `self + v` for a scalar `v`.
-    pub fn add_scalar(&self, v: f64) -> Tensor {
-        self.add(&scalar_like(self, v))
+    /// `self + v` for a Python scalar `v` (`x + 2`, `x + 2.0`): promotes as PyTorch does,
+    /// so an integer tensor plus `2.0` is float32.
+    pub fn add_scalar(&self, v: impl Into<Scalar>) -> Tensor {
+        let (a, s) = with_scalar(self, v);
+        a.add(&s)
     }
 
-    /// `self - v` for a scalar `v`.
-    pub fn sub_scalar(&self, v: f64) -> Tensor {
-        self.sub(&scalar_like(self, v))
+    /// `self - v` for a Python scalar `v`.
+    pub fn sub_scalar(&self, v: impl Into<Scalar>) -> Tensor {
+        let v = v.into();
+        check_bool_sub(self.dtype(), v.dtype());
+        let (a, s) = with_scalar(self, v);
+        a.sub(&s)
     }
 
-    /// `self * v` for a scalar `v`.
-    pub fn mul_scalar(&self, v: f64) -> Tensor {
-        self.mul(&scalar_like(self, v))
+    /// `self * v` for a Python scalar `v` (an integer tensor times `2.0` is float32).
+    pub fn mul_scalar(&self, v: impl Into<Scalar>) -> Tensor {
+        let (a, s) = with_scalar(self, v);
+        a.mul(&s)
     }
 
-    /// `self / v` for a scalar `v`.
-    pub fn div_scalar(&self, v: f64) -> Tensor {
-        self.div(&scalar_like(self, v))
+    /// `self / v` for a Python scalar `v` (true division).
+    pub fn div_scalar(&self, v: impl Into<Scalar>) -> Tensor {
+        let (a, s) = with_scalar(self, v);
+        a.div(&s)
     }
 
-    /// `v - self` for a scalar `v` (`torch.rsub`).
-    pub fn rsub_scalar(&self, v: f64) -> Tensor {
-        scalar_like(self, v).sub(self)
+    /// `v - self` for a Python scalar `v` (`torch.rsub`).
+    pub fn rsub_scalar(&self, v: impl Into<Scalar>) -> Tensor {
+        let v = v.into();
+        check_bool_sub(v.dtype(), self.dtype());
+        let (a, s) = with_scalar(self, v);
+        s.sub(&a)
     }
 
-    /// `v / self` for a scalar `v`.
-    pub fn rdiv_scalar(&self, v: f64) -> Tensor {
-        scalar_like(self, v).div(self)
+    /// `v / self` for a Python scalar `v`.
+    pub fn rdiv_scalar(&self, v: impl Into<Scalar>) -> Tensor {
+        let (a, s) = with_scalar(self, v);
+        s.div(&a)
     }
 }
 
@@ -242,9 +267,10 @@ macro_rules! comparison {
                 arith::compare($op, &a, &b)
             }
 
-            #[doc = concat!("Elementwise `", $doc, "` against a scalar, as a `bool` mask.")]
-            pub fn $scalar(&self, v: f64) -> Tensor {
-                self.$name(&scalar_like(self, v))
+            #[doc = concat!("Elementwise `", $doc, "` against a Python scalar, as a `bool` mask.")]
+            pub fn $scalar(&self, v: impl Into<Scalar>) -> Tensor {
+                let (a, s) = with_scalar(self, v);
+                a.$name(&s)
             }
         }
     };

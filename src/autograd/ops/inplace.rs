@@ -19,7 +19,7 @@ use crate::autograd::record::record;
 use crate::tensor::backend::check_same_device;
 use crate::tensor::kernels::arith::{self, BinaryOp};
 use crate::tensor::kernels::elementwise::broadcast_or_panic;
-use crate::tensor::{DType, Tensor};
+use crate::tensor::{DType, Scalar, Tensor};
 
 /// Category for PyTorch's in-place cast rule: bool < integer < float.
 fn category(d: DType) -> u8 {
@@ -177,22 +177,22 @@ impl Tensor {
     }
 
     /// `self += v` in place (`tensor.add_(v)`).
-    pub fn add_scalar_(&self, v: f64) -> Tensor {
+    pub fn add_scalar_(&self, v: impl Into<Scalar>) -> Tensor {
         self.add_(&scalar_like(self, v))
     }
 
     /// `self -= v` in place (`tensor.sub_(v)`).
-    pub fn sub_scalar_(&self, v: f64) -> Tensor {
+    pub fn sub_scalar_(&self, v: impl Into<Scalar>) -> Tensor {
         self.sub_(&scalar_like(self, v))
     }
 
     /// `self *= v` in place (`tensor.mul_(v)`).
-    pub fn mul_scalar_(&self, v: f64) -> Tensor {
+    pub fn mul_scalar_(&self, v: impl Into<Scalar>) -> Tensor {
         self.mul_(&scalar_like(self, v))
     }
 
     /// `self /= v` in place (`tensor.div_(v)`).
-    pub fn div_scalar_(&self, v: f64) -> Tensor {
+    pub fn div_scalar_(&self, v: impl Into<Scalar>) -> Tensor {
         self.div_(&scalar_like(self, v))
     }
 

@@ -16,5 +16,6 @@ pub mod reduce_extra;
 pub mod select;
 pub mod slice;
 pub mod softmax;
+pub mod torch_names;
 pub mod unary;
 pub mod view;

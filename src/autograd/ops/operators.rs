@@ -1,7 +1,42 @@
 //! `std::ops` for tensors: `&a + &b`, `a * 2.0`, `2.0 * &a`, `-&a`, owned or borrowed.
 
-use crate::tensor::Tensor;
+use crate::tensor::{Scalar, Tensor};
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// `tensor op scalar` and `scalar op tensor` for each Python-scalar-like Rust type: the
+/// scalar keeps its kind (`&x * 2` is an integer scalar, `&x * 2.0` a float one), so an
+/// integer tensor times `2.0` is float32 as in PyTorch. One Rust type per Python kind
+/// (`f64`, `i64`, `bool`), so literals infer without annotations.
+macro_rules! scalar_operator {
+    ($trait:ident, $method:ident, $scalar_op:ident, $rscalar:expr, $($s:ty),*) => {$(
+        impl $trait<$s> for &Tensor {
+            type Output = Tensor;
+            fn $method(self, rhs: $s) -> Tensor {
+                Tensor::$scalar_op(self, rhs)
+            }
+        }
+        impl $trait<$s> for Tensor {
+            type Output = Tensor;
+            fn $method(self, rhs: $s) -> Tensor {
+                Tensor::$scalar_op(&self, rhs)
+            }
+        }
+        impl $trait<&Tensor> for $s {
+            type Output = Tensor;
+            fn $method(self, rhs: &Tensor) -> Tensor {
+                let f: fn(Scalar, &Tensor) -> Tensor = $rscalar;
+                f(self.into(), rhs)
+            }
+        }
+        impl $trait<Tensor> for $s {
+            type Output = Tensor;
+            fn $method(self, rhs: Tensor) -> Tensor {
+                let f: fn(Scalar, &Tensor) -> Tensor = $rscalar;
+                f(self.into(), &rhs)
+            }
+        }
+    )*};
+}
 
 macro_rules! binary_operator {
     ($trait:ident, $method:ident, $tensor_op:ident, $scalar_op:ident, $rscalar:expr) => {
@@ -29,32 +64,7 @@ macro_rules! binary_operator {
                 Tensor::$tensor_op(self, &rhs)
             }
         }
-        impl $trait<f64> for &Tensor {
-            type Output = Tensor;
-            fn $method(self, rhs: f64) -> Tensor {
-                Tensor::$scalar_op(self, rhs)
-            }
-        }
-        impl $trait<f64> for Tensor {
-            type Output = Tensor;
-            fn $method(self, rhs: f64) -> Tensor {
-                Tensor::$scalar_op(&self, rhs)
-            }
-        }
-        impl $trait<&Tensor> for f64 {
-            type Output = Tensor;
-            fn $method(self, rhs: &Tensor) -> Tensor {
-                let f: fn(f64, &Tensor) -> Tensor = $rscalar;
-                f(self, rhs)
-            }
-        }
-        impl $trait<Tensor> for f64 {
-            type Output = Tensor;
-            fn $method(self, rhs: Tensor) -> Tensor {
-                let f: fn(f64, &Tensor) -> Tensor = $rscalar;
-                f(self, &rhs)
-            }
-        }
+        scalar_operator!($trait, $method, $scalar_op, $rscalar, f64, i64, bool);
     };
 }
 
@@ -94,6 +104,12 @@ macro_rules! assign_operator {
         /// In place with a scalar, like PyTorch's `a op= 2.0`.
         impl $trait<f64> for Tensor {
             fn $method(&mut self, rhs: f64) {
+                self.$scalar_inplace(rhs);
+            }
+        }
+        /// In place with an integer scalar, like PyTorch's `a op= 2`.
+        impl $trait<i64> for Tensor {
+            fn $method(&mut self, rhs: i64) {
                 self.$scalar_inplace(rhs);
             }
         }

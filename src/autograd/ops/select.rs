@@ -4,7 +4,7 @@ use crate::autograd::record::{Saved, record};
 use crate::tensor::backend::check_same_device;
 use crate::tensor::kernels::elementwise::broadcast_or_panic;
 use crate::tensor::kernels::select as kernel;
-use crate::tensor::{DType, Tensor};
+use crate::tensor::{DType, Operand, Tensor, result_type};
 
 impl Tensor {
     /// `self` with `value` where `mask` is true (`tensor.masked_fill(mask, value)`);
@@ -19,16 +19,31 @@ impl Tensor {
         Tensor::where_(mask, &fill, self)
     }
 
-    /// `x` where `cond` else `y`, broadcasting all three (`torch.where(cond, x, y)`).
-    pub fn where_(cond: &Tensor, x: &Tensor, y: &Tensor) -> Tensor {
+    /// `x` where `cond` else `y`, broadcasting all three (`torch.where(cond, x, y)`);
+    /// `x` and `y` are tensors or Python scalars (`Tensor::where_(&m, &x, 0.0)`) and
+    /// promote as `torch.result_type(x, y)`.
+    pub fn where_<'a>(
+        cond: &Tensor,
+        x: impl Into<Operand<'a>>,
+        y: impl Into<Operand<'a>>,
+    ) -> Tensor {
+        let (x, y) = (x.into(), y.into());
+        let d = result_type(&[x, y]);
+        let like = match (x, y) {
+            (Operand::Tensor(t), _) | (_, Operand::Tensor(t)) => t.clone(),
+            _ => cond.clone(),
+        };
+        let as_tensor = |o: Operand<'_>| match o {
+            Operand::Tensor(t) => t.to_dtype(d),
+            Operand::Scalar(s) => s.to_tensor_like(d, &like),
+        };
+        let (x, y) = (as_tensor(x), as_tensor(y));
         assert!(
             cond.dtype() == DType::Bool,
             "where: expected condition to be a bool tensor, got {}",
             cond.dtype()
         );
-        check_same_device("where", &[cond, x, y]);
-        let d = x.dtype().promote(y.dtype());
-        let (x, y) = (x.to_dtype(d), y.to_dtype(d));
+        check_same_device("where", &[cond, &x, &y]);
         let shape = broadcast_or_panic("where", x.shape(), y.shape());
         let shape = broadcast_or_panic("where", &shape, cond.shape());
         let out = kernel::where_(cond, &x, &y, &shape);

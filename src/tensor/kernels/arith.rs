@@ -136,6 +136,28 @@ pub mod cpu {
     use crate::tensor::{BufferElement, DType, Element, Tensor};
     use crate::{float_dispatch, numeric_dispatch};
 
+    /// `+`, `-`, `*` that wrap around for integers, as PyTorch's (C++) integer kernels do
+    /// (`uint8` 2 - 3 is 255), instead of panicking on overflow.
+    trait Wrapping: Copy {
+        fn w_add(self, o: Self) -> Self;
+        fn w_sub(self, o: Self) -> Self;
+        fn w_mul(self, o: Self) -> Self;
+    }
+    macro_rules! wrapping {
+        (float $($t:ty),*) => {$(impl Wrapping for $t {
+            fn w_add(self, o: Self) -> Self { self + o }
+            fn w_sub(self, o: Self) -> Self { self - o }
+            fn w_mul(self, o: Self) -> Self { self * o }
+        })*};
+        (int $($t:ty),*) => {$(impl Wrapping for $t {
+            fn w_add(self, o: Self) -> Self { self.wrapping_add(o) }
+            fn w_sub(self, o: Self) -> Self { self.wrapping_sub(o) }
+            fn w_mul(self, o: Self) -> Self { self.wrapping_mul(o) }
+        })*};
+    }
+    wrapping!(float f32, f64);
+    wrapping!(int i64, u8);
+
     /// NaN test that also compiles for integers (where it is always false).
     fn is_nan<T: PartialOrd>(x: T) -> bool {
         x.partial_cmp(&x).is_none()
@@ -146,13 +168,13 @@ pub mod cpu {
         let name = op.name();
         match op {
             BinaryOp::Add => {
-                numeric_dispatch!(name, a.dtype(), T => zip::<T, T>(name, a, b, |x: T, y: T| x + y))
+                numeric_dispatch!(name, a.dtype(), T => zip::<T, T>(name, a, b, |x: T, y: T| x.w_add(y)))
             }
             BinaryOp::Sub => {
-                numeric_dispatch!(name, a.dtype(), T => zip::<T, T>(name, a, b, |x: T, y: T| x - y))
+                numeric_dispatch!(name, a.dtype(), T => zip::<T, T>(name, a, b, |x: T, y: T| x.w_sub(y)))
             }
             BinaryOp::Mul => {
-                numeric_dispatch!(name, a.dtype(), T => zip::<T, T>(name, a, b, |x: T, y: T| x * y))
+                numeric_dispatch!(name, a.dtype(), T => zip::<T, T>(name, a, b, |x: T, y: T| x.w_mul(y)))
             }
             BinaryOp::Div => {
                 float_dispatch!(name, a.dtype(), T => zip::<T, T>(name, a, b, |x: T, y: T| x / y))
@@ -207,13 +229,13 @@ pub mod cpu {
         let name = op.inplace_name();
         match op {
             BinaryOp::Add => {
-                numeric_dispatch!(name, dst.dtype(), T => zip_assign::<T>(name, dst, src, |a: T, b: T| a + b))
+                numeric_dispatch!(name, dst.dtype(), T => zip_assign::<T>(name, dst, src, |a: T, b: T| a.w_add(b)))
             }
             BinaryOp::Sub => {
-                numeric_dispatch!(name, dst.dtype(), T => zip_assign::<T>(name, dst, src, |a: T, b: T| a - b))
+                numeric_dispatch!(name, dst.dtype(), T => zip_assign::<T>(name, dst, src, |a: T, b: T| a.w_sub(b)))
             }
             BinaryOp::Mul => {
-                numeric_dispatch!(name, dst.dtype(), T => zip_assign::<T>(name, dst, src, |a: T, b: T| a * b))
+                numeric_dispatch!(name, dst.dtype(), T => zip_assign::<T>(name, dst, src, |a: T, b: T| a.w_mul(b)))
             }
             BinaryOp::Div => {
                 numeric_dispatch!(name, dst.dtype(), T => zip_assign::<T>(name, dst, src, |a: T, b: T| a / b))

@@ -191,7 +191,12 @@ fn over_batch<T: ConvElem>(
                 n,
                 &mut out[..per_img * if per_task { 1 } else { n }],
                 col,
-                Threads::Auto,
+                // One thread: a single-threaded product, in column blocks.
+                if threads < 2 {
+                    Threads::Single
+                } else {
+                    Threads::Auto
+                },
             )
         });
         return 1;

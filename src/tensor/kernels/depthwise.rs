@@ -247,8 +247,11 @@ fn flat_taps<T: ConvElem>(gy: &[T], p: &[T], offs: &[usize], acc: &mut [T]) {
         let (gc, xc) = (gy.chunks_exact(LANES), x.chunks_exact(LANES));
         let (gr, xr) = (gc.remainder(), xc.remainder());
         for (gv, xv) in gc.zip(xc) {
-            for ((s, &u), &v) in l.iter_mut().zip(gv).zip(xv) {
-                *s += u * v;
+            // Fixed-length views: one vector operation per lane block.
+            let (gv, xv): (&[T; LANES], &[T; LANES]) =
+                (gv.try_into().expect("lanes"), xv.try_into().expect("lanes"));
+            for t in 0..LANES {
+                l[t] += gv[t] * xv[t];
             }
         }
         for ((s, &u), &v) in l.iter_mut().zip(gr).zip(xr) {

@@ -309,29 +309,14 @@ pub fn adaptive_avg_backward(gy: &Tensor, g: &PoolGeom) -> Tensor {
 /// The CPU side of the entries above: dtype dispatch over the slice loops of this file.
 pub mod cpu {
     use super::{AvgMode, PoolGeom, with_plane};
+    use crate::tensor::kernels::conv::cpu::floats;
     use crate::tensor::{DType, Tensor};
-
-    macro_rules! by_dtype {
-        ($op:expr, $dt:expr, $T:ident => $body:expr) => {
-            match $dt {
-                DType::F32 => {
-                    type $T = f32;
-                    $body
-                }
-                DType::F64 => {
-                    type $T = f64;
-                    $body
-                }
-                d => panic!("{}: not implemented for '{d}'", $op),
-            }
-        };
-    }
 
     /// [`super::max_forward`] on host buffers.
     pub fn max_pool2d(x: &Tensor, g: &PoolGeom) -> (Tensor, Tensor) {
         let shape = with_plane(x, g.ho, g.wo);
         let plane = g.h * g.w;
-        by_dtype!("max_pool2d", x.dtype(), T => {
+        floats!(x.dtype(), "\"max_pool2d\"", T => {
             x.with_contiguous::<T, _>(|x| {
                 let idx = super::max_pool2d_indices(g, x);
                 let out = g.ho * g.wo;
@@ -349,7 +334,7 @@ pub mod cpu {
     pub fn max_pool2d_backward(gy: &Tensor, idx: &Tensor, g: &PoolGeom) -> Tensor {
         let shape = with_plane(gy, g.h, g.w);
         let idx = idx.to_vec::<i64>();
-        by_dtype!("max_pool2d_backward", gy.dtype(), T => {
+        floats!(gy.dtype(), "\"max_pool2d_backward\"", T => {
             let v = gy.with_contiguous::<T, _>(|d| super::max_pool2d_backward(g, d, &idx));
             Tensor::from_vec(v, &shape)
         })
@@ -358,7 +343,7 @@ pub mod cpu {
     /// [`super::avg_forward`] on host buffers.
     pub fn avg_pool2d(x: &Tensor, g: &PoolGeom, m: AvgMode) -> Tensor {
         let shape = with_plane(x, g.ho, g.wo);
-        by_dtype!("avg_pool2d", x.dtype(), T => {
+        floats!(x.dtype(), "\"avg_pool2d\"", T => {
             Tensor::from_vec(x.with_contiguous::<T, _>(|d| super::avg_pool2d(g, m, d)), &shape)
         })
     }
@@ -366,7 +351,7 @@ pub mod cpu {
     /// [`super::avg_backward`] on host buffers.
     pub fn avg_pool2d_backward(gy: &Tensor, g: &PoolGeom, m: AvgMode) -> Tensor {
         let shape = with_plane(gy, g.h, g.w);
-        by_dtype!("avg_pool2d_backward", gy.dtype(), T => {
+        floats!(gy.dtype(), "\"avg_pool2d_backward\"", T => {
             let v = gy.with_contiguous::<T, _>(|d| super::avg_pool2d_backward(g, m, d));
             Tensor::from_vec(v, &shape)
         })
@@ -375,7 +360,7 @@ pub mod cpu {
     /// [`super::adaptive_avg_forward`] on host buffers.
     pub fn adaptive_avg_pool2d(x: &Tensor, g: &PoolGeom) -> Tensor {
         let shape = with_plane(x, g.ho, g.wo);
-        by_dtype!("adaptive_avg_pool2d", x.dtype(), T => {
+        floats!(x.dtype(), "\"adaptive_avg_pool2d\"", T => {
             Tensor::from_vec(x.with_contiguous::<T, _>(|d| super::adaptive_avg_pool2d(g, d)), &shape)
         })
     }
@@ -383,7 +368,7 @@ pub mod cpu {
     /// [`super::adaptive_avg_backward`] on host buffers.
     pub fn adaptive_avg_pool2d_backward(gy: &Tensor, g: &PoolGeom) -> Tensor {
         let shape = with_plane(gy, g.h, g.w);
-        by_dtype!("adaptive_avg_pool2d_backward", gy.dtype(), T => {
+        floats!(gy.dtype(), "\"adaptive_avg_pool2d_backward\"", T => {
             let v = gy.with_contiguous::<T, _>(|d| super::adaptive_avg_pool2d_backward(g, d));
             Tensor::from_vec(v, &shape)
         })
