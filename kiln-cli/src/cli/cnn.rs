@@ -212,7 +212,7 @@ pub fn looks_like_cnn(tensors: &[(String, Tensor)]) -> bool {
 pub fn shape_from_tensors(tensors: &[(String, Tensor)]) -> Result<CnnShape, String> {
     let shapes: HashMap<&str, Vec<usize>> = tensors
         .iter()
-        .map(|(n, t)| (n.as_str(), t.size()))
+        .map(|(n, t)| (n.as_str(), t.shape().to_vec()))
         .collect();
     if let Some((n, _)) = tensors.iter().find(|(n, _)| !KEYS.contains(&n.as_str())) {
         return Err(format!(
@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(m.num_parameters(), 1_199_882);
         assert_eq!(CnnShape::main_py(10).flat(), Some(9216));
         let x = Tensor::randn(&[2, 1, 28, 28]);
-        assert_eq!(m.forward(&x).size(), [2, 10]);
+        assert_eq!(m.forward(&x).shape(), [2, 10]);
         assert_eq!(m.summary().len(), 12);
         assert_eq!(m.summary()[4][2], "[N, 64, 12, 12]");
     }
