@@ -17,6 +17,9 @@ mod binary_classifier;
 #[path = "../examples/explain_backprop.rs"]
 #[allow(dead_code)]
 mod explain_backprop;
+#[path = "../examples/mnist_cnn.rs"]
+#[allow(dead_code)]
+mod mnist_cnn;
 #[path = "../examples/save_load.rs"]
 #[allow(dead_code)]
 mod save_load;
@@ -219,6 +222,131 @@ fn vanishing_gradients_shows_what_seed_001_claims() {
     assert!(ratio("Sigmoid") < 1e-4, "{text}");
     assert!(ratio("Sigmoid") < ratio("Tanh"), "{text}");
     assert!(ratio("ReLU + He init") > 0.1, "{text}");
+}
+
+/// `examples/mnist_cnn.rs` with the flags `tests/fixtures/mnist_cnn.json` ran its twin
+/// with (`scripts/fixtures/gen_mnist_cnn.py`): its stdout and test results.
+fn run_mnist_cnn(run: &str) -> (String, Vec<mnist_cnn::TestResult>, String) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mnist_cnn.json");
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let argv: Vec<String> = fx["args"][run]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let mut args = mnist_cnn::Args::parse(argv).unwrap();
+    args.data_dir = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/data").into());
+    let mut buf = Vec::new();
+    let results = mnist_cnn::run(&args, &mut buf).unwrap();
+    let torch = fx["stdout"][run].as_str().unwrap().to_string();
+    (String::from_utf8(buf).unwrap(), results, torch)
+}
+
+/// Splits a line at its numbers: the text between them must match exactly, the decimals
+/// within `tol`, the integers exactly, except a test line's count of correct answers
+/// (within 2: the last bits of a sum can flip a near-tie on another CPU).
+fn same_line_up_to(ours: &str, theirs: &str, tol: f64) {
+    let split = |l: &str| -> (String, Vec<(bool, f64)>) {
+        let mut text = String::new();
+        let mut nums = Vec::new();
+        for tok in l.split(|c: char| c.is_whitespace() || "[]()/:,%".contains(c)) {
+            match tok.parse::<f64>() {
+                Ok(v) => {
+                    nums.push((tok.contains('.'), v));
+                    text.push('#');
+                }
+                _ => text.push_str(tok),
+            }
+            text.push('|');
+        }
+        (text, nums)
+    };
+    let ((ta, na), (tb, nb)) = (split(ours), split(theirs));
+    assert_eq!(ta, tb, "{ours:?} vs {theirs:?}");
+    let test_line = ours.starts_with("Test set");
+    for (i, ((dec, a), (_, b))) in na.iter().zip(&nb).enumerate() {
+        let allowed = match (dec, test_line) {
+            (true, _) => tol,
+            // Average loss, correct, total, percent.
+            (false, true) if i == 1 => 2.0,
+            (false, true) if i == 3 => 1.0,
+            _ => 0.0,
+        };
+        assert!((a - b).abs() <= allowed, "{ours:?} vs {theirs:?}");
+    }
+}
+
+#[test]
+fn mnist_cnn_trains_and_prints_as_main_py_does() {
+    let _g = lock();
+    let (text, results, torch) = run_mnist_cnn("small");
+    // Same weights (seed 1), same unshuffled batches, same dropout masks: the runs differ
+    // only by float rounding, so every logged loss agrees closely.
+    let (ours, theirs): (Vec<&str>, Vec<&str>) = (text.lines().collect(), torch.lines().collect());
+    assert_eq!(ours.len(), theirs.len(), "{text}\n---\n{torch}");
+    assert!(
+        text.starts_with("Train Epoch: 1 [0/320 (0%)]\tLoss: 2.3"),
+        "{text}"
+    );
+    assert!(text.contains("\nTest set: Average loss: "), "{text}");
+    for (a, b) in ours.iter().zip(&theirs) {
+        same_line_up_to(a, b, 2e-3);
+    }
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[1].total, 100);
+    assert!(results[1].correct > results[0].correct, "{text}");
+}
+
+#[test]
+fn mnist_cnn_dry_run_is_one_batch_then_the_test() {
+    let _g = lock();
+    let (text, _, torch) = run_mnist_cnn("dry_run");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(text.matches("Train Epoch").count(), 1);
+    assert!(
+        lines[2].starts_with("Test set: Average loss: ") && lines[2].contains("/100 ("),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), torch.lines().count());
+    same_line_up_to(lines[0], torch.lines().next().unwrap(), 1e-4);
+}
+
+#[test]
+fn mnist_cnn_takes_main_py_flags() {
+    let a = mnist_cnn::Args::parse(Vec::<String>::new()).unwrap();
+    assert_eq!(
+        (
+            a.batch_size,
+            a.test_batch_size,
+            a.epochs,
+            a.seed,
+            a.log_interval
+        ),
+        (64, 1000, 14, 1, 10)
+    );
+    assert_eq!(
+        (a.lr, a.gamma, a.dry_run, a.save_model),
+        (1.0, 0.7, false, false)
+    );
+    let argv = "--batch-size 32 --test-batch-size=500 --epochs 2 --lr 0.5 --gamma 0.9 \
+                --seed 7 --log-interval 5 --dry-run --save-model --no-accel";
+    let b = mnist_cnn::Args::parse(argv.split_whitespace().map(String::from)).unwrap();
+    assert_eq!(
+        (
+            b.batch_size,
+            b.test_batch_size,
+            b.epochs,
+            b.seed,
+            b.log_interval
+        ),
+        (32, 500, 2, 7, 5)
+    );
+    assert!(b.dry_run && b.save_model && b.lr == 0.5 && b.gamma == 0.9);
+    let e = mnist_cnn::Args::parse(["--epochs".to_string(), "x".to_string()]).unwrap_err();
+    assert_eq!(e, "argument --epochs: invalid value: 'x'");
+    assert!(mnist_cnn::Args::parse(["--nope".to_string()]).is_err());
 }
 
 /// Runs the example program `name` (built by `cargo test` beside this test binary, in

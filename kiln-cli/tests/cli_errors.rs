@@ -159,6 +159,23 @@ fn resume_without_checkpoint_and_bad_options() {
     assert!(e.contains("--momentum applies only to"), "{e}");
     let e = fails(&["train", "--lr", "0"]);
     assert!(e.contains("--lr must be a positive number"), "{e}");
+    // The CNN is main.py's network: the MLP's shape options are refused, not ignored.
+    for flag in [
+        &["--hidden", "64"][..],
+        &["--dropout", "0.1"],
+        &["--batch-norm"],
+    ] {
+        let mut args = vec!["train", "--model", "cnn"];
+        args.extend_from_slice(flag);
+        let e = fails(&args);
+        assert!(e.contains(&format!("{} shapes the MLP", flag[0])), "{e}");
+    }
+    let e = fails(&["train", "--gamma", "0.5"]);
+    assert!(e.contains("--gamma needs --lr-step"), "{e}");
+    let e = fails(&["train", "--model", "cnn", "--gamma", "0"]);
+    assert!(e.contains("--gamma must be a positive number"), "{e}");
+    let e = fails(&["train", "--optimizer", "rprop", "--weight-decay", "0.1"]);
+    assert!(e.contains("rprop has no weight decay"), "{e}");
 }
 
 #[test]
@@ -167,6 +184,9 @@ fn bad_arguments_are_clap_errors() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid value 'lbfgs'"), "{err}");
+    for name in ["adadelta", "adamax", "nadam", "radam", "asgd", "rprop"] {
+        assert!(err.contains(name), "{err}");
+    }
     let out = kiln(&["predict", "--model", "m.safetensors"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(kiln(&["--help"]).status.success());

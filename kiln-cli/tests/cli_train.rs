@@ -407,6 +407,218 @@ fn the_kiln_command_takes_both_formats_and_converts() {
     assert!(!out_path.exists());
 }
 
+// ---- --model cnn: main.py's network through the same train / resume / eval / predict --
+
+/// Tiny: 4 batches of 64 per epoch, tested on 100 images (the CNN is slow unoptimised).
+const TINY: &[&str] = &["--limit", "256", "--test-limit", "100", "--model", "cnn"];
+
+fn train_cnn(out: &Path, extra: &[&str]) -> Command {
+    let dd = data_dir();
+    let mut args = vec!["train", "--data-dir", &dd, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(extra);
+    kiln_cmd(&args)
+}
+
+#[test]
+fn cnn_trains_resumes_evaluates_predicts_and_shows_its_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let straight = dir.path().join("straight");
+    let out = train_cnn(&straight, &["--epochs", "2"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let lines = epoch_lines(&ok(&out));
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        err.contains("Training a MNIST CNN classifier: 1,199,882 parameters"),
+        "{err}"
+    );
+    // main.py's key names, so torch's Net().load_state_dict reads the file.
+    let tensors = kiln::io::load_safetensors(&straight.join("model.safetensors")).unwrap();
+    let mut names: Vec<&str> = tensors.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "conv1.bias",
+            "conv1.weight",
+            "conv2.bias",
+            "conv2.weight",
+            "fc1.bias",
+            "fc1.weight",
+            "fc2.bias",
+            "fc2.weight"
+        ]
+    );
+    // Adadelta at main.py's lr 1.0, StepLR(step_size=1, gamma=0.7) stepped per epoch.
+    let ck = kiln::io::Checkpoint::load(&straight.join("checkpoint.safetensors")).unwrap();
+    let lr = ck.optimizer.param_groups[0].options["lr"];
+    assert!((lr - 0.49).abs() < 1e-12, "{lr}");
+    assert!(ck.optimizer.param_groups[0].options.contains_key("rho"));
+    assert_eq!(ck.scheduler.as_ref().unwrap().last_epoch, 2);
+
+    // Stopped part way through epoch 2 (batch 6 of 8), then resumed: the same numbers.
+    let stopped = dir.path().join("stopped");
+    let out = train_cnn(&stopped, &["--epochs", "2"])
+        .env("KILN_STOP_AFTER_BATCHES", "6")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(
+        epoch_lines(&String::from_utf8_lossy(&out.stdout)),
+        lines[..1]
+    );
+    let resumed = ok(&train_cnn(&stopped, &["--epochs", "2", "--resume"])
+        .output()
+        .unwrap());
+    assert_eq!(epoch_lines(&resumed), lines[1..]);
+    assert_eq!(model_bytes(&stopped), model_bytes(&straight));
+    let refused = train_cnn(&stopped, &["--epochs", "3", "--resume", "--gamma", "0.5"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--gamma is 0.5 but the checkpoint"),
+        "{refused:?}"
+    );
+
+    // eval: the accuracy of the last epoch line on the same 100 images, from either format.
+    let model = straight.join("model.safetensors");
+    let pt = dir.path().join("mnist_cnn.pt");
+    ok(
+        &kiln_cmd(&["convert", model.to_str().unwrap(), pt.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    let acc = lines[1].rsplit_once("Test Acc=").unwrap().1;
+    let dd = data_dir();
+    for m in [&model, &pt] {
+        let text = ok(&kiln_cmd(&[
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--data-dir",
+            &dd,
+            "--limit",
+            "100",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap());
+        assert!(text.contains(&format!("Test Acc={acc} (")), "{text}");
+    }
+
+    // predict: probabilities from the log-softmax outputs.
+    let test = kiln::data::Mnist::new(Some(Path::new(&dd)), false, false).unwrap();
+    let images = test.images().to_vec::<u8>();
+    let png = dir.path().join("digit.png");
+    image::GrayImage::from_raw(28, 28, images[..784].to_vec())
+        .unwrap()
+        .save(&png)
+        .unwrap();
+    let text = ok(&kiln_cmd(&[
+        "predict",
+        "--model",
+        pt.to_str().unwrap(),
+        png.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap());
+    let top = text.split_once("(top 3: ").unwrap().1;
+    let probs: f64 = top
+        .trim_end()
+        .trim_end_matches(')')
+        .split(", ")
+        .map(|c| {
+            c.split_once(' ')
+                .unwrap()
+                .1
+                .trim_end_matches('%')
+                .parse::<f64>()
+                .unwrap()
+        })
+        .sum();
+    assert!(probs > 0.0 && probs <= 100.01, "{text}");
+
+    // info: the conv layers with their output shapes and parameter counts.
+    let info = ok(&kiln_cmd(&["info", model.to_str().unwrap()])
+        .output()
+        .unwrap());
+    assert!(
+        info.contains("conv1.weight  float32  [32 x 1 x 3 x 3]"),
+        "{info}"
+    );
+    assert!(
+        info.contains("Layers of the CNN of PyTorch's mnist/main.py"),
+        "{info}"
+    );
+    let row = |name: &str| -> Vec<String> {
+        let line = info
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} row:\n{info}"));
+        line.split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        row("conv1"),
+        [
+            "conv1",
+            "Conv2d(1, 32, kernel_size=(3, 3), stride=(1, 1))",
+            "[N, 32, 26, 26]",
+            "320"
+        ]
+    );
+    assert_eq!(row("conv2")[3], "18,496");
+    assert_eq!(row("max_pool2d")[2], "[N, 64, 12, 12]");
+    assert_eq!(row("flatten")[2], "[N, 9216]");
+    assert_eq!(row("fc1")[3], "1,179,776");
+    assert!(info.trim_end().ends_with("1,199,882 parameters"), "{info}");
+}
+
+#[test]
+fn new_optimizers_and_a_step_schedule_train_the_mlp() {
+    let dir = tempfile::tempdir().unwrap();
+    for opt in ["adadelta", "adamax", "nadam", "radam", "asgd", "rprop"] {
+        let out = dir.path().join(opt);
+        let dd = data_dir();
+        let args = [
+            "train",
+            "--data-dir",
+            &dd,
+            "--out",
+            out.to_str().unwrap(),
+            "--limit",
+            "128",
+            "--test-limit",
+            "100",
+            "--epochs",
+            "1",
+            "--hidden",
+            "16",
+            "--optimizer",
+            opt,
+            "--lr-step",
+            "1",
+            "--gamma",
+            "0.5",
+        ];
+        let stdout = ok(&kiln_cmd(&args).output().unwrap());
+        assert_eq!(epoch_lines(&stdout).len(), 1, "{opt}");
+        let ck = kiln::io::Checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+        let lr = ck.optimizer.param_groups[0].options["lr"];
+        let default = match opt {
+            "adadelta" => 1.0,
+            "adamax" | "nadam" => 2e-3,
+            "radam" => 1e-3,
+            _ => 1e-2,
+        };
+        assert!((lr - default * 0.5).abs() < 1e-15, "{opt}: {lr}");
+    }
+}
+
 #[test]
 fn grad_stats_log_every_batch_survive_a_resume_and_leave_training_unchanged() {
     let (ref_out, _) = reference();

@@ -44,6 +44,17 @@ pub enum DatasetName {
     FashionMnist,
 }
 
+/// Which network `kiln train` builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModelKind {
+    /// The tutorial's digit classifier: Flatten, then Linear layers (--hidden, --dropout,
+    /// --batch-norm).
+    Mlp,
+    /// The CNN of PyTorch's mnist/main.py: Conv2d(1,32,3), Conv2d(32,64,3), max_pool2d(2),
+    /// Dropout 0.25 / 0.5, Linear(9216,128), Linear(128,10), log_softmax with nll_loss.
+    Cnn,
+}
+
 /// The optimizer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OptimizerName {
@@ -57,6 +68,18 @@ pub enum OptimizerName {
     Adam,
     /// Adam with decoupled weight decay.
     Adamw,
+    /// Adadelta (mnist/main.py's; default lr 1.0).
+    Adadelta,
+    /// Adamax (Adam with the infinity norm).
+    Adamax,
+    /// Adam with Nesterov momentum.
+    Nadam,
+    /// Rectified Adam.
+    Radam,
+    /// Averaged SGD.
+    Asgd,
+    /// Resilient backpropagation (sign-based steps; no weight decay).
+    Rprop,
 }
 
 /// Where the data comes from (shared by train and eval).
@@ -120,25 +143,37 @@ pub struct TrainArgs {
     /// Samples per batch.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: u64,
-    /// Learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
-    /// The optimizer.
-    #[arg(long, value_enum, default_value_t = OptimizerName::Adam)]
-    pub optimizer: OptimizerName,
+    /// The network: the tutorial's MLP or the CNN of PyTorch's mnist/main.py.
+    #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
+    pub model: ModelKind,
+    /// Learning rate [default: PyTorch's for the optimizer: 1.0 adadelta; 2e-3 adamax,
+    /// nadam; 1e-2 adagrad, rmsprop, asgd, rprop; 1e-3 the others].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// The optimizer [default: adam for --model mlp, adadelta (main.py's) for cnn].
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerName>,
+    /// Multiply the learning rate by --gamma every N epochs (StepLR(step_size=N)); 0 keeps
+    /// it constant [default: 1 for --model cnn (main.py's), 0 for mlp].
+    #[arg(long)]
+    pub lr_step: Option<u64>,
+    /// StepLR's factor [default: 0.7 for --model cnn (main.py's), else PyTorch's 0.1].
+    #[arg(long)]
+    pub gamma: Option<f64>,
     /// Momentum (sgd, rmsprop).
     #[arg(long, default_value_t = 0.0)]
     pub momentum: f64,
     /// Weight decay (L2 penalty; decoupled for adamw, whose default is then 0.01 as in PyTorch).
     #[arg(long)]
     pub weight_decay: Option<f64>,
-    /// Hidden layer widths, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "256,128")]
-    pub hidden: Vec<usize>,
-    /// Dropout probability after each hidden layer (0 disables it).
-    #[arg(long, default_value_t = 0.2)]
-    pub dropout: f64,
-    /// Add BatchNorm1d after each hidden Linear layer.
+    /// Hidden layer widths, comma-separated (--model mlp) [default: 256,128].
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Dropout probability after each hidden layer, 0 disables it (--model mlp)
+    /// [default: 0.2].
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Add BatchNorm1d after each hidden Linear layer (--model mlp).
     #[arg(long)]
     pub batch_norm: bool,
     /// Seed for weights, shuffling and dropout.

@@ -9,7 +9,7 @@ use super::error::CliError;
 use kiln::Generator;
 use kiln::io::Checkpoint as LibCheckpoint;
 use kiln::nn::Module;
-use kiln::optim::Optimizer;
+use kiln::optim::{LrScheduler, Optimizer};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -64,16 +64,18 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
 }
 
 impl Checkpoint {
-    /// Snapshots a run now (the default generator included).
+    /// Snapshots a run now (the default generator included, and the learning-rate
+    /// scheduler if the run has one).
     pub fn capture(
         model: &dyn Module,
         optimizer: &dyn Optimizer,
+        scheduler: Option<&dyn LrScheduler>,
         config: RunConfig,
         progress: Progress,
         rng_epoch_start: Generator,
     ) -> Self {
         Checkpoint {
-            state: LibCheckpoint::capture(model, optimizer, None, progress.epochs_done),
+            state: LibCheckpoint::capture(model, optimizer, scheduler, progress.epochs_done),
             config,
             progress,
             rng_epoch_start,
@@ -138,16 +140,17 @@ impl Checkpoint {
         })
     }
 
-    /// Loads the model and optimizer state and sets the default generator to its state
-    /// at the moment of the snapshot.
+    /// Loads the model, optimizer and scheduler state and sets the default generator to
+    /// its state at the moment of the snapshot.
     pub fn restore(
         &self,
         path: &Path,
         model: &dyn Module,
         optimizer: &mut dyn Optimizer,
+        scheduler: Option<&mut dyn LrScheduler>,
     ) -> Result<(), CliError> {
         self.state
-            .restore(model, optimizer, None)
+            .restore(model, optimizer, scheduler)
             .map_err(|e| CliError::BadCheckpoint {
                 path: path.to_path_buf(),
                 reason: e.to_string().replace(":\n\t", ": ").replace("\n\t", " "),
@@ -165,12 +168,15 @@ mod tests {
 
     fn config() -> RunConfig {
         RunConfig {
+            model: "mlp".into(),
             dataset: "mnist".into(),
             batch_size: 64,
             lr: 1e-3,
             optimizer: "adam".into(),
             momentum: 0.0,
             weight_decay: None,
+            lr_step: 0,
+            gamma: 0.1,
             hidden: vec![256, 128],
             dropout: 0.2,
             batch_norm: false,
@@ -205,7 +211,7 @@ mod tests {
             correct: 5,
             seen: 9,
         };
-        let ck = Checkpoint::capture(&model, &opt, config(), progress.clone(), g.clone());
+        let ck = Checkpoint::capture(&model, &opt, None, config(), progress.clone(), g.clone());
         let now = get_rng_state();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("checkpoint.safetensors");
@@ -218,7 +224,7 @@ mod tests {
 
         let fresh = Linear::new(3, 2);
         let mut opt2 = Adam::new(fresh.parameters(), 0.5);
-        back.restore(&path, &fresh, &mut opt2).unwrap();
+        back.restore(&path, &fresh, &mut opt2, None).unwrap();
         assert_eq!(get_rng_state(), now);
         assert_eq!(opt2.lr(0), 0.01);
         assert_eq!(fresh.weight.to_vec::<f32>(), model.weight.to_vec::<f32>());

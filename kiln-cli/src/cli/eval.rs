@@ -7,7 +7,7 @@ use super::model::Classifier;
 use super::model_file::ModelFile;
 use super::plots::draw_confusion;
 use kiln::data::{DataLoader, TensorDataset};
-use kiln::nn::{CrossEntropyLoss, Module, Reduction};
+use kiln::nn::{Module, Reduction};
 use std::fmt::Write as _;
 
 /// Batch size for evaluation (the tutorial's test loader uses 1000).
@@ -16,7 +16,8 @@ pub const EVAL_BATCH: usize = 1000;
 /// What a pass over a labelled set measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
-    /// Mean cross-entropy per sample.
+    /// Mean loss per sample (cross entropy of the MLP's logits, negative log-likelihood
+    /// of the CNN's log-probabilities: the same number for the same probabilities).
     pub loss: f64,
     /// Samples classified correctly.
     pub correct: u64,
@@ -57,12 +58,11 @@ pub fn evaluate(
     let was_training = model.is_training();
     model.eval();
     let _guard = kiln::no_grad_guard();
-    let criterion = CrossEntropyLoss::new().reduction(Reduction::Sum);
     let mut confusion = vec![vec![0u64; classes]; classes];
     let (mut loss, mut correct, mut total) = (0.0f64, 0u64, 0u64);
     for (x, y) in loader {
         let logits = model.forward(&x);
-        loss += criterion.forward(&logits, &y).item();
+        loss += model.loss(&logits, &y, Reduction::Sum).item();
         for (p, t) in predictions(&logits).into_iter().zip(y.to_vec::<i64>()) {
             if (p as usize) < classes && (t as usize) < classes {
                 confusion[t as usize][p as usize] += 1;

@@ -1,8 +1,11 @@
 //! `kiln info FILE`: what a weights file (safetensors or PyTorch `.pt`/`.pth`/`.bin`)
 //! holds, as a table.
 
+use super::args::{MAX_LAYERS, ModelKind};
 use super::error::CliError;
+use super::model::{Classifier, classifier_from_tensors, layer_summary};
 use kiln::io::{FileFormat, parse_pt, parse_safetensors};
+use kiln::nn::Module;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -10,7 +13,9 @@ use std::path::Path;
 /// Reads a weights file and returns the table `kiln info` prints: one row per tensor
 /// (name, dtype, shape, element count), then the parameter count and any metadata. A
 /// nested PyTorch file (`{'model': ..., 'optimizer': ...}`) lists its tensors by dotted
-/// path (`model.0.weight`).
+/// path (`model.0.weight`). A file holding a network `kiln eval` can run (the MLP or
+/// the CNN) gets a second table: its layers in forward order, each with its output shape
+/// and parameter count.
 pub fn info_table(path: &Path, max_bytes: u64) -> Result<String, CliError> {
     let (format, bytes) = kiln::io::read_weights_file(path, max_bytes)?;
     let (mut tensors, metadata) = match format {
@@ -92,7 +97,54 @@ pub fn info_table(path: &Path, max_bytes: u64) -> Result<String, CliError> {
     for (k, v) in meta {
         let _ = writeln!(out, "metadata {k} = {v}");
     }
+    if let Ok(model) = classifier_from_tensors(path, tensors, MAX_LAYERS) {
+        out.push_str(&layer_table(&model));
+    }
     Ok(out)
+}
+
+/// The layers of a model `kiln eval` can run, in forward order, with each one's output
+/// shape and parameter count.
+fn layer_table(model: &Classifier) -> String {
+    let rows: Vec<[String; 4]> = layer_summary(model)
+        .into_iter()
+        .map(|[n, l, s, c]| {
+            let c = group_thousands(c.parse().unwrap_or(0));
+            [n, l, s, c]
+        })
+        .collect();
+    let header = ["layer", "module", "output", "parameters"].map(String::from);
+    let mut width = [0; 4];
+    for r in std::iter::once(&header).chain(&rows) {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let what = match model.kind() {
+        ModelKind::Mlp => "the tutorial's MLP (kiln train --model mlp)",
+        ModelKind::Cnn => "the CNN of PyTorch's mnist/main.py (kiln train --model cnn)",
+    };
+    let mut out = format!("\nLayers of {what}:\n");
+    for r in std::iter::once(&header).chain(&rows) {
+        let _ = writeln!(
+            out,
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = width[0],
+            w1 = width[1],
+            w2 = width[2],
+            w3 = width[3]
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} parameters",
+        group_thousands(model.num_parameters())
+    );
+    out
 }
 
 /// Sort key that orders `layers.10.weight` after `layers.2.bias` and a layer's weight

@@ -28,6 +28,7 @@ pub mod args;
 pub mod bench;
 pub mod bench_rnn;
 pub mod checkpoint;
+pub mod cnn;
 pub mod config;
 pub mod data;
 pub mod dist;

@@ -1,50 +1,135 @@
-//! The classifier `kiln train` builds: the tutorial's `DigitClassifier` (a `flatten`
-//! and a `layers` Sequential), so its weights carry PyTorch's key names
-//! (`layers.0.weight`, ...) and load into the same class in PyTorch.
+//! The classifiers `kiln train` builds: the tutorial's `DigitClassifier` MLP (a
+//! `flatten` and a `layers` Sequential, keys `layers.0.weight`, ...) and the CNN of
+//! PyTorch's `mnist/main.py` ([`super::cnn`], keys `conv1.weight`, ...), both under
+//! PyTorch's key names so their weights load into the same classes in PyTorch.
 
+use super::args::ModelKind;
+use super::cnn::{Cnn, CnnShape, cnn_from_tensors, looks_like_cnn};
 use super::error::CliError;
 use kiln::Tensor;
+use kiln::nn::functional::{CrossEntropyOptions, cross_entropy_with, nll_loss_with};
 use kiln::nn::{
-    BatchNorm1d, Dropout, Flatten, Identity, Linear, Module, ReLU, Sequential, StateDict,
+    BatchNorm1d, Dropout, Flatten, Identity, Linear, Module, ReLU, Reduction, Sequential, StateDict,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// `Flatten`, then an MLP: per hidden width `Linear [BatchNorm1d] ReLU [Dropout]`, then
-/// a `Linear` to the classes.
+/// a `Linear` to the classes. Its outputs are logits.
 #[derive(Module)]
-pub struct Classifier {
+pub struct Mlp {
     /// `nn.Flatten()`.
     pub flatten: Flatten,
     /// The layers.
     pub layers: Sequential,
 }
 
-impl Classifier {
+impl Mlp {
     /// Logits for a batch of images (any shape `[N, ...]`).
     pub fn forward(&self, x: &Tensor) -> Tensor {
         self.layers.forward(&self.flatten.forward(x))
     }
 }
 
+/// A classifier of either kind. As a [`Module`] it is transparent: its parameters,
+/// state dict and printed tree are those of the network inside.
+pub enum Classifier {
+    /// The tutorial's MLP (outputs logits).
+    Mlp(Mlp),
+    /// main.py's CNN (outputs log-probabilities).
+    Cnn(Box<Cnn>),
+}
+
+impl Classifier {
+    fn inner(&self) -> &dyn Module {
+        match self {
+            Classifier::Mlp(m) => m,
+            Classifier::Cnn(c) => &**c,
+        }
+    }
+
+    /// The network's output for a batch of images `[N, 1, 28, 28]`: logits (MLP) or
+    /// log-probabilities (CNN); either way the argmax is the prediction and
+    /// `softmax(1)` the class probabilities.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        match self {
+            Classifier::Mlp(m) => m.forward(x),
+            Classifier::Cnn(c) => c.forward(x),
+        }
+    }
+
+    /// The training loss of `output` against class indices: cross entropy of the MLP's
+    /// logits, `nll_loss` of the CNN's log-probabilities (as main.py).
+    pub fn loss(&self, output: &Tensor, target: &Tensor, reduction: Reduction) -> Tensor {
+        let opts = CrossEntropyOptions {
+            reduction,
+            ..Default::default()
+        };
+        match self {
+            Classifier::Mlp(_) => cross_entropy_with(output, target, &opts),
+            Classifier::Cnn(_) => nll_loss_with(output, target, &opts),
+        }
+    }
+
+    /// Which kind of network this is.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Classifier::Mlp(_) => ModelKind::Mlp,
+            Classifier::Cnn(_) => ModelKind::Cnn,
+        }
+    }
+}
+
+impl Module for Classifier {
+    fn forward(&self, input: &Tensor) -> Tensor {
+        Classifier::forward(self, input)
+    }
+    fn visit_own_parameters(&self, f: &mut dyn FnMut(&str, &Tensor)) {
+        self.inner().visit_own_parameters(f)
+    }
+    fn visit_own_buffers(&self, f: &mut dyn FnMut(&str, &Tensor)) {
+        self.inner().visit_own_buffers(f)
+    }
+    fn visit_children<'a>(&'a self, f: &mut dyn FnMut(&str, &'a dyn Module)) {
+        self.inner().visit_children(f)
+    }
+    fn set_own_training(&self, on: bool) {
+        self.inner().set_own_training(on)
+    }
+    fn own_training(&self) -> Option<bool> {
+        self.inner().own_training()
+    }
+    fn type_name(&self) -> String {
+        self.inner().type_name()
+    }
+    fn extra_repr(&self) -> String {
+        self.inner().extra_repr()
+    }
+}
+
 /// The shape of a [`Classifier`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Arch {
-    /// Input features (784 for 28×28 images).
+    /// Which network.
+    pub model: ModelKind,
+    /// Input features (784 for 28×28 images; the MLP's first layer).
     pub inputs: usize,
-    /// Hidden widths.
+    /// Hidden widths (MLP).
     pub hidden: Vec<usize>,
     /// Output classes.
     pub classes: usize,
-    /// Dropout probability after each hidden layer (no Dropout layer when 0).
+    /// Dropout probability after each hidden layer (MLP; no Dropout layer when 0).
     pub dropout: f64,
-    /// A BatchNorm1d after each hidden Linear.
+    /// A BatchNorm1d after each hidden Linear (MLP).
     pub batch_norm: bool,
 }
 
 impl Arch {
     /// A fresh classifier, its weights drawn from the default generator in PyTorch's order.
     pub fn build(&self) -> Classifier {
+        if self.model == ModelKind::Cnn {
+            return Classifier::Cnn(Box::new(Cnn::new(CnnShape::main_py(self.classes))));
+        }
         let mut layers = Sequential::default();
         let mut width = self.inputs;
         for &h in &self.hidden {
@@ -59,10 +144,10 @@ impl Arch {
             width = h;
         }
         layers.push(Linear::new(width, self.classes));
-        Classifier {
+        Classifier::Mlp(Mlp {
             flatten: Flatten::new(),
             layers,
-        }
+        })
     }
 }
 
@@ -74,7 +159,7 @@ pub fn named_state(model: &Classifier) -> Vec<(String, Tensor)> {
 /// Copies `tensors` into `model`, strictly (every key, every shape); `path` names the
 /// file in the error.
 pub fn load_into(
-    model: &Classifier,
+    model: &dyn Module,
     tensors: Vec<(String, Tensor)>,
     path: &Path,
 ) -> Result<(), CliError> {
@@ -114,7 +199,9 @@ enum Saved {
     BatchNorm { features: usize },
 }
 
-/// Rebuilds a classifier from the tensors of a model file (ours, or a PyTorch state dict
+/// Rebuilds a classifier from the tensors of a model file and loads the weights: a CNN
+/// when they are named like main.py's `Net` (`conv1.weight`, ...; see
+/// [`super::cnn::shape_from_tensors`]), otherwise an MLP (ours, or a PyTorch state dict
 /// of the same kind of MLP: keys `<prefix><index>.<name>`, e.g. `layers.3.weight`), and
 /// loads the weights. Indices without tensors are activations: the first after a layer
 /// is a ReLU, any further ones are dropout (identity when evaluating). A layer index of
@@ -130,6 +217,9 @@ pub fn classifier_from_tensors(
     };
     if tensors.is_empty() {
         return Err(bad("it holds no tensors".into()));
+    }
+    if looks_like_cnn(&tensors) {
+        return cnn_from_tensors(path, tensors).map(|c| Classifier::Cnn(Box::new(c)));
     }
     let mut by_index: BTreeMap<usize, HashMap<String, Vec<usize>>> = BTreeMap::new();
     let mut prefix: Option<String> = None;
@@ -231,7 +321,7 @@ pub fn classifier_from_tensors(
             None => layers.push(Identity::new()),
         }
     }
-    let model = Classifier {
+    let model = Mlp {
         flatten: Flatten::new(),
         layers,
     };
@@ -242,11 +332,16 @@ pub fn classifier_from_tensors(
         .collect();
     load_into(&model, renamed, path)?;
     model.eval();
-    Ok(model)
+    Ok(Classifier::Mlp(model))
 }
 
-/// Number of input features and classes of a classifier.
+/// Number of input features (pixels of a 28×28 image for a CNN) and classes of a
+/// classifier.
 pub fn io_sizes(model: &Classifier) -> (usize, usize) {
+    let model = match model {
+        Classifier::Mlp(m) => m,
+        Classifier::Cnn(c) => return (28 * 28, c.fc2.out_features),
+    };
     let linears: Vec<&Linear> = model
         .layers
         .iter()
@@ -258,12 +353,42 @@ pub fn io_sizes(model: &Classifier) -> (usize, usize) {
     )
 }
 
+/// One row per step of the forward pass: (name, layer, output shape, parameters), for
+/// `kiln info`.
+pub fn layer_summary(model: &Classifier) -> Vec<[String; 4]> {
+    let mlp = match model {
+        Classifier::Cnn(c) => return c.summary(),
+        Classifier::Mlp(m) => m,
+    };
+    let (inputs, _) = io_sizes(model);
+    let mut rows = vec![[
+        "flatten".to_string(),
+        mlp.flatten.repr(),
+        format!("[N, {inputs}]"),
+        "0".to_string(),
+    ]];
+    let mut width = inputs;
+    for (i, layer) in mlp.layers.iter().enumerate() {
+        if let Some(l) = layer.downcast_ref::<Linear>() {
+            width = l.out_features;
+        }
+        rows.push([
+            format!("layers.{i}"),
+            layer.repr(),
+            format!("[N, {width}]"),
+            layer.num_parameters().to_string(),
+        ]);
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn tutorial() -> Arch {
         Arch {
+            model: ModelKind::Mlp,
             inputs: 784,
             hidden: vec![256, 128],
             classes: 10,

@@ -1,9 +1,9 @@
 //! `kiln train`: the tutorial's training loop with progress, metrics, plots, and
 //! checkpoints that make an interrupted run resumable to the same final weights.
 
-use super::args::TrainArgs;
+use super::args::{ModelKind, TrainArgs};
 use super::checkpoint::{Checkpoint, Progress};
-use super::config::RunConfig;
+use super::config::{RunConfig, optimizer_name};
 use super::data::{NORMALIZE, Split, load_split};
 use super::dist::{Dist, GradSync};
 use super::error::CliError;
@@ -13,13 +13,13 @@ use super::info::group_thousands;
 use super::metrics::{EpochRecord, append_record, read_records, write_records};
 use super::model::{Arch, Classifier, named_state};
 use super::model_file::{ModelNote, save_model};
-use super::optimizer::OptimizerConfig;
+use super::optimizer::{OptimizerConfig, ScheduleConfig};
 use super::plots::draw_curves;
 use super::progress::{EpochProgress, ProgressMode};
 use super::rundir::{RunLock, remove_stale_temps};
 use kiln::data::{DataLoader, DistributedSampler, TensorDataset};
-use kiln::nn::{CrossEntropyLoss, Module};
-use kiln::optim::Optimizer;
+use kiln::nn::{Module, Reduction};
+use kiln::optim::{LrScheduler, Optimizer};
 use kiln::tensor::random::{get_rng_state, set_rng_state};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,26 +57,49 @@ impl OutFiles {
     }
 }
 
-fn validate(args: &TrainArgs) -> Result<(), CliError> {
+fn validate(args: &TrainArgs, config: &RunConfig) -> Result<(), CliError> {
     let usage = |m: String| Err(CliError::Usage(m));
-    if !(0.0..1.0).contains(&args.dropout) {
+    if args.model == ModelKind::Cnn {
+        let mlp_only = [
+            ("--hidden", args.hidden.is_some()),
+            ("--dropout", args.dropout.is_some()),
+            ("--batch-norm", args.batch_norm),
+        ];
+        if let Some((flag, _)) = mlp_only.iter().find(|(_, given)| *given) {
+            return usage(format!(
+                "{flag} shapes the MLP; --model cnn is main.py's network (dropout 0.25 and 0.5)"
+            ));
+        }
+    }
+    if !(0.0..1.0).contains(&config.dropout) {
         return usage(format!(
             "--dropout must be at least 0 and below 1, not {}",
-            args.dropout
+            config.dropout
         ));
     }
-    if args.hidden.contains(&0) {
+    if config.hidden.contains(&0) {
         return usage("--hidden widths must be positive".into());
     }
-    optimizer_config(args).validate()
+    if args.gamma.is_some() && config.lr_step == 0 {
+        return usage("--gamma needs --lr-step (the epochs between rate changes)".into());
+    }
+    schedule_config(config).validate()?;
+    optimizer_config(args, config).validate()
 }
 
-fn optimizer_config(args: &TrainArgs) -> OptimizerConfig {
+fn optimizer_config(args: &TrainArgs, config: &RunConfig) -> OptimizerConfig {
     OptimizerConfig {
-        name: args.optimizer,
-        lr: args.lr,
+        name: optimizer_name(args),
+        lr: config.lr,
         momentum: args.momentum,
         weight_decay: args.weight_decay,
+    }
+}
+
+fn schedule_config(config: &RunConfig) -> ScheduleConfig {
+    ScheduleConfig {
+        step: config.lr_step,
+        gamma: config.gamma,
     }
 }
 
@@ -95,6 +118,7 @@ struct Run<'a> {
     files: OutFiles,
     model: Classifier,
     optimizer: Box<dyn Optimizer>,
+    scheduler: Option<Box<dyn LrScheduler>>,
     train: DataLoader<TensorDataset>,
     test: DataLoader<TensorDataset>,
     classes: usize,
@@ -114,9 +138,9 @@ struct Run<'a> {
 
 /// `kiln train`. `stop` is set by the Ctrl-C handler.
 pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
-    validate(args)?;
     let dist = Dist::current();
     let config = RunConfig::from_args(args);
+    validate(args, &config)?;
     let files = OutFiles::new(&args.out);
     let name = args.data.dataset;
     let load = || -> Result<(Split, Split), CliError> {
@@ -169,17 +193,24 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
 
     kiln::manual_seed(args.seed);
     let arch = Arch {
+        model: args.model,
         inputs: 28 * 28,
-        hidden: args.hidden.clone(),
+        hidden: config.hidden.clone(),
         classes: train.classes.len(),
-        dropout: args.dropout,
+        dropout: config.dropout,
         batch_norm: args.batch_norm,
     };
     let model = arch.build();
-    let mut optimizer = optimizer_config(args).build(model.parameters());
+    let mut optimizer = optimizer_config(args, &config).build(model.parameters());
+    let mut scheduler = schedule_config(&config).build(optimizer.as_mut());
     let mut records = Vec::new();
     if let Some(ck) = &resume {
-        dist.agree(ck.restore(&files.checkpoint, &model, optimizer.as_mut()))?;
+        dist.agree(ck.restore(
+            &files.checkpoint,
+            &model,
+            optimizer.as_mut(),
+            scheduler.as_mut().map(|s| &mut **s as &mut dyn LrScheduler),
+        ))?;
         if dist.is_main() {
             records = read_records(&files.metrics)?;
             records.retain(|r| r.epoch <= ck.progress.epochs_done);
@@ -217,6 +248,7 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
         files,
         model,
         optimizer,
+        scheduler,
         train: train_loader,
         test: DataLoader::new(test.dataset).batch_size(EVAL_BATCH),
         classes,
@@ -320,9 +352,13 @@ fn announce(
         );
     }
     errln!(
-        "Training a {} classifier: {} parameters, {} training and {} test samples, \
+        "Training a {} {} classifier: {} parameters, {} training and {} test samples, \
          {} thread{}, output in {}",
         train.title,
+        match model.kind() {
+            ModelKind::Mlp => "MLP",
+            ModelKind::Cnn => "CNN",
+        },
         group_thousands(model.num_parameters()),
         n(train),
         n(test),
@@ -360,7 +396,6 @@ impl Run<'_> {
         if let Some(s) = &self.sampler {
             s.set_epoch(epoch as u64);
         }
-        let criterion = CrossEntropyLoss::new();
         self.model.train();
         let mut batches = self.train.iter();
         let total = self.train.len();
@@ -400,7 +435,7 @@ impl Run<'_> {
             self.optimizer.zero_grad();
             self.sync.prepare_forward();
             let output = self.model.forward(&x);
-            let loss_t = criterion.forward(&output, &y);
+            let loss_t = self.model.loss(&output, &y, Reduction::Mean);
             let loss = loss_t.item();
             // Ranks stop together: one alone would leave the others in the all-reduce.
             let diverged = if self.dist.is_distributed() {
@@ -473,6 +508,11 @@ impl Run<'_> {
         let start_seen = totals[4] as u64;
         let train_seconds = start.elapsed().as_secs_f64();
         progress.finish();
+        // scheduler.step() after the epoch, as main.py; the checkpoint saved below holds
+        // the stepped rate and counter.
+        if let Some(s) = self.scheduler.as_mut() {
+            s.step(self.optimizer.as_mut());
+        }
         if !self.args.keep_going
             && let Err(why) = super::model::check_finite(&named_state(&self.model))
         {
@@ -563,6 +603,7 @@ impl Run<'_> {
         Checkpoint::capture(
             &self.model,
             self.optimizer.as_ref(),
+            self.scheduler.as_deref(),
             self.config.clone(),
             progress,
             rng_epoch_start,

@@ -76,6 +76,15 @@ impl Tensor {
         self.reshape(&new_shape)
     }
 
+    /// `self.view(other.size())` (`tensor.view_as(other)`).
+    ///
+    /// # Panics
+    /// As [`Tensor::view`]: if the element counts differ or the strides allow no view.
+    pub fn view_as(&self, other: &Tensor) -> Tensor {
+        let shape: Vec<isize> = other.shape().iter().map(|&d| d as isize).collect();
+        self.view(&shape)
+    }
+
     /// Flattens dims `start..=end` into one (`torch.flatten(x, start, end)`).
     pub fn flatten(&self, start: isize, end: isize) -> Tensor {
         if self.dim() == 0 {
