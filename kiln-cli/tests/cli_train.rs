@@ -34,6 +34,26 @@ fn train(out: &Path, extra: &[&str]) -> Output {
     kiln_cmd(&args).output().unwrap()
 }
 
+/// A 2-epoch run on the small slice that the test hook stops after `batches` batches.
+fn train_stopped_after(out: &Path, batches: u64, extra: &[&str]) -> Output {
+    let dd = data_dir();
+    let mut args = vec![
+        "train",
+        "--data-dir",
+        &dd,
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "2",
+    ];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(extra);
+    kiln_cmd(&args)
+        .env("KILN_STOP_AFTER_BATCHES", batches.to_string())
+        .output()
+        .unwrap()
+}
+
 fn ok(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "kiln failed: {stderr}");
@@ -148,22 +168,8 @@ fn stop_mid_epoch_then_resume_equals_two_straight() {
     let (ref_out, ref_lines) = reference();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("stopped");
-    let dd = data_dir();
-    let mut args = vec![
-        "train",
-        "--data-dir",
-        &dd,
-        "--out",
-        out.to_str().unwrap(),
-        "--epochs",
-        "2",
-    ];
-    args.extend_from_slice(SMALL);
     // Batch 45 of 64: part way through epoch 2.
-    let stopped = kiln_cmd(&args)
-        .env("KILN_STOP_AFTER_BATCHES", "45")
-        .output()
-        .unwrap();
+    let stopped = train_stopped_after(&out, 45, &[]);
     assert_eq!(stopped.status.code(), Some(130));
     let err = String::from_utf8_lossy(&stopped.stderr);
     assert!(
@@ -624,22 +630,7 @@ fn grad_stats_log_every_batch_survive_a_resume_and_leave_training_unchanged() {
     let (ref_out, _) = reference();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("grads");
-    let dd = data_dir();
-    let mut args = vec![
-        "train",
-        "--data-dir",
-        &dd,
-        "--out",
-        out.to_str().unwrap(),
-        "--epochs",
-        "2",
-        "--grad-stats",
-    ];
-    args.extend_from_slice(SMALL);
-    let stopped = kiln_cmd(&args)
-        .env("KILN_STOP_AFTER_BATCHES", "45")
-        .output()
-        .unwrap();
+    let stopped = train_stopped_after(&out, 45, &["--grad-stats"]);
     assert_eq!(stopped.status.code(), Some(130));
     ok(&train(&out, &["--epochs", "2", "--resume", "--grad-stats"]));
     // Recording the norms reads the gradients only.
