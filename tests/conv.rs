@@ -11,44 +11,12 @@ use kiln::{DType, Tensor};
 use serde_json::Value;
 use std::sync::OnceLock;
 
+mod fixture;
+use fixture::{fixture_dtype as dtype, floats, rng_lock, usizes};
+
 fn load() -> &'static Value {
     static DATA: OnceLock<Value> = OnceLock::new();
-    DATA.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/conv.json");
-        serde_json::from_str(&std::fs::read_to_string(path).expect("read conv.json"))
-            .expect("parse conv.json")
-    })
-}
-
-/// Serialises the tests that seed or draw from the global generator (tests run in
-/// parallel threads and would otherwise interleave their draws).
-fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
-
-fn usizes(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect()
-}
-
-fn dtype(rec: &Value) -> DType {
-    if rec["dtype"] == "f32" {
-        DType::F32
-    } else {
-        DType::F64
-    }
+    DATA.get_or_init(|| fixture::read_json("conv.json"))
 }
 
 fn make(rec: &Value, key: &str, shape: &[usize]) -> Tensor {
