@@ -34,8 +34,8 @@ fn train(out: &Path, extra: &[&str]) -> Output {
     kiln_cmd(&args).output().unwrap()
 }
 
-/// A 2-epoch run on the small slice that the test hook stops after `batches` batches.
-fn train_stopped_after(out: &Path, batches: u64, extra: &[&str]) -> Output {
+/// `kiln train` for 2 epochs on the small slice into `out`.
+fn two_epochs(out: &Path, extra: &[&str]) -> Command {
     let dd = data_dir();
     let mut args = vec![
         "train",
@@ -49,6 +49,11 @@ fn train_stopped_after(out: &Path, batches: u64, extra: &[&str]) -> Output {
     args.extend_from_slice(SMALL);
     args.extend_from_slice(extra);
     kiln_cmd(&args)
+}
+
+/// A 2-epoch run on the small slice that the test hook stops after `batches` batches.
+fn train_stopped_after(out: &Path, batches: u64, extra: &[&str]) -> Output {
+    two_epochs(out, extra)
         .env("KILN_STOP_AFTER_BATCHES", batches.to_string())
         .output()
         .unwrap()
@@ -198,18 +203,7 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes_the_same() {
     let (ref_out, ref_lines) = reference();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sigint");
-    let dd = data_dir();
-    let mut args = vec![
-        "train",
-        "--data-dir",
-        &dd,
-        "--out",
-        out.to_str().unwrap(),
-        "--epochs",
-        "2",
-    ];
-    args.extend_from_slice(SMALL);
-    let mut child = kiln_cmd(&args)
+    let mut child = two_epochs(&out, &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
