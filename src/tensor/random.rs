@@ -412,8 +412,9 @@ impl Generator {
                 // Two 32-bit draws per element (one `uniform_f64`), fetched in bulk.
                 let mut bits = vec![0u32; 2 * out.len()];
                 self.fill_u32(&mut bits);
+                let bound = bernoulli_bound(p);
                 for (v, pair) in out.iter_mut().zip(bits.chunks_exact(2)) {
-                    *v = bernoulli_from_pair(pair[0], pair[1], p);
+                    *v = pair_bits53(pair[0], pair[1]) < bound;
                 }
             }
             BernoulliScalarKernel::Mkl => {
@@ -439,6 +440,21 @@ impl Generator {
 pub fn bernoulli_from_pair(hi: u32, lo: u32, p: f64) -> bool {
     let r = ((hi as u64) << 32) | lo as u64;
     ((r & ((1u64 << 53) - 1)) as f64 * (1.0 / (1u64 << 53) as f64)) < p
+}
+
+/// [`bernoulli_from_pair`] as an integer test: the pair's low 53 bits, `r`, are below
+/// the returned bound exactly when `r * 2^-53 < p`. Both `r` (53 bits) and `p * 2^53`
+/// (a power-of-two scaling) are exact in f64, and an integer is below a real number
+/// exactly when it is below its ceiling, so the float multiply and conversion per
+/// element become one integer compare, which vectorises.
+pub fn bernoulli_bound(p: f64) -> u64 {
+    (p * (1u64 << 53) as f64).ceil() as u64
+}
+
+/// The 53-bit value [`bernoulli_from_pair`] compares, for use with [`bernoulli_bound`].
+#[inline(always)]
+pub fn pair_bits53(hi: u32, lo: u32) -> u64 {
+    (((hi as u64) << 32) | lo as u64) & ((1u64 << 53) - 1)
 }
 
 fn check_uniform_bounds(low: f64, high: f64) {
@@ -623,6 +639,41 @@ pub fn initial_seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_bernoulli_bound_agrees_with_the_float_test() {
+        let mut g = Generator::new(3);
+        let ps = [
+            0.0,
+            1.0,
+            0.8,
+            0.5,
+            0.2,
+            1.0 / 3.0,
+            1e-300,
+            f64::MIN_POSITIVE,
+            1.0 - f64::EPSILON / 2.0,
+            0.25 + f64::EPSILON,
+        ];
+        for &p in &ps {
+            let bound = bernoulli_bound(p);
+            // The draws around the bound decide; random ones check the rest.
+            let mut rs: Vec<u64> = (0..2000).map(|_| g.next_u64() & ((1 << 53) - 1)).collect();
+            rs.extend(
+                [bound.saturating_sub(1), bound, bound + 1, 0, (1 << 53) - 1]
+                    .into_iter()
+                    .filter(|&r| r < 1 << 53),
+            );
+            for r in rs {
+                let (hi, lo) = ((r >> 32) as u32, r as u32);
+                assert_eq!(
+                    pair_bits53(hi, lo) < bound,
+                    bernoulli_from_pair(hi, lo, p),
+                    "p={p:e} r={r}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn mt19937_reference_value() {

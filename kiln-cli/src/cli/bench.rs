@@ -26,8 +26,13 @@ pub struct BenchArgs {
 }
 
 impl BenchArgs {
+    /// True when `key` is selected by `--only`, or is a group (`mnist`) whose keys may be:
+    /// the group check and the row check use the same test, so `--only mnist_epoch_b64`
+    /// reaches the MNIST group and then only its batch-64 row.
     fn wants(&self, key: &str) -> bool {
-        self.only.as_deref().is_none_or(|o| key.starts_with(o))
+        self.only
+            .as_deref()
+            .is_none_or(|o| key.starts_with(o) || o.starts_with(key))
     }
 }
 

@@ -15,12 +15,20 @@ pub fn build_vec<U: Send>(
 ) -> Vec<U> {
     if len < PAR_THRESHOLD {
         let mut out = vec_with_capacity(len);
-        dispatch(|| fill(0, &mut out.spare_capacity_mut()[..len]));
+        dispatch(
+            #[inline(always)]
+            || fill(0, &mut out.spare_capacity_mut()[..len]),
+        );
         // SAFETY: `fill` wrote all `len` elements (a panic leaves the vector empty).
         unsafe { out.set_len(len) };
         out
     } else {
-        fill_vec(len, par_chunk(len), |lo, out| dispatch(|| fill(lo, out)))
+        fill_vec(len, par_chunk(len), |lo, out| {
+            dispatch(
+                #[inline(always)]
+                || fill(lo, out),
+            )
+        })
     }
 }
 
@@ -28,27 +36,41 @@ pub fn build_vec<U: Send>(
 /// runs at the CPU's best SIMD level.
 pub fn update_slice<T: Send>(d: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
     if d.len() < PAR_THRESHOLD {
-        dispatch(|| f(0, d));
+        dispatch(
+            #[inline(always)]
+            || f(0, d),
+        );
     } else {
         let chunk = par_chunk(d.len());
-        for_each_chunk_mut(d, chunk, |i, d| dispatch(|| f(i * chunk, d)));
+        for_each_chunk_mut(d, chunk, |i, d| {
+            dispatch(
+                #[inline(always)]
+                || f(i * chunk, d),
+            )
+        });
     }
 }
 
 /// Applies `f` to a slice, in parallel for large inputs.
 pub fn map_slice<T: Copy + Sync, U: Send>(s: &[T], f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
-    build_vec(s.len(), |lo, out| {
-        for (o, &v) in out.iter_mut().zip(&s[lo..]) {
-            o.write(f(v));
-        }
-    })
+    build_vec(
+        s.len(),
+        #[inline(always)]
+        |lo, out| {
+            for (o, &v) in out.iter_mut().zip(&s[lo..]) {
+                o.write(f(v));
+            }
+        },
+    )
 }
 
 /// `f(*d, s)` written into every element of `d`, in parallel for large inputs.
 fn update_zip<T: Copy + Send + Sync>(d: &mut [T], s: &[T], f: impl Fn(T, T) -> T + Sync) {
-    update_slice(d, |lo, d| {
-        d.iter_mut().zip(&s[lo..]).for_each(|(v, &q)| *v = f(*v, q))
-    });
+    update_slice(
+        d,
+        #[inline(always)]
+        |lo, d| d.iter_mut().zip(&s[lo..]).for_each(|(v, &q)| *v = f(*v, q)),
+    );
 }
 
 /// `f(x)` for every element, returning a contiguous tensor of the same shape.
@@ -137,11 +159,15 @@ pub fn zip<T: BufferElement, U: BufferElement>(
         let held = Storage::read2(a.storage(), b.storage());
         let out = a.with_contiguous(|x: &[T]| {
             b.with_contiguous(|y: &[T]| {
-                build_vec(numel, |lo, out| {
-                    for ((o, &p), &q) in out.iter_mut().zip(&x[lo..]).zip(&y[lo..]) {
-                        o.write(f(p, q));
-                    }
-                })
+                build_vec(
+                    numel,
+                    #[inline(always)]
+                    |lo, out| {
+                        for ((o, &p), &q) in out.iter_mut().zip(&x[lo..]).zip(&y[lo..]) {
+                            o.write(f(p, q));
+                        }
+                    },
+                )
             })
         });
         drop(held);
@@ -185,11 +211,17 @@ pub fn zip<T: BufferElement, U: BufferElement>(
         inner,
     };
     if numel < PAR_THRESHOLD {
-        dispatch(|| rows.fill(0, &mut out, &f));
+        dispatch(
+            #[inline(always)]
+            || rows.fill(0, &mut out, &f),
+        );
     } else {
         let per = par_chunk(numel).div_ceil(inner).max(1);
         for_each_chunk_mut(&mut out, per * inner, |i, block| {
-            dispatch(|| rows.fill(i * per, block, &f))
+            dispatch(
+                #[inline(always)]
+                || rows.fill(i * per, block, &f),
+            )
         });
     }
     drop((ga, gb));
@@ -328,19 +360,26 @@ pub fn zip_assign<T: BufferElement>(
         let d = &mut data[r];
         if src_vals.len() == 1 {
             let q = src_vals[0];
-            update_slice(d, |_, d| d.iter_mut().for_each(|v| *v = f(*v, q)));
+            update_slice(
+                d,
+                #[inline(always)]
+                |_, d| d.iter_mut().for_each(|v| *v = f(*v, q)),
+            );
         } else {
             update_zip(d, &src_vals, f);
         }
     } else {
         let mut k = 0;
         let single = src_vals.len() == 1;
-        dispatch(|| {
-            dst.layout().for_each_index(|i| {
-                data[i] = f(data[i], src_vals[if single { 0 } else { k }]);
-                k += 1;
-            })
-        });
+        dispatch(
+            #[inline(always)]
+            || {
+                dst.layout().for_each_index(|i| {
+                    data[i] = f(data[i], src_vals[if single { 0 } else { k }]);
+                    k += 1;
+                })
+            },
+        );
     }
 }
 

@@ -78,7 +78,10 @@ fn typed<T: Float + BufferElement, const K: usize, U: Update<K>>(
         }
         if p.len() < PAR_THRESHOLD {
             let arr: [&mut [T]; K] = std::array::from_fn(|_| slices.remove(0));
-            dispatch(|| u.apply(p, g, arr));
+            dispatch(
+                #[inline(always)]
+                || u.apply(p, g, arr),
+            );
             return;
         }
         let mut iters: Vec<_> = slices.into_iter().map(|s| s.chunks_mut(CHUNK)).collect();
@@ -94,7 +97,10 @@ fn typed<T: Float + BufferElement, const K: usize, U: Update<K>>(
             jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
         run_tasks(jobs.len(), &|i| {
             if let Some((pc, gc, sc)) = jobs[i].lock().take() {
-                dispatch(|| u.apply(pc, gc, sc));
+                dispatch(
+                    #[inline(always)]
+                    || u.apply(pc, gc, sc),
+                );
             }
         });
     }

@@ -29,9 +29,10 @@ pub mod cpu {
     use crate::float_dispatch;
     use crate::tensor::kernels::elementwise::zip;
     use crate::tensor::kernels::par_chunk;
+    use crate::tensor::kernels::simd::dispatch;
     use crate::tensor::parallel::fill_vec;
     use crate::tensor::random::{
-        BernoulliScalarKernel, Generator, bernoulli_from_pair, with_global,
+        BernoulliScalarKernel, Generator, bernoulli_bound, pair_bits53, with_global,
     };
     use crate::tensor::{BufferElement, DType, Float, Tensor};
 
@@ -143,26 +144,49 @@ pub mod cpu {
         let n = x.numel();
         let mut bits = vec![0u32; 2 * n];
         with_global(|g| g.fill_u32(&mut bits));
-        let scale = T::one() / T::c(keep);
+        let (scale, bound) = (T::one() / T::c(keep), bernoulli_bound(keep));
         let chunk = par_chunk(n);
         let mask: Vec<T> = fill_vec(n, chunk, |lo, out| {
-            for (j, o) in out.iter_mut().enumerate() {
-                let i = 2 * (lo + j);
-                let kept = bernoulli_from_pair(bits[i], bits[i + 1], keep);
-                o.write(if kept { scale } else { T::zero() });
-            }
+            dispatch(
+                #[inline(always)]
+                || mask_from_pairs(&bits[2 * lo..], bound, scale, out),
+            )
         });
         let out: Vec<T> = x.with_contiguous(|xs: &[T]| {
             fill_vec(n, chunk, |lo, out| {
-                for ((o, &a), &m) in out.iter_mut().zip(&xs[lo..]).zip(&mask[lo..]) {
-                    o.write(a * m);
-                }
+                dispatch(
+                    #[inline(always)]
+                    || product_into(&xs[lo..], &mask[lo..], out),
+                )
             })
         });
         (
             Tensor::from_vec(mask, x.shape()),
             Tensor::from_vec(out, x.shape()),
         )
+    }
+
+    /// The mask values of consecutive draw pairs: `scale` where the pair's 53-bit
+    /// uniform is below `keep` (as the integer test against `bound`), else 0.
+    #[inline(always)]
+    fn mask_from_pairs<T: Float>(
+        bits: &[u32],
+        bound: u64,
+        scale: T,
+        out: &mut [std::mem::MaybeUninit<T>],
+    ) {
+        for (o, pair) in out.iter_mut().zip(bits.chunks_exact(2)) {
+            let kept = pair_bits53(pair[0], pair[1]) < bound;
+            o.write(if kept { scale } else { T::zero() });
+        }
+    }
+
+    /// `out[i] = a[i] * b[i]`.
+    #[inline(always)]
+    fn product_into<T: Float>(a: &[T], b: &[T], out: &mut [std::mem::MaybeUninit<T>]) {
+        for ((o, &p), &q) in out.iter_mut().zip(a).zip(b) {
+            o.write(p * q);
+        }
     }
 
     /// For each element of `x` in logical order, the index of its draw, when that is not

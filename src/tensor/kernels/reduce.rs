@@ -101,23 +101,42 @@ pub fn fold_runs<T: BufferElement, U: BufferElement>(
         if run == 0 {
             return (0..out_count).map(|_| f(&[])).collect();
         }
-        let fold = |first: usize, out: &mut [std::mem::MaybeUninit<U>]| {
-            for (j, o) in out.iter_mut().enumerate() {
-                let lo = (first + j) * run;
-                o.write(f(&s[lo..lo + run]));
-            }
-        };
         if s.len() < PAR_THRESHOLD {
             let mut out = crate::tensor::alloc::vec_with_capacity(out_count);
-            dispatch(|| fold(0, &mut out.spare_capacity_mut()[..out_count]));
-            // SAFETY: `fold` wrote all `out_count` elements.
+            dispatch(
+                #[inline(always)]
+                || fold_into(s, run, &f, 0, &mut out.spare_capacity_mut()[..out_count]),
+            );
+            // SAFETY: `fold_into` wrote all `out_count` elements.
             unsafe { out.set_len(out_count) };
             out
         } else {
             let group = (super::par_chunk(s.len()) / run).max(1);
-            fill_vec(out_count, group, |first, out| dispatch(|| fold(first, out)))
+            fill_vec(out_count, group, |first, out| {
+                dispatch(
+                    #[inline(always)]
+                    || fold_into(s, run, &f, first, out),
+                )
+            })
         }
     })
+}
+
+/// Writes `f` of runs `first..first + out.len()` of `s` into `out`. A named
+/// `#[inline(always)]` function, not a closure, so the loop is compiled inside the
+/// [`dispatch`] level around its caller (closures there may stay out of line).
+#[inline(always)]
+fn fold_into<T, U>(
+    s: &[T],
+    run: usize,
+    f: &impl Fn(&[T]) -> U,
+    first: usize,
+    out: &mut [std::mem::MaybeUninit<U>],
+) {
+    for (j, o) in out.iter_mut().enumerate() {
+        let lo = (first + j) * run;
+        o.write(f(&s[lo..lo + run]));
+    }
 }
 
 /// Reduces `dims` of `x` with `f` applied to each run; output shape is the kept dims.

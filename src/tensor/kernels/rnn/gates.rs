@@ -69,30 +69,36 @@ impl GateFloat for f64 {
 
 /// Elman step: `pre` (`[rows * h]`) becomes `tanh(pre)` or `relu(pre)` in place.
 pub fn simple_forward<T: GateFloat>(pre: &mut [T], relu: bool) {
-    dispatch(|| {
-        if relu {
-            for v in pre.iter_mut() {
-                *v = if *v > T::zero() { *v } else { T::zero() };
+    dispatch(
+        #[inline(always)]
+        || {
+            if relu {
+                for v in pre.iter_mut() {
+                    *v = if *v > T::zero() { *v } else { T::zero() };
+                }
+            } else {
+                for v in pre.iter_mut() {
+                    *v = T::tanh_fast(*v);
+                }
             }
-        } else {
-            for v in pre.iter_mut() {
-                *v = T::tanh_fast(*v);
-            }
-        }
-    })
+        },
+    )
 }
 
 /// Derivative of [`simple_forward`]: `dpre = dh * (1 - a^2)` (tanh) or `dh * [a > 0]`.
 pub fn simple_backward<T: GateFloat>(act: &[T], dh: &[T], dpre: &mut [T], relu: bool) {
-    dispatch(|| {
-        for ((d, &a), &g) in dpre.iter_mut().zip(act).zip(dh) {
-            *d = if relu {
-                if a > T::zero() { g } else { T::zero() }
-            } else {
-                g * (T::one() - a * a)
-            };
-        }
-    })
+    dispatch(
+        #[inline(always)]
+        || {
+            for ((d, &a), &g) in dpre.iter_mut().zip(act).zip(dh) {
+                *d = if relu {
+                    if a > T::zero() { g } else { T::zero() }
+                } else {
+                    g * (T::one() - a * a)
+                };
+            }
+        },
+    )
 }
 
 /// LSTM step over `rows` rows of `h` units. `gates` (`[rows, 4h]`, order i, f, g, o)
@@ -107,36 +113,39 @@ pub fn lstm_forward<T: GateFloat>(
     tanh_c: &mut [T],
     m: &mut [T],
 ) {
-    dispatch(|| {
-        for ((((g, c), cp), tc), m) in gates
-            .chunks_exact_mut(4 * h)
-            .zip(c.chunks_exact_mut(h))
-            .zip(c_prev.chunks_exact_mut(h))
-            .zip(tanh_c.chunks_exact_mut(h))
-            .zip(m.chunks_exact_mut(h))
-        {
-            let (gi, rest) = g.split_at_mut(h);
-            let (gf, rest) = rest.split_at_mut(h);
-            let (gg, go) = rest.split_at_mut(h);
-            for j in 0..h {
-                let i = T::sigmoid(gi[j]);
-                let f = T::sigmoid(gf[j]);
-                let gv = T::tanh_fast(gg[j]);
-                let o = T::sigmoid(go[j]);
-                let cpv = c[j];
-                let cn = f * cpv + i * gv;
-                let t = T::tanh_fast(cn);
-                gi[j] = i;
-                gf[j] = f;
-                gg[j] = gv;
-                go[j] = o;
-                cp[j] = cpv;
-                c[j] = cn;
-                tc[j] = t;
-                m[j] = o * t;
+    dispatch(
+        #[inline(always)]
+        || {
+            for ((((g, c), cp), tc), m) in gates
+                .chunks_exact_mut(4 * h)
+                .zip(c.chunks_exact_mut(h))
+                .zip(c_prev.chunks_exact_mut(h))
+                .zip(tanh_c.chunks_exact_mut(h))
+                .zip(m.chunks_exact_mut(h))
+            {
+                let (gi, rest) = g.split_at_mut(h);
+                let (gf, rest) = rest.split_at_mut(h);
+                let (gg, go) = rest.split_at_mut(h);
+                for j in 0..h {
+                    let i = T::sigmoid(gi[j]);
+                    let f = T::sigmoid(gf[j]);
+                    let gv = T::tanh_fast(gg[j]);
+                    let o = T::sigmoid(go[j]);
+                    let cpv = c[j];
+                    let cn = f * cpv + i * gv;
+                    let t = T::tanh_fast(cn);
+                    gi[j] = i;
+                    gf[j] = f;
+                    gg[j] = gv;
+                    go[j] = o;
+                    cp[j] = cpv;
+                    c[j] = cn;
+                    tc[j] = t;
+                    m[j] = o * t;
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Derivative of [`lstm_forward`]: from `dm` (the gradient of `o * tanh(c_t)`) and `dc`
@@ -151,31 +160,34 @@ pub fn lstm_backward<T: GateFloat>(
     dc: &mut [T],
     dgates: &mut [T],
 ) {
-    dispatch(|| {
-        for (((((g, cp), tc), dm), dc), dg) in gates
-            .chunks_exact(4 * h)
-            .zip(c_prev.chunks_exact(h))
-            .zip(tanh_c.chunks_exact(h))
-            .zip(dm.chunks_exact(h))
-            .zip(dc.chunks_exact_mut(h))
-            .zip(dgates.chunks_exact_mut(4 * h))
-        {
-            let (di, rest) = dg.split_at_mut(h);
-            let (df, rest) = rest.split_at_mut(h);
-            let (dgg, d_o) = rest.split_at_mut(h);
-            for j in 0..h {
-                let (i, f, gv, o) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
-                let t = tc[j];
-                let one = T::one();
-                let dct = dc[j] + dm[j] * o * (one - t * t);
-                d_o[j] = dm[j] * t * o * (one - o);
-                di[j] = dct * gv * i * (one - i);
-                dgg[j] = dct * i * (one - gv * gv);
-                df[j] = dct * cp[j] * f * (one - f);
-                dc[j] = dct * f;
+    dispatch(
+        #[inline(always)]
+        || {
+            for (((((g, cp), tc), dm), dc), dg) in gates
+                .chunks_exact(4 * h)
+                .zip(c_prev.chunks_exact(h))
+                .zip(tanh_c.chunks_exact(h))
+                .zip(dm.chunks_exact(h))
+                .zip(dc.chunks_exact_mut(h))
+                .zip(dgates.chunks_exact_mut(4 * h))
+            {
+                let (di, rest) = dg.split_at_mut(h);
+                let (df, rest) = rest.split_at_mut(h);
+                let (dgg, d_o) = rest.split_at_mut(h);
+                for j in 0..h {
+                    let (i, f, gv, o) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
+                    let t = tc[j];
+                    let one = T::one();
+                    let dct = dc[j] + dm[j] * o * (one - t * t);
+                    d_o[j] = dm[j] * t * o * (one - o);
+                    di[j] = dct * gv * i * (one - i);
+                    dgg[j] = dct * i * (one - gv * gv);
+                    df[j] = dct * cp[j] * f * (one - f);
+                    dc[j] = dct * f;
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// GRU step over `rows` rows of `h` units. `gates` (`[rows, 3h]`, order r, z, n) holds
@@ -190,29 +202,32 @@ pub fn gru_forward<T: GateFloat>(
     h_new: &mut [T],
     ghn: &mut [T],
 ) {
-    dispatch(|| {
-        for ((((g, gh), hp), hn), ghn) in gates
-            .chunks_exact_mut(3 * h)
-            .zip(gh.chunks_exact(3 * h))
-            .zip(h_prev.chunks_exact(h))
-            .zip(h_new.chunks_exact_mut(h))
-            .zip(ghn.chunks_exact_mut(h))
-        {
-            let (gr, rest) = g.split_at_mut(h);
-            let (gz, gn) = rest.split_at_mut(h);
-            for j in 0..h {
-                let r = T::sigmoid(gr[j] + gh[j]);
-                let z = T::sigmoid(gz[j] + gh[h + j]);
-                let hn_part = gh[2 * h + j];
-                let n = T::tanh_fast(gn[j] + r * hn_part);
-                gr[j] = r;
-                gz[j] = z;
-                gn[j] = n;
-                ghn[j] = hn_part;
-                hn[j] = n + z * (hp[j] - n);
+    dispatch(
+        #[inline(always)]
+        || {
+            for ((((g, gh), hp), hn), ghn) in gates
+                .chunks_exact_mut(3 * h)
+                .zip(gh.chunks_exact(3 * h))
+                .zip(h_prev.chunks_exact(h))
+                .zip(h_new.chunks_exact_mut(h))
+                .zip(ghn.chunks_exact_mut(h))
+            {
+                let (gr, rest) = g.split_at_mut(h);
+                let (gz, gn) = rest.split_at_mut(h);
+                for j in 0..h {
+                    let r = T::sigmoid(gr[j] + gh[j]);
+                    let z = T::sigmoid(gz[j] + gh[h + j]);
+                    let hn_part = gh[2 * h + j];
+                    let n = T::tanh_fast(gn[j] + r * hn_part);
+                    gr[j] = r;
+                    gz[j] = z;
+                    gn[j] = n;
+                    ghn[j] = hn_part;
+                    hn[j] = n + z * (hp[j] - n);
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Derivative of [`gru_forward`]: `dh` holds the gradient of `h_t` and receives the part
@@ -227,32 +242,35 @@ pub fn gru_backward<T: GateFloat>(
     dgx: &mut [T],
     dgh: &mut [T],
 ) {
-    dispatch(|| {
-        for (((((g, ghn), hp), dh), dx), dhh) in gates
-            .chunks_exact(3 * h)
-            .zip(ghn.chunks_exact(h))
-            .zip(h_prev.chunks_exact(h))
-            .zip(dh.chunks_exact_mut(h))
-            .zip(dgx.chunks_exact_mut(3 * h))
-            .zip(dgh.chunks_exact_mut(3 * h))
-        {
-            for j in 0..h {
-                let (r, z, n) = (g[j], g[h + j], g[2 * h + j]);
-                let one = T::one();
-                let d = dh[j];
-                let dn = d * (one - z) * (one - n * n);
-                let dz = d * (hp[j] - n) * z * (one - z);
-                let dr = dn * ghn[j] * r * (one - r);
-                dx[j] = dr;
-                dx[h + j] = dz;
-                dx[2 * h + j] = dn;
-                dhh[j] = dr;
-                dhh[h + j] = dz;
-                dhh[2 * h + j] = dn * r;
-                dh[j] = d * z;
+    dispatch(
+        #[inline(always)]
+        || {
+            for (((((g, ghn), hp), dh), dx), dhh) in gates
+                .chunks_exact(3 * h)
+                .zip(ghn.chunks_exact(h))
+                .zip(h_prev.chunks_exact(h))
+                .zip(dh.chunks_exact_mut(h))
+                .zip(dgx.chunks_exact_mut(3 * h))
+                .zip(dgh.chunks_exact_mut(3 * h))
+            {
+                for j in 0..h {
+                    let (r, z, n) = (g[j], g[h + j], g[2 * h + j]);
+                    let one = T::one();
+                    let d = dh[j];
+                    let dn = d * (one - z) * (one - n * n);
+                    let dz = d * (hp[j] - n) * z * (one - z);
+                    let dr = dn * ghn[j] * r * (one - r);
+                    dx[j] = dr;
+                    dx[h + j] = dz;
+                    dx[2 * h + j] = dn;
+                    dhh[j] = dr;
+                    dhh[h + j] = dz;
+                    dhh[2 * h + j] = dn * r;
+                    dh[j] = d * z;
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 #[cfg(test)]
