@@ -111,6 +111,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     if args.wants("rnn") {
         super::bench_rnn::rows(&mut out);
     }
+    if args.wants("simd") {
+        super::bench_simd::rows(&mut out);
+    }
     out.insert("peak_rss_mb".into(), peak_rss_mb().into());
     println!("{}", serde_json::Value::Object(out));
     Ok(())

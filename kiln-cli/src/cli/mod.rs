@@ -27,6 +27,7 @@ pub fn write_to(mut w: impl Write, text: &str) {
 pub mod args;
 pub mod bench;
 pub mod bench_rnn;
+pub mod bench_simd;
 pub mod checkpoint;
 pub mod cnn;
 pub mod config;

@@ -29,7 +29,7 @@ pub fn move_reduced_last(x: &Tensor, dims: &[usize]) -> (Tensor, Vec<usize>, usi
 /// Sum of a slice with 32 independent accumulators (vectorisable, and more accurate
 /// than one running sum), at the CPU's best SIMD level.
 pub fn sum_slice<T: Float>(s: &[T]) -> T {
-    // Not `simd::dispatch(|| sum_lanes(s))`: LLVM left that closure out of line (its
+    // Not a `dispatch` closure around `sum_lanes`: LLVM left that closure out of line (its
     // unrolled body is over the inliner's budget), so the dispatched copy was baseline
     // SSE code at every level. Named `#[target_feature]` functions with the
     // `#[inline(always)]` body inside are compiled for their level for certain.

@@ -30,7 +30,7 @@ pub fn norm_f64(x: &Tensor, p: f64) -> f64 {
 /// The CPU loops behind the functions above.
 pub mod cpu {
     use crate::tensor::kernels::reduce::{reduce, sum_slice};
-    use crate::tensor::{BufferElement, DType, Tensor};
+    use crate::tensor::{BufferElement, DType, Float, Tensor};
     use crate::{float_dispatch, numeric_dispatch};
     use num_traits::One;
 
@@ -49,9 +49,10 @@ pub mod cpu {
                     let width = x.numel() / x.shape()[0].max(1);
                     let acc = x.with_contiguous(|s: &[T]| {
                         let mut acc = vec![T::default(); width];
-                        for row in s.chunks_exact(width.max(1)) {
-                            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
-                        }
+                        crate::tensor::kernels::simd::dispatch(
+                            #[inline(always)]
+                            || add_rows(&mut acc, s),
+                        );
                         acc
                     });
                     Tensor::from_vec(acc, &x.shape()[1..])
@@ -63,6 +64,14 @@ pub mod cpu {
             _ => {
                 numeric_dispatch!("sum", x.dtype(), T => reduce::<T, T>(x, dims, |s: &[T]| s.iter().fold(T::default(), |a, &b| a + b)))
             }
+        }
+    }
+
+    /// Adds every `acc.len()`-long row of `s` into `acc`, row after row.
+    #[inline(always)]
+    fn add_rows<T: Float>(acc: &mut [T], s: &[T]) {
+        for row in s.chunks_exact(acc.len().max(1)) {
+            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
         }
     }
 

@@ -8,6 +8,14 @@
 //! the chosen level is read from one relaxed atomic (detected once with
 //! `is_x86_feature_detected!`).
 //!
+//! The inlining must be forced: LLVM inlines a closure by its own cost model, and a
+//! closure holding a whole vectorised loop is over its budget, so it stays out of line
+//! and is compiled for baseline SSE2 whatever level calls it (perf showed Adam's step,
+//! the elementwise maps and the dropout masks running 4-wide SSE on an AVX-512 CPU).
+//! So every closure passed to [`dispatch`] carries `#[inline(always)]`, and so does
+//! every closure or function it calls with the loop inside (the unit test
+//! `every_dispatched_closure_is_forced_inline` checks the first rule over the source).
+//!
 //! Why std and not a crate: `pulp` (already in the tree through `gemm`) and
 //! `multiversion` both do this, but kiln's loops are ordinary iterator code that LLVM
 //! vectorises by itself; all they need is the `#[target_feature]` wrapper, which is a
@@ -305,5 +313,49 @@ pub(crate) mod tests {
             dispatch(|| std::hint::black_box(a).mul_add(a, -p)).to_bits()
         });
         assert_eq!(a.mul_add(a, -p), f32::EPSILON * f32::EPSILON);
+    }
+
+    /// The first rule of the module docs, over the kernel sources: `dispatch(` is
+    /// followed by `#[inline(always)]` on its closure (a plain closure compiled as
+    /// baseline code at every level, silently).
+    #[test]
+    fn every_dispatched_closure_is_forced_inline() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![dir];
+        let mut checked = 0;
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).expect("read src") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") || path.ends_with("simd.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("read file");
+                let mut rest = text.as_str();
+                while let Some(at) = rest.find("dispatch(") {
+                    let before = &rest[..at];
+                    let after = &rest[at + "dispatch(".len()..];
+                    rest = after;
+                    // Other macros and functions that end in `dispatch(`.
+                    if before.ends_with('_') || before.ends_with("fn ") {
+                        continue;
+                    }
+                    let next = after.trim_start();
+                    if next.starts_with("#[inline(always)]") {
+                        checked += 1;
+                    } else {
+                        panic!(
+                            "{}: `dispatch(` without `#[inline(always)]` on its closure: {}",
+                            path.display(),
+                            &next[..next.len().min(60)]
+                        );
+                    }
+                }
+            }
+        }
+        assert!(checked >= 10, "only {checked} dispatch sites found");
     }
 }
