@@ -126,6 +126,10 @@ pub fn lstm_forward<T: GateFloat>(
                 let (gi, rest) = g.split_at_mut(h);
                 let (gf, rest) = rest.split_at_mut(h);
                 let (gg, go) = rest.split_at_mut(h);
+                // Every slice re-cut to exactly `h`, so the indexing below needs no bounds
+                // checks and the loop vectorises (with them it stayed scalar).
+                let (gi, gf, gg, go) = (&mut gi[..h], &mut gf[..h], &mut gg[..h], &mut go[..h]);
+                let (c, cp, tc, m) = (&mut c[..h], &mut cp[..h], &mut tc[..h], &mut m[..h]);
                 for j in 0..h {
                     let i = T::sigmoid(gi[j]);
                     let f = T::sigmoid(gf[j]);
@@ -174,8 +178,11 @@ pub fn lstm_backward<T: GateFloat>(
                 let (di, rest) = dg.split_at_mut(h);
                 let (df, rest) = rest.split_at_mut(h);
                 let (dgg, d_o) = rest.split_at_mut(h);
+                let (di, df, dgg, d_o) = (&mut di[..h], &mut df[..h], &mut dgg[..h], &mut d_o[..h]);
+                let (gi, gf, gg, go) = (&g[..h], &g[h..2 * h], &g[2 * h..3 * h], &g[3 * h..4 * h]);
+                let (cp, tc, dm, dc) = (&cp[..h], &tc[..h], &dm[..h], &mut dc[..h]);
                 for j in 0..h {
-                    let (i, f, gv, o) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
+                    let (i, f, gv, o) = (gi[j], gf[j], gg[j], go[j]);
                     let t = tc[j];
                     let one = T::one();
                     let dct = dc[j] + dm[j] * o * (one - t * t);
@@ -214,10 +221,13 @@ pub fn gru_forward<T: GateFloat>(
             {
                 let (gr, rest) = g.split_at_mut(h);
                 let (gz, gn) = rest.split_at_mut(h);
+                let (gr, gz, gn) = (&mut gr[..h], &mut gz[..h], &mut gn[..h]);
+                let (ghr, ghz, ghh) = (&gh[..h], &gh[h..2 * h], &gh[2 * h..3 * h]);
+                let (hp, hn, ghn) = (&hp[..h], &mut hn[..h], &mut ghn[..h]);
                 for j in 0..h {
-                    let r = T::sigmoid(gr[j] + gh[j]);
-                    let z = T::sigmoid(gz[j] + gh[h + j]);
-                    let hn_part = gh[2 * h + j];
+                    let r = T::sigmoid(gr[j] + ghr[j]);
+                    let z = T::sigmoid(gz[j] + ghz[j]);
+                    let hn_part = ghh[j];
                     let n = T::tanh_fast(gn[j] + r * hn_part);
                     gr[j] = r;
                     gz[j] = z;
@@ -253,19 +263,27 @@ pub fn gru_backward<T: GateFloat>(
                 .zip(dgx.chunks_exact_mut(3 * h))
                 .zip(dgh.chunks_exact_mut(3 * h))
             {
+                let (gr, gz, gn) = (&g[..h], &g[h..2 * h], &g[2 * h..3 * h]);
+                let (ghn, hp, dh) = (&ghn[..h], &hp[..h], &mut dh[..h]);
+                let (dxr, rest) = dx.split_at_mut(h);
+                let (dxz, dxn) = rest.split_at_mut(h);
+                let (dxr, dxz, dxn) = (&mut dxr[..h], &mut dxz[..h], &mut dxn[..h]);
+                let (dhr, rest) = dhh.split_at_mut(h);
+                let (dhz, dhn) = rest.split_at_mut(h);
+                let (dhr, dhz, dhn) = (&mut dhr[..h], &mut dhz[..h], &mut dhn[..h]);
                 for j in 0..h {
-                    let (r, z, n) = (g[j], g[h + j], g[2 * h + j]);
+                    let (r, z, n) = (gr[j], gz[j], gn[j]);
                     let one = T::one();
                     let d = dh[j];
                     let dn = d * (one - z) * (one - n * n);
                     let dz = d * (hp[j] - n) * z * (one - z);
                     let dr = dn * ghn[j] * r * (one - r);
-                    dx[j] = dr;
-                    dx[h + j] = dz;
-                    dx[2 * h + j] = dn;
-                    dhh[j] = dr;
-                    dhh[h + j] = dz;
-                    dhh[2 * h + j] = dn * r;
+                    dxr[j] = dr;
+                    dxz[j] = dz;
+                    dxn[j] = dn;
+                    dhr[j] = dr;
+                    dhz[j] = dz;
+                    dhn[j] = dn * r;
                     dh[j] = d * z;
                 }
             }
