@@ -24,8 +24,13 @@ pub trait GateFloat: Float {
 #[inline(always)]
 fn exp_f32(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
-    // Round to nearest through the 1.5 * 2^23 trick (no libm call, vectorises).
-    let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    // Round to nearest through the 1.5 * 2^23 trick (no libm call, vectorises): the
+    // shifted value holds `n` in its low mantissa bits, so the integer comes from its
+    // bits too. (`n as i32` is a saturating, NaN-checked conversion that LLVM does one
+    // lane at a time, which kept this whole loop scalar.)
+    let shifted = x * std::f32::consts::LOG2_E + 12_582_912.0;
+    let n = shifted - 12_582_912.0;
+    let n_int = shifted.to_bits() as i32 - 12_582_912f32.to_bits() as i32;
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -34,7 +39,7 @@ fn exp_f32(x: f32) -> f32 {
     p = p * r + 0.166_666_65;
     p = p * r + 0.5;
     let y = p * (r * r) + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let scale = f32::from_bits(((n_int + 127) as u32) << 23);
     y * scale
 }
 
@@ -126,26 +131,33 @@ pub fn lstm_forward<T: GateFloat>(
                 let (gi, rest) = g.split_at_mut(h);
                 let (gf, rest) = rest.split_at_mut(h);
                 let (gg, go) = rest.split_at_mut(h);
-                // Every slice re-cut to exactly `h`, so the indexing below needs no bounds
-                // checks and the loop vectorises (with them it stayed scalar).
-                let (gi, gf, gg, go) = (&mut gi[..h], &mut gf[..h], &mut gg[..h], &mut go[..h]);
-                let (c, cp, tc, m) = (&mut c[..h], &mut cp[..h], &mut tc[..h], &mut m[..h]);
-                for j in 0..h {
-                    let i = T::sigmoid(gi[j]);
-                    let f = T::sigmoid(gf[j]);
-                    let gv = T::tanh_fast(gg[j]);
-                    let o = T::sigmoid(go[j]);
-                    let cpv = c[j];
+                // One zip over the eight rows: no indexing, so no bounds checks, and the
+                // loop vectorises (indexed, it stayed scalar or masked lane by lane).
+                let cells = gi
+                    .iter_mut()
+                    .zip(gf.iter_mut())
+                    .zip(gg.iter_mut())
+                    .zip(go.iter_mut())
+                    .zip(c.iter_mut())
+                    .zip(cp.iter_mut())
+                    .zip(tc.iter_mut())
+                    .zip(m.iter_mut());
+                for (((((((gi, gf), gg), go), c), cp), tc), m) in cells {
+                    let i = T::sigmoid(*gi);
+                    let f = T::sigmoid(*gf);
+                    let gv = T::tanh_fast(*gg);
+                    let o = T::sigmoid(*go);
+                    let cpv = *c;
                     let cn = f * cpv + i * gv;
                     let t = T::tanh_fast(cn);
-                    gi[j] = i;
-                    gf[j] = f;
-                    gg[j] = gv;
-                    go[j] = o;
-                    cp[j] = cpv;
-                    c[j] = cn;
-                    tc[j] = t;
-                    m[j] = o * t;
+                    *gi = i;
+                    *gf = f;
+                    *gg = gv;
+                    *go = o;
+                    *cp = cpv;
+                    *c = cn;
+                    *tc = t;
+                    *m = o * t;
                 }
             }
         },
