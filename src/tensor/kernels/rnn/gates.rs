@@ -121,47 +121,56 @@ pub fn lstm_forward<T: GateFloat>(
     dispatch(
         #[inline(always)]
         || {
-            for ((((g, c), cp), tc), m) in gates
-                .chunks_exact_mut(4 * h)
-                .zip(c.chunks_exact_mut(h))
-                .zip(c_prev.chunks_exact_mut(h))
-                .zip(tanh_c.chunks_exact_mut(h))
-                .zip(m.chunks_exact_mut(h))
-            {
+            let rows = c.len() / h.max(1);
+            for r in 0..rows {
+                let (g, cells) = (&mut gates[r * 4 * h..(r + 1) * 4 * h], r * h..(r + 1) * h);
                 let (gi, rest) = g.split_at_mut(h);
                 let (gf, rest) = rest.split_at_mut(h);
                 let (gg, go) = rest.split_at_mut(h);
-                // One zip over the eight rows: no indexing, so no bounds checks, and the
-                // loop vectorises (indexed, it stayed scalar or masked lane by lane).
-                let cells = gi
-                    .iter_mut()
-                    .zip(gf.iter_mut())
-                    .zip(gg.iter_mut())
-                    .zip(go.iter_mut())
-                    .zip(c.iter_mut())
-                    .zip(cp.iter_mut())
-                    .zip(tc.iter_mut())
-                    .zip(m.iter_mut());
-                for (((((((gi, gf), gg), go), c), cp), tc), m) in cells {
-                    let i = T::sigmoid(*gi);
-                    let f = T::sigmoid(*gf);
-                    let gv = T::tanh_fast(*gg);
-                    let o = T::sigmoid(*go);
-                    let cpv = *c;
-                    let cn = f * cpv + i * gv;
-                    let t = T::tanh_fast(cn);
-                    *gi = i;
-                    *gf = f;
-                    *gg = gv;
-                    *go = o;
-                    *cp = cpv;
-                    *c = cn;
-                    *tc = t;
-                    *m = o * t;
-                }
+                let (cp, tc) = (&mut c_prev[cells.clone()], &mut tanh_c[cells.clone()]);
+                lstm_row(gi, gf, gg, go, &mut c[cells.clone()], cp, tc, &mut m[cells]);
             }
         },
     )
+}
+
+/// One row of [`lstm_forward`]. A function of its own, not a loop in the caller: its
+/// `&mut` slices are known not to overlap (LLVM keeps that when it inlines it), so the
+/// vectorised loop needs no run-time overlap checks; inside the caller's closure it had
+/// to test the eight slices pairwise on every row, which cost more than the row's
+/// arithmetic at `h = 128`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn lstm_row<T: GateFloat>(
+    gi: &mut [T],
+    gf: &mut [T],
+    gg: &mut [T],
+    go: &mut [T],
+    c: &mut [T],
+    cp: &mut [T],
+    tc: &mut [T],
+    m: &mut [T],
+) {
+    let n = gi.len();
+    let (gf, gg, go) = (&mut gf[..n], &mut gg[..n], &mut go[..n]);
+    let (c, cp, tc, m) = (&mut c[..n], &mut cp[..n], &mut tc[..n], &mut m[..n]);
+    for j in 0..n {
+        let i = T::sigmoid(gi[j]);
+        let f = T::sigmoid(gf[j]);
+        let gv = T::tanh_fast(gg[j]);
+        let o = T::sigmoid(go[j]);
+        let cpv = c[j];
+        let cn = f * cpv + i * gv;
+        let t = T::tanh_fast(cn);
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = gv;
+        go[j] = o;
+        cp[j] = cpv;
+        c[j] = cn;
+        tc[j] = t;
+        m[j] = o * t;
+    }
 }
 
 /// Derivative of [`lstm_forward`]: from `dm` (the gradient of `o * tanh(c_t)`) and `dc`
@@ -179,34 +188,44 @@ pub fn lstm_backward<T: GateFloat>(
     dispatch(
         #[inline(always)]
         || {
-            for (((((g, cp), tc), dm), dc), dg) in gates
-                .chunks_exact(4 * h)
-                .zip(c_prev.chunks_exact(h))
-                .zip(tanh_c.chunks_exact(h))
-                .zip(dm.chunks_exact(h))
-                .zip(dc.chunks_exact_mut(h))
-                .zip(dgates.chunks_exact_mut(4 * h))
-            {
-                let (di, rest) = dg.split_at_mut(h);
+            for r in 0..dc.len() / h.max(1) {
+                let (g4, cells) = (r * 4 * h..(r + 1) * 4 * h, r * h..(r + 1) * h);
+                let g = &gates[g4.clone()];
+                let (di, rest) = dgates[g4].split_at_mut(h);
                 let (df, rest) = rest.split_at_mut(h);
-                let (dgg, d_o) = rest.split_at_mut(h);
-                let (di, df, dgg, d_o) = (&mut di[..h], &mut df[..h], &mut dgg[..h], &mut d_o[..h]);
-                let (gi, gf, gg, go) = (&g[..h], &g[h..2 * h], &g[2 * h..3 * h], &g[3 * h..4 * h]);
-                let (cp, tc, dm, dc) = (&cp[..h], &tc[..h], &dm[..h], &mut dc[..h]);
-                for j in 0..h {
-                    let (i, f, gv, o) = (gi[j], gf[j], gg[j], go[j]);
-                    let t = tc[j];
-                    let one = T::one();
-                    let dct = dc[j] + dm[j] * o * (one - t * t);
-                    d_o[j] = dm[j] * t * o * (one - o);
-                    di[j] = dct * gv * i * (one - i);
-                    dgg[j] = dct * i * (one - gv * gv);
-                    df[j] = dct * cp[j] * f * (one - f);
-                    dc[j] = dct * f;
-                }
+                let (dg, d_o) = rest.split_at_mut(h);
+                let saved = [&g[..h], &g[h..2 * h], &g[2 * h..3 * h], &g[3 * h..]];
+                let state = [
+                    &c_prev[cells.clone()],
+                    &tanh_c[cells.clone()],
+                    &dm[cells.clone()],
+                ];
+                lstm_backward_row(saved, state, &mut dc[cells], [di, df, dg, d_o]);
             }
         },
     )
+}
+
+/// One row of [`lstm_backward`] (a function for the reason given at [`lstm_row`]):
+/// `g` = the activations i, f, g, o; `s` = `c_{t-1}`, `tanh(c_t)`, `dm`.
+#[inline(always)]
+fn lstm_backward_row<T: GateFloat>(g: [&[T]; 4], s: [&[T]; 3], dc: &mut [T], d: [&mut [T]; 4]) {
+    let n = dc.len();
+    let [gi, gf, gg, go] = g.map(|v| &v[..n]);
+    let [cp, tc, dm] = s.map(|v| &v[..n]);
+    let [di, df, dgg, d_o] = d;
+    let (di, df, dgg, d_o) = (&mut di[..n], &mut df[..n], &mut dgg[..n], &mut d_o[..n]);
+    let one = T::one();
+    for j in 0..n {
+        let (i, f, gv, o) = (gi[j], gf[j], gg[j], go[j]);
+        let t = tc[j];
+        let dct = dc[j] + dm[j] * o * (one - t * t);
+        d_o[j] = dm[j] * t * o * (one - o);
+        di[j] = dct * gv * i * (one - i);
+        dgg[j] = dct * i * (one - gv * gv);
+        df[j] = dct * cp[j] * f * (one - f);
+        dc[j] = dct * f;
+    }
 }
 
 /// GRU step over `rows` rows of `h` units. `gates` (`[rows, 3h]`, order r, z, n) holds
@@ -224,32 +243,48 @@ pub fn gru_forward<T: GateFloat>(
     dispatch(
         #[inline(always)]
         || {
-            for ((((g, gh), hp), hn), ghn) in gates
-                .chunks_exact_mut(3 * h)
-                .zip(gh.chunks_exact(3 * h))
-                .zip(h_prev.chunks_exact(h))
-                .zip(h_new.chunks_exact_mut(h))
-                .zip(ghn.chunks_exact_mut(h))
-            {
-                let (gr, rest) = g.split_at_mut(h);
+            for r in 0..h_new.len() / h.max(1) {
+                let (g3, cells) = (r * 3 * h..(r + 1) * 3 * h, r * h..(r + 1) * h);
+                let ghr = &gh[g3.clone()];
+                let (gr, rest) = gates[g3].split_at_mut(h);
                 let (gz, gn) = rest.split_at_mut(h);
-                let (gr, gz, gn) = (&mut gr[..h], &mut gz[..h], &mut gn[..h]);
-                let (ghr, ghz, ghh) = (&gh[..h], &gh[h..2 * h], &gh[2 * h..3 * h]);
-                let (hp, hn, ghn) = (&hp[..h], &mut hn[..h], &mut ghn[..h]);
-                for j in 0..h {
-                    let r = T::sigmoid(gr[j] + ghr[j]);
-                    let z = T::sigmoid(gz[j] + ghz[j]);
-                    let hn_part = ghh[j];
-                    let n = T::tanh_fast(gn[j] + r * hn_part);
-                    gr[j] = r;
-                    gz[j] = z;
-                    gn[j] = n;
-                    ghn[j] = hn_part;
-                    hn[j] = n + z * (hp[j] - n);
-                }
+                let hidden = [
+                    &ghr[..h],
+                    &ghr[h..2 * h],
+                    &ghr[2 * h..],
+                    &h_prev[cells.clone()],
+                ];
+                gru_row(
+                    [gr, gz, gn],
+                    hidden,
+                    &mut h_new[cells.clone()],
+                    &mut ghn[cells],
+                );
             }
         },
     )
+}
+
+/// One row of [`gru_forward`] (a function for the reason given at [`lstm_row`]):
+/// `g` = the r, z, n pre-activations (receive the activations); `hid` = the hidden
+/// projections for r, z, n and `h_{t-1}`.
+#[inline(always)]
+fn gru_row<T: GateFloat>(g: [&mut [T]; 3], hid: [&[T]; 4], hn: &mut [T], ghn: &mut [T]) {
+    let n = hn.len();
+    let [gr, gz, gn] = g;
+    let (gr, gz, gn, ghn) = (&mut gr[..n], &mut gz[..n], &mut gn[..n], &mut ghn[..n]);
+    let [ghr, ghz, ghh, hp] = hid.map(|v| &v[..n]);
+    for j in 0..n {
+        let r = T::sigmoid(gr[j] + ghr[j]);
+        let z = T::sigmoid(gz[j] + ghz[j]);
+        let hn_part = ghh[j];
+        let nv = T::tanh_fast(gn[j] + r * hn_part);
+        gr[j] = r;
+        gz[j] = z;
+        gn[j] = nv;
+        ghn[j] = hn_part;
+        hn[j] = nv + z * (hp[j] - nv);
+    }
 }
 
 /// Derivative of [`gru_forward`]: `dh` holds the gradient of `h_t` and receives the part
@@ -267,40 +302,56 @@ pub fn gru_backward<T: GateFloat>(
     dispatch(
         #[inline(always)]
         || {
-            for (((((g, ghn), hp), dh), dx), dhh) in gates
-                .chunks_exact(3 * h)
-                .zip(ghn.chunks_exact(h))
-                .zip(h_prev.chunks_exact(h))
-                .zip(dh.chunks_exact_mut(h))
-                .zip(dgx.chunks_exact_mut(3 * h))
-                .zip(dgh.chunks_exact_mut(3 * h))
-            {
-                let (gr, gz, gn) = (&g[..h], &g[h..2 * h], &g[2 * h..3 * h]);
-                let (ghn, hp, dh) = (&ghn[..h], &hp[..h], &mut dh[..h]);
-                let (dxr, rest) = dx.split_at_mut(h);
-                let (dxz, dxn) = rest.split_at_mut(h);
-                let (dxr, dxz, dxn) = (&mut dxr[..h], &mut dxz[..h], &mut dxn[..h]);
-                let (dhr, rest) = dhh.split_at_mut(h);
-                let (dhz, dhn) = rest.split_at_mut(h);
-                let (dhr, dhz, dhn) = (&mut dhr[..h], &mut dhz[..h], &mut dhn[..h]);
-                for j in 0..h {
-                    let (r, z, n) = (gr[j], gz[j], gn[j]);
-                    let one = T::one();
-                    let d = dh[j];
-                    let dn = d * (one - z) * (one - n * n);
-                    let dz = d * (hp[j] - n) * z * (one - z);
-                    let dr = dn * ghn[j] * r * (one - r);
-                    dxr[j] = dr;
-                    dxz[j] = dz;
-                    dxn[j] = dn;
-                    dhr[j] = dr;
-                    dhz[j] = dz;
-                    dhn[j] = dn * r;
-                    dh[j] = d * z;
-                }
+            for r in 0..dh.len() / h.max(1) {
+                let (g3, cells) = (r * 3 * h..(r + 1) * 3 * h, r * h..(r + 1) * h);
+                let g = &gates[g3.clone()];
+                let saved = [
+                    &g[..h],
+                    &g[h..2 * h],
+                    &g[2 * h..],
+                    &ghn[cells.clone()],
+                    &h_prev[cells.clone()],
+                ];
+                let (xr, rest) = dgx[g3.clone()].split_at_mut(h);
+                let (xz, xn) = rest.split_at_mut(h);
+                let (hr, rest) = dgh[g3].split_at_mut(h);
+                let (hz, hn) = rest.split_at_mut(h);
+                gru_backward_row(saved, &mut dh[cells], [xr, xz, xn], [hr, hz, hn]);
             }
         },
     )
+}
+
+/// One row of [`gru_backward`] (a function for the reason given at [`lstm_row`]):
+/// `s` = the activations r, z, n, the `W_hn h + b_hn` part and `h_{t-1}`.
+#[inline(always)]
+fn gru_backward_row<T: GateFloat>(
+    s: [&[T]; 5],
+    dh: &mut [T],
+    dx: [&mut [T]; 3],
+    dhh: [&mut [T]; 3],
+) {
+    let n = dh.len();
+    let [gr, gz, gn, ghn, hp] = s.map(|v| &v[..n]);
+    let [dxr, dxz, dxn] = dx;
+    let (dxr, dxz, dxn) = (&mut dxr[..n], &mut dxz[..n], &mut dxn[..n]);
+    let [dhr, dhz, dhn] = dhh;
+    let (dhr, dhz, dhn) = (&mut dhr[..n], &mut dhz[..n], &mut dhn[..n]);
+    let one = T::one();
+    for j in 0..n {
+        let (r, z, nv) = (gr[j], gz[j], gn[j]);
+        let d = dh[j];
+        let dn = d * (one - z) * (one - nv * nv);
+        let dz = d * (hp[j] - nv) * z * (one - z);
+        let dr = dn * ghn[j] * r * (one - r);
+        dxr[j] = dr;
+        dxz[j] = dz;
+        dxn[j] = dn;
+        dhr[j] = dr;
+        dhz[j] = dz;
+        dhn[j] = dn * r;
+        dh[j] = d * z;
+    }
 }
 
 #[cfg(test)]
