@@ -194,26 +194,39 @@ pub fn lstm_backward<T: GateFloat>(
                 let (di, rest) = dgates[g4].split_at_mut(h);
                 let (df, rest) = rest.split_at_mut(h);
                 let (dg, d_o) = rest.split_at_mut(h);
-                let saved = [&g[..h], &g[h..2 * h], &g[2 * h..3 * h], &g[3 * h..]];
-                let state = [
-                    &c_prev[cells.clone()],
-                    &tanh_c[cells.clone()],
-                    &dm[cells.clone()],
-                ];
-                lstm_backward_row(saved, state, &mut dc[cells], [di, df, dg, d_o]);
+                let (gi, gf, gg, go) = (&g[..h], &g[h..2 * h], &g[2 * h..3 * h], &g[3 * h..]);
+                let cp = &c_prev[cells.clone()];
+                let (tc, dmr) = (&tanh_c[cells.clone()], &dm[cells.clone()]);
+                let dcr = &mut dc[cells];
+                lstm_backward_row(gi, gf, gg, go, cp, tc, dmr, dcr, di, df, dg, d_o);
             }
         },
     )
 }
 
-/// One row of [`lstm_backward`] (a function for the reason given at [`lstm_row`]):
-/// `g` = the activations i, f, g, o; `s` = `c_{t-1}`, `tanh(c_t)`, `dm`.
+/// One row of [`lstm_backward`] (a function for the reason given at [`lstm_row`]; the
+/// slices are separate arguments because LLVM knows only a reference *argument* to be
+/// unaliased, not one inside an array): the activations i, f, g, o, then `c_{t-1}`,
+/// `tanh(c_t)`, `dm`, `dc`, and the four gradients written.
 #[inline(always)]
-fn lstm_backward_row<T: GateFloat>(g: [&[T]; 4], s: [&[T]; 3], dc: &mut [T], d: [&mut [T]; 4]) {
+#[allow(clippy::too_many_arguments)]
+fn lstm_backward_row<T: GateFloat>(
+    gi: &[T],
+    gf: &[T],
+    gg: &[T],
+    go: &[T],
+    cp: &[T],
+    tc: &[T],
+    dm: &[T],
+    dc: &mut [T],
+    di: &mut [T],
+    df: &mut [T],
+    dgg: &mut [T],
+    d_o: &mut [T],
+) {
     let n = dc.len();
-    let [gi, gf, gg, go] = g.map(|v| &v[..n]);
-    let [cp, tc, dm] = s.map(|v| &v[..n]);
-    let [di, df, dgg, d_o] = d;
+    let (gi, gf, gg, go) = (&gi[..n], &gf[..n], &gg[..n], &go[..n]);
+    let (cp, tc, dm) = (&cp[..n], &tc[..n], &dm[..n]);
     let (di, df, dgg, d_o) = (&mut di[..n], &mut df[..n], &mut dgg[..n], &mut d_o[..n]);
     let one = T::one();
     for j in 0..n {
@@ -248,32 +261,35 @@ pub fn gru_forward<T: GateFloat>(
                 let ghr = &gh[g3.clone()];
                 let (gr, rest) = gates[g3].split_at_mut(h);
                 let (gz, gn) = rest.split_at_mut(h);
-                let hidden = [
-                    &ghr[..h],
-                    &ghr[h..2 * h],
-                    &ghr[2 * h..],
-                    &h_prev[cells.clone()],
-                ];
-                gru_row(
-                    [gr, gz, gn],
-                    hidden,
-                    &mut h_new[cells.clone()],
-                    &mut ghn[cells],
-                );
+                let (hr, hz, hh) = (&ghr[..h], &ghr[h..2 * h], &ghr[2 * h..]);
+                let hp = &h_prev[cells.clone()];
+                let (hn, gn_saved) = (&mut h_new[cells.clone()], &mut ghn[cells]);
+                gru_row(gr, gz, gn, hr, hz, hh, hp, hn, gn_saved);
             }
         },
     )
 }
 
-/// One row of [`gru_forward`] (a function for the reason given at [`lstm_row`]):
-/// `g` = the r, z, n pre-activations (receive the activations); `hid` = the hidden
-/// projections for r, z, n and `h_{t-1}`.
+/// One row of [`gru_forward`] (a function, with one argument per slice, for the reasons
+/// given at [`lstm_row`] and [`lstm_backward_row`]): the r, z, n pre-activations
+/// (receive the activations), the hidden projections for r, z, n, `h_{t-1}`, `h_t` and
+/// the saved `W_hn h + b_hn`.
 #[inline(always)]
-fn gru_row<T: GateFloat>(g: [&mut [T]; 3], hid: [&[T]; 4], hn: &mut [T], ghn: &mut [T]) {
+#[allow(clippy::too_many_arguments)]
+fn gru_row<T: GateFloat>(
+    gr: &mut [T],
+    gz: &mut [T],
+    gn: &mut [T],
+    ghr: &[T],
+    ghz: &[T],
+    ghh: &[T],
+    hp: &[T],
+    hn: &mut [T],
+    ghn: &mut [T],
+) {
     let n = hn.len();
-    let [gr, gz, gn] = g;
     let (gr, gz, gn, ghn) = (&mut gr[..n], &mut gz[..n], &mut gn[..n], &mut ghn[..n]);
-    let [ghr, ghz, ghh, hp] = hid.map(|v| &v[..n]);
+    let (ghr, ghz, ghh, hp) = (&ghr[..n], &ghz[..n], &ghh[..n], &hp[..n]);
     for j in 0..n {
         let r = T::sigmoid(gr[j] + ghr[j]);
         let z = T::sigmoid(gz[j] + ghz[j]);
@@ -305,37 +321,53 @@ pub fn gru_backward<T: GateFloat>(
             for r in 0..dh.len() / h.max(1) {
                 let (g3, cells) = (r * 3 * h..(r + 1) * 3 * h, r * h..(r + 1) * h);
                 let g = &gates[g3.clone()];
-                let saved = [
-                    &g[..h],
-                    &g[h..2 * h],
-                    &g[2 * h..],
-                    &ghn[cells.clone()],
-                    &h_prev[cells.clone()],
-                ];
+                let (gr, gz, gn) = (&g[..h], &g[h..2 * h], &g[2 * h..]);
+                let (ghn_r, hp) = (&ghn[cells.clone()], &h_prev[cells.clone()]);
                 let (xr, rest) = dgx[g3.clone()].split_at_mut(h);
                 let (xz, xn) = rest.split_at_mut(h);
                 let (hr, rest) = dgh[g3].split_at_mut(h);
                 let (hz, hn) = rest.split_at_mut(h);
-                gru_backward_row(saved, &mut dh[cells], [xr, xz, xn], [hr, hz, hn]);
+                gru_backward_row(
+                    gr,
+                    gz,
+                    gn,
+                    ghn_r,
+                    hp,
+                    &mut dh[cells],
+                    xr,
+                    xz,
+                    xn,
+                    hr,
+                    hz,
+                    hn,
+                );
             }
         },
     )
 }
 
-/// One row of [`gru_backward`] (a function for the reason given at [`lstm_row`]):
-/// `s` = the activations r, z, n, the `W_hn h + b_hn` part and `h_{t-1}`.
+/// One row of [`gru_backward`] (a function, one argument per slice, as
+/// [`lstm_backward_row`]): the activations r, z, n, the saved `W_hn h + b_hn`, `h_{t-1}`,
+/// `dh`, then the input and hidden pre-activation gradients for r, z, n.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn gru_backward_row<T: GateFloat>(
-    s: [&[T]; 5],
+    gr: &[T],
+    gz: &[T],
+    gn: &[T],
+    ghn: &[T],
+    hp: &[T],
     dh: &mut [T],
-    dx: [&mut [T]; 3],
-    dhh: [&mut [T]; 3],
+    dxr: &mut [T],
+    dxz: &mut [T],
+    dxn: &mut [T],
+    dhr: &mut [T],
+    dhz: &mut [T],
+    dhn: &mut [T],
 ) {
     let n = dh.len();
-    let [gr, gz, gn, ghn, hp] = s.map(|v| &v[..n]);
-    let [dxr, dxz, dxn] = dx;
+    let (gr, gz, gn, ghn, hp) = (&gr[..n], &gz[..n], &gn[..n], &ghn[..n], &hp[..n]);
     let (dxr, dxz, dxn) = (&mut dxr[..n], &mut dxz[..n], &mut dxn[..n]);
-    let [dhr, dhz, dhn] = dhh;
     let (dhr, dhz, dhn) = (&mut dhr[..n], &mut dhz[..n], &mut dhn[..n]);
     let one = T::one();
     for j in 0..n {
