@@ -42,6 +42,32 @@ fn row_segments(wo: usize, p0: usize, p1: usize, mut f: impl FnMut(usize, usize,
     }
 }
 
+/// `dst.copy_from_slice(src)` for the short runs of im2col (one output row, e.g. 24
+/// elements): in blocks of 8 moved as values, so a run costs a few vector moves rather
+/// than a `memcpy` call; long runs still go to `memcpy`.
+#[inline(always)]
+fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
+    const B: usize = 8;
+    let n = dst.len();
+    if n >= 8 * B {
+        dst.copy_from_slice(src);
+        return;
+    }
+    if n < B {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let block = |dst: &mut [T], src: &[T], at: usize| {
+        let v: [T; B] = src[at..at + B].try_into().expect("block");
+        dst[at..at + B].copy_from_slice(&v);
+    };
+    for at in (0..n - B).step_by(B) {
+        block(dst, src, at);
+    }
+    // The last block ends at `n` (it may overlap the one before: same values).
+    block(dst, src, n - B);
+}
+
 /// Columns `p0..p1` of the column matrix of [`im2col`], as a `[cg * kh * kw, p1 - p0]`
 /// matrix in `col` (a block of output positions, so a block's columns stay in cache
 /// between im2col and the GEMM).
@@ -77,7 +103,7 @@ pub(super) fn im2col_cols<T: ConvElem>(
                     dst[b - ox0..].fill(T::default());
                     if sw == 1 {
                         let s0 = (a as isize + off) as usize;
-                        dst[a - ox0..b - ox0].copy_from_slice(&src[s0..s0 + b - a]);
+                        copy_run(&mut dst[a - ox0..b - ox0], &src[s0..s0 + b - a]);
                     } else {
                         for (ox, d) in (a..b).zip(&mut dst[a - ox0..b - ox0]) {
                             *d = src[(ox as isize * sw as isize + off) as usize];
