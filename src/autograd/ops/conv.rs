@@ -332,11 +332,17 @@ fn convolution(
             let gw = need[1].then(|| weight_product(gy, x, g));
             let mut out = vec![gx, gw];
             if need.len() > 2 {
-                out.push(need[2].then(|| gy.sum_dims(&[0, 2, 3], false)));
+                out.push(need[2].then(|| bias_grad(gy)));
             }
             out
         }
     })
+}
+
+/// The bias gradient `g.sum((0, 2, 3))`, summed over each plane first (contiguous runs)
+/// and then over the batch: the one-step sum over dims 0, 2, 3 permutes `g` into a copy.
+fn bias_grad(g: &Tensor) -> Tensor {
+    g.sum_dims(&[2, 3], false).sum_dims(&[0], false)
 }
 
 /// The transposed product `G(u, w)` (a convolution's input gradient, and the forward
@@ -363,7 +369,7 @@ fn transposed(
             let gw = need[1].then(|| weight_product(u, v, g));
             let mut out = vec![gu, gw];
             if need.len() > 2 {
-                out.push(need[2].then(|| v.sum_dims(&[0, 2, 3], false)));
+                out.push(need[2].then(|| bias_grad(v)));
             }
             out
         }

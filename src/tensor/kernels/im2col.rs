@@ -29,17 +29,45 @@ pub(super) fn col2im<T: ConvElem>(g: &ConvGeom, col: &[T], c0: usize, gx: &mut [
     col2im_cols(g, col, c0, gx, 0, g.hw_out());
 }
 
-/// Calls `f(dst_offset, oy, ox0, ox1)` for the output rows that output positions
-/// `p0..p1` (row-major over `ho x wo`) cover, each cut to its part of the range.
-#[inline(always)]
-fn row_segments(wo: usize, p0: usize, p1: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+/// `(dst_offset, oy, ox0, ox1)` for the output rows that output positions `p0..p1`
+/// (row-major over `ho x wo`) cover, each cut to its part of the range. Worked out once
+/// per block and reused for every row of the column matrix (no division per row).
+fn row_segments(wo: usize, p0: usize, p1: usize) -> Vec<(usize, usize, usize, usize)> {
+    let mut segs = Vec::with_capacity((p1 - p0) / wo.max(1) + 2);
     let mut p = p0;
     while p < p1 {
         let (oy, ox0) = (p / wo, p % wo);
         let ox1 = wo.min(ox0 + (p1 - p));
-        f(p - p0, oy, ox0, ox1);
+        segs.push((p - p0, oy, ox0, ox1));
         p += ox1 - ox0;
     }
+    segs
+}
+
+/// `dst.copy_from_slice(src)` for the short runs of im2col (one output row, e.g. 24
+/// elements): in blocks of 8 moved as values, so a run costs a few vector moves rather
+/// than a `memcpy` call; long runs still go to `memcpy`.
+#[inline(always)]
+fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
+    const B: usize = 8;
+    let n = dst.len();
+    if n >= 8 * B {
+        dst.copy_from_slice(src);
+        return;
+    }
+    if n < B {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let block = |dst: &mut [T], src: &[T], at: usize| {
+        let v: [T; B] = src[at..at + B].try_into().expect("block");
+        dst[at..at + B].copy_from_slice(&v);
+    };
+    for at in (0..n - B).step_by(B) {
+        block(dst, src, at);
+    }
+    // The last block ends at `n` (it may overlap the one before: same values).
+    block(dst, src, n - B);
 }
 
 /// Columns `p0..p1` of the column matrix of [`im2col`], as a `[cg * kh * kw, p1 - p0]`
@@ -55,6 +83,7 @@ pub(super) fn im2col_cols<T: ConvElem>(
 ) {
     let (nb, plane) = (p1 - p0, g.h * g.w);
     let [sh, sw] = g.stride;
+    let segs = row_segments(g.wo, p0, p1);
     let mut rows = col.chunks_exact_mut(nb);
     for c in 0..g.cg() {
         let xp = &x[(c0 + c) * plane..][..plane];
@@ -63,12 +92,12 @@ pub(super) fn im2col_cols<T: ConvElem>(
                 let row = rows.next().expect("column buffer");
                 let off = (j * g.dil[1]) as isize - g.pad[1] as isize;
                 let (lo, hi) = valid_cols(off, sw, g.w, g.wo);
-                row_segments(g.wo, p0, p1, |at, oy, ox0, ox1| {
+                for &(at, oy, ox0, ox1) in &segs {
                     let dst = &mut row[at..][..ox1 - ox0];
                     let iy = (oy * sh + i * g.dil[0]) as isize - g.pad[0] as isize;
                     if iy < 0 || iy as usize >= g.h || lo == hi {
                         dst.fill(T::default());
-                        return;
+                        continue;
                     }
                     let src = &xp[iy as usize * g.w..][..g.w];
                     let (a, b) = (lo.clamp(ox0, ox1), hi.clamp(ox0, ox1));
@@ -77,13 +106,13 @@ pub(super) fn im2col_cols<T: ConvElem>(
                     dst[b - ox0..].fill(T::default());
                     if sw == 1 {
                         let s0 = (a as isize + off) as usize;
-                        dst[a - ox0..b - ox0].copy_from_slice(&src[s0..s0 + b - a]);
+                        copy_run(&mut dst[a - ox0..b - ox0], &src[s0..s0 + b - a]);
                     } else {
                         for (ox, d) in (a..b).zip(&mut dst[a - ox0..b - ox0]) {
                             *d = src[(ox as isize * sw as isize + off) as usize];
                         }
                     }
-                });
+                }
             }
         }
     }
@@ -101,6 +130,7 @@ pub(super) fn col2im_cols<T: ConvElem>(
 ) {
     let (nb, plane) = (p1 - p0, g.h * g.w);
     let [sh, sw] = g.stride;
+    let segs = row_segments(g.wo, p0, p1);
     let mut rows = col.chunks_exact(nb);
     for c in 0..g.cg() {
         let xp = &mut gx[(c0 + c) * plane..][..plane];
@@ -112,14 +142,14 @@ pub(super) fn col2im_cols<T: ConvElem>(
                 if lo == hi {
                     continue;
                 }
-                row_segments(g.wo, p0, p1, |at, oy, ox0, ox1| {
+                for &(at, oy, ox0, ox1) in &segs {
                     let iy = (oy * sh + i * g.dil[0]) as isize - g.pad[0] as isize;
                     if iy < 0 || iy as usize >= g.h {
-                        return;
+                        continue;
                     }
                     let (a, b) = (lo.clamp(ox0, ox1), hi.clamp(ox0, ox1));
                     if a >= b {
-                        return;
+                        continue;
                     }
                     let src = &row[at + a - ox0..at + b - ox0];
                     let dst = &mut xp[iy as usize * g.w..][..g.w];
@@ -133,7 +163,7 @@ pub(super) fn col2im_cols<T: ConvElem>(
                             dst[(ox as isize * sw as isize + off) as usize] += v;
                         }
                     }
-                });
+                }
             }
         }
     }

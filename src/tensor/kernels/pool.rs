@@ -69,9 +69,20 @@ pub fn max_pool2d_indices<T: PoolElem>(g: &PoolGeom, x: &[T]) -> Vec<i64> {
     let (plane, out) = (g.h * g.w, g.ho * g.wo);
     let mut idx = vec![0i64; g.planes * out];
     let chunk = plane_chunk(g.planes, plane);
+    // The common 2x2 window at stride 2 whose windows all lie inside the plane.
+    let pool2x2 = g.k == [2, 2]
+        && g.stride == [2, 2]
+        && g.pad == [0, 0]
+        && g.dil == [1, 1]
+        && 2 * g.ho <= g.h
+        && 2 * g.wo <= g.w;
     for_each_chunk_mut(&mut idx, chunk * out, |c, part| {
         for (p, o) in part.chunks_exact_mut(out).enumerate() {
             let xp = &x[(c * chunk + p) * plane..][..plane];
+            if pool2x2 {
+                indices_2x2(xp, g.w, o, g.ho, g.wo);
+                continue;
+            }
             for oy in 0..g.ho {
                 let mut ih0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
                 let ih1 = (ih0 + ((g.k[0] - 1) * g.dil[0]) as isize + 1).min(g.h as isize);
@@ -102,6 +113,54 @@ pub fn max_pool2d_indices<T: PoolElem>(g: &PoolGeom, x: &[T]) -> Vec<i64> {
         }
     });
     idx
+}
+
+/// [`max_pool2d_indices`] of one plane (`w` wide) for 2x2 windows at stride 2, every
+/// window inside the plane: the same scan order and rules (NaN wins, first maximum wins
+/// ties) with the four taps unrolled.
+fn indices_2x2<T: PoolElem>(xp: &[T], w: usize, o: &mut [i64], ho: usize, wo: usize) {
+    for oy in 0..ho {
+        let r0 = 2 * oy * w;
+        let (a, b) = (&xp[r0..][..2 * wo], &xp[r0 + w..][..2 * wo]);
+        for (ox, d) in o[oy * wo..][..wo].iter_mut().enumerate() {
+            let i = 2 * ox;
+            let mut best = r0 + i;
+            let mut val = T::neg_inf();
+            for (v, at) in [
+                (a[i], r0 + i),
+                (a[i + 1], r0 + i + 1),
+                (b[i], r0 + w + i),
+                (b[i + 1], r0 + w + i + 1),
+            ] {
+                if v > val || v.nan() {
+                    val = v;
+                    best = at;
+                }
+            }
+            *d = best as i64;
+        }
+    }
+}
+
+/// The values at max pooling's indices: `x[plane][idx]` for each output, `[planes, ho,
+/// wo]`, parallel over planes as the indices are.
+fn gather_planes<T: PoolElem>(g: &PoolGeom, x: &[T], idx: &[i64], plane: usize) -> Vec<T> {
+    let out = g.ho * g.wo;
+    let mut vals = vec![T::default(); idx.len()];
+    if out == 0 {
+        return vals;
+    }
+    let chunk = plane_chunk(g.planes, plane);
+    for_each_chunk_mut(&mut vals, chunk * out, |c, part| {
+        for (p, o) in part.chunks_exact_mut(out).enumerate() {
+            let q = c * chunk + p;
+            let xp = &x[q * plane..][..plane];
+            for (v, &i) in o.iter_mut().zip(&idx[q * out..][..out]) {
+                *v = xp[i as usize];
+            }
+        }
+    });
+    vals
 }
 
 /// The input gradient of max pooling: each output's gradient added at its argmax.
@@ -319,12 +378,7 @@ pub mod cpu {
         floats!(x.dtype(), "\"max_pool2d\"", T => {
             x.with_contiguous::<T, _>(|x| {
                 let idx = super::max_pool2d_indices(g, x);
-                let out = g.ho * g.wo;
-                let vals: Vec<T> = idx
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &j)| x[(i / out.max(1)) * plane + j as usize])
-                    .collect();
+                let vals = super::gather_planes(g, x, &idx, plane);
                 (Tensor::from_vec(vals, &shape), Tensor::from_vec(idx, &shape))
             })
         })
@@ -333,9 +387,10 @@ pub mod cpu {
     /// [`super::max_backward`] on host buffers.
     pub fn max_pool2d_backward(gy: &Tensor, idx: &Tensor, g: &PoolGeom) -> Tensor {
         let shape = with_plane(gy, g.h, g.w);
-        let idx = idx.to_vec::<i64>();
         floats!(gy.dtype(), "\"max_pool2d_backward\"", T => {
-            let v = gy.with_contiguous::<T, _>(|d| super::max_pool2d_backward(g, d, &idx));
+            let v = idx.with_contiguous::<i64, _>(|idx| {
+                gy.with_contiguous::<T, _>(|d| super::max_pool2d_backward(g, d, idx))
+            });
             Tensor::from_vec(v, &shape)
         })
     }
@@ -372,5 +427,54 @@ pub mod cpu {
             let v = gy.with_contiguous::<T, _>(|d| super::adaptive_avg_pool2d_backward(g, d));
             Tensor::from_vec(v, &shape)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The unrolled 2x2 path keeps the general scan's rules: the first maximum wins a
+    /// tie, NaN wins (the last NaN of a window), all -inf picks the first tap; odd
+    /// planes drop their last row and column.
+    #[test]
+    fn two_by_two_windows_follow_the_general_rules() {
+        let (h, w) = (5, 7);
+        let nan = f64::NAN;
+        let ninf = f64::NEG_INFINITY;
+        let mut x: Vec<f64> = (0..h * w).map(|i| ((i * 5) % 4) as f64).collect();
+        x[0..2].copy_from_slice(&[nan, nan]);
+        x[2..4].copy_from_slice(&[ninf, ninf]);
+        x[w + 2..w + 4].copy_from_slice(&[ninf, ninf]);
+        x[4..6].copy_from_slice(&[3.0, 3.0]);
+        let g = PoolGeom {
+            planes: 1,
+            h,
+            w,
+            ho: h / 2,
+            wo: w / 2,
+            k: [2, 2],
+            stride: [2, 2],
+            pad: [0, 0],
+            dil: [1, 1],
+        };
+        let got = max_pool2d_indices(&g, &x);
+        let mut want = Vec::new();
+        for oy in 0..g.ho {
+            for ox in 0..g.wo {
+                let (mut best, mut val) = ((2 * oy) * w + 2 * ox, ninf);
+                for i in 0..2 {
+                    for j in 0..2 {
+                        let at = (2 * oy + i) * w + 2 * ox + j;
+                        if x[at] > val || x[at].is_nan() {
+                            (best, val) = (at, x[at]);
+                        }
+                    }
+                }
+                want.push(best as i64);
+            }
+        }
+        assert_eq!(got, want);
+        assert_eq!(&got[..3], &[1, 2, 4]);
     }
 }

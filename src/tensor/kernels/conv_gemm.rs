@@ -1,0 +1,428 @@
+//! A register-blocked AVX-512 product for the convolution kernels:
+//! `C (+)= A·B` where `B` and `C` have unit column stride (rows of contiguous
+//! elements) and `A` is any strided matrix.
+//!
+//! Why not the `gemm` crate here: a convolution's products are many small ones (one
+//! per image and column block, e.g. 64x576x288 for the MNIST example's second layer),
+//! and the crate packs both operands on every call. Here nothing is packed: the column
+//! matrix that im2col writes already is a row-major `B`, the weight (or its transpose)
+//! is read as broadcast scalars, and an `MR x (NV*16)` block of `C` stays in registers
+//! over a chunk of `KC` rows of `B` (which stays in L1 for all the row blocks of `A`).
+//! Only the AVX-512 path exists ([`available`]); elsewhere the callers use the crate.
+
+use super::simd::{Capability, capability};
+
+/// Whether [`gemm_rows`] can run: the CPU has AVX-512 and the level is not capped below.
+pub fn available() -> bool {
+    cfg!(target_arch = "x86_64") && capability() == Capability::Avx512
+}
+
+/// The element types with a register-blocked kernel (`f32`, `f64`).
+pub trait RowGemm: Copy + Default + 'static {
+    /// `C (+)= A·B` for an `m x k` `A` (element `(i, p)` at `a[i * a_s[0] + p * a_s[1]]`),
+    /// a `k x n` `B` (element `(p, j)` at `b[p * b_rs + j]`) and an `m x n` `C` (element
+    /// `(i, j)` at `c[i * c_rs + j]`); accumulates into `C` when `acc`, otherwise
+    /// overwrites it (zeros when `k == 0`).
+    ///
+    /// # Panics
+    /// If [`available`] is false, or a slice is too short for its shape and strides
+    /// (negative strides are not supported).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_rows(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        a_s: [usize; 2],
+        b: &[Self],
+        b_rs: usize,
+        c: &mut [Self],
+        c_rs: usize,
+        acc: bool,
+    );
+}
+
+/// Panics unless every element a `rows x cols` matrix with strides `(rs, cs)` addresses
+/// is inside `0..len`.
+fn fits(what: &str, len: usize, rows: usize, cols: usize, rs: usize, cs: usize) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let last = (rows - 1) * rs + (cols - 1) * cs;
+    assert!(
+        last < len,
+        "conv gemm: {what} is {rows}x{cols} with strides ({rs}, {cs}), needing index {last}, but its slice has length {len}"
+    );
+}
+
+/// Columns of `C` per register block: `NV` vectors.
+const NV_WIDE: usize = 3;
+/// Rows of `C` per register block with [`NV_WIDE`] vectors (8 x 3 = 24 accumulators).
+const MR_WIDE: usize = 8;
+/// The block for `n` a multiple of four vectors but not of three (e.g. 64 columns):
+/// 6 x 4 = 24 accumulators.
+const NV_SQ: usize = 4;
+const MR_SQ: usize = 6;
+/// Rows of `B` per chunk (kept in L1 while all row blocks of `A` pass over it).
+const KC: usize = 128;
+
+/// Calls `tile::<mi, nv>` for runtime `mi` (1..=8) and `nv` (1..=4).
+macro_rules! call_tile {
+    (@m $mi:expr, $nv:expr, $args:tt, $($m:literal)*) => {
+        match $mi {
+            $($m => call_tile!(@n $m, $nv, $args),)*
+            _ => unreachable!("conv gemm: row block"),
+        }
+    };
+    (@n $m:literal, $nv:expr, [$($arg:expr),*]) => {
+        match $nv {
+            1 => tile::<$m, 1>($($arg),*),
+            2 => tile::<$m, 2>($($arg),*),
+            3 => tile::<$m, 3>($($arg),*),
+            4 if $m <= 6 => tile::<$m, 4>($($arg),*),
+            _ => unreachable!("conv gemm: column block"),
+        }
+    };
+    ($mi:expr, $nv:expr, $($arg:expr),*) => {
+        call_tile!(@m $mi, $nv, [$($arg),*], 1 2 3 4 5 6 7 8)
+    };
+}
+
+macro_rules! row_gemm_impl {
+    ($modname:ident, $t:ty, $lanes:expr, $v:ty, $mask:ty,
+     $zero:ident, $set1:ident, $fmadd:ident, $loadu:ident, $storeu:ident,
+     $mloadz:ident, $mstore:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $modname {
+            use std::arch::x86_64::*;
+
+            /// Lanes per vector.
+            pub(super) const L: usize = $lanes;
+
+            /// One `MR x NV` block of `C` over `kc` rows of `B`; the last vector of each
+            /// row is masked by `last`.
+            ///
+            /// # Safety
+            /// AVX-512F must be available, and every addressed element (`MR` rows of `A`
+            /// over `kc` columns, `kc` rows of `B` and `MR` rows of `C` over the unmasked
+            /// lanes of `NV` vectors) must be in bounds.
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn tile<const MR: usize, const NV: usize>(
+                kc: usize,
+                a: *const $t,
+                ars: usize,
+                acs: usize,
+                b: *const $t,
+                brs: usize,
+                c: *mut $t,
+                crs: usize,
+                last: $mask,
+                load: bool,
+            ) {
+                // SAFETY: the caller guarantees the bounds; masked lanes are not accessed.
+                unsafe {
+                    let mut acc: [[$v; NV]; MR] = [[$zero(); NV]; MR];
+                    if load {
+                        for i in 0..MR {
+                            let row = c.add(i * crs);
+                            for v in 0..NV {
+                                acc[i][v] = if v + 1 == NV {
+                                    $mloadz(last, row.add(v * L))
+                                } else {
+                                    $loadu(row.add(v * L))
+                                };
+                            }
+                        }
+                    }
+                    let (mut ap, mut bp) = (a, b);
+                    for _ in 0..kc {
+                        let mut bv: [$v; NV] = [$zero(); NV];
+                        for v in 0..NV {
+                            bv[v] = if v + 1 == NV {
+                                $mloadz(last, bp.add(v * L))
+                            } else {
+                                $loadu(bp.add(v * L))
+                            };
+                        }
+                        for i in 0..MR {
+                            let av = $set1(*ap.add(i * ars));
+                            for v in 0..NV {
+                                acc[i][v] = $fmadd(av, bv[v], acc[i][v]);
+                            }
+                        }
+                        ap = ap.wrapping_add(acs);
+                        bp = bp.wrapping_add(brs);
+                    }
+                    for i in 0..MR {
+                        let row = c.add(i * crs);
+                        for v in 0..NV {
+                            if v + 1 == NV {
+                                $mstore(row.add(v * L), last, acc[i][v]);
+                            } else {
+                                $storeu(row.add(v * L), acc[i][v]);
+                            }
+                        }
+                    }
+                }
+            }
+
+            /// The blocked loops over `C`.
+            ///
+            /// # Safety
+            /// AVX-512F must be available and the operands in bounds (checked by the
+            /// caller for the whole product).
+            #[target_feature(enable = "avx512f")]
+            #[allow(clippy::too_many_arguments)]
+            pub(super) unsafe fn gemm(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: *const $t,
+                [ars, acs]: [usize; 2],
+                b: *const $t,
+                brs: usize,
+                c: *mut $t,
+                crs: usize,
+                acc: bool,
+            ) {
+                let (mr, nvmax) = if n % (super::NV_SQ * L) == 0 && n % (super::NV_WIDE * L) != 0 {
+                    (super::MR_SQ, super::NV_SQ)
+                } else {
+                    (super::MR_WIDE, super::NV_WIDE)
+                };
+                let nr = nvmax * L;
+                let chunks = k.div_ceil(super::KC).max(1);
+                let kc_len = k.div_ceil(chunks);
+                // SAFETY: every block below stays inside the `m x n` / `m x k` / `k x n`
+                // operands, which the caller checked.
+                unsafe {
+                    for j0 in (0..n).step_by(nr) {
+                        let nj = nr.min(n - j0);
+                        let nv = nj.div_ceil(L);
+                        let tail = nj - (nv - 1) * L;
+                        let last = (((1u32 << tail) - 1) & 0xffff) as $mask;
+                        let last = if tail == L { !0 } else { last };
+                        if k == 0 {
+                            if !acc {
+                                for i in 0..m {
+                                    std::ptr::write_bytes(c.add(i * crs + j0), 0, nj);
+                                }
+                            }
+                            continue;
+                        }
+                        let mut k0 = 0;
+                        while k0 < k {
+                            let kc = kc_len.min(k - k0);
+                            let load = acc || k0 > 0;
+                            let mut i0 = 0;
+                            while i0 < m {
+                                let mi = mr.min(m - i0);
+                                call_tile!(
+                                    mi,
+                                    nv,
+                                    kc,
+                                    a.add(i0 * ars + k0 * acs),
+                                    ars,
+                                    acs,
+                                    b.add(k0 * brs + j0),
+                                    brs,
+                                    c.add(i0 * crs + j0),
+                                    crs,
+                                    last,
+                                    load
+                                );
+                                i0 += mi;
+                            }
+                            k0 += kc;
+                        }
+                    }
+                }
+            }
+        }
+
+        impl RowGemm for $t {
+            fn gemm_rows(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: &[Self],
+                a_s: [usize; 2],
+                b: &[Self],
+                b_rs: usize,
+                c: &mut [Self],
+                c_rs: usize,
+                acc: bool,
+            ) {
+                assert!(available(), "conv gemm: needs AVX-512");
+                if m == 0 || n == 0 {
+                    return;
+                }
+                fits("A", a.len(), m, k, a_s[0], a_s[1]);
+                fits("B", b.len(), k, n, b_rs, 1);
+                fits("C", c.len(), m, n, c_rs, 1);
+                assert!(
+                    m <= 1 || c_rs >= n,
+                    "conv gemm: C rows of {n} overlap with row stride {c_rs}"
+                );
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: AVX-512 is available (asserted) and the three operands were
+                // checked to fit their slices; `c` is exclusively borrowed.
+                unsafe {
+                    $modname::gemm(
+                        m,
+                        n,
+                        k,
+                        a.as_ptr(),
+                        a_s,
+                        b.as_ptr(),
+                        b_rs,
+                        c.as_mut_ptr(),
+                        c_rs,
+                        acc,
+                    )
+                }
+            }
+        }
+    };
+}
+
+row_gemm_impl!(
+    f32_avx512,
+    f32,
+    16,
+    __m512,
+    __mmask16,
+    _mm512_setzero_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_maskz_loadu_ps,
+    _mm512_mask_storeu_ps
+);
+row_gemm_impl!(
+    f64_avx512,
+    f64,
+    8,
+    __m512d,
+    __mmask8,
+    _mm512_setzero_pd,
+    _mm512_set1_pd,
+    _mm512_fmadd_pd,
+    _mm512_loadu_pd,
+    _mm512_storeu_pd,
+    _mm512_maskz_loadu_pd,
+    _mm512_mask_storeu_pd
+);
+
+/// `dst[j * rows + i] = src[i * src_rs + j]` for an `rows x cols` block of `src`:
+/// the transpose, contiguous, in 8 x 8 tiles so both sides stay in cache lines.
+pub fn transpose<T: Copy>(src: &[T], rows: usize, cols: usize, src_rs: usize, dst: &mut [T]) {
+    const B: usize = 8;
+    fits("transpose source", src.len(), rows, cols, src_rs, 1);
+    assert!(
+        dst.len() >= rows * cols,
+        "conv transpose: destination too short"
+    );
+    for i0 in (0..rows).step_by(B) {
+        let i1 = (i0 + B).min(rows);
+        for j0 in (0..cols).step_by(B) {
+            let j1 = (j0 + B).min(cols);
+            for i in i0..i1 {
+                let s = &src[i * src_rs..];
+                for j in j0..j1 {
+                    dst[j * rows + i] = s[j];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[f64],
+        a_s: [usize; 2],
+        b: &[f64],
+        brs: usize,
+    ) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                for p in 0..k {
+                    c[i * n + j] += a[i * a_s[0] + p * a_s[1]] * b[p * brs + j];
+                }
+            }
+        }
+        c
+    }
+
+    /// Every tail of rows, columns and chunks, both block shapes, both strides of `A`,
+    /// overwrite and accumulate, f32 and f64, against the definition (small integers,
+    /// so the sums are exact in both types).
+    #[test]
+    fn matches_the_definition_for_every_block_tail() {
+        if !available() {
+            return;
+        }
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (3, 5, 2),
+            (8, 48, 7),
+            (9, 49, 130),
+            (17, 64, 257),
+            (6, 64, 0),
+            (13, 33, 300),
+            (64, 128, 3),
+            (7, 17, 129),
+        ] {
+            for trans in [false, true] {
+                let a_s = if trans { [1, m] } else { [k, 1] };
+                let a: Vec<f64> = (0..m * k).map(|i| ((i * 7) % 5) as f64 - 2.0).collect();
+                let brs = n + 3;
+                let b: Vec<f64> = (0..k * brs).map(|i| ((i * 3) % 7) as f64 - 3.0).collect();
+                let want = naive(m, n, k, &a, a_s, &b, brs);
+                let crs = n + 1;
+                for acc in [false, true] {
+                    let mut c = vec![1.0; m * crs];
+                    f64::gemm_rows(m, n, k, &a, a_s, &b, brs, &mut c, crs, acc);
+                    let af: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+                    let bf: Vec<f32> = b.iter().map(|&v| v as f32).collect();
+                    let mut cf = vec![1.0f32; m * crs];
+                    f32::gemm_rows(m, n, k, &af, a_s, &bf, brs, &mut cf, crs, acc);
+                    for i in 0..m {
+                        for j in 0..crs {
+                            let w = if j < n {
+                                want[i * n + j] + if acc { 1.0 } else { 0.0 }
+                            } else {
+                                1.0 // the gap between rows is not touched
+                            };
+                            assert_eq!(c[i * crs + j], w, "f64 {m} {n} {k} {trans} {acc}");
+                            assert_eq!(cf[i * crs + j] as f64, w, "f32 {m} {n} {k} {trans} {acc}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transpose_of_a_strided_block() {
+        let src: Vec<u32> = (0..11 * 20).collect();
+        let (rows, cols) = (11, 17);
+        let mut dst = vec![0; rows * cols];
+        transpose(&src, rows, cols, 20, &mut dst);
+        for i in 0..rows {
+            for j in 0..cols {
+                assert_eq!(dst[j * rows + i], src[i * 20 + j]);
+            }
+        }
+    }
+}
