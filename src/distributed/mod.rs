@@ -51,12 +51,12 @@ pub use collectives::{
 #[cfg(feature = "mpi")]
 pub use ddp::{DdpOptions, DistributedDataParallel, GradientSync, NoSyncGuard};
 #[cfg(feature = "mpi")]
-pub use reducer::DdpStats;
-#[cfg(feature = "mpi")]
 pub use group::{
     destroy_process_group, get_local_rank, get_local_world_size, get_rank, get_world_size,
     init_process_group, is_initialized,
 };
+#[cfg(feature = "mpi")]
+pub use reducer::DdpStats;
 #[cfg(feature = "mpi")]
 pub use watchdog::{get_timeout, set_timeout};
 

@@ -325,7 +325,10 @@ impl Reducer {
         unsafe {
             let (recv, _) = lend_bytes_mut("DistributedDataParallel", &bucket.flat);
             let send = match &bucket.scratch {
-                Some(s) => lend_bytes_mut("DistributedDataParallel", s).0.cast_const().cast(),
+                Some(s) => lend_bytes_mut("DistributedDataParallel", s)
+                    .0
+                    .cast_const()
+                    .cast(),
                 None => raw::in_place().expect("MPI_IN_PLACE"),
             };
             if here {

@@ -36,7 +36,9 @@ fn set(dst: &[Tensor], src: &[Tensor]) {
 /// Each rank's batch: different on every rank, so their running statistics differ.
 fn batch(rank: usize, step: usize) -> Tensor {
     kiln::manual_seed(500 + 10 * rank as u64 + step as u64);
-    Tensor::randn(&[8, 4]).mul_scalar(rank as f64 + 1.0).add_scalar(rank as f64)
+    Tensor::randn(&[8, 4])
+        .mul_scalar(rank as f64 + 1.0)
+        .add_scalar(rank as f64)
 }
 
 /// BatchNorm's running statistics with and without `broadcast_buffers`: before each
@@ -95,7 +97,10 @@ pub fn buffers() -> usize {
             &format!("broadcast_buffers={broadcast}: no broadcast after a no_grad forward"),
         );
         if rank > 0 {
-            check(differed, "the ranks' running statistics drift apart between forwards");
+            check(
+                differed,
+                "the ranks' running statistics drift apart between forwards",
+            );
         }
         // An explicit broadcast makes every rank's buffers rank 0's.
         ddp.gradient_sync().broadcast_buffers();
@@ -206,7 +211,10 @@ pub fn unused() -> usize {
                     );
                     let (a, b) = (gr.to_vec::<f64>(), want.to_vec::<f64>());
                     let scale = b.iter().fold(1e-12f64, |m, v| m.max(v.abs()));
-                    let diff = a.iter().zip(&b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+                    let diff = a
+                        .iter()
+                        .zip(&b)
+                        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
                     check(
                         diff <= 1e-6 * scale,
                         &format!("step {step}: {name}'s grad is the ranks' average ({diff:e})"),

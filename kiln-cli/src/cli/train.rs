@@ -539,7 +539,11 @@ impl Run<'_> {
         self.sync.broadcast_buffers();
         let ev = evaluate(&self.model, &self.test, self.classes);
         let (test_loss, test_acc) = if self.dist.is_distributed() {
-            let mut sums = [ev.loss * ev.total as f64, ev.correct as f64, ev.total as f64];
+            let mut sums = [
+                ev.loss * ev.total as f64,
+                ev.correct as f64,
+                ev.total as f64,
+            ];
             self.dist.sum(&mut sums);
             (sums[0] / sums[2].max(1.0), sums[1] / sums[2].max(1.0))
         } else {
