@@ -6,19 +6,11 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use super::group::info;
-use super::raw::{self, Request};
+use super::reducer::{DdpStats, Reducer};
 use super::{DistError, ReduceOp, all_reduce, broadcast};
-use crate::autograd::no_grad;
 use crate::nn::Module;
+use crate::tensor::Tensor;
 use crate::tensor::hooks::RemovableHandle;
-use crate::tensor::kernels::comm::lend_bytes_mut;
-use crate::tensor::{DType, Tensor};
-
-/// PyTorch's `_DEFAULT_FIRST_BUCKET_BYTES`: the first bucket (the last layers, whose
-/// gradients are ready first) is small so communication starts early.
-const FIRST_BUCKET_BYTES: usize = 1 << 20;
-/// PyTorch's default `bucket_cap_mb`, 25 MiB.
-const BUCKET_BYTES: usize = 25 << 20;
 
 /// Wraps a model for data-parallel training (`torch.nn.parallel.DistributedDataParallel`).
 ///
@@ -26,19 +18,29 @@ const BUCKET_BYTES: usize = 25 << 20;
 /// buffers (names, shapes, dtypes), failing with [`DistError::ModelMismatch`] naming the
 /// first that differs, then copies rank 0's values to every rank. Each backward then
 /// averages the gradients over the ranks: the parameters (in reverse order, as their
-/// gradients become ready) are cut into buckets of about 25 MiB (the first 1 MiB), and
-/// when a bucket's last gradient has been accumulated its post-accumulate-grad hook
-/// starts a non-blocking `MPI_Iallreduce` of the bucket, so the communication of the last
-/// layers overlaps the backward of the first. Buckets start in the same order on every
-/// rank; the hook of the last gradient waits for them all and writes the averages
-/// into `.grad`.
+/// gradients become ready) are cut into buckets of about 25 MiB (the first 1 MiB); each
+/// post-accumulate-grad hook copies its gradient into its bucket, and a complete bucket
+/// is summed across ranks on a communication thread while backward goes on (the last
+/// one on the training thread: nothing is left to overlap it with). Buckets start in the
+/// same order on every rank; the hook of the last gradient waits for them all and
+/// writes the averages into `.grad`.
 ///
-/// As with PyTorch's default `find_unused_parameters=False`, every parameter that
-/// requires grad must receive a gradient in each synchronised backward; the next
-/// forward panics otherwise, naming the parameters that did not. Whether a backward
-/// synchronises is decided at the forward, as in PyTorch: forwards run under
-/// [`DistributedDataParallel::no_sync`] leave their gradients local (accumulated in `.grad`),
-/// and the next synchronised backward averages the accumulated sums.
+/// Options ([`DdpOptions`], PyTorch's keyword arguments): `broadcast_buffers` (default
+/// true) copies rank 0's buffers (BatchNorm's running statistics) to every rank before
+/// each forward that follows a synchronised one; `find_unused_parameters` (default
+/// false) lets a forward leave parameters out of the loss.
+///
+/// Without `find_unused_parameters`, every parameter that requires grad must receive a
+/// gradient in each synchronised backward; the next forward panics otherwise, with
+/// PyTorch's message naming the parameters that did not. With it, the parameters the
+/// output does not reach are found at the end of the forward (a walk of the autograd
+/// graph, as PyTorch's) and count as ready with a zero gradient; a parameter no rank
+/// used keeps its `.grad` as it was (`None` stays `None`).
+///
+/// Whether a backward synchronises is decided at the forward, as in PyTorch: forwards
+/// run under [`DistributedDataParallel::no_sync`] leave their gradients local
+/// (accumulated in `.grad`), and the next synchronised backward averages the
+/// accumulated sums.
 ///
 /// The wrapper is a [`Module`] whose one child is the model, named `module`
 /// (so its parameter names start with `module.`, as PyTorch's); save
@@ -48,229 +50,42 @@ pub struct DistributedDataParallel<M: Module> {
     sync: GradientSync,
 }
 
-/// `KILN_DDP_BLOCKING=1`: reduce each bucket with a blocking `MPI_Allreduce` when it
-/// is complete instead of a non-blocking one (no overlap with the rest of backward, but
-/// no reliance on the MPI library progressing non-blocking collectives).
-fn blocking_buckets() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("KILN_DDP_BLOCKING").is_ok_and(|v| v == "1"))
+/// PyTorch's keyword arguments of `DistributedDataParallel` that kiln implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DdpOptions {
+    broadcast_buffers: bool,
+    find_unused_parameters: bool,
 }
 
-/// One bucket: a run of parameters of one dtype reduced together.
-struct Bucket {
-    dtype: DType,
-    /// Indices into `Reducer::params`, in the order their gradients sit in the bucket.
-    members: Vec<usize>,
-    numel: usize,
-    /// Flattened gradients received so far this backward.
-    grads: Vec<Option<Tensor>>,
-    ready: usize,
-    /// The packed gradients being sent, kept alive while the reduction runs.
-    send: Option<Tensor>,
-    /// Where MPI writes the sums.
-    recv: Tensor,
-    request: Option<Request>,
+impl Default for DdpOptions {
+    fn default() -> Self {
+        DdpOptions {
+            broadcast_buffers: true,
+            find_unused_parameters: false,
+        }
+    }
 }
 
-struct Reducer {
-    params: Vec<Tensor>,
-    names: Vec<String>,
-    /// Parameter index -> (bucket, position in the bucket).
-    slot: Vec<(usize, usize)>,
-    buckets: Vec<Bucket>,
-    /// The next bucket to start: buckets start in index order on every rank.
-    next_launch: usize,
-    /// Whether this backward synchronises (decided at the forward).
-    armed: bool,
-    /// Whether forwards outside `no_sync` synchronise.
-    sync: bool,
-    world: usize,
-}
-
-impl Reducer {
-    fn new(params: Vec<Tensor>, names: Vec<String>, world: usize) -> Self {
-        let n = params.len();
-        let mut buckets: Vec<Bucket> = Vec::new();
-        let mut slot = vec![(0, 0); n];
-        // The bucket being filled for each dtype.
-        let mut open: Vec<(DType, usize)> = Vec::new();
-        for i in (0..n).rev() {
-            let (dtype, numel) = (params[i].dtype(), params[i].numel());
-            let bytes = numel * dtype.size_in_bytes();
-            let fits = |b: usize, buckets: &[Bucket]| {
-                let cap = if b == 0 {
-                    FIRST_BUCKET_BYTES
-                } else {
-                    BUCKET_BYTES
-                };
-                buckets[b].numel * dtype.size_in_bytes() + bytes <= cap
-            };
-            let current = open.iter().position(|(d, _)| *d == dtype);
-            let b = match current {
-                Some(k) if fits(open[k].1, &buckets) => open[k].1,
-                _ => {
-                    buckets.push(Bucket {
-                        dtype,
-                        members: Vec::new(),
-                        numel: 0,
-                        grads: Vec::new(),
-                        ready: 0,
-                        send: None,
-                        recv: Tensor::zeros_dtype(&[0], dtype),
-                        request: None,
-                    });
-                    let b = buckets.len() - 1;
-                    match current {
-                        Some(k) => open[k].1 = b,
-                        None => open.push((dtype, b)),
-                    }
-                    b
-                }
-            };
-            let bucket = &mut buckets[b];
-            slot[i] = (b, bucket.members.len());
-            bucket.members.push(i);
-            bucket.grads.push(None);
-            bucket.numel += numel;
-        }
-        for b in &mut buckets {
-            b.recv = Tensor::zeros_dtype(&[b.numel], b.dtype);
-        }
-        Reducer {
-            params,
-            names,
-            slot,
-            buckets,
-            next_launch: 0,
-            armed: false,
-            sync: true,
-            world,
-        }
+impl DdpOptions {
+    /// PyTorch's defaults: `broadcast_buffers=True`, `find_unused_parameters=False`.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// Whether a backward has been half reduced (some gradients in, not all).
-    fn pending(&self) -> Vec<&str> {
-        if self.buckets.iter().all(|b| b.ready == 0) {
-            return Vec::new();
-        }
-        let mut missing = Vec::new();
-        for b in &self.buckets {
-            for (k, &i) in b.members.iter().enumerate() {
-                if b.grads[k].is_none() {
-                    missing.push(self.names[i].as_str());
-                }
-            }
-        }
-        missing
+    /// `broadcast_buffers`: before a forward that follows a synchronised forward (and
+    /// before the first), rank 0's buffers are broadcast to every rank, one coalesced
+    /// broadcast per dtype. Off, each rank keeps its own running statistics.
+    pub fn broadcast_buffers(mut self, on: bool) -> Self {
+        self.broadcast_buffers = on;
+        self
     }
 
-    /// The post-accumulate-grad hook of parameter `i`.
-    fn mark_ready(&mut self, i: usize, param: &Tensor) {
-        if !self.armed {
-            return;
-        }
-        let (b, k) = self.slot[i];
-        let grad = param
-            .grad()
-            .expect("DistributedDataParallel: a post-accumulate-grad hook ran without a grad");
-        let bucket = &mut self.buckets[b];
-        assert!(
-            bucket.grads[k].is_none(),
-            "DistributedDataParallel: Expected to mark a variable ready only once. \
-             Parameter `{}` received its gradient twice in one backward (reentrant backward, \
-             or the model is run twice before backward).",
-            self.names[i]
-        );
-        bucket.grads[k] = Some(grad.reshape(&[grad.numel()]));
-        bucket.ready += 1;
-        // Start, in order, every bucket that is complete.
-        while self.next_launch < self.buckets.len() {
-            let bucket = &mut self.buckets[self.next_launch];
-            if bucket.ready < bucket.members.len() {
-                break;
-            }
-            let parts: Vec<Tensor> = bucket
-                .grads
-                .iter()
-                .map(|g| g.clone().expect("ready"))
-                .collect();
-            let send = no_grad(|| crate::cat(&parts, 0));
-            // SAFETY: `send` and `recv` stay in the bucket, untouched, until the request
-            // is waited for in `finish`.
-            let request = unsafe {
-                let (s, _) = lend_bytes_mut("DistributedDataParallel", &send);
-                let (r, _) = lend_bytes_mut("DistributedDataParallel", &bucket.recv);
-                if blocking_buckets() {
-                    raw::allreduce(
-                        "DistributedDataParallel gradient all_reduce",
-                        s.cast(),
-                        r.cast(),
-                        bucket.numel,
-                        bucket.dtype,
-                        ReduceOp::Sum,
-                    );
-                    None
-                } else {
-                    Some(raw::iallreduce_sum(
-                        "DistributedDataParallel gradient all_reduce",
-                        s.cast(),
-                        r.cast(),
-                        bucket.numel,
-                        bucket.dtype,
-                    ))
-                }
-            };
-            bucket.send = Some(send);
-            bucket.request = request;
-            self.next_launch += 1;
-        }
-        // Let MPI progress the reductions in flight.
-        for bucket in &mut self.buckets[..self.next_launch] {
-            if let Some(r) = bucket.request.as_mut() {
-                r.test();
-            }
-        }
-        if self.next_launch == self.buckets.len() {
-            self.finish();
-        }
-    }
-
-    /// Waits for every bucket and writes the averaged gradients.
-    fn finish(&mut self) {
-        let world = self.world as f64;
-        let trace = std::env::var_os("KILN_DDP_TRACE").is_some();
-        for bucket in &mut self.buckets {
-            let t0 = std::time::Instant::now();
-            if let Some(r) = bucket.request.take() {
-                r.wait("DistributedDataParallel gradient all_reduce");
-            }
-            if trace {
-                eprintln!(
-                    "ddp trace: bucket of {} waited {:?}",
-                    bucket.numel,
-                    t0.elapsed()
-                );
-            }
-            bucket.send = None;
-            let mut offset = 0;
-            for (k, &i) in bucket.members.iter().enumerate() {
-                let p = &self.params[i];
-                let n = p.numel();
-                let avg = no_grad(|| {
-                    bucket
-                        .recv
-                        .narrow(0, offset as isize, n)
-                        .reshape(p.shape())
-                        .div_scalar(world)
-                });
-                p.set_grad(Some(avg));
-                bucket.grads[k] = None;
-                offset += n;
-            }
-            bucket.ready = 0;
-        }
-        self.next_launch = 0;
-        self.armed = false;
+    /// `find_unused_parameters`: parameters the forward's output does not reach are
+    /// reduced as zeros instead of being waited for, and parameters no rank used keep
+    /// their `.grad`. Costs a graph walk per forward and one small all-reduce per step.
+    pub fn find_unused_parameters(mut self, on: bool) -> Self {
+        self.find_unused_parameters = on;
+        self
     }
 }
 
@@ -332,17 +147,24 @@ fn verify_same_model(entries: &[String]) -> Result<(), DistError> {
 /// The gradient averaging of [`DistributedDataParallel`] attached to a model the caller
 /// keeps: for programs that hold their model by value elsewhere (the `kiln` command).
 /// Call [`GradientSync::prepare_forward`] before each forward whose backward should be
-/// synchronised; hooks are removed when it drops.
+/// synchronised (and, with `find_unused_parameters`, [`GradientSync::prepare_for_backward`]
+/// with its output); hooks are removed when it drops.
 pub struct GradientSync {
     reducer: Arc<Mutex<Reducer>>,
     hooks: Vec<RemovableHandle>,
+    options: DdpOptions,
 }
 
 impl GradientSync {
+    /// [`GradientSync::with_options`] with PyTorch's defaults.
+    pub fn new(module: &dyn Module) -> Result<Self, DistError> {
+        Self::with_options(module, DdpOptions::new())
+    }
+
     /// Checks that all ranks hold the same model, copies rank 0's parameters and buffers
     /// to every rank and registers the gradient hooks on `module`'s parameters. Collective.
     /// Panics before `init_process_group`.
-    pub fn new(module: &dyn Module) -> Result<Self, DistError> {
+    pub fn with_options(module: &dyn Module, options: DdpOptions) -> Result<Self, DistError> {
         let g = info("DistributedDataParallel");
         let named = module.named_parameters();
         let buffers = module.named_buffers();
@@ -361,6 +183,8 @@ impl GradientSync {
             params.clone(),
             names,
             g.world_size,
+            options.find_unused_parameters,
+            buffers.into_iter().map(|(_, t)| t).collect(),
         )));
         let hooks = params
             .iter()
@@ -374,23 +198,48 @@ impl GradientSync {
                 })
             })
             .collect();
-        Ok(GradientSync { reducer, hooks })
+        Ok(GradientSync {
+            reducer,
+            hooks,
+            options,
+        })
     }
 
-    /// Decides whether the next backward synchronises (unless under
-    /// [`GradientSync::no_sync`], and if grad mode is on). Panics if the previous
-    /// synchronised backward left parameters without a gradient.
+    /// Before a forward: broadcasts rank 0's buffers (with `broadcast_buffers`, if the
+    /// previous forward synchronised) and decides whether the next backward
+    /// synchronises (unless under [`GradientSync::no_sync`], and if grad mode is on).
+    /// Collective when it broadcasts. Panics if the previous synchronised backward left
+    /// parameters without a gradient.
     pub fn prepare_forward(&self) {
         let mut r = self.reducer.lock();
         let missing = r.pending();
         assert!(
             missing.is_empty(),
             "DistributedDataParallel: Expected to have finished reduction in the prior \
-             iteration before starting a new one. These parameters received no gradient \
-             in the last backward: {}",
+             iteration before starting a new one. This error indicates that your module has \
+             parameters that were not used in producing loss. You can enable unused parameter \
+             detection by passing find_unused_parameters(true) in DdpOptions, and by making \
+             sure all forward function outputs participate in calculating loss. Parameters \
+             which did not receive grad on this rank: {}",
             missing.join(", ")
         );
-        r.armed = r.sync && crate::autograd::is_grad_enabled();
+        let arm = r.sync && crate::autograd::is_grad_enabled();
+        r.prepare_forward(self.options.broadcast_buffers, arm);
+    }
+
+    /// After a synchronised forward with `find_unused_parameters`: marks ready the
+    /// parameters `outputs` do not reach (PyTorch's `reducer.prepare_for_backward`).
+    /// Does nothing otherwise.
+    pub fn prepare_for_backward(&self, outputs: &[&Tensor]) {
+        if self.options.find_unused_parameters {
+            self.reducer.lock().mark_unreached(outputs);
+        }
+    }
+
+    /// Copies rank 0's buffers to every rank now (collective); e.g. before each rank
+    /// evaluates its share of a test set with the model rank 0 saves.
+    pub fn broadcast_buffers(&self) {
+        self.reducer.lock().broadcast_buffers();
     }
 
     /// See [`DistributedDataParallel::no_sync`].
@@ -403,12 +252,12 @@ impl GradientSync {
 
     /// The elements in each gradient bucket, in launch order.
     pub fn bucket_sizes(&self) -> Vec<usize> {
-        self.reducer
-            .lock()
-            .buckets
-            .iter()
-            .map(|b| b.numel)
-            .collect()
+        self.reducer.lock().bucket_sizes()
+    }
+
+    /// Where the synchronised backwards' communication time went so far.
+    pub fn stats(&self) -> DdpStats {
+        self.reducer.lock().stats
     }
 }
 
@@ -421,11 +270,16 @@ impl Drop for GradientSync {
 }
 
 impl<M: Module> DistributedDataParallel<M> {
+    /// [`DistributedDataParallel::with_options`] with PyTorch's defaults.
+    pub fn new(module: M) -> Result<Self, DistError> {
+        Self::with_options(module, DdpOptions::new())
+    }
+
     /// Wraps `module`: checks that all ranks hold the same model, copies rank 0's
     /// parameters and buffers to every rank and registers the gradient hooks. Every rank
     /// must call it (it is collective). Panics before `init_process_group`.
-    pub fn new(module: M) -> Result<Self, DistError> {
-        let sync = GradientSync::new(&module)?;
+    pub fn with_options(module: M, options: DdpOptions) -> Result<Self, DistError> {
+        let sync = GradientSync::with_options(&module, options)?;
         Ok(DistributedDataParallel { module, sync })
     }
 
@@ -445,6 +299,16 @@ impl<M: Module> DistributedDataParallel<M> {
     pub fn bucket_sizes(&self) -> Vec<usize> {
         self.sync.bucket_sizes()
     }
+
+    /// Where the synchronised backwards' communication time went so far.
+    pub fn stats(&self) -> DdpStats {
+        self.sync.stats()
+    }
+
+    /// The gradient synchronisation this wrapper drives.
+    pub fn gradient_sync(&self) -> &GradientSync {
+        &self.sync
+    }
 }
 
 /// Returned by [`DistributedDataParallel::no_sync`]; synchronisation resumes when it drops.
@@ -459,11 +323,14 @@ impl Drop for NoSyncGuard<'_> {
 }
 
 impl<M: Module> Module for DistributedDataParallel<M> {
-    /// Runs the model; the next backward synchronises unless under `no_sync`. Panics if
-    /// the previous synchronised backward left parameters without a gradient.
+    /// Runs the model (after broadcasting rank 0's buffers, see [`DdpOptions`]); the next
+    /// backward synchronises unless under `no_sync`. Panics if the previous synchronised
+    /// backward left parameters without a gradient.
     fn forward(&self, input: &Tensor) -> Tensor {
         self.sync.prepare_forward();
-        self.module.call(input)
+        let output = self.module.call(input);
+        self.sync.prepare_for_backward(&[&output]);
+        output
     }
 
     fn visit_children<'a>(&'a self, f: &mut dyn FnMut(&str, &'a dyn Module)) {

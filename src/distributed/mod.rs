@@ -40,6 +40,8 @@ mod group;
 #[cfg(feature = "mpi")]
 mod raw;
 #[cfg(feature = "mpi")]
+mod reducer;
+#[cfg(feature = "mpi")]
 mod watchdog;
 
 #[cfg(feature = "mpi")]
@@ -47,12 +49,14 @@ pub use collectives::{
     all_gather, all_gather_into_tensor, all_reduce, barrier, broadcast, raw_all_reduce_f32,
 };
 #[cfg(feature = "mpi")]
-pub use ddp::{DistributedDataParallel, GradientSync, NoSyncGuard};
+pub use ddp::{DdpOptions, DistributedDataParallel, GradientSync, NoSyncGuard};
 #[cfg(feature = "mpi")]
 pub use group::{
     destroy_process_group, get_local_rank, get_local_world_size, get_rank, get_world_size,
     init_process_group, is_initialized,
 };
+#[cfg(feature = "mpi")]
+pub use reducer::DdpStats;
 #[cfg(feature = "mpi")]
 pub use watchdog::{get_timeout, set_timeout};
 

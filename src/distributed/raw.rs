@@ -5,6 +5,7 @@
 use std::ffi::c_void;
 use std::os::raw::c_int;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use mpi::ffi;
 use parking_lot::Mutex;
@@ -85,8 +86,27 @@ fn check(op: &str, code: c_int) {
     assert!(code == 0, "{op}: MPI call failed with error code {code}");
 }
 
-/// Runs one blocking MPI call under the call lock, with the watchdog armed.
+/// Reductions handed to the communication thread and not yet finished, with the
+/// condition the other threads wait on until there are none.
+static IN_FLIGHT: Mutex<usize> = Mutex::new(0);
+static IDLE: parking_lot::Condvar = parking_lot::Condvar::new();
+
+thread_local! {
+    /// Whether this is the communication thread.
+    static COMM_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs one blocking MPI call under the call lock, with the watchdog armed. From any
+/// thread but the communication thread it first waits until the reductions handed to
+/// that thread are done: every rank then issues its collectives in its program order,
+/// as MPI requires, whichever thread issues them.
 fn blocking(op: &'static str, f: impl FnOnce() -> c_int) {
+    if !COMM_THREAD.with(|c| c.get()) {
+        let mut n = IN_FLIGHT.lock();
+        while *n > 0 {
+            IDLE.wait(&mut n);
+        }
+    }
     let _call = CALL.lock();
     let _armed = watchdog::arm(op);
     check(op, f());
@@ -156,8 +176,8 @@ pub(crate) fn barrier() {
 /// A gradient reduction handed to the communication thread; its buffers belong to the
 /// caller until it completes.
 pub(crate) struct Request {
-    done: std::sync::mpsc::Receiver<()>,
-    finished: bool,
+    /// Sends how long the all-reduce took.
+    done: std::sync::mpsc::Receiver<Duration>,
 }
 
 /// One blocking all-reduce for the communication thread (addresses as integers: the
@@ -168,15 +188,15 @@ struct Job {
     recv: usize,
     n: usize,
     dtype: DType,
-    done: std::sync::mpsc::SyncSender<()>,
+    done: std::sync::mpsc::SyncSender<Duration>,
 }
 
 /// The communication thread, as PyTorch's MPI process group has: it runs the buckets'
 /// blocking `MPI_Allreduce`s one after another, in the order they were started, while
 /// the training thread goes on with backward. (MPI's own non-blocking `MPI_Iallreduce`
 /// only progresses inside MPI calls, which backward does not make; measured 30-100x
-/// slower here.) The training thread issues no other collective while a bucket is in
-/// flight: the last gradient hook waits for all of them.
+/// slower here.) A collective from another thread waits for the buckets in flight
+/// (see `blocking`), so the order of collectives is each rank's program order.
 fn worker() -> &'static parking_lot::Mutex<std::sync::mpsc::Sender<Job>> {
     static WORKER: OnceLock<parking_lot::Mutex<std::sync::mpsc::Sender<Job>>> = OnceLock::new();
     WORKER.get_or_init(|| {
@@ -184,6 +204,7 @@ fn worker() -> &'static parking_lot::Mutex<std::sync::mpsc::Sender<Job>> {
         std::thread::Builder::new()
             .name("kiln-dist-comm".into())
             .spawn(move || {
+                COMM_THREAD.with(|c| c.set(true));
                 for job in rx {
                     let t0 = std::time::Instant::now();
                     // SAFETY: the submitter keeps both buffers alive and untouched until
@@ -198,10 +219,14 @@ fn worker() -> &'static parking_lot::Mutex<std::sync::mpsc::Sender<Job>> {
                             ReduceOp::Sum,
                         )
                     };
-                    if std::env::var_os("KILN_DDP_TRACE").is_some() {
-                        eprintln!("ddp trace: comm thread all-reduce took {:?}", t0.elapsed());
+                    {
+                        let mut n = IN_FLIGHT.lock();
+                        *n -= 1;
+                        if *n == 0 {
+                            IDLE.notify_all();
+                        }
                     }
-                    let _ = job.done.send(());
+                    let _ = job.done.send(t0.elapsed());
                 }
             })
             .expect("DistributedDataParallel: could not start the communication thread");
@@ -233,31 +258,20 @@ pub(crate) unsafe fn iallreduce_sum(
         dtype,
         done: tx,
     };
+    *IN_FLIGHT.lock() += 1;
     worker()
         .lock()
         .send(job)
         .expect("DistributedDataParallel: the communication thread has stopped");
-    Request {
-        done: rx,
-        finished: false,
-    }
+    Request { done: rx }
 }
 
 impl Request {
-    /// Whether the reduction has completed (without blocking).
-    pub(crate) fn test(&mut self) -> bool {
-        if !self.finished && self.done.try_recv().is_ok() {
-            self.finished = true;
-        }
-        self.finished
-    }
-
-    /// Blocks until complete. The communication thread's call is under the watchdog.
-    pub(crate) fn wait(mut self, op: &'static str) {
-        if !self.test() {
-            self.done
-                .recv()
-                .unwrap_or_else(|_| panic!("{op}: the communication thread has stopped"));
-        }
+    /// Blocks until complete; returns how long the all-reduce itself took on the
+    /// communication thread. That thread's call is under the watchdog.
+    pub(crate) fn wait(self, op: &'static str) -> Duration {
+        self.done
+            .recv()
+            .unwrap_or_else(|_| panic!("{op}: the communication thread has stopped"))
     }
 }

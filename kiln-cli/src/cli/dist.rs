@@ -156,6 +156,14 @@ impl GradSync {
         }
     }
 
+    /// Copies rank 0's buffers (BatchNorm's running statistics) to every rank.
+    pub fn broadcast_buffers(&self) {
+        #[cfg(feature = "mpi")]
+        if let Some(s) = &self.inner {
+            s.broadcast_buffers();
+        }
+    }
+
     /// Before each training forward.
     pub fn prepare_forward(&self) {
         #[cfg(feature = "mpi")]

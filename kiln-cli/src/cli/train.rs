@@ -250,7 +250,7 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
         optimizer,
         scheduler,
         train: train_loader,
-        test: DataLoader::new(test.dataset).batch_size(EVAL_BATCH),
+        test: DataLoader::new(test_share(test.dataset, &dist)).batch_size(EVAL_BATCH),
         classes,
         stop,
         stop_after: std::env::var("KILN_STOP_AFTER_BATCHES")
@@ -297,6 +297,21 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
         );
     }
     Ok(Outcome::Finished)
+}
+
+/// This rank's share of the test set: one contiguous slice per rank, the whole set for
+/// a single process (no padding, so the summed counts are the whole set's).
+fn test_share(test: TensorDataset, dist: &Dist) -> TensorDataset {
+    if !dist.is_distributed() {
+        return test;
+    }
+    let (x, y) = test.tensors();
+    let n = x.shape()[0];
+    let (lo, hi) = (n * dist.rank / dist.world, n * (dist.rank + 1) / dist.world);
+    TensorDataset::new((
+        x.narrow(0, lo as isize, hi - lo),
+        y.narrow(0, lo as isize, hi - lo),
+    ))
 }
 
 /// Refuses to start a fresh run in a directory that holds one.
@@ -518,34 +533,44 @@ impl Run<'_> {
         {
             return Err(self.diverged(epoch, tally.batches, total, &why));
         }
+        // Each rank tests its share of the test set with rank 0's model (its buffers
+        // included: the running statistics of the last step are each rank's own), and
+        // the sums make the figures of the whole set.
+        self.sync.broadcast_buffers();
+        let ev = evaluate(&self.model, &self.test, self.classes);
+        let (test_loss, test_acc) = if self.dist.is_distributed() {
+            let mut sums = [
+                ev.loss * ev.total as f64,
+                ev.correct as f64,
+                ev.total as f64,
+            ];
+            self.dist.sum(&mut sums);
+            (sums[0] / sums[2].max(1.0), sums[1] / sums[2].max(1.0))
+        } else {
+            (ev.loss, ev.accuracy())
+        };
+        let record = EpochRecord {
+            epoch,
+            train_loss: tally.loss_sum / tally.batches.max(1) as f64,
+            train_acc: tally.correct as f64 / tally.seen.max(1) as f64,
+            test_loss,
+            test_acc,
+            train_seconds,
+            samples_per_sec: (tally.seen - start_seen) as f64 / train_seconds.max(1e-9),
+            grad_norms: None,
+        };
         if !self.dist.is_main() {
-            // Rank 0 tests and saves; the others wait for it.
+            // Rank 0 saves; the others wait for it.
             self.dist.barrier_within(3600);
-            return Ok(Some(EpochRecord {
-                epoch,
-                train_loss: tally.loss_sum / tally.batches.max(1) as f64,
-                train_acc: tally.correct as f64 / tally.seen.max(1) as f64,
-                test_loss: f64::NAN,
-                test_acc: f64::NAN,
-                train_seconds,
-                samples_per_sec: (tally.seen - start_seen) as f64 / train_seconds.max(1e-9),
-                grad_norms: None,
-            }));
+            return Ok(Some(record));
         }
         let grad_norms = match &mut self.grad_log {
             Some(log) => Some(log.finish_epoch(epoch)?),
             None => None,
         };
-        let ev = evaluate(&self.model, &self.test, self.classes);
         let record = EpochRecord {
-            epoch,
-            train_loss: tally.loss_sum / tally.batches.max(1) as f64,
-            train_acc: tally.correct as f64 / tally.seen.max(1) as f64,
-            test_loss: ev.loss,
-            test_acc: ev.accuracy(),
-            train_seconds,
-            samples_per_sec: (tally.seen - start_seen) as f64 / train_seconds.max(1e-9),
             grad_norms,
+            ..record
         };
         outln!(
             "Epoch {epoch}: Loss={:.4}, Train Acc={:.2}%, Test Acc={:.2}%",
