@@ -232,7 +232,7 @@ pub fn run_tasks(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     let p = pool();
     let threads = p.threads.load(SeqCst);
     if tasks <= 1 || threads <= 1 || IN_TASK.with(|t| t.get()) {
-        (0..tasks).for_each(f);
+        run_serially(tasks, f);
         return;
     }
     ensure_helpers(p, threads - 1);
@@ -257,7 +257,7 @@ pub fn run_tasks(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         }
         free
     }) else {
-        (0..tasks).for_each(f); // Every slot taken: run alone.
+        run_serially(tasks, f); // Every slot taken: run alone.
         return;
     };
     p.active.fetch_add(1, SeqCst);
@@ -279,6 +279,21 @@ pub fn run_tasks(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     p.active.fetch_sub(1, SeqCst);
     if let Some(panic) = job.panic.lock().take() {
         resume_unwind(panic);
+    }
+}
+
+/// Every task on this thread, in order; a panicking task does not stop the rest, and the
+/// first panic is raised after them, as on the pool (so the serial fallbacks behave the
+/// same as a parallel run).
+fn run_serially(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+    let mut first_panic = None;
+    for i in 0..tasks {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(i))) {
+            first_panic.get_or_insert(p);
+        }
+    }
+    if let Some(p) = first_panic {
+        resume_unwind(p);
     }
 }
 

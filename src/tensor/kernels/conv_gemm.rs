@@ -10,7 +10,7 @@
 //! over a chunk of `KC` rows of `B` (which stays in L1 for all the row blocks of `A`).
 //! Only the AVX-512 path exists ([`available`]); elsewhere the callers use the crate.
 
-use super::simd::{Capability, capability};
+use super::simd::{Capability, capability, detected};
 
 /// Whether [`gemm_rows`] can run: the CPU has AVX-512 and the level is not capped below.
 pub fn available() -> bool {
@@ -255,7 +255,12 @@ macro_rules! row_gemm_impl {
                 c_rs: usize,
                 acc: bool,
             ) {
-                assert!(available(), "conv gemm: needs AVX-512");
+                // The safety condition is the CPU's, not the current cap: the cap may be
+                // lowered (`set_capability`) between a caller's `available()` and here.
+                assert!(
+                    cfg!(target_arch = "x86_64") && detected() == Capability::Avx512,
+                    "conv gemm: needs AVX-512"
+                );
                 if m == 0 || n == 0 {
                     return;
                 }
@@ -267,7 +272,7 @@ macro_rules! row_gemm_impl {
                     "conv gemm: C rows of {n} overlap with row stride {c_rs}"
                 );
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: AVX-512 is available (asserted) and the three operands were
+                // SAFETY: the CPU has AVX-512 (asserted) and the three operands were
                 // checked to fit their slices; `c` is exclusively borrowed.
                 unsafe {
                     $modname::gemm(
