@@ -129,12 +129,12 @@ impl Checkpoint {
     pub fn to_bytes(&self) -> Result<Vec<u8>, IoError> {
         let mut tensors: Vec<(String, Tensor)> = Vec::new();
         for (k, t) in self.model.iter() {
-            tensors.push((format!("model.{k}"), t.clone()));
+            tensors.push((format!("model.{k}"), t.shallow_clone()));
         }
         let mut state_keys = Vec::new();
         for (i, m) in &self.optimizer.state {
             for (k, t) in m {
-                tensors.push((format!("optim.state.{i}.{k}"), t.clone()));
+                tensors.push((format!("optim.state.{i}.{k}"), t.shallow_clone()));
             }
             state_keys.push(ParamKeys {
                 param: *i,
