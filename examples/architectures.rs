@@ -116,15 +116,17 @@ fn main() {
         let y_train = model.forward(&x);
         model.eval();
         let y_eval = kiln::no_grad(|| model.forward(&x));
-        println!("输入 {} -> 输出 {}", py::tuple(x.shape()), py::tuple(y_train.shape()));
-        println!("train/eval 输出相同: {}", py::bool_str(y_train.allclose(&y_eval)));
+        let (shape_in, shape_out) = (py::tuple(x.shape()), py::tuple(y_train.shape()));
+        println!("输入 {shape_in} -> 输出 {shape_out}");
+        let same = py::bool_str(y_train.allclose(&y_eval));
+        println!("train/eval 输出相同: {same}");
         println!("eval 输出[0, :4]: {}", y_eval.select(0, 0).narrow(0, 0, 4));
         println!();
     }
 
     let model = last.unwrap();
-    let bn: &BatchNorm1d = model.get_submodule("layers.1").unwrap().downcast_ref().unwrap();
-    println!("running_mean[:4]: {}", bn.running_mean.as_ref().unwrap().narrow(0, 0, 4));
-    println!("running_var[:4]: {}", bn.running_var.as_ref().unwrap().narrow(0, 0, 4));
-    println!("num_batches_tracked: {}", bn.num_batches_tracked.as_ref().unwrap());
+    let bn: &BatchNorm1d = model.get_submodule_as("layers.1").unwrap();
+    println!("running_mean[:4]: {}", bn.running_mean().narrow(0, 0, 4));
+    println!("running_var[:4]: {}", bn.running_var().narrow(0, 0, 4));
+    println!("num_batches_tracked: {}", bn.num_batches_tracked());
 }

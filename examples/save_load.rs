@@ -37,16 +37,17 @@ impl NeuralNetwork {
     }
 }
 
-fn main() {
-    let x_train = kiln::tensor(&[[-1.2f32, 3.1], [-0.9, 2.9], [-0.5, 2.6], [2.3, -1.1], [2.7, -1.5]]);
-    let y_train = kiln::tensor(&[0i64, 0, 0, 1, 1]);
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    #[rustfmt::skip]
+    let x_train = kiln::tensor(&[[-1.2, 3.1], [-0.9, 2.9], [-0.5, 2.6], [2.3, -1.1], [2.7, -1.5]]);
+    let y_train = kiln::tensor(&[0, 0, 0, 1, 1]);
 
     kiln::manual_seed(123);
     let model = NeuralNetwork::new(2, 2);
     let mut optimizer = SGD::new(model.parameters(), 0.5);
 
     let num_epochs = 3;
-    for epoch in 0..num_epochs {
+    for epoch in 1..=num_epochs {
         model.train();
         let logits = model.forward(&x_train);
         let loss = F::cross_entropy(&logits, &y_train); // Loss function
@@ -55,17 +56,20 @@ fn main() {
         loss.backward();
         optimizer.step();
 
-        println!("Epoch: {:03}/{num_epochs:03} | Train Loss: {loss:.2}", epoch + 1);
+        println!("Epoch: {epoch:03}/{num_epochs:03} | Train Loss: {loss:.2}");
     }
 
     model.eval();
-    kiln::save(&model.state_dict(), "model.pth").unwrap();
+    kiln::save(&model.state_dict(), "model.pth")?;
 
     let model2 = NeuralNetwork::new(2, 2);
-    model2.load_state_dict(&kiln::load("model.pth").unwrap(), true).unwrap();
+    model2.load_state_dict(&kiln::load("model.pth")?, true)?;
     model2.eval();
-    let (out, out2) = kiln::no_grad(|| (model.forward(&x_train), model2.forward(&x_train)));
+    let _no_grad = kiln::no_grad_guard();
+    let out = model.forward(&x_train);
+    let out2 = model2.forward(&x_train);
     println!("{out2}");
     println!("输出相同: {}", py::bool_str(out.equal(&out2)));
     println!("预测: {}", out2.argmax(1, false));
+    Ok(())
 }

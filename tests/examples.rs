@@ -124,8 +124,18 @@ fn architectures_print_and_count_as_pytorch() {
             .lines()
             .find(|l| l.starts_with(&format!("{name} 参数量: ")))
             .unwrap_or_else(|| panic!("no count for {name}:\n{text}"));
-        let n: u64 = line.rsplit(' ').next().unwrap().replace(',', "").parse().unwrap();
-        let key = if name == "ResidualBlock" { "ResidualBlock(64)" } else { name };
+        let n: u64 = line
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .replace(',', "")
+            .parse()
+            .unwrap();
+        let key = if name == "ResidualBlock" {
+            "ResidualBlock(64)"
+        } else {
+            name
+        };
         assert_eq!(n, want[key].as_u64().unwrap(), "{name}");
     }
 }

@@ -25,7 +25,10 @@ fn regression_losses() {
             |t| F::mse_loss_with(&t[0], &t[1], red),
             &[r(&[3, 4]), r(&[3, 4])],
         );
-        check(|t| F::l1_loss_with(&t[0], &t[1], red), &[r(&[3, 4]), r(&[3, 4])]);
+        check(
+            |t| F::l1_loss_with(&t[0], &t[1], red),
+            &[r(&[3, 4]), r(&[3, 4])],
+        );
         for beta in [1.0, 0.3] {
             check(
                 |t| F::smooth_l1_loss(&t[0], &t[1], red, beta),

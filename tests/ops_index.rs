@@ -112,7 +112,10 @@ fn gradcheck_split_and_chunk() {
     );
     check(|x| weighted_cat(x[0].chunk(3, -1), -1), &[randn(&[2, 7])]);
     // Only one piece used: the others get no gradient.
-    check(|x| x[0].t().chunk(2, 0)[1].shallow_clone(), &[randn(&[3, 4])]);
+    check(
+        |x| x[0].t().chunk(2, 0)[1].shallow_clone(),
+        &[randn(&[3, 4])],
+    );
 }
 
 #[test]
@@ -258,7 +261,10 @@ fn grad_fn_names_match_pytorch() {
     );
     assert_eq!(name(x.index_select(0, &i)), "IndexSelectBackward0");
     assert_eq!(name(x.gather(0, &idx(&[0], &[1, 1]))), "GatherBackward0");
-    assert_eq!(name(kiln::cat(&[x.shallow_clone(), x.shallow_clone()], 0)), "CatBackward0");
+    assert_eq!(
+        name(kiln::cat(&[x.shallow_clone(), x.shallow_clone()], 0)),
+        "CatBackward0"
+    );
     assert_eq!(
         name(kiln::stack(&[x.shallow_clone(), x.shallow_clone()], 0)),
         "StackBackward0"

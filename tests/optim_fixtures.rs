@@ -128,7 +128,11 @@ fn optimizer_trajectories_match_pytorch() {
             );
             Box::new(o)
         } else {
-            build(name, &c["options"], vec![w.shallow_clone(), b.shallow_clone()])
+            build(
+                name,
+                &c["options"],
+                vec![w.shallow_clone(), b.shallow_clone()],
+            )
         };
         let losses = train(&mut *opt, &w, &b, &x, &y);
         // Same formulas in the same order: 100 steps agree far inside the 1e-5 target.
@@ -441,7 +445,11 @@ fn new_optimizer_trajectories_match_pytorch() {
         let name = c["name"].as_str().unwrap();
         let ctx = format!("{name} {}", c["options"]);
         let (w, b, x, y) = problem2(false);
-        let mut opt = build_new(name, &c["options"], vec![w.shallow_clone(), b.shallow_clone()]);
+        let mut opt = build_new(
+            name,
+            &c["options"],
+            vec![w.shallow_clone(), b.shallow_clone()],
+        );
         let losses = train(&mut *opt, &w, &b, &x, &y);
         // The same tolerances as the older optimizers': same formulas, same order.
         assert_close_vals(
@@ -469,7 +477,11 @@ fn new_optimizer_f32_trajectories_match_pytorch_f32() {
         let name = c["name"].as_str().unwrap();
         let ctx = format!("f32 {name} {}", c["options"]);
         let (w, b, x, y) = problem2(true);
-        let mut opt = build_new(name, &c["options"], vec![w.shallow_clone(), b.shallow_clone()]);
+        let mut opt = build_new(
+            name,
+            &c["options"],
+            vec![w.shallow_clone(), b.shallow_clone()],
+        );
         let losses = train(&mut *opt, &w, &b, &x, &y);
         let want = &c["f32"];
         // kiln's f32 forward sums in its own order, so 100 steps drift apart by float32
@@ -597,7 +609,10 @@ fn asgd_averaged_is_the_ax_state() {
     let c = &optim_fixture()["cases"].as_array().unwrap()[14];
     assert_eq!(c["name"], "ASGD");
     let (w, b, x, y) = problem2(false);
-    let mut opt = ASGD::with_options(vec![w.shallow_clone(), b.shallow_clone()], options_from(&c["options"]));
+    let mut opt = ASGD::with_options(
+        vec![w.shallow_clone(), b.shallow_clone()],
+        options_from(&c["options"]),
+    );
     assert!(opt.averaged(0).is_none());
     train(&mut opt, &w, &b, &x, &y);
     assert_close(
@@ -711,7 +726,8 @@ macro_rules! check_in_place_and_chunking {
             ob.step();
             os.step();
             let st = ob.param_state(0).unwrap();
-            let now: Vec<kiln::Tensor> = st.buffers.iter().map(|(_, t)| t.shallow_clone()).collect();
+            let now: Vec<kiln::Tensor> =
+                st.buffers.iter().map(|(_, t)| t.shallow_clone()).collect();
             if step == 0 {
                 storages = now;
             } else {

@@ -22,10 +22,16 @@ fn t(v: &Value) -> Tensor {
     let shape = fixture::usizes(&v["shape"]);
     let d = v["data"].as_array().expect("data");
     match v["dtype"].as_str().expect("dtype") {
-        "float32" => Tensor::from_vec(d.iter().map(|x| x.as_f64().unwrap() as f32).collect(), &shape),
+        "float32" => Tensor::from_vec(
+            d.iter().map(|x| x.as_f64().unwrap() as f32).collect(),
+            &shape,
+        ),
         "float64" => Tensor::from_vec(d.iter().map(|x| x.as_f64().unwrap()).collect(), &shape),
         "int64" => Tensor::from_vec(d.iter().map(|x| x.as_i64().unwrap()).collect(), &shape),
-        "uint8" => Tensor::from_vec(d.iter().map(|x| x.as_u64().unwrap() as u8).collect(), &shape),
+        "uint8" => Tensor::from_vec(
+            d.iter().map(|x| x.as_u64().unwrap() as u8).collect(),
+            &shape,
+        ),
         "bool" => Tensor::from_vec(d.iter().map(|x| x.as_bool().unwrap()).collect(), &shape),
         o => panic!("dtype {o}"),
     }
@@ -112,7 +118,10 @@ fn the_clone_trait_and_shallow_clone_share_the_tensor() {
     struct Holder {
         w: Tensor,
     }
-    let h = Holder { w: w.shallow_clone() }.clone();
+    let h = Holder {
+        w: w.shallow_clone(),
+    }
+    .clone();
     assert!(h.w.same_tensor(&w));
     kiln::no_grad(|| s.add_scalar_(1.0));
     assert_eq!(w.to_vec::<f32>(), [2.0, 3.0]);
@@ -148,7 +157,13 @@ fn cumsum_matches_pytorch_bit_for_bit() {
         let y = input.cumsum(dim);
         close(&what, &y, &t(&c["out"]), 0.0, 0.0);
         y.backward_with(&t(&c["g"]));
-        close(&format!("{what} grad"), &x.grad().unwrap(), &t(&c["gx"]), 0.0, 0.0);
+        close(
+            &format!("{what} grad"),
+            &x.grad().unwrap(),
+            &t(&c["gx"]),
+            0.0,
+            0.0,
+        );
     }
 }
 
@@ -172,7 +187,11 @@ fn cumsum_gradchecks_and_double_backward() {
     // d2/dx_i dx_j of sum_k (cumsum_k)^2 summed over i: 2 * sum_i min(n - i, n - j).
     let n = 5.0;
     let want: Vec<f64> = (0..5)
-        .map(|j| (0..5).map(|i| 2.0 * (n - f64::max(i as f64, j as f64))).sum())
+        .map(|j| {
+            (0..5)
+                .map(|i| 2.0 * (n - f64::max(i as f64, j as f64)))
+                .sum()
+        })
         .collect();
     assert_eq!(h.to_vec::<f64>(), want);
 }
@@ -194,16 +213,38 @@ fn layer_norm_matches_pytorch() {
         let ns = fixture::usizes(&c["normalized_shape"]);
         let eps = c["eps"].as_f64().unwrap();
         let (rtol, atol) = tol(&x);
-        let what = format!("layer_norm case {i} ({:?} {}, {ns:?})", x.shape(), x.dtype());
+        let what = format!(
+            "layer_norm case {i} ({:?} {}, {ns:?})",
+            x.shape(),
+            x.dtype()
+        );
         let y = F::layer_norm(&x, &ns, w.as_ref(), b.as_ref(), eps);
         close(&what, &y, &t(&c["out"]), rtol, atol);
         y.backward_with(&t(&c["g"]));
-        close(&format!("{what} gx"), &x.grad().unwrap(), &t(&c["gx"]), rtol * 10.0, atol * 10.0);
+        close(
+            &format!("{what} gx"),
+            &x.grad().unwrap(),
+            &t(&c["gx"]),
+            rtol * 10.0,
+            atol * 10.0,
+        );
         if let Some(w) = &w {
-            close(&format!("{what} gw"), &w.grad().unwrap(), &t(&c["gw"]), rtol * 10.0, atol * 10.0);
+            close(
+                &format!("{what} gw"),
+                &w.grad().unwrap(),
+                &t(&c["gw"]),
+                rtol * 10.0,
+                atol * 10.0,
+            );
         }
         if let Some(b) = &b {
-            close(&format!("{what} gb"), &b.grad().unwrap(), &t(&c["gb"]), rtol, atol);
+            close(
+                &format!("{what} gb"),
+                &b.grad().unwrap(),
+                &t(&c["gb"]),
+                rtol,
+                atol,
+            );
         }
     }
 }
@@ -219,7 +260,10 @@ fn layer_norm_gradchecks() {
         |t| F::layer_norm(&t[0], &[2, 3], Some(&t[1]), None, 1e-3),
         &[r64(&[2, 2, 3]), r64(&[2, 3])],
     );
-    check(|t| F::layer_norm(&t[0].t(), &[3], None, None, 1e-5), &[r64(&[3, 4])]);
+    check(
+        |t| F::layer_norm(&t[0].t(), &[3], None, None, 1e-5),
+        &[r64(&[3, 4])],
+    );
 }
 
 #[test]
@@ -239,7 +283,11 @@ fn batch_norm_matches_pytorch_with_its_running_statistics() {
         let b = opt(&c["bias"]).map(|b| b.requires_grad_(true));
         let training = c["training"].as_bool().unwrap();
         let (rtol, atol) = tol(&x);
-        let what = format!("batch_norm case {i} ({:?} {}, training {training})", x.shape(), x.dtype());
+        let what = format!(
+            "batch_norm case {i} ({:?} {}, training {training})",
+            x.shape(),
+            x.dtype()
+        );
         let y = F::batch_norm(
             &x,
             rm.as_ref(),
@@ -252,14 +300,44 @@ fn batch_norm_matches_pytorch_with_its_running_statistics() {
         );
         close(&what, &y, &t(&c["out"]), rtol, atol);
         y.backward_with(&t(&c["g"]));
-        close(&format!("{what} gx"), &x.grad().unwrap(), &t(&c["gx"]), rtol * 10.0, atol * 10.0);
+        close(
+            &format!("{what} gx"),
+            &x.grad().unwrap(),
+            &t(&c["gx"]),
+            rtol * 10.0,
+            atol * 10.0,
+        );
         if let Some(w) = &w {
-            close(&format!("{what} gw"), &w.grad().unwrap(), &t(&c["gw"]), rtol * 10.0, atol * 10.0);
-            close(&format!("{what} gb"), &b.unwrap().grad().unwrap(), &t(&c["gb"]), rtol, atol);
+            close(
+                &format!("{what} gw"),
+                &w.grad().unwrap(),
+                &t(&c["gw"]),
+                rtol * 10.0,
+                atol * 10.0,
+            );
+            close(
+                &format!("{what} gb"),
+                &b.unwrap().grad().unwrap(),
+                &t(&c["gb"]),
+                rtol,
+                atol,
+            );
         }
         if let (Some(rm), Some(rv)) = (rm, rv) {
-            close(&format!("{what} running_mean"), &rm, &t(&c["running_mean_after"]), rtol, atol);
-            close(&format!("{what} running_var"), &rv, &t(&c["running_var_after"]), rtol, atol);
+            close(
+                &format!("{what} running_mean"),
+                &rm,
+                &t(&c["running_mean_after"]),
+                rtol,
+                atol,
+            );
+            close(
+                &format!("{what} running_var"),
+                &rv,
+                &t(&c["running_var_after"]),
+                rtol,
+                atol,
+            );
         }
     }
 }
@@ -271,7 +349,18 @@ fn batch_norm_gradchecks_in_training_and_eval() {
     let rv = r64(&[3]).abs().add_scalar(0.5);
     for training in [true, false] {
         check(
-            |t| F::batch_norm(&t[0], Some(&rm), Some(&rv), Some(&t[1]), Some(&t[2]), training, 0.1, 1e-5),
+            |t| {
+                F::batch_norm(
+                    &t[0],
+                    Some(&rm),
+                    Some(&rv),
+                    Some(&t[1]),
+                    Some(&t[2]),
+                    training,
+                    0.1,
+                    1e-5,
+                )
+            },
             &[r64(&[4, 3, 2]), r64(&[3]), r64(&[3])],
         );
         check(
@@ -284,13 +373,31 @@ fn batch_norm_gradchecks_in_training_and_eval() {
 #[test]
 #[should_panic(expected = "Expected more than 1 value per channel when training")]
 fn batch_norm_needs_two_values_per_channel_to_train() {
-    F::batch_norm(&Tensor::zeros(&[1, 3]), None, None, None, None, true, 0.1, 1e-5);
+    F::batch_norm(
+        &Tensor::zeros(&[1, 3]),
+        None,
+        None,
+        None,
+        None,
+        true,
+        0.1,
+        1e-5,
+    );
 }
 
 #[test]
 #[should_panic(expected = "running_mean and running_var must be defined in evaluation mode")]
 fn batch_norm_in_eval_needs_running_statistics() {
-    F::batch_norm(&Tensor::zeros(&[2, 3]), None, None, None, None, false, 0.1, 1e-5);
+    F::batch_norm(
+        &Tensor::zeros(&[2, 3]),
+        None,
+        None,
+        None,
+        None,
+        false,
+        0.1,
+        1e-5,
+    );
 }
 
 // ---------------------------------------------------------------- spellings
@@ -334,12 +441,27 @@ fn transposes_comparisons_and_dims_as_pytorch_spells_them() {
     assert_eq!(x.argmax(1, false).to_vec::<i64>(), [2, 1]);
     assert_eq!(x.argmax(None, false).to_vec::<i64>(), [4]);
     assert_eq!(x.argmin(-1, true).shape(), [2, 1]);
-    assert_eq!(x.gt(0).to_vec::<bool>(), [true, false, true, true, true, false]);
-    assert_eq!(x.le(3.0).to_vec::<bool>(), [true, true, true, false, false, true]);
+    assert_eq!(
+        x.gt(0).to_vec::<bool>(),
+        [true, false, true, true, true, false]
+    );
+    assert_eq!(
+        x.le(3.0).to_vec::<bool>(),
+        [true, true, true, false, false, true]
+    );
     assert_eq!(x.eq(&x.t().t()).to_vec::<bool>(), [true; 6]);
-    assert_eq!(x.clamp(0.0, None).to_vec::<f32>(), [1.0, 0.0, 3.0, 4.0, 5.0, 0.0]);
-    assert_eq!(x.clamp(None, 2.0).to_vec::<f32>(), [1.0, -2.0, 2.0, 2.0, 2.0, -6.0]);
-    assert_eq!(x.clamp(-1.0, 1.0).to_vec::<f32>(), [1.0, -1.0, 1.0, 1.0, 1.0, -1.0]);
+    assert_eq!(
+        x.clamp(0.0, None).to_vec::<f32>(),
+        [1.0, 0.0, 3.0, 4.0, 5.0, 0.0]
+    );
+    assert_eq!(
+        x.clamp(None, 2.0).to_vec::<f32>(),
+        [1.0, -2.0, 2.0, 2.0, 2.0, -6.0]
+    );
+    assert_eq!(
+        x.clamp(-1.0, 1.0).to_vec::<f32>(),
+        [1.0, -1.0, 1.0, 1.0, 1.0, -1.0]
+    );
     let v = kiln::tensor(&[[1.0f64, 3.0], [2.0, 6.0]]);
     assert_eq!(v.var_dim(1, true, false).to_vec::<f64>(), [2.0, 8.0]);
     assert_eq!(v.var_dim(1, false, true).shape(), [2, 1]);
@@ -350,9 +472,15 @@ fn transposes_comparisons_and_dims_as_pytorch_spells_them() {
 
 #[test]
 fn losses_take_pytorchs_defaults_and_options_by_name() {
-    let (x, y) = (kiln::tensor(&[1.0f32, 2.0, 4.0]), kiln::tensor(&[0.0f32, 0.0, 0.0]));
+    let (x, y) = (
+        kiln::tensor(&[1.0f32, 2.0, 4.0]),
+        kiln::tensor(&[0.0f32, 0.0, 0.0]),
+    );
     assert_eq!(F::mse_loss(&x, &y).item(), 7.0);
-    assert_eq!(F::mse_loss_with(&x, &y, kiln::nn::Reduction::Sum).item(), 21.0);
+    assert_eq!(
+        F::mse_loss_with(&x, &y, kiln::nn::Reduction::Sum).item(),
+        21.0
+    );
     assert_eq!(F::l1_loss(&x, &y).item(), 7.0 / 3.0f32 as f64);
     let p = kiln::tensor(&[0.5f32]);
     let t1 = kiln::tensor(&[1.0f32]);
@@ -456,6 +584,13 @@ fn mnist_options_name_torchvisions_arguments() {
     assert_eq!(test_set.len(), 10000);
     // With a root, only the root is searched (torchvision's rule): an empty one is refused.
     let empty = tempfile::tempdir().unwrap();
-    let err = Mnist::options().root(empty.path()).load().err().expect("no files there");
-    assert!(matches!(err, kiln::data::DataError::DatasetNotFound { .. }), "{err}");
+    let err = Mnist::options()
+        .root(empty.path())
+        .load()
+        .err()
+        .expect("no files there");
+    assert!(
+        matches!(err, kiln::data::DataError::DatasetNotFound { .. }),
+        "{err}"
+    );
 }

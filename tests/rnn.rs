@@ -466,7 +466,10 @@ fn a_2000_step_sequence_trains_and_frees_its_graph() {
         .expand(&[2000, 2, 1])
         .contiguous();
     let x = Tensor::cat(
-        &[target.shallow_clone(), Tensor::randn(&[2000, 2, 3]).mul_scalar(0.1)],
+        &[
+            target.shallow_clone(),
+            Tensor::randn(&[2000, 2, 3]).mul_scalar(0.1),
+        ],
         2,
     );
     let mut losses = Vec::new();

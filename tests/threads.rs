@@ -72,7 +72,12 @@ fn crossed_in_place_adds_do_not_deadlock() {
     // `a.add_(&b)` writes a and reads b while `b.add_(&a)` writes b and reads a: taken
     // in argument order, each thread holds one lock and waits for the other's.
     let (a, b) = (Tensor::zeros(&[64]), Tensor::zeros(&[64]));
-    let (a1, b1, a2, b2) = (a.shallow_clone(), b.shallow_clone(), a.shallow_clone(), b.shallow_clone());
+    let (a1, b1, a2, b2) = (
+        a.shallow_clone(),
+        b.shallow_clone(),
+        a.shallow_clone(),
+        b.shallow_clone(),
+    );
     race(
         "crossed_adds",
         vec![
@@ -95,7 +100,12 @@ fn crossed_in_place_adds_do_not_deadlock() {
 #[test]
 fn crossed_copies_do_not_deadlock() {
     let (a, b) = (Tensor::ones(&[64]), Tensor::ones(&[64]));
-    let (a1, b1, a2, b2) = (a.shallow_clone(), b.shallow_clone(), a.shallow_clone(), b.shallow_clone());
+    let (a1, b1, a2, b2) = (
+        a.shallow_clone(),
+        b.shallow_clone(),
+        a.shallow_clone(),
+        b.shallow_clone(),
+    );
     race(
         "crossed_copies",
         vec![

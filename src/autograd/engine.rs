@@ -275,7 +275,11 @@ fn run(roots: Vec<(Tensor, Tensor)>, opts: BackwardOptions, sink: &mut Sink) {
         sink.node(&node, &g);
         if let Some(t) = node.retained.lock().as_ref().and_then(|w| w.upgrade()) {
             let t = Tensor(t);
-            let gg = if create_graph { g.shallow_clone() } else { g.detach() };
+            let gg = if create_graph {
+                g.shallow_clone()
+            } else {
+                g.detach()
+            };
             let old = t.grad();
             t.set_grad(Some(accumulate(old, gg)));
         }

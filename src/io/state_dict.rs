@@ -33,8 +33,10 @@ pub fn save_state_dict(path: impl AsRef<Path>, state: &StateDict) -> Result<(), 
     match FileFormat::for_saving(path) {
         FileFormat::PyTorch => save_pt_state_dict(path, state),
         FileFormat::Safetensors => {
-            let tensors: Vec<(String, crate::Tensor)> =
-                state.iter().map(|(k, t)| (k.clone(), t.shallow_clone())).collect();
+            let tensors: Vec<(String, crate::Tensor)> = state
+                .iter()
+                .map(|(k, t)| (k.clone(), t.shallow_clone()))
+                .collect();
             let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
             save_safetensors(path, &tensors, Some(meta))
         }

@@ -408,6 +408,13 @@ impl dyn Module {
     pub fn downcast_ref<T: Module>(&self) -> Option<&T> {
         (self as &dyn Any).downcast_ref::<T>()
     }
+
+    /// The submodule at the dotted path `target` as its concrete type `T`
+    /// (`model.get_submodule("layers.1")` and a downcast): `None` if there is no such
+    /// submodule or it is not a `T`.
+    pub fn get_submodule_as<T: Module>(&self, target: &str) -> Option<&T> {
+        self.get_submodule(target)?.downcast_ref()
+    }
 }
 
 impl fmt::Display for dyn Module {

@@ -1,8 +1,8 @@
 //! Normalisation layers: `BatchNorm1d` and `LayerNorm`.
 
+use super::functional;
 use super::module::{Module, TrainingFlag, training_hooks};
 use super::raw::write_f64;
-use super::functional;
 use crate::tensor::{DType, Tensor};
 
 /// Formats a float the way Python's `repr` does for the small constants in layer reprs.
@@ -70,6 +70,32 @@ impl BatchNorm1d {
             momentum,
             training: TrainingFlag::new(),
         }
+    }
+
+    /// The running mean (`bn.running_mean`); panics if the layer was made with
+    /// `track_running_stats=False` (the field is the `Option` itself).
+    pub fn running_mean(&self) -> &Tensor {
+        self.tracked(&self.running_mean)
+    }
+
+    /// The running variance (`bn.running_var`); panics as [`BatchNorm1d::running_mean`].
+    pub fn running_var(&self) -> &Tensor {
+        self.tracked(&self.running_var)
+    }
+
+    /// The number of training batches seen (`bn.num_batches_tracked`, i64); panics as
+    /// [`BatchNorm1d::running_mean`].
+    pub fn num_batches_tracked(&self) -> &Tensor {
+        self.tracked(&self.num_batches_tracked)
+    }
+
+    fn tracked<'a>(&self, t: &'a Option<Tensor>) -> &'a Tensor {
+        t.as_ref().unwrap_or_else(|| {
+            panic!(
+                "BatchNorm({}, track_running_stats=False) has no running statistics",
+                self.num_features
+            )
+        })
     }
 
     /// Counts a training batch; the running-average factor for it (`momentum`, or

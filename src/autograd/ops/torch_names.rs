@@ -68,7 +68,12 @@ impl Tensor {
     pub fn allclose(&self, other: &Tensor) -> bool {
         let (a, b) = (self.detach().double(), other.detach().double());
         let tol = b.abs().mul_scalar(1e-5).add_scalar(1e-8);
-        a.sub(&b).abs().le(&tol).to_vec::<bool>().into_iter().all(|v| v)
+        a.sub(&b)
+            .abs()
+            .le(&tol)
+            .to_vec::<bool>()
+            .into_iter()
+            .all(|v| v)
     }
 
     /// `torch.equal(self, other)`: the same shape and the same values (NaN unequal).

@@ -3,10 +3,10 @@
 //! inverse view.
 
 use crate::autograd::record::record;
-use crate::tensor::kernels::cast::contiguous_copy;
-use crate::tensor::size::ShapeArg;
 use crate::tensor::Tensor;
+use crate::tensor::kernels::cast::contiguous_copy;
 use crate::tensor::layout::{checked_numel, normalize_dim};
+use crate::tensor::size::ShapeArg;
 
 /// Resolves one `-1` entry of a requested shape against `numel`.
 fn infer_shape(op: &str, shape: &[isize], numel: usize, from: &[usize]) -> Vec<usize> {

@@ -22,11 +22,11 @@ pub use embedding::embedding;
 pub use linear::linear;
 pub use loss::{
     binary_cross_entropy, binary_cross_entropy_with, binary_cross_entropy_with_logits,
-    binary_cross_entropy_with_logits_with, broadcast_warning, huber_loss, l1_loss,
-    l1_loss_with, mse_loss, mse_loss_with, smooth_l1_loss,
+    binary_cross_entropy_with_logits_with, broadcast_warning, huber_loss, l1_loss, l1_loss_with,
+    mse_loss, mse_loss_with, smooth_l1_loss,
 };
-pub use norm::{batch_norm, layer_norm};
 pub use nll::{CrossEntropyOptions, cross_entropy, cross_entropy_with, nll_loss, nll_loss_with};
+pub use norm::{batch_norm, layer_norm};
 pub use rnn::{LayerOutput, LayerWeights, Mode, rnn_layer};
 
 use crate::tensor::Tensor;

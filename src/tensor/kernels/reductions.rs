@@ -120,7 +120,15 @@ pub mod cpu {
         match x.dtype() {
             DType::F32 => {
                 let v = x.with_contiguous(|s: &[f32]| {
-                    scan_runs(s, n, inner, reverse, 0.0f64, |a, v| a + v as f64, |a| a as f32)
+                    scan_runs(
+                        s,
+                        n,
+                        inner,
+                        reverse,
+                        0.0f64,
+                        |a, v| a + v as f64,
+                        |a| a as f32,
+                    )
                 });
                 Tensor::from_vec(v, x.shape())
             }
