@@ -98,9 +98,11 @@ impl NormalizedMLP {
     }
 }
 
+type Maker = fn() -> Box<dyn Module>;
+
 fn main() {
     kiln::manual_seed(0);
-    let makers: [(&str, fn() -> Box<dyn Module>, usize); 4] = [
+    let makers: [(&str, Maker, usize); 4] = [
         ("Encoder", || Box::new(Encoder::new()), 784),
         ("Decoder", || Box::new(Decoder::new()), 10),
         ("ResidualBlock", || Box::new(ResidualBlock::new(64)), 64),

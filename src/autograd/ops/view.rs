@@ -202,7 +202,8 @@ impl Tensor {
                 }
                 assert!(
                     d == -1 && i >= lead,
-                    "expand: the expanded size of the tensor ({d}) isn't allowed in a leading,                      non-existing dimension {i} (expanding {:?} to {want:?})",
+                    "expand: the expanded size of the tensor ({d}) isn't allowed in a leading, \
+                     non-existing dimension {i} (expanding {:?} to {want:?})",
                     self.shape()
                 );
                 self.shape()[i - lead]

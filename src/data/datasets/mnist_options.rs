@@ -7,6 +7,9 @@ use crate::data::transforms::Transform;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
+/// A deferred `with_transform` call (the transform's type is erased until `load`).
+type ApplyTransform<V> = Box<dyn FnOnce(MnistLike<V>) -> MnistLike<V>>;
+
 /// The keyword arguments of `torchvision.datasets.MNIST` (and `FashionMNIST`), set by
 /// name, then [`MnistOptions::load`]. Defaults are torchvision's: no root (kiln then
 /// searches its usual places, see [`MnistLike::search_dirs`]), `train = true`,
@@ -27,7 +30,7 @@ pub struct MnistOptions<V> {
     root: Option<PathBuf>,
     train: bool,
     download: bool,
-    transform: Option<Box<dyn FnOnce(MnistLike<V>) -> MnistLike<V>>>,
+    transform: Option<ApplyTransform<V>>,
     variant: PhantomData<fn() -> V>,
 }
 
