@@ -3,224 +3,132 @@
 //! BatchNorm1d. Each is printed, its parameters counted, and run in train and eval mode:
 //! only the batch-norm model answers differently (batch statistics vs running ones).
 //!
-//! Prints what its PyTorch twin `scripts/torch_examples/architectures.py` prints
+//! A line-by-line port of `scripts/torch_examples/architectures.py`; prints what it prints
 //! (`tests/examples.rs` compares the two). Run: `cargo run --example architectures`.
 
-use kiln::Tensor;
 use kiln::nn::{BatchNorm1d, Linear, Module, ReLU, Sequential};
-use kiln::seq;
-use std::io::{self, Write};
+use kiln::{Tensor, py, seq};
 
-/// 1. 逐渐缩小(分类常用): 784 → 256 → 64 → 10.
+// 1. 逐渐缩小(分类常用)
 #[derive(Module)]
-pub struct Encoder {
+struct Encoder {
     layers: Sequential,
 }
 
 impl Encoder {
-    /// The tutorial's layers.
-    pub fn new() -> Self {
+    fn new() -> Self {
         Encoder {
             layers: seq![
                 Linear::new(784, 256),
                 ReLU::new(),
                 Linear::new(256, 64),
                 ReLU::new(),
-                Linear::new(64, 10),
+                Linear::new(64, 10)
             ],
         }
     }
-    /// `layers(x)`.
-    pub fn forward(&self, x: &Tensor) -> Tensor {
+
+    fn forward(&self, x: &Tensor) -> Tensor {
         self.layers.forward(x)
     }
 }
 
-/// 2. 逐渐扩大(生成常用): 10 → 64 → 256 → 784.
+// 2. 逐渐扩大(生成常用)
 #[derive(Module)]
-pub struct Decoder {
+struct Decoder {
     layers: Sequential,
 }
 
 impl Decoder {
-    /// The tutorial's layers.
-    pub fn new() -> Self {
+    fn new() -> Self {
         Decoder {
             layers: seq![
                 Linear::new(10, 64),
                 ReLU::new(),
                 Linear::new(64, 256),
                 ReLU::new(),
-                Linear::new(256, 784),
+                Linear::new(256, 784)
             ],
         }
     }
-    /// `layers(x)`.
-    pub fn forward(&self, x: &Tensor) -> Tensor {
+
+    fn forward(&self, x: &Tensor) -> Tensor {
         self.layers.forward(x)
     }
 }
 
-/// 3. 残差连接(深层网络): `x + layers(x)`.
+// 3. 残差连接(深层网络)
 #[derive(Module)]
-pub struct ResidualBlock {
+struct ResidualBlock {
     layers: Sequential,
 }
 
 impl ResidualBlock {
-    /// A block on `dim` features.
-    pub fn new(dim: usize) -> Self {
+    fn new(dim: usize) -> Self {
         ResidualBlock {
             layers: seq![Linear::new(dim, dim), ReLU::new(), Linear::new(dim, dim)],
         }
     }
-    /// `x + layers(x)` (残差连接).
-    pub fn forward(&self, x: &Tensor) -> Tensor {
-        x + self.layers.forward(x)
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x + self.layers.forward(x) // 残差连接
     }
 }
 
-/// 4. 批归一化(加速训练): Linear, BatchNorm1d, ReLU, Linear.
+// 4. 批归一化(加速训练)
 #[derive(Module)]
-pub struct NormalizedMLP {
+struct NormalizedMLP {
     layers: Sequential,
 }
 
 impl NormalizedMLP {
-    /// The tutorial's layers.
-    pub fn new() -> Self {
+    fn new() -> Self {
         NormalizedMLP {
             layers: seq![
                 Linear::new(784, 256),
                 BatchNorm1d::new(256),
                 ReLU::new(),
-                Linear::new(256, 10),
+                Linear::new(256, 10)
             ],
         }
     }
-    /// `layers(x)`.
-    pub fn forward(&self, x: &Tensor) -> Tensor {
+
+    fn forward(&self, x: &Tensor) -> Tensor {
         self.layers.forward(x)
     }
-    /// The batch-norm layer, for its running statistics.
-    pub fn batch_norm(&self) -> &BatchNorm1d {
-        self.layers[1]
-            .downcast_ref()
-            .expect("layer 1 is BatchNorm1d")
-    }
 }
 
-impl Default for Encoder {
-    fn default() -> Self {
-        Encoder::new()
-    }
-}
+type Maker = fn() -> Box<dyn Module>;
 
-impl Default for Decoder {
-    fn default() -> Self {
-        Decoder::new()
-    }
-}
-
-impl Default for NormalizedMLP {
-    fn default() -> Self {
-        NormalizedMLP::new()
-    }
-}
-
-/// `1234567` → `"1,234,567"` (Python's `{:,}`).
-fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `torch.allclose(a, b)` with its default tolerances.
-fn allclose(a: &Tensor, b: &Tensor) -> bool {
-    let (a, b) = (a.to_vec::<f64>(), b.to_vec::<f64>());
-    a.len() == b.len()
-        && a.iter()
-            .zip(&b)
-            .all(|(x, y)| (x - y).abs() <= 1e-8 + 1e-5 * y.abs())
-}
-
-fn shape(t: &Tensor) -> String {
-    let dims: Vec<String> = t.shape().iter().map(|d| d.to_string()).collect();
-    format!("({})", dims.join(", "))
-}
-
-/// Builds a model, prints it and its parameter count, runs it in train and eval mode.
-fn demo(
-    out: &mut dyn Write,
-    name: &str,
-    model: &dyn Module,
-    forward: &dyn Fn(&Tensor) -> Tensor,
-    in_dim: usize,
-) -> io::Result<usize> {
-    let x = Tensor::randn(&[8, in_dim]);
-    writeln!(out, "{}", model.repr())?;
-    let count = model.num_parameters();
-    writeln!(out, "{name} 参数量: {}", thousands(count))?;
-    model.train();
-    let y_train = forward(&x);
-    model.eval();
-    let y_eval = kiln::no_grad(|| forward(&x));
-    writeln!(out, "输入 {} -> 输出 {}", shape(&x), shape(&y_train))?;
-    writeln!(
-        out,
-        "train/eval 输出相同: {}",
-        if allclose(&y_train, &y_eval) {
-            "True"
-        } else {
-            "False"
-        }
-    )?;
-    writeln!(
-        out,
-        "eval 输出[0, :4]: {}",
-        y_eval.select(0, 0).narrow(0, 0, 4)
-    )?;
-    writeln!(out)?;
-    Ok(count)
-}
-
-/// The whole program (seeded with 0, as its twin); returns each model's parameter count.
-pub fn run(out: &mut dyn Write) -> io::Result<Vec<(String, usize)>> {
+fn main() {
     kiln::manual_seed(0);
-    let mut counts = Vec::new();
-    let m = Encoder::new();
-    counts.push((
-        "Encoder".into(),
-        demo(out, "Encoder", &m, &|x| m.forward(x), 784)?,
-    ));
-    let m = Decoder::new();
-    counts.push((
-        "Decoder".into(),
-        demo(out, "Decoder", &m, &|x| m.forward(x), 10)?,
-    ));
-    let m = ResidualBlock::new(64);
-    let n = demo(out, "ResidualBlock", &m, &|x| m.forward(x), 64)?;
-    counts.push(("ResidualBlock(64)".into(), n));
-    let m = NormalizedMLP::new();
-    let n = demo(out, "NormalizedMLP", &m, &|x| m.forward(x), 784)?;
-    counts.push(("NormalizedMLP".into(), n));
+    let makers: [(&str, Maker, usize); 4] = [
+        ("Encoder", || Box::new(Encoder::new()), 784),
+        ("Decoder", || Box::new(Decoder::new()), 10),
+        ("ResidualBlock", || Box::new(ResidualBlock::new(64)), 64),
+        ("NormalizedMLP", || Box::new(NormalizedMLP::new()), 784),
+    ];
+    let mut last = None;
+    for (name, make, in_dim) in makers {
+        let model = last.insert(make());
+        let x = Tensor::randn(&[8, in_dim]);
+        println!("{model}");
+        println!("{name} 参数量: {}", py::thousands(model.num_parameters()));
+        model.train();
+        let y_train = model.forward(&x);
+        model.eval();
+        let y_eval = kiln::no_grad(|| model.forward(&x));
+        let (shape_in, shape_out) = (py::tuple(x.shape()), py::tuple(y_train.shape()));
+        println!("输入 {shape_in} -> 输出 {shape_out}");
+        let same = py::bool_str(y_train.allclose(&y_eval));
+        println!("train/eval 输出相同: {same}");
+        println!("eval 输出[0, :4]: {}", y_eval.select(0, 0).narrow(0, 0, 4));
+        println!();
+    }
 
-    let bn = m.batch_norm();
-    let first4 = |t: &Option<Tensor>| t.as_ref().expect("tracked").narrow(0, 0, 4);
-    writeln!(out, "running_mean[:4]: {}", first4(&bn.running_mean))?;
-    writeln!(out, "running_var[:4]: {}", first4(&bn.running_var))?;
-    let tracked = bn.num_batches_tracked.as_ref().expect("tracked");
-    writeln!(out, "num_batches_tracked: {tracked}")?;
-    Ok(counts)
-}
-
-#[allow(dead_code)]
-fn main() -> io::Result<()> {
-    run(&mut io::stdout().lock()).map(|_| ())
+    let model = last.unwrap();
+    let bn: &BatchNorm1d = model.get_submodule_as("layers.1").unwrap();
+    println!("running_mean[:4]: {}", bn.running_mean().narrow(0, 0, 4));
+    println!("running_var[:4]: {}", bn.running_var().narrow(0, 0, 4));
+    println!("num_batches_tracked: {}", bn.num_batches_tracked());
 }

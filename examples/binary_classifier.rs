@@ -3,37 +3,17 @@
 //! stable where the sigmoid saturates). First the tutorial's single neuron and its
 //! gradients, then a classifier trained both ways from the same start.
 //!
-//! Prints what its PyTorch twin `scripts/torch_examples/binary_classifier.py` prints
-//! (`tests/examples.rs` compares the two). Run: `cargo run --example binary_classifier`.
+//! A line-by-line port of `scripts/torch_examples/binary_classifier.py`; prints what it
+//! prints (`tests/examples.rs` compares the two). Run: `cargo run --example binary_classifier`.
 
-use kiln::Tensor;
 use kiln::autograd::{BackwardOptions, grad_with_options};
-use kiln::nn::functional::{binary_cross_entropy, binary_cross_entropy_with_logits};
-use kiln::nn::{BCEWithLogitsLoss, Linear, Module, Reduction, Sigmoid};
+use kiln::nn::functional::{
+    binary_cross_entropy as bce, binary_cross_entropy_with_logits as bce_logits,
+};
+use kiln::nn::{BCEWithLogitsLoss, Linear, Module, Sigmoid};
 use kiln::optim::{Optimizer, SGD};
-use std::io::{self, Write};
 
-/// Probabilities from the two classifiers after training: (sigmoid + BCE, logits +
-/// BCEWithLogitsLoss).
-pub struct Outcome {
-    /// `model_prob(X)`.
-    pub prob_bce: Vec<f32>,
-    /// `sigmoid(model_logit(X))`.
-    pub prob_logits: Vec<f32>,
-    /// The tutorial's labels.
-    pub labels: Vec<f32>,
-}
-
-fn bce(p: &Tensor, t: &Tensor) -> Tensor {
-    binary_cross_entropy(p, t, None, Reduction::Mean)
-}
-
-fn bce_logits(z: &Tensor, t: &Tensor) -> Tensor {
-    binary_cross_entropy_with_logits(z, t, None, None, Reduction::Mean)
-}
-
-/// The whole program.
-pub fn run(out: &mut dyn Write) -> io::Result<Outcome> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. One neuron: forward pass, loss, gradients (the tutorial's w1, b, a, y).
     let y = kiln::tensor(&[1.0f32]);
     let x1 = kiln::tensor(&[1.1f32]);
@@ -42,49 +22,30 @@ pub fn run(out: &mut dyn Write) -> io::Result<Outcome> {
     let z = &x1 * &w1 + &b;
     let a = z.sigmoid();
     let loss = bce(&a, &y);
-    // `retain_graph`, as the PyTorch twin: the graph is backwarded through three times.
-    let keep = BackwardOptions::new().retain_graph(true);
-    let grad_l_w1 = grad_with_options(
-        std::slice::from_ref(&loss),
-        std::slice::from_ref(&w1),
-        None,
-        keep,
-    );
-    let grad_l_b = grad_with_options(
-        std::slice::from_ref(&loss),
-        std::slice::from_ref(&b),
-        None,
-        keep,
-    );
-    writeln!(out, "({},)", grad_l_w1[0].as_ref().expect("w1 is used"))?;
-    writeln!(out, "({},)", grad_l_b[0].as_ref().expect("b is used"))?;
+    let grad_l_w1 = grad_with_options(&loss, &w1, None, BackwardOptions::new().retain_graph(true));
+    let grad_l_b = grad_with_options(&loss, &b, None, BackwardOptions::new().retain_graph(true));
+    println!("{grad_l_w1}");
+    println!("{grad_l_b}");
     loss.backward();
-    writeln!(out, "{}", w1.grad().expect("w1.grad"))?;
-    writeln!(out, "{}", b.grad().expect("b.grad"))?;
-    writeln!(out, "loss (sigmoid + BCE): {}", loss.detach())?;
-    writeln!(out, "loss (logits): {}", bce_logits(&z, &y).detach())?;
+    println!("{}", w1.grad().unwrap());
+    println!("{}", b.grad().unwrap());
+    println!("loss (sigmoid + BCE): {}", loss.detach());
+    println!("loss (logits): {}", bce_logits(&z, &y).detach());
 
     // 2. Stability: a confident wrong prediction.
     let big = kiln::tensor(&[20.0f32]);
     let target = kiln::tensor(&[0.0f32]);
-    writeln!(out, "BCE(sigmoid(20), 0): {}", bce(&big.sigmoid(), &target))?;
-    writeln!(out, "BCEWithLogits(20, 0): {}", bce_logits(&big, &target))?;
+    println!("BCE(sigmoid(20), 0): {}", bce(&big.sigmoid(), &target));
+    println!("BCEWithLogits(20, 0): {}", bce_logits(&big, &target));
 
     // 3. Training a classifier both ways from the same start.
     kiln::manual_seed(123);
-    let x = kiln::tensor(&[
-        [-1.2f32, 3.1],
-        [-0.9, 2.9],
-        [-0.5, 2.6],
-        [2.3, -1.1],
-        [2.7, -1.5],
-    ]);
-    let labels = kiln::tensor(&[0.0f32, 0.0, 0.0, 1.0, 1.0]);
+    #[rustfmt::skip]
+    let x = kiln::tensor(&[[-1.2, 3.1], [-0.9, 2.9], [-0.5, 2.6], [2.3, -1.1], [2.7, -1.5]]);
+    let labels = kiln::tensor(&[0.0, 0.0, 0.0, 1.0, 1.0]);
     let model_prob = kiln::seq![Linear::new(2, 1), Sigmoid::new()];
     let model_logit = Linear::new(2, 1);
-    model_logit
-        .load_state_dict(&model_prob[0].state_dict(), true)
-        .expect("same shapes");
+    model_logit.load_state_dict(&model_prob[0].state_dict(), true)?;
     let mut opt_prob = SGD::new(model_prob.parameters(), 0.5);
     let mut opt_logit = SGD::new(model_logit.parameters(), 0.5);
     let criterion = BCEWithLogitsLoss::new();
@@ -99,32 +60,15 @@ pub fn run(out: &mut dyn Write) -> io::Result<Outcome> {
         loss_logit.backward();
         opt_logit.step();
         if epoch % 5 == 0 {
-            writeln!(
-                out,
-                "Epoch {epoch:2} | BCE: {:.4} | BCEWithLogits: {:.4}",
-                loss_prob.item(),
-                loss_logit.item()
-            )?;
+            println!("Epoch {epoch:2} | BCE: {loss_prob:.4} | BCEWithLogits: {loss_logit:.4}");
         }
     }
 
-    let (p1, p2) = kiln::no_grad(|| {
-        (
-            model_prob.forward(&x).squeeze_dim(1),
-            model_logit.forward(&x).sigmoid().squeeze_dim(1),
-        )
-    });
-    writeln!(out, "概率 (Sigmoid + BCE): {p1}")?;
-    writeln!(out, "概率 (BCEWithLogitsLoss): {p2}")?;
-    writeln!(out, "预测: {}", p2.gt_scalar(0.5).long())?;
-    Ok(Outcome {
-        prob_bce: p1.to_vec::<f32>(),
-        prob_logits: p2.to_vec::<f32>(),
-        labels: labels.to_vec::<f32>(),
-    })
-}
-
-#[allow(dead_code)]
-fn main() -> io::Result<()> {
-    run(&mut io::stdout().lock()).map(|_| ())
+    let _no_grad = kiln::no_grad_guard();
+    let p1 = model_prob.forward(&x).squeeze_dim(1);
+    let p2 = model_logit.forward(&x).sigmoid().squeeze_dim(1);
+    println!("概率 (Sigmoid + BCE): {p1}");
+    println!("概率 (BCEWithLogitsLoss): {p2}");
+    println!("预测: {}", p2.gt(0.5).long());
+    Ok(())
 }

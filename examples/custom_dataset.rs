@@ -112,8 +112,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let x_test = kiln::tensor(&[[-0.8f32, 2.8], [2.6, -1.6]]);
     let y_test = Tensor::from_vec(vec![0i64, 1], &[2]);
 
-    let train_ds = ToyDataset::new(x_train.clone(), y_train);
-    let test_ds = ToyDataset::new(x_test.clone(), y_test);
+    let train_ds = ToyDataset::new(x_train.shallow_clone(), y_train);
+    let test_ds = ToyDataset::new(x_test.shallow_clone(), y_test);
 
     kiln::manual_seed(123);
     let train_loader = DataLoader::new(train_ds)

@@ -89,7 +89,7 @@ fn seed002(out: &mut dyn Write, o: &mut Outcome) -> io::Result<()> {
     explain::name(&x, "x");
     explain::name(&y_true, "y_true");
     explain::name_parameters([
-        ("linear.weight".to_string(), linear.weight.clone()),
+        ("linear.weight".to_string(), linear.weight.shallow_clone()),
         ("linear.bias".to_string(), linear.bias.clone().unwrap()),
     ]);
     let loss_fn = MSELoss::new();

@@ -90,7 +90,7 @@ fn main() {
     // The same network through autograd: leaves that share the manual model's values.
     let leaves: Vec<Tensor> = [&model.w1, &model.b1, &model.w2, &model.b2]
         .iter()
-        .map(|t| t.detach().deep_clone().requires_grad_(true))
+        .map(|t| t.detach().clone().requires_grad_(true))
         .collect();
     let (w1, b1, w2, b2) = (&leaves[0], &leaves[1], &leaves[2], &leaves[3]);
     let pred = (x.matmul(w1) + b1).relu().matmul(w2) + b2;

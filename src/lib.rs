@@ -21,10 +21,12 @@ pub mod distributed;
 pub mod io;
 pub mod nn;
 pub mod optim;
+pub mod py;
 pub mod tensor;
 
 pub use autograd::ops::index::{cat, stack};
 pub use autograd::{enable_grad, no_grad, no_grad_guard};
+pub use io::{load, save};
 pub use tensor::create::tensor;
 pub use tensor::parallel::{num_threads as get_num_threads, set_num_threads};
 pub use tensor::random::{Generator, manual_seed};

@@ -12,7 +12,7 @@ backward through the graph a second time or if you need to access saved tensors 
 backward.";
 
 fn chain(x: &Tensor, n: usize) -> Tensor {
-    let mut y = x.clone();
+    let mut y = x.shallow_clone();
     for _ in 0..n {
         y = &y * 1.0;
     }
@@ -59,7 +59,7 @@ fn deep_chain_backward_and_drop_after_it_on_a_2mib_thread() {
 fn deep_graph_with_higher_order_history_drops() {
     on_small_stack(|| {
         let x = tensor(&[2.0]).requires_grad_(true);
-        let mut y = x.clone();
+        let mut y = x.shallow_clone();
         for _ in 0..50_000 {
             y = &y * &x;
         }

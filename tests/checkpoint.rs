@@ -349,14 +349,14 @@ fn schedulers_resume_from_state_dict() {
     ];
     let p = Tensor::zeros(&[2]).requires_grad_(true);
     for (name, make) in makers {
-        let mut opt = SGD::new(vec![p.clone()], 0.1);
+        let mut opt = SGD::new(vec![p.shallow_clone()], 0.1);
         let mut s = make(&mut opt);
         let mut want = Vec::new();
         for _ in 0..12 {
             s.step(&mut opt);
             want.push(opt.lr(0).to_bits());
         }
-        let mut opt = SGD::new(vec![p.clone()], 0.1);
+        let mut opt = SGD::new(vec![p.shallow_clone()], 0.1);
         let mut s = make(&mut opt);
         let mut got = Vec::new();
         for _ in 0..5 {
@@ -364,7 +364,7 @@ fn schedulers_resume_from_state_dict() {
             got.push(opt.lr(0).to_bits());
         }
         let (opt_state, sched_state) = (opt.state_dict(), s.state_dict());
-        let mut opt2 = SGD::new(vec![p.clone()], 0.7);
+        let mut opt2 = SGD::new(vec![p.shallow_clone()], 0.7);
         let mut s2 = make(&mut opt2);
         opt2.load_state_dict(&opt_state).unwrap();
         s2.load_state_dict(&sched_state).unwrap();
@@ -388,7 +388,7 @@ fn schedulers_resume_from_state_dict() {
             .factor(0.5)
             .cooldown(1)
     };
-    let mut opt = SGD::new(vec![p.clone()], 0.1);
+    let mut opt = SGD::new(vec![p.shallow_clone()], 0.1);
     let mut s = make(&opt);
     let want: Vec<u64> = metrics
         .iter()
@@ -397,14 +397,14 @@ fn schedulers_resume_from_state_dict() {
             opt.lr(0).to_bits()
         })
         .collect();
-    let mut opt = SGD::new(vec![p.clone()], 0.1);
+    let mut opt = SGD::new(vec![p.shallow_clone()], 0.1);
     let mut s = make(&opt);
     let mut got = Vec::new();
     for &m in &metrics[..4] {
         s.step(&mut opt, m);
         got.push(opt.lr(0).to_bits());
     }
-    let mut opt2 = SGD::new(vec![p.clone()], 0.1);
+    let mut opt2 = SGD::new(vec![p.shallow_clone()], 0.1);
     opt2.load_state_dict(&opt.state_dict()).unwrap();
     let mut s2 = make(&opt2);
     s2.load_state_dict(&s.state_dict()).unwrap();
@@ -429,14 +429,14 @@ fn optimizers_refuse_state_their_step_cannot_use() {
         opt.step();
         opt.zero_grad();
     };
-    let mut adam = Adam::new(vec![p.clone()], 0.1);
+    let mut adam = Adam::new(vec![p.shallow_clone()], 0.1);
     train(&mut adam);
     let good = adam.state_dict();
 
     // AMSGrad needs max_exp_avg_sq, which a plain Adam state lacks.
     let mut ams = good.clone();
     ams.param_groups[0].options.insert("amsgrad".into(), 1.0);
-    let err = Adam::new(vec![p.clone()], 0.1)
+    let err = Adam::new(vec![p.shallow_clone()], 0.1)
         .load_state_dict(&ams)
         .unwrap_err();
     assert!(err.to_string().contains("max_exp_avg_sq"), "{err}");
@@ -446,7 +446,7 @@ fn optimizers_refuse_state_their_step_cannot_use() {
     let t = m.remove("exp_avg").unwrap();
     m.insert("exp_avgg".into(), t);
     assert!(
-        Adam::new(vec![p.clone()], 0.1)
+        Adam::new(vec![p.shallow_clone()], 0.1)
             .load_state_dict(&renamed)
             .is_err()
     );
@@ -458,22 +458,22 @@ fn optimizers_refuse_state_their_step_cannot_use() {
         .unwrap()
         .insert("step".into(), Tensor::ones(&[2]));
     assert!(
-        Adam::new(vec![p.clone()], 0.1)
+        Adam::new(vec![p.shallow_clone()], 0.1)
             .load_state_dict(&bad_step)
             .is_err()
     );
 
     // SGD: momentum needs its buffer; without momentum there is no state to load.
-    let mut sgd = SGD::new(vec![p.clone()], 0.1).momentum(0.9);
+    let mut sgd = SGD::new(vec![p.shallow_clone()], 0.1).momentum(0.9);
     train(&mut sgd);
     let mut plain = sgd.state_dict();
     plain.param_groups[0].options.insert("momentum".into(), 0.0);
     assert!(
-        SGD::new(vec![p.clone()], 0.1)
+        SGD::new(vec![p.shallow_clone()], 0.1)
             .load_state_dict(&plain)
             .is_err()
     );
-    let mut fresh = SGD::new(vec![p.clone()], 0.1).momentum(0.9);
+    let mut fresh = SGD::new(vec![p.shallow_clone()], 0.1).momentum(0.9);
     fresh.load_state_dict(&sgd.state_dict()).unwrap();
     train(&mut fresh);
 }

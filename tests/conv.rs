@@ -321,7 +321,7 @@ fn conv_gradchecks() {
         let (x, w, b) = (rd(&xs), rd(&ws), rd(&[ws[0]]));
         check(
             |t| F::conv2d(&t[0], &t[1], Some(&t[2]), o),
-            &[x.clone(), w.clone(), b],
+            &[x.shallow_clone(), w.shallow_clone(), b],
         );
         check(|t| F::conv2d(&t[0], &t[1], None, o), &[x, w]);
     }
@@ -352,7 +352,12 @@ fn conv2d_batches_split_across_threads_agree_with_one_thread() {
     let run = || {
         let y = F::conv2d(&x, &w, None, ConvOptions::new().padding(1));
         let (gx, gw) = {
-            let g = kiln::autograd::grad(&[y.sum()], &[x.clone(), w.clone()], None, false);
+            let g = kiln::autograd::grad(
+                &[y.sum()],
+                &[x.shallow_clone(), w.shallow_clone()],
+                None,
+                false,
+            );
             (g[0].clone().unwrap(), g[1].clone().unwrap())
         };
         (y.to_vec::<f64>(), gx.to_vec::<f64>(), gw.to_vec::<f64>())

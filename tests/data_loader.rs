@@ -281,7 +281,7 @@ fn tutorial_toy_dataset() {
     let y_train = kiln::tensor(&[0, 0, 0, 1, 1]);
     let x_test = kiln::tensor(&[[-0.8, 2.8], [2.6, -1.6]]);
     let y_test = kiln::tensor(&[0, 1]);
-    let train_ds = ToyDataset::new(x_train.clone(), y_train.clone());
+    let train_ds = ToyDataset::new(x_train.shallow_clone(), y_train.shallow_clone());
     let test_ds = ToyDataset::new(x_test, y_test);
     assert_eq!(train_ds.len(), 5);
 

@@ -271,7 +271,7 @@ fn ddp() -> usize {
     let got: Vec<f32> = got.into_iter().flatten().collect();
     let bits: Vec<f64> = got.iter().map(|v| v.to_bits() as f64).collect();
     let t = Tensor::from_vec(bits.clone(), &[bits.len()]);
-    let lo = t.deep_clone();
+    let lo = t.clone();
     dist::all_reduce(&t, ReduceOp::Max);
     dist::all_reduce(&lo, ReduceOp::Min);
     check(

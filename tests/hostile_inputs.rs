@@ -312,7 +312,7 @@ fn optimizer_hyperparameters_are_checked_with_pytorchs_messages() {
                     let o = if name == "Adam" {
                         Adam::new(p, lr)
                     } else {
-                        AdamW::new(p, lr)
+                        AdamW::new(p, lr).into_inner()
                     };
                     drop(
                         o.betas(b1, b2)
@@ -350,6 +350,6 @@ fn mse_loss_of_mismatched_shapes_broadcasts_with_pytorchs_warning() {
     // The result is PyTorch's: the [4, 1] input broadcasts against the [4] target.
     let x = kiln::Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[4, 1]);
     let y = kiln::Tensor::from_vec(vec![0.0f32, 0.0, 0.0, 0.0], &[4]);
-    let l = kiln::nn::functional::mse_loss(&x, &y, kiln::nn::Reduction::None);
+    let l = kiln::nn::functional::mse_loss_with(&x, &y, kiln::nn::Reduction::None);
     assert_eq!(l.shape(), [4, 4]);
 }

@@ -90,16 +90,16 @@ fn ce_options(o: &Value, reduction: Reduction) -> CrossEntropyOptions {
 fn run_loss(name: &str, o: &Value, i: &Tensor, t: &Tensor, r: Reduction) -> Tensor {
     let num = |k: &str| o[k].as_f64().unwrap();
     match name {
-        "mse_loss" => F::mse_loss(i, t, r),
-        "l1_loss" => F::l1_loss(i, t, r),
+        "mse_loss" => F::mse_loss_with(i, t, r),
+        "l1_loss" => F::l1_loss_with(i, t, r),
         "smooth_l1_loss" => F::smooth_l1_loss(i, t, r, num("beta")),
         "huber_loss" => F::huber_loss(i, t, r, num("delta")),
         "cross_entropy" => F::cross_entropy_with(i, t, &ce_options(o, r)),
         "nll_loss" => F::nll_loss_with(&i.log_softmax(1), t, &ce_options(o, r)),
         "binary_cross_entropy" => {
-            F::binary_cross_entropy(i, t, opt_tensor(o, "weight").as_ref(), r)
+            F::binary_cross_entropy_with(i, t, opt_tensor(o, "weight").as_ref(), r)
         }
-        "binary_cross_entropy_with_logits" => F::binary_cross_entropy_with_logits(
+        "binary_cross_entropy_with_logits" => F::binary_cross_entropy_with_logits_with(
             i,
             t,
             opt_tensor(o, "weight").as_ref(),
@@ -154,7 +154,7 @@ fn every_loss_value_and_gradient_matches_pytorch() {
 fn bce_clamps_log_at_minus_100() {
     let c = &load()["bce_edge"];
     let i = leaf(&c["input"]);
-    let loss = F::binary_cross_entropy(&i, &tensor(&c["target"]), None, Reduction::None);
+    let loss = F::binary_cross_entropy_with(&i, &tensor(&c["target"]), None, Reduction::None);
     assert_close(&loss, &c["loss"], RTOL, ATOL, "bce edge loss");
     loss.backward_with(&loss.ones_like());
     assert_close(&i.grad().unwrap(), &c["grad"], RTOL, ATOL, "bce edge grad");

@@ -22,10 +22,13 @@ fn regression_losses() {
     kiln::manual_seed(1);
     for red in REDS {
         check(
-            |t| F::mse_loss(&t[0], &t[1], red),
+            |t| F::mse_loss_with(&t[0], &t[1], red),
             &[r(&[3, 4]), r(&[3, 4])],
         );
-        check(|t| F::l1_loss(&t[0], &t[1], red), &[r(&[3, 4]), r(&[3, 4])]);
+        check(
+            |t| F::l1_loss_with(&t[0], &t[1], red),
+            &[r(&[3, 4]), r(&[3, 4])],
+        );
         for beta in [1.0, 0.3] {
             check(
                 |t| F::smooth_l1_loss(&t[0], &t[1], red, beta),
@@ -40,7 +43,7 @@ fn regression_losses() {
     // Transposed (non-contiguous) input.
     let a = r(&[4, 3]).t();
     check(
-        |t| F::mse_loss(&t[0], &t[1], Reduction::Mean),
+        |t| F::mse_loss_with(&t[0], &t[1], Reduction::Mean),
         &[a, r(&[3, 4])],
     );
 }
@@ -53,8 +56,8 @@ fn classification_losses() {
     for red in REDS {
         for (w, ls) in [
             (None, 0.0),
-            (Some(weight.clone()), 0.0),
-            (Some(weight.clone()), 0.2),
+            (Some(weight.shallow_clone()), 0.0),
+            (Some(weight.shallow_clone()), 0.2),
         ] {
             let opts = CrossEntropyOptions {
                 weight: w,
@@ -98,12 +101,12 @@ fn binary_losses() {
     for red in REDS {
         let p = r(&[2, 3]).sigmoid();
         check(
-            |t| F::binary_cross_entropy(&t[0], &t[1], Some(&w), red),
+            |t| F::binary_cross_entropy_with(&t[0], &t[1], Some(&w), red),
             &[p, r(&[2, 3]).sigmoid()],
         );
         let pw = r(&[3]).abs();
         check(
-            |t| F::binary_cross_entropy_with_logits(&t[0], &t[1], Some(&w), Some(&pw), red),
+            |t| F::binary_cross_entropy_with_logits_with(&t[0], &t[1], Some(&w), Some(&pw), red),
             &[r(&[2, 3]).mul_scalar(3.0), r(&[2, 3]).sigmoid()],
         );
     }
@@ -121,7 +124,7 @@ fn cross_entropy_second_order() {
         };
         let f = |t: &[Tensor]| {
             let x = if t[0].requires_grad() {
-                t[0].clone()
+                t[0].shallow_clone()
             } else {
                 t[0].detach().requires_grad_(true)
             };

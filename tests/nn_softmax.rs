@@ -39,7 +39,7 @@ fn gradcheck_softmax_second_order() {
             // The numerical probes run under no_grad with plain tensors: re-enable
             // recording on a fresh leaf there so the inner gradient can be taken.
             let xi = if t[0].requires_grad() {
-                t[0].clone()
+                t[0].shallow_clone()
             } else {
                 t[0].detach().requires_grad_(true)
             };

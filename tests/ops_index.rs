@@ -24,7 +24,7 @@ fn check_second_order(f: impl Fn(&Tensor) -> Tensor, x: Tensor) {
             enable_grad(|| {
                 let x = &xs[0];
                 let x = if x.requires_grad() {
-                    x.clone()
+                    x.shallow_clone()
                 } else {
                     x.detach().requires_grad_(true)
                 };
@@ -112,7 +112,10 @@ fn gradcheck_split_and_chunk() {
     );
     check(|x| weighted_cat(x[0].chunk(3, -1), -1), &[randn(&[2, 7])]);
     // Only one piece used: the others get no gradient.
-    check(|x| x[0].t().chunk(2, 0)[1].clone(), &[randn(&[3, 4])]);
+    check(
+        |x| x[0].t().chunk(2, 0)[1].shallow_clone(),
+        &[randn(&[3, 4])],
+    );
 }
 
 #[test]
@@ -201,19 +204,19 @@ fn gradcheck_scatter_add() {
 #[test]
 fn gradcheck_cat_and_stack() {
     check(
-        |x| kiln::cat(&[x[0].clone(), x[1].t(), x[0].clone()], 0),
+        |x| kiln::cat(&[x[0].shallow_clone(), x[1].t(), x[0].shallow_clone()], 0),
         &[randn(&[2, 3]), randn(&[3, 1])],
     );
     check(
-        |x| Tensor::cat(&[x[0].clone(), x[1].clone()], -1),
+        |x| Tensor::cat(&[x[0].shallow_clone(), x[1].shallow_clone()], -1),
         &[randn(&[2, 1]), randn(&[2, 3])],
     );
     check(
-        |x| kiln::stack(&[x[0].clone(), x[1].t()], 1),
+        |x| kiln::stack(&[x[0].shallow_clone(), x[1].t()], 1),
         &[randn(&[2, 3]), randn(&[3, 2])],
     );
     check(
-        |x| Tensor::stack(&[x[0].clone(), x[0].mul(&x[0])], 2),
+        |x| Tensor::stack(&[x[0].shallow_clone(), x[0].mul(&x[0])], 2),
         &[randn(&[2, 2])],
     );
 }
@@ -236,7 +239,7 @@ fn gather_and_scatter_add_values() {
 fn cat_then_split_round_trip_keeps_labels() {
     let a = Tensor::randint(0, 10, &[3, 2]);
     let b = Tensor::randint(0, 10, &[1, 2]);
-    let c = kiln::cat(&[a.clone(), b.clone()], 0);
+    let c = kiln::cat(&[a.shallow_clone(), b.shallow_clone()], 0);
     assert_eq!(c.dtype(), DType::I64);
     let parts = c.split_sizes(&[3, 1], 0);
     assert_eq!(parts[0].to_vec::<i64>(), a.to_vec::<i64>());
@@ -258,9 +261,12 @@ fn grad_fn_names_match_pytorch() {
     );
     assert_eq!(name(x.index_select(0, &i)), "IndexSelectBackward0");
     assert_eq!(name(x.gather(0, &idx(&[0], &[1, 1]))), "GatherBackward0");
-    assert_eq!(name(kiln::cat(&[x.clone(), x.clone()], 0)), "CatBackward0");
     assert_eq!(
-        name(kiln::stack(&[x.clone(), x.clone()], 0)),
+        name(kiln::cat(&[x.shallow_clone(), x.shallow_clone()], 0)),
+        "CatBackward0"
+    );
+    assert_eq!(
+        name(kiln::stack(&[x.shallow_clone(), x.shallow_clone()], 0)),
         "StackBackward0"
     );
 }
@@ -330,18 +336,18 @@ fn gather_and_scatter_shape_rules() {
 #[test]
 fn cat_and_stack_mismatch_name_op_and_shapes() {
     let (a, b) = (Tensor::zeros(&[3, 4]), Tensor::zeros(&[3, 5]));
-    let m = panic_message(|| kiln::cat(&[a.clone(), b.clone()], 0));
+    let m = panic_message(|| kiln::cat(&[a.shallow_clone(), b.shallow_clone()], 0));
     assert_mentions(
         &m,
         &["cat", "dimension 0", "[3, 4]", "[3, 5]", "tensor number 1"],
     );
-    let m = panic_message(|| kiln::cat(&[a.clone(), Tensor::zeros(&[3])], 0));
+    let m = panic_message(|| kiln::cat(&[a.shallow_clone(), Tensor::zeros(&[3])], 0));
     assert_mentions(&m, &["cat", "same number of dimensions", "[3, 4]", "[3]"]);
     let m = panic_message(|| kiln::cat(&[], 0));
     assert_mentions(&m, &["cat", "non-empty"]);
     let m = panic_message(|| kiln::cat(&[Tensor::scalar(1.0f32)], 0));
     assert_mentions(&m, &["cat", "zero-dimensional"]);
-    let m = panic_message(|| kiln::stack(&[a.clone(), b.clone()], 0));
+    let m = panic_message(|| kiln::stack(&[a.shallow_clone(), b.shallow_clone()], 0));
     assert_mentions(&m, &["stack", "[3, 4]", "[3, 5]", "entry 1"]);
 }
 

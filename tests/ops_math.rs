@@ -27,7 +27,7 @@ fn gradgradcheck(f: impl Fn(&Tensor) -> Tensor, x: &Tensor) {
     let first = |x: &Tensor, create_graph: bool| -> Tensor {
         enable_grad(|| {
             let x = if x.requires_grad() {
-                x.clone()
+                x.shallow_clone()
             } else {
                 x.detach().requires_grad_(true)
             };
@@ -130,24 +130,39 @@ fn gradcheck_binary_ops_with_broadcasting() {
     let a = randn(&[3, 4], 4);
     let b = randn(&[4], 5);
     let col = randn(&[3, 1], 6);
-    check(|x| x[0].add(&x[1]), &[a.clone(), b.clone()]);
-    check(|x| x[0].sub(&x[1]), &[a.clone(), col.clone()]);
-    check(|x| x[0].mul(&x[1]), &[col.clone(), b.clone()]);
+    check(|x| x[0].add(&x[1]), &[a.shallow_clone(), b.shallow_clone()]);
+    check(
+        |x| x[0].sub(&x[1]),
+        &[a.shallow_clone(), col.shallow_clone()],
+    );
+    check(
+        |x| x[0].mul(&x[1]),
+        &[col.shallow_clone(), b.shallow_clone()],
+    );
     check(
         |x| x[0].div(&x[1]),
-        &[a.clone(), away_from_zero(&[4], 7, 0.5)],
+        &[a.shallow_clone(), away_from_zero(&[4], 7, 0.5)],
     );
     let base = a.abs().add_scalar(0.5);
-    check(|x| x[0].pow(&x[1]), &[base.clone(), b.clone()]);
+    check(
+        |x| x[0].pow(&x[1]),
+        &[base.shallow_clone(), b.shallow_clone()],
+    );
     check(|x| x[0].pow(&x[1]), &[base.t(), randn(&[3], 8)]);
     // minimum/maximum away from ties: b differs from a by at least 0.25 everywhere.
     let off = away_from_zero(&[3, 4], 9, 0.25);
     let other = a.add(&off);
-    check(|x| x[0].minimum(&x[1]), &[a.clone(), other.clone()]);
-    check(|x| x[0].maximum(&x[1]), &[a.clone(), other.clone()]);
+    check(
+        |x| x[0].minimum(&x[1]),
+        &[a.shallow_clone(), other.shallow_clone()],
+    );
+    check(
+        |x| x[0].maximum(&x[1]),
+        &[a.shallow_clone(), other.shallow_clone()],
+    );
     check(
         |x| x[0].t().maximum(&x[1]),
-        &[a.clone(), randn(&[3], 10).add_scalar(0.05)],
+        &[a.shallow_clone(), randn(&[3], 10).add_scalar(0.05)],
     );
 }
 
@@ -416,7 +431,11 @@ fn max_dim_values_line_up_with_indices_on_every_dim() {
         for keep in [false, true] {
             for (v, i) in [p.max_dim(d, keep), p.min_dim(d, keep)] {
                 // The values are the input gathered at the indices.
-                let ik = if keep { i.clone() } else { i.unsqueeze(d) };
+                let ik = if keep {
+                    i.shallow_clone()
+                } else {
+                    i.unsqueeze(d)
+                };
                 let picked = p.gather(d, &ik);
                 let picked = if keep { picked } else { picked.squeeze_dim(d) };
                 assert_eq!(
@@ -438,7 +457,10 @@ fn max_dim_values_line_up_with_indices_on_every_dim() {
 fn gradcheck_maximum_minimum_with_a_nan_free_gap() {
     let a = Tensor::from_vec(vec![1.0, -2.0, 3.0, 0.5], &[4]).requires_grad_(true);
     let b = Tensor::from_vec(vec![0.0, -1.0, 4.0, -0.5], &[4]).requires_grad_(true);
-    check(|x| x[0].minimum(&x[1]), &[a.clone(), b.clone()]);
+    check(
+        |x| x[0].minimum(&x[1]),
+        &[a.shallow_clone(), b.shallow_clone()],
+    );
     check(|x| x[0].maximum(&x[1]).mul(&x[0]), &[a, b]);
 }
 

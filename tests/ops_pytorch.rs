@@ -149,12 +149,13 @@ fn run(name: &str, c: &Value, x: &[Tensor]) -> Option<Tensor> {
         "index_select" => x[0].index_select(dim(), &x[1]),
         "gather" => x[0].gather(dim(), &x[1]),
         "scatter_add" => x[0].scatter_add(dim(), &x[1], &x[2]),
-        "cat" => kiln::cat(&[x[0].clone(), x[1].clone()], dim()),
-        "stack" => kiln::stack(&[x[0].clone(), x[1].clone()], dim()),
-        "split" => x[0].split(arg_i(c, "size") as usize, dim())[arg_i(c, "part") as usize].clone(),
-        "chunk" => {
-            x[0].chunk(arg_i(c, "chunks") as usize, dim())[arg_i(c, "part") as usize].clone()
+        "cat" => kiln::cat(&[x[0].shallow_clone(), x[1].shallow_clone()], dim()),
+        "stack" => kiln::stack(&[x[0].shallow_clone(), x[1].shallow_clone()], dim()),
+        "split" => {
+            x[0].split(arg_i(c, "size") as usize, dim())[arg_i(c, "part") as usize].shallow_clone()
         }
+        "chunk" => x[0].chunk(arg_i(c, "chunks") as usize, dim())[arg_i(c, "part") as usize]
+            .shallow_clone(),
         "softmax" | "softmax_dim0" => x[0].softmax(dim()),
         "log_softmax" => x[0].log_softmax(dim()),
         _ => return None,

@@ -29,7 +29,7 @@ fn problem() -> (Tensor, Tensor, Tensor, Tensor) {
 
 fn problem_loss(w: &Tensor, b: &Tensor, x: &Tensor, y: &Tensor) -> Tensor {
     let pred = F::linear(x, w, Some(b)).tanh();
-    F::mse_loss(&pred, y, Reduction::Mean).add(&w.pow_scalar(4.0).sum().mul_scalar(0.01))
+    F::mse_loss_with(&pred, y, Reduction::Mean).add(&w.pow_scalar(4.0).sum().mul_scalar(0.01))
 }
 
 fn num(o: &Value, k: &str, default: f64) -> f64 {
@@ -117,9 +117,9 @@ fn optimizer_trajectories_match_pytorch() {
         let ctx = format!("{name} {}", c["options"]);
         let (w, b, x, y) = problem();
         let mut opt: Box<dyn Optimizer> = if name == "SGD-groups" {
-            let mut o = SGD::new(vec![w.clone()], 0.1);
+            let mut o = SGD::new(vec![w.shallow_clone()], 0.1);
             o.add_param_group(
-                vec![b.clone()],
+                vec![b.shallow_clone()],
                 SgdOptions {
                     lr: 0.01,
                     momentum: 0.9,
@@ -128,7 +128,11 @@ fn optimizer_trajectories_match_pytorch() {
             );
             Box::new(o)
         } else {
-            build(name, &c["options"], vec![w.clone(), b.clone()])
+            build(
+                name,
+                &c["options"],
+                vec![w.shallow_clone(), b.shallow_clone()],
+            )
         };
         let losses = train(&mut *opt, &w, &b, &x, &y);
         // Same formulas in the same order: 100 steps agree far inside the 1e-5 target.
@@ -157,7 +161,7 @@ fn f32_adam_tracks_the_f64_trajectory() {
         w.detach().float().requires_grad_(true),
         b.detach().float().requires_grad_(true),
     );
-    let mut opt = Adam::new(vec![w.clone(), b.clone()], 0.01);
+    let mut opt = Adam::new(vec![w.shallow_clone(), b.shallow_clone()], 0.01);
     train(&mut opt, &w, &b, &x.float(), &y.float());
     assert_close(&w, &c["W"], 1e-4, 1e-5, "f32 Adam W");
 }
@@ -165,22 +169,22 @@ fn f32_adam_tracks_the_f64_trajectory() {
 #[test]
 fn state_dict_round_trip_resumes_identically() {
     let (w, b, x, y) = problem();
-    let mut a = Adam::new(vec![w.clone(), b.clone()], 0.01).amsgrad(true);
+    let mut a = Adam::new(vec![w.shallow_clone(), b.shallow_clone()], 0.01).amsgrad(true);
     train(&mut a, &w, &b, &x, &y);
     let sd = a.state_dict();
     assert_eq!(sd.state[&0]["step"].item(), 100.0);
     assert_eq!(sd.param_groups[0].params, vec![0, 1]);
     let (w2, b2) = (
-        w.detach().deep_clone().requires_grad_(true),
-        b.detach().deep_clone().requires_grad_(true),
+        w.detach().clone().requires_grad_(true),
+        b.detach().clone().requires_grad_(true),
     );
-    let mut resumed = Adam::new(vec![w2.clone(), b2.clone()], 0.5);
+    let mut resumed = Adam::new(vec![w2.shallow_clone(), b2.shallow_clone()], 0.5);
     resumed.load_state_dict(&sd).unwrap();
     assert_eq!(resumed.lr(0), 0.01);
     train(&mut a, &w, &b, &x, &y);
     train(&mut resumed, &w2, &b2, &x, &y);
     assert_eq!(w.to_vec::<f64>(), w2.to_vec::<f64>());
-    let mut wrong = Adam::new(vec![w2.clone()], 0.1);
+    let mut wrong = Adam::new(vec![w2.shallow_clone()], 0.1);
     assert!(wrong.load_state_dict(&sd).is_err());
 }
 
@@ -190,7 +194,7 @@ fn schedulers_match_pytorch_lr_sequences() {
         let name = c["name"].as_str().unwrap();
         let a = &c["args"];
         let p = Tensor::zeros(&[1]).requires_grad_(true);
-        let mut opt = SGD::new(vec![p.clone()], 0.1);
+        let mut opt = SGD::new(vec![p.shallow_clone()], 0.1);
         let want = floats(&c["lrs"]);
         if name == "ReduceLROnPlateau" {
             let mode = if a["mode"] == "max" {
@@ -365,7 +369,7 @@ fn build_groups(
     w: &Tensor,
     b: &Tensor,
 ) -> Box<dyn Optimizer> {
-    let (w, b) = (vec![w.clone()], vec![b.clone()]);
+    let (w, b) = (vec![w.shallow_clone()], vec![b.shallow_clone()]);
     match name {
         "Adadelta" => {
             let mut o = Adadelta::with_options(w, options_from(first));
@@ -441,7 +445,11 @@ fn new_optimizer_trajectories_match_pytorch() {
         let name = c["name"].as_str().unwrap();
         let ctx = format!("{name} {}", c["options"]);
         let (w, b, x, y) = problem2(false);
-        let mut opt = build_new(name, &c["options"], vec![w.clone(), b.clone()]);
+        let mut opt = build_new(
+            name,
+            &c["options"],
+            vec![w.shallow_clone(), b.shallow_clone()],
+        );
         let losses = train(&mut *opt, &w, &b, &x, &y);
         // The same tolerances as the older optimizers': same formulas, same order.
         assert_close_vals(
@@ -469,7 +477,11 @@ fn new_optimizer_f32_trajectories_match_pytorch_f32() {
         let name = c["name"].as_str().unwrap();
         let ctx = format!("f32 {name} {}", c["options"]);
         let (w, b, x, y) = problem2(true);
-        let mut opt = build_new(name, &c["options"], vec![w.clone(), b.clone()]);
+        let mut opt = build_new(
+            name,
+            &c["options"],
+            vec![w.shallow_clone(), b.shallow_clone()],
+        );
         let losses = train(&mut *opt, &w, &b, &x, &y);
         let want = &c["f32"];
         // kiln's f32 forward sums in its own order, so 100 steps drift apart by float32
@@ -514,7 +526,7 @@ fn new_optimizer_param_groups_match_pytorch() {
 fn adadelta_with_steplr_matches_mnist_examples_schedule() {
     let c = &optim_fixture()["adadelta_steplr"];
     let (w, b, x, y) = problem2(false);
-    let mut opt = Adadelta::new(vec![w.clone(), b.clone()], 1.0);
+    let mut opt = Adadelta::new(vec![w.shallow_clone(), b.shallow_clone()], 1.0);
     let mut sched = StepLR::new(&mut opt, 1, 0.7);
     let (mut losses, mut lrs) = (Vec::new(), Vec::new());
     for i in 0..100 {
@@ -552,17 +564,17 @@ fn scalar_state_round_trips_and_resumes_identically() {
         ("Adadelta", serde_json::json!({}), "acc_delta"),
     ] {
         let (w, b, x, y) = problem2(false);
-        let mut a = build_new(name, &o, vec![w.clone(), b.clone()]);
+        let mut a = build_new(name, &o, vec![w.shallow_clone(), b.shallow_clone()]);
         train(&mut *a, &w, &b, &x, &y);
         let sd = a.state_dict();
         let (w2, b2) = (
-            w.detach().deep_clone().requires_grad_(true),
-            b.detach().deep_clone().requires_grad_(true),
+            w.detach().clone().requires_grad_(true),
+            b.detach().clone().requires_grad_(true),
         );
         let mut resumed = build_new(
             name,
             &serde_json::json!({"lr": 0.5}),
-            vec![w2.clone(), b2.clone()],
+            vec![w2.shallow_clone(), b2.shallow_clone()],
         );
         resumed.load_state_dict(&sd).unwrap();
         assert_eq!(resumed.lr(0), a.lr(0), "{name} lr restored");
@@ -572,7 +584,7 @@ fn scalar_state_round_trips_and_resumes_identically() {
         // A state dict without one of the optimizer's state entries is refused.
         let mut broken = sd.clone();
         broken.state.get_mut(&1).unwrap().remove(key);
-        let mut fresh = build_new(name, &o, vec![w2.clone(), b2.clone()]);
+        let mut fresh = build_new(name, &o, vec![w2.shallow_clone(), b2.shallow_clone()]);
         // A scalar given as a tensor with several elements is refused too.
         if name == "NAdam" || name == "ASGD" {
             let mut wide = sd.clone();
@@ -597,7 +609,10 @@ fn asgd_averaged_is_the_ax_state() {
     let c = &optim_fixture()["cases"].as_array().unwrap()[14];
     assert_eq!(c["name"], "ASGD");
     let (w, b, x, y) = problem2(false);
-    let mut opt = ASGD::with_options(vec![w.clone(), b.clone()], options_from(&c["options"]));
+    let mut opt = ASGD::with_options(
+        vec![w.shallow_clone(), b.shallow_clone()],
+        options_from(&c["options"]),
+    );
     assert!(opt.averaged(0).is_none());
     train(&mut opt, &w, &b, &x, &y);
     assert_close(
@@ -700,7 +715,7 @@ macro_rules! check_in_place_and_chunking {
             .chunks(n / 10)
             .map(|c| Tensor::from_vec(c.to_vec(), &[c.len()]).requires_grad_(true))
             .collect();
-        let mut ob = $make(vec![big.clone()]);
+        let mut ob = $make(vec![big.shallow_clone()]);
         let mut os = $make(small.clone());
         let mut storages = Vec::new();
         for step in 0..3 {
@@ -711,7 +726,8 @@ macro_rules! check_in_place_and_chunking {
             ob.step();
             os.step();
             let st = ob.param_state(0).unwrap();
-            let now: Vec<kiln::Tensor> = st.buffers.iter().map(|(_, t)| t.clone()).collect();
+            let now: Vec<kiln::Tensor> =
+                st.buffers.iter().map(|(_, t)| t.shallow_clone()).collect();
             if step == 0 {
                 storages = now;
             } else {

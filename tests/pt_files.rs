@@ -449,7 +449,7 @@ fn kiln_state_dict() -> StateDict {
     let w = t32((0..12).map(|i| i as f32 * 0.25 - 1.0).collect(), &[4, 3]);
     let b = t32(vec![0.5, -0.5, 1e-3, 3.0e38], &[4]);
     sd.insert("0.weight", w);
-    sd.insert("0.bias", b.clone());
+    sd.insert("0.bias", b.shallow_clone());
     sd.insert("1.num_batches_tracked", Tensor::from_vec(vec![5i64], &[]));
     sd.insert("1.running_mean", Tensor::from_vec(vec![0.1f64, -2.0], &[2]));
     sd.insert("mask", Tensor::from_vec(vec![true, false, true], &[3]));

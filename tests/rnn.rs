@@ -466,7 +466,10 @@ fn a_2000_step_sequence_trains_and_frees_its_graph() {
         .expand(&[2000, 2, 1])
         .contiguous();
     let x = Tensor::cat(
-        &[target.clone(), Tensor::randn(&[2000, 2, 3]).mul_scalar(0.1)],
+        &[
+            target.shallow_clone(),
+            Tensor::randn(&[2000, 2, 3]).mul_scalar(0.1),
+        ],
         2,
     );
     let mut losses = Vec::new();
@@ -474,7 +477,7 @@ fn a_2000_step_sequence_trains_and_frees_its_graph() {
     let mut rss_after_2 = None;
     for step in 0..12 {
         let (out, _) = lstm.forward_with(&x, None);
-        let loss = F::mse_loss(&head.forward(&out), &target, kiln::nn::Reduction::Mean);
+        let loss = F::mse_loss_with(&head.forward(&out), &target, kiln::nn::Reduction::Mean);
         weak.push(std::sync::Arc::downgrade(&loss.grad_fn().unwrap()));
         opt.zero_grad();
         loss.backward();

@@ -205,7 +205,7 @@ proptest! {
             prop_assert_eq!(b.to_vec::<f64>(), p.to_vec::<f64>());
         }
         // stack then unbind round-trips too.
-        let s = kiln::stack(&[parts[0].clone(), parts[0].add_scalar(1.0)], d as isize);
+        let s = kiln::stack(&[parts[0].shallow_clone(), parts[0].add_scalar(1.0)], d as isize);
         let u = s.unbind(d as isize);
         prop_assert_eq!(u[1].to_vec::<f64>(), parts[0].add_scalar(1.0).to_vec::<f64>());
     }

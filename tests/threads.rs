@@ -48,7 +48,7 @@ fn square_while_another_thread_writes_in_place() {
     // reads blocked the second one forever.
     // Small tensors: many rounds, so a writer often lands between the two reads.
     let x = Tensor::full(&[64], 1.0);
-    let (x1, x2) = (x.clone(), x.clone());
+    let (x1, x2) = (x.shallow_clone(), x.shallow_clone());
     race(
         "square_vs_write",
         vec![
@@ -72,7 +72,12 @@ fn crossed_in_place_adds_do_not_deadlock() {
     // `a.add_(&b)` writes a and reads b while `b.add_(&a)` writes b and reads a: taken
     // in argument order, each thread holds one lock and waits for the other's.
     let (a, b) = (Tensor::zeros(&[64]), Tensor::zeros(&[64]));
-    let (a1, b1, a2, b2) = (a.clone(), b.clone(), a.clone(), b.clone());
+    let (a1, b1, a2, b2) = (
+        a.shallow_clone(),
+        b.shallow_clone(),
+        a.shallow_clone(),
+        b.shallow_clone(),
+    );
     race(
         "crossed_adds",
         vec![
@@ -95,7 +100,12 @@ fn crossed_in_place_adds_do_not_deadlock() {
 #[test]
 fn crossed_copies_do_not_deadlock() {
     let (a, b) = (Tensor::ones(&[64]), Tensor::ones(&[64]));
-    let (a1, b1, a2, b2) = (a.clone(), b.clone(), a.clone(), b.clone());
+    let (a1, b1, a2, b2) = (
+        a.shallow_clone(),
+        b.shallow_clone(),
+        a.shallow_clone(),
+        b.shallow_clone(),
+    );
     race(
         "crossed_copies",
         vec![
@@ -151,7 +161,7 @@ fn many_threads_mixing_reads_self_ops_and_writes() {
                             a.add_(b).sub_(b);
                         }
                         5 => {
-                            a.copy_(&a.clone());
+                            a.copy_(&a.shallow_clone());
                         }
                         6 => {
                             drop(m.matmul(n));
@@ -159,7 +169,7 @@ fn many_threads_mixing_reads_self_ops_and_writes() {
                         }
                         _ => {
                             m.mul_scalar_(1.0);
-                            n.copy_(&n.clone());
+                            n.copy_(&n.shallow_clone());
                         }
                     }
                 }

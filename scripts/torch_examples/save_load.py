@@ -1,9 +1,8 @@
 # PyTorch twin of examples/save_load.rs: the tutorial's NeuralNetwork(2, 2), trained
-# briefly, saved, loaded into a fresh model (safetensors instead of torch.save).
+# briefly, saved with torch.save, loaded into a fresh model with torch.load.
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
 
 class NeuralNetwork(nn.Module):
@@ -45,10 +44,10 @@ for epoch in range(num_epochs):
     print(f"Epoch: {epoch+1:03d}/{num_epochs:03d} | Train Loss: {loss:.2f}")
 
 model.eval()
-save_file(model.state_dict(), "model.safetensors")
+torch.save(model.state_dict(), "model.pth")
 
 model2 = NeuralNetwork(2, 2)
-model2.load_state_dict(load_file("model.safetensors"))
+model2.load_state_dict(torch.load("model.pth"))
 model2.eval()
 with torch.no_grad():
     out = model(X_train)

@@ -113,7 +113,7 @@ impl Sink<'_> {
                 let g = leaf_hooks(leaf, g);
                 for (i, t) in inputs.iter().enumerate() {
                     if t.same_tensor(leaf) {
-                        slots[i] = Some(accumulate(slots[i].take(), g.clone()));
+                        slots[i] = Some(accumulate(slots[i].take(), g.shallow_clone()));
                     }
                 }
             }
@@ -124,7 +124,7 @@ impl Sink<'_> {
         if let Sink::Capture { inputs, slots } = self {
             for (i, t) in inputs.iter().enumerate() {
                 if t.grad_fn().is_some_and(|n| Arc::ptr_eq(&n, node)) {
-                    slots[i] = Some(g.clone());
+                    slots[i] = Some(g.shallow_clone());
                 }
             }
         }
@@ -152,7 +152,7 @@ impl Walk {
         let e = self
             .leaf_grads
             .entry(leaf_key(t))
-            .or_insert_with(|| (t.clone(), None));
+            .or_insert_with(|| (t.shallow_clone(), None));
         if let Some(g) = g {
             e.1 = Some(accumulate(e.1.take(), g));
         }
@@ -275,7 +275,11 @@ fn run(roots: Vec<(Tensor, Tensor)>, opts: BackwardOptions, sink: &mut Sink) {
         sink.node(&node, &g);
         if let Some(t) = node.retained.lock().as_ref().and_then(|w| w.upgrade()) {
             let t = Tensor(t);
-            let gg = if create_graph { g.clone() } else { g.detach() };
+            let gg = if create_graph {
+                g.shallow_clone()
+            } else {
+                g.detach()
+            };
             let old = t.grad();
             t.set_grad(Some(accumulate(old, gg)));
         }
@@ -326,7 +330,7 @@ impl Tensor {
         let g = match grad {
             Some(g) => {
                 if opts.creates_graph() {
-                    g.clone()
+                    g.shallow_clone()
                 } else {
                     g.detach()
                 }
@@ -340,23 +344,33 @@ impl Tensor {
                 self.ones_like()
             }
         };
-        run(vec![(self.clone(), g)], opts, &mut Sink::LeafGrads);
+        run(vec![(self.shallow_clone(), g)], opts, &mut Sink::LeafGrads);
     }
 }
 
 /// Gradients of `outputs` (weighted by `grad_outputs`, ones when `None`) with respect to
-/// `inputs`, without touching `.grad` (`torch.autograd.grad`). With `create_graph` the
-/// results are themselves differentiable, giving higher-order derivatives; the graph is
-/// retained exactly when `create_graph` is set (PyTorch's default `retain_graph`). See
-/// [`grad_with_options`] to choose `retain_graph`.
+/// `inputs`, without touching `.grad` (`torch.autograd.grad`). `outputs` and `inputs` are
+/// one tensor (`grad(&loss, &w, None, false)`) or a sequence (`&[y]`, `&[x, w]`, a
+/// `Vec`). With `create_graph` the results are themselves differentiable, giving
+/// higher-order derivatives; the graph is retained exactly when `create_graph` is set
+/// (PyTorch's default `retain_graph`). See [`grad_with_options`] to choose `retain_graph`.
 ///
-/// Inputs that the outputs do not depend on get `None`.
+/// Inputs that the outputs do not depend on get `None` (PyTorch's `allow_unused=True`);
+/// [`Grads::required`] gives plain tensors and refuses a `None` with PyTorch's message.
+///
+/// ```
+/// use kiln::autograd::grad;
+/// let w = kiln::tensor(&[2.0f32]).requires_grad_(true);
+/// let loss = (&w * &w).sum();
+/// let g = grad(&loss, &w, None, false);
+/// assert_eq!(g.to_string(), "(tensor([4.]),)");
+/// ```
 pub fn grad(
-    outputs: &[Tensor],
-    inputs: &[Tensor],
+    outputs: impl TensorList,
+    inputs: impl TensorList,
     grad_outputs: Option<&[Tensor]>,
     create_graph: bool,
-) -> Vec<Option<Tensor>> {
+) -> Grads {
     grad_with_options(
         outputs,
         inputs,
@@ -368,17 +382,19 @@ pub fn grad(
 /// [`grad`] with PyTorch's `retain_graph` and `create_graph` keyword arguments
 /// (`torch.autograd.grad(outputs, inputs, grad_outputs, retain_graph, create_graph)`).
 pub fn grad_with_options(
-    outputs: &[Tensor],
-    inputs: &[Tensor],
+    outputs: impl TensorList,
+    inputs: impl TensorList,
     grad_outputs: Option<&[Tensor]>,
     opts: BackwardOptions,
-) -> Vec<Option<Tensor>> {
+) -> Grads {
+    let (outputs, inputs) = (outputs.handles(), inputs.handles());
+    let inputs = &inputs[..];
     let roots = outputs
         .iter()
         .enumerate()
         .map(|(i, o)| {
             let g = match grad_outputs {
-                Some(gs) => gs[i].clone(),
+                Some(gs) => gs[i].shallow_clone(),
                 None => {
                     assert!(
                         o.numel() == 1,
@@ -387,7 +403,7 @@ pub fn grad_with_options(
                     o.ones_like()
                 }
             };
-            (o.clone(), g)
+            (o.shallow_clone(), g)
         })
         .collect();
     let mut sink = Sink::Capture {
@@ -396,7 +412,130 @@ pub fn grad_with_options(
     };
     run(roots, opts, &mut sink);
     match sink {
-        Sink::Capture { slots, .. } => slots,
+        Sink::Capture { slots, .. } => Grads(slots),
         Sink::LeafGrads => unreachable!(),
+    }
+}
+
+/// One tensor or a sequence of tensors, as `torch.autograd.grad` takes its `outputs` and
+/// `inputs`: a `Tensor`, `[Tensor]`, `[Tensor; N]`, `Vec<Tensor>`, or the same of `&Tensor`,
+/// each also by reference.
+pub trait TensorList {
+    /// Handles on the tensors, in order (shared, not copied).
+    fn handles(&self) -> Vec<Tensor>;
+}
+
+impl TensorList for Tensor {
+    fn handles(&self) -> Vec<Tensor> {
+        vec![self.shallow_clone()]
+    }
+}
+
+impl TensorList for [Tensor] {
+    fn handles(&self) -> Vec<Tensor> {
+        self.iter().map(Tensor::shallow_clone).collect()
+    }
+}
+
+impl TensorList for [&Tensor] {
+    fn handles(&self) -> Vec<Tensor> {
+        self.iter().map(|t| t.shallow_clone()).collect()
+    }
+}
+
+impl<const N: usize> TensorList for [Tensor; N] {
+    fn handles(&self) -> Vec<Tensor> {
+        self.as_slice().handles()
+    }
+}
+
+impl<const N: usize> TensorList for [&Tensor; N] {
+    fn handles(&self) -> Vec<Tensor> {
+        self.as_slice().handles()
+    }
+}
+
+impl TensorList for Vec<Tensor> {
+    fn handles(&self) -> Vec<Tensor> {
+        self.as_slice().handles()
+    }
+}
+
+impl TensorList for Vec<&Tensor> {
+    fn handles(&self) -> Vec<Tensor> {
+        self.as_slice().handles()
+    }
+}
+
+impl<T: TensorList + ?Sized> TensorList for &T {
+    fn handles(&self) -> Vec<Tensor> {
+        (**self).handles()
+    }
+}
+
+/// What [`grad`] returns: one gradient per input, `None` for an input the outputs do not
+/// depend on. It derefs to `Vec<Option<Tensor>>` (index it, iterate it) and prints as
+/// PyTorch prints the tuple `torch.autograd.grad` returns: `(tensor([4.]),)`.
+#[derive(Clone, Debug, Default)]
+pub struct Grads(pub Vec<Option<Tensor>>);
+
+impl Grads {
+    /// The gradients as plain tensors.
+    ///
+    /// # Panics
+    /// If an input was not used in the graph, with PyTorch's message (PyTorch raises it
+    /// unless `allow_unused=True`).
+    pub fn required(self) -> Vec<Tensor> {
+        self.0
+            .into_iter()
+            .map(|g| {
+                g.unwrap_or_else(|| {
+                    panic!(
+                        "One of the differentiated Tensors appears to not have been used in the \
+                         graph. Set allow_unused=True if this is the desired behavior."
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The gradients, `None` for unused inputs.
+    pub fn into_vec(self) -> Vec<Option<Tensor>> {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Grads {
+    type Target = Vec<Option<Tensor>>;
+    fn deref(&self) -> &Vec<Option<Tensor>> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Grads {
+    fn deref_mut(&mut self) -> &mut Vec<Option<Tensor>> {
+        &mut self.0
+    }
+}
+
+impl IntoIterator for Grads {
+    type Item = Option<Tensor>;
+    type IntoIter = std::vec::IntoIter<Option<Tensor>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl std::fmt::Display for Grads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let items: Vec<String> = self
+            .0
+            .iter()
+            .map(|g| g.as_ref().map_or("None".to_string(), |t| t.to_string()))
+            .collect();
+        match items.len() {
+            1 => write!(f, "({},)", items[0]),
+            _ => write!(f, "({})", items.join(", ")),
+        }
     }
 }

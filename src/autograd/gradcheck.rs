@@ -27,7 +27,7 @@ pub fn gradcheck(
     }
     let leaves: Vec<Tensor> = inputs
         .iter()
-        .map(|x| x.detach().contiguous().deep_clone().requires_grad_(true))
+        .map(|x| x.detach().contiguous().clone().requires_grad_(true))
         .collect();
     // Keep the caller's layouts (e.g. non-contiguous views) for the analytical pass.
     let views: Vec<Tensor> = inputs
@@ -35,7 +35,7 @@ pub fn gradcheck(
         .zip(&leaves)
         .map(|(x, l)| {
             if x.is_contiguous() {
-                l.clone()
+                l.shallow_clone()
             } else {
                 l.reshape(x.shape())
             }

@@ -9,7 +9,7 @@ pub mod ops;
 pub mod record;
 
 pub use crate::tensor::hooks::RemovableHandle;
-pub use engine::{BackwardOptions, grad, grad_with_options};
+pub use engine::{BackwardOptions, Grads, TensorList, grad, grad_with_options};
 pub use explain::{detect_anomaly, explain, set_detect_anomaly};
 pub use gradcheck::gradcheck;
 pub use mode::{

@@ -102,7 +102,7 @@ impl Saved {
     pub fn new(t: &Tensor) -> Self {
         SAVED_MADE.with(|c| c.set(c.get() + 1));
         Saved {
-            tensor: t.clone(),
+            tensor: t.shallow_clone(),
             version: t.storage().version(),
         }
     }

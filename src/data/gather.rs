@@ -120,7 +120,7 @@ mod tests {
     fn stack_adds_a_first_dimension_and_promotes() {
         let a = Tensor::from_vec(vec![1i64, 2], &[2]);
         let b = Tensor::from_vec(vec![3i64, 4], &[2]);
-        let s = stack(&[a.clone(), b]);
+        let s = stack(&[a.shallow_clone(), b]);
         assert_eq!(s.shape(), &[2, 2]);
         assert_eq!(s.dtype(), DType::I64);
         assert_eq!(s.to_vec::<i64>(), vec![1, 2, 3, 4]);

@@ -149,7 +149,9 @@ impl Compose {
 
 impl Transform for Compose {
     fn apply(&self, x: &Tensor) -> Tensor {
-        self.steps.iter().fold(x.clone(), |acc, t| t.apply(&acc))
+        self.steps
+            .iter()
+            .fold(x.shallow_clone(), |acc, t| t.apply(&acc))
     }
 }
 

@@ -34,7 +34,7 @@ pub fn all_reduce(tensor: &Tensor, op: ReduceOp) {
             unsafe { raw::allreduce("all_reduce", in_place, b.as_mut_ptr().cast(), n, dtype, op) }
         }),
         None => {
-            let send = no_grad(|| tensor.deep_clone());
+            let send = no_grad(|| tensor.clone());
             with_src_dst_bytes("all_reduce", &send, tensor, |s, d| {
                 // SAFETY: both hold the tensor's n elements of `dtype`.
                 unsafe {

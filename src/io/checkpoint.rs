@@ -129,12 +129,12 @@ impl Checkpoint {
     pub fn to_bytes(&self) -> Result<Vec<u8>, IoError> {
         let mut tensors: Vec<(String, Tensor)> = Vec::new();
         for (k, t) in self.model.iter() {
-            tensors.push((format!("model.{k}"), t.clone()));
+            tensors.push((format!("model.{k}"), t.shallow_clone()));
         }
         let mut state_keys = Vec::new();
         for (i, m) in &self.optimizer.state {
             for (k, t) in m {
-                tensors.push((format!("optim.state.{i}.{k}"), t.clone()));
+                tensors.push((format!("optim.state.{i}.{k}"), t.shallow_clone()));
             }
             state_keys.push(ParamKeys {
                 param: *i,
@@ -187,7 +187,8 @@ impl Checkpoint {
     /// previous file intact. `.pt`/`.pth`/`.bin` write the nested dict PyTorch users
     /// save (`{'model': ..., 'optimizer': ..., 'epoch': ...}`, see [`crate::io::pt`]),
     /// which `torch.load(path, weights_only=True)` reads; anything else safetensors.
-    pub fn save(&self, path: &Path) -> Result<(), IoError> {
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), IoError> {
+        let path = path.as_ref();
         match FileFormat::for_saving(path) {
             FileFormat::Safetensors => atomic_write(path, &self.to_bytes()?),
             FileFormat::PyTorch => {
@@ -202,7 +203,8 @@ impl Checkpoint {
 
     /// Reads and validates a checkpoint file (either format, as [`Checkpoint::save`]
     /// writes them).
-    pub fn load(path: &Path) -> Result<Checkpoint, IoError> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Checkpoint, IoError> {
+        let path = path.as_ref();
         let (format, bytes) = super::read_weights_file(path, super::DEFAULT_MAX_FILE_BYTES)?;
         match format {
             FileFormat::Safetensors => decode(path, &bytes),

@@ -27,4 +27,4 @@ pub use pt::{
 pub use safetensors_file::{
     load_safetensors, parse_safetensors, save_safetensors, serialize_safetensors,
 };
-pub use state_dict::{load_state_dict_file, parse_state_dict, save_state_dict};
+pub use state_dict::{load, load_state_dict_file, parse_state_dict, save, save_state_dict};

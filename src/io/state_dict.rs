@@ -28,12 +28,15 @@ use std::path::Path;
 ///     assert_eq!(fresh.weight.to_vec::<f32>(), model.weight.to_vec::<f32>());
 /// }
 /// ```
-pub fn save_state_dict(path: &Path, state: &StateDict) -> Result<(), IoError> {
+pub fn save_state_dict(path: impl AsRef<Path>, state: &StateDict) -> Result<(), IoError> {
+    let path = path.as_ref();
     match FileFormat::for_saving(path) {
         FileFormat::PyTorch => save_pt_state_dict(path, state),
         FileFormat::Safetensors => {
-            let tensors: Vec<(String, crate::Tensor)> =
-                state.iter().map(|(k, t)| (k.clone(), t.clone())).collect();
+            let tensors: Vec<(String, crate::Tensor)> = state
+                .iter()
+                .map(|(k, t)| (k.clone(), t.shallow_clone()))
+                .collect();
             let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
             save_safetensors(path, &tensors, Some(meta))
         }
@@ -43,9 +46,32 @@ pub fn save_state_dict(path: &Path, state: &StateDict) -> Result<(), IoError> {
 /// Loads a state dict (keys in file order), ready for `module.load_state_dict`, from
 /// a safetensors file or a `torch.save` file holding a dict of tensors
 /// ([`FileFormat::for_loading`] decides).
-pub fn load_state_dict_file(path: &Path) -> Result<StateDict, IoError> {
+pub fn load_state_dict_file(path: impl AsRef<Path>) -> Result<StateDict, IoError> {
+    let path = path.as_ref();
     let (_, bytes) = super::read_weights_file(path, super::DEFAULT_MAX_FILE_BYTES)?;
     parse_state_dict(path, &bytes)
+}
+
+/// `torch.save(state_dict, path)`: [`save_state_dict`] in PyTorch's argument order; the
+/// extension picks the format (`.pt`/`.pth`/`.bin`: PyTorch's zip, else safetensors).
+///
+/// ```
+/// use kiln::nn::{Linear, Module};
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("model.pth");
+/// let model = Linear::new(2, 1);
+/// kiln::save(&model.state_dict(), &path).unwrap();
+/// let fresh = Linear::new(2, 1);
+/// fresh.load_state_dict(&kiln::load(&path).unwrap(), true).unwrap();
+/// assert_eq!(fresh.weight.to_vec::<f32>(), model.weight.to_vec::<f32>());
+/// ```
+pub fn save(state: &StateDict, path: impl AsRef<Path>) -> Result<(), IoError> {
+    save_state_dict(path, state)
+}
+
+/// `torch.load(path)` of a state dict: [`load_state_dict_file`] (any path type, e.g. `&str`).
+pub fn load(path: impl AsRef<Path>) -> Result<StateDict, IoError> {
+    load_state_dict_file(path)
 }
 
 /// [`load_state_dict_file`] on bytes already read; `path` picks the format and labels

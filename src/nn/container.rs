@@ -68,7 +68,7 @@ impl std::ops::Index<usize> for Sequential {
 
 impl Module for Sequential {
     fn forward(&self, input: &Tensor) -> Tensor {
-        let mut x = input.clone();
+        let mut x = input.shallow_clone();
         for l in &self.layers {
             x = l.call(&x);
         }

@@ -401,3 +401,24 @@ impl Module for ConvTranspose2d {
     }
     training_hooks!();
 }
+
+/// `layer.bias` without the `Option`, as on [`super::Linear::bias`].
+macro_rules! bias_getter {
+    ($($t:ident),*) => {$(
+        impl $t {
+            #[doc = concat!("The bias (`", stringify!($t), ".bias`); panics if the layer was made \
+                with `bias=False` (the `bias` field is the `Option` itself).")]
+            pub fn bias(&self) -> &Tensor {
+                self.bias.as_ref().unwrap_or_else(|| {
+                    panic!(
+                        "{}(in_channels={}, out_channels={}, bias=False) has no bias",
+                        stringify!($t),
+                        self.in_channels,
+                        self.out_channels
+                    )
+                })
+            }
+        }
+    )*};
+}
+bias_getter!(Conv1d, Conv2d, ConvTranspose2d);

@@ -142,7 +142,7 @@ pub(super) fn call_with_hooks(
             h.post.iter().map(|(_, f)| f.clone()).collect(),
         ),
     };
-    let mut x = input.clone();
+    let mut x = input.shallow_clone();
     for h in pre {
         if let Some(new) = h(&x) {
             x = new;

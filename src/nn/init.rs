@@ -68,7 +68,7 @@ pub fn uniform_(t: &Tensor, a: f64, b: f64) -> Tensor {
 /// [`uniform_`] drawing from an explicit generator (`nn.init.uniform_(t, a, b, generator=g)`).
 pub fn uniform_with(t: &Tensor, a: f64, b: f64, g: &mut Generator) -> Tensor {
     uniform_in_place(t, a, b, g);
-    t.clone()
+    t.shallow_clone()
 }
 
 /// Fills with draws from N(mean, std²) (`nn.init.normal_`), from the default generator,
@@ -80,13 +80,13 @@ pub fn normal_(t: &Tensor, mean: f64, std: f64) -> Tensor {
 /// [`normal_`] drawing from an explicit generator (`nn.init.normal_(..., generator=g)`).
 pub fn normal_with(t: &Tensor, mean: f64, std: f64, g: &mut Generator) -> Tensor {
     normal_in_place(t, mean, std, g);
-    t.clone()
+    t.shallow_clone()
 }
 
 /// Fills with `value` (`nn.init.constant_`).
 pub fn constant_(t: &Tensor, value: f64) -> Tensor {
     fill_with(t, || value);
-    t.clone()
+    t.shallow_clone()
 }
 
 /// Fills with zeros (`nn.init.zeros_`).
@@ -148,7 +148,7 @@ pub fn kaiming_uniform_with(
     g: &mut Generator,
 ) -> Tensor {
     if t.numel() == 0 {
-        return t.clone();
+        return t.shallow_clone();
     }
     let bound = 3f64.sqrt() * kaiming_std(t, a, mode, nonlinearity);
     uniform_with(t, -bound, bound, g)
@@ -169,7 +169,7 @@ pub fn kaiming_normal_with(
     g: &mut Generator,
 ) -> Tensor {
     if t.numel() == 0 {
-        return t.clone();
+        return t.shallow_clone();
     }
     normal_with(t, 0.0, kaiming_std(t, a, mode, nonlinearity), g)
 }

@@ -126,7 +126,7 @@ impl Identity {
 
 impl Module for Identity {
     fn forward(&self, input: &Tensor) -> Tensor {
-        input.clone()
+        input.shallow_clone()
     }
     training_hooks!();
 }

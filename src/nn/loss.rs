@@ -35,10 +35,10 @@ macro_rules! simple_loss {
 
 simple_loss!(
     /// Mean squared error (`nn.MSELoss`).
-    MSELoss, |s, i, t| F::mse_loss(i, t, s.reduction));
+    MSELoss, |s, i, t| F::mse_loss_with(i, t, s.reduction));
 simple_loss!(
     /// Mean absolute error (`nn.L1Loss`).
-    L1Loss, |s, i, t| F::l1_loss(i, t, s.reduction));
+    L1Loss, |s, i, t| F::l1_loss_with(i, t, s.reduction));
 
 /// Smooth L1 loss with threshold `beta` (`nn.SmoothL1Loss`, default 1.0).
 #[derive(Clone, Debug)]
@@ -193,7 +193,7 @@ impl BCELoss {
     }
     /// The loss of probabilities `input` against `target`.
     pub fn forward(&self, input: &Tensor, target: &Tensor) -> Tensor {
-        F::binary_cross_entropy(input, target, self.weight.as_ref(), self.reduction)
+        F::binary_cross_entropy_with(input, target, self.weight.as_ref(), self.reduction)
     }
 }
 
@@ -230,7 +230,7 @@ impl BCEWithLogitsLoss {
     }
     /// The loss of logits `input` against `target`.
     pub fn forward(&self, input: &Tensor, target: &Tensor) -> Tensor {
-        F::binary_cross_entropy_with_logits(
+        F::binary_cross_entropy_with_logits_with(
             input,
             target,
             self.weight.as_ref(),

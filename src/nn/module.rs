@@ -114,7 +114,7 @@ pub trait Module: Any + Send + Sync {
         let mut out: Vec<(String, Tensor)> = Vec::new();
         self.collect_tensors("", false, &mut |name, t| {
             if !out.iter().any(|(_, o)| o.same_tensor(t)) {
-                out.push((name, t.clone()));
+                out.push((name, t.shallow_clone()));
             }
         });
         out
@@ -131,7 +131,7 @@ pub trait Module: Any + Send + Sync {
     /// Every buffer with its dotted path (`module.named_buffers()`).
     fn named_buffers(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
-        self.collect_tensors("", true, &mut |name, t| out.push((name, t.clone())));
+        self.collect_tensors("", true, &mut |name, t| out.push((name, t.shallow_clone())));
         out
     }
 
@@ -177,6 +177,15 @@ pub trait Module: Any + Send + Sync {
             }
         }
         out
+    }
+
+    /// The submodule at the dotted path `target` (`module.get_submodule("layers.1")`),
+    /// `None` if there is none; downcast it to its type with `downcast_ref`.
+    fn get_submodule(&self, target: &str) -> Option<&dyn Module> {
+        self.named_descendants()
+            .into_iter()
+            .find(|(name, _)| name == target)
+            .map(|(_, m)| m)
     }
 
     /// Sets training mode on this module and every submodule (`module.train(mode)`).
@@ -256,7 +265,7 @@ pub trait Module: Any + Send + Sync {
     /// `strict` and are reported otherwise. Nothing is copied when an error is returned.
     fn load_state_dict(&self, state: &StateDict, strict: bool) -> Result<LoadReport, NnError> {
         let mut own: Vec<(String, Tensor)> = Vec::new();
-        self.collect_state("", &mut |name, t| own.push((name, t.clone())));
+        self.collect_state("", &mut |name, t| own.push((name, t.shallow_clone())));
         let mut report = LoadReport::default();
         let mut mismatched = Vec::new();
         for (name, t) in &own {
@@ -398,6 +407,13 @@ impl dyn Module {
     /// The module as its concrete type, if it is a `T` (e.g. a `Linear` inside a `Sequential`).
     pub fn downcast_ref<T: Module>(&self) -> Option<&T> {
         (self as &dyn Any).downcast_ref::<T>()
+    }
+
+    /// The submodule at the dotted path `target` as its concrete type `T`
+    /// (`model.get_submodule("layers.1")` and a downcast): `None` if there is no such
+    /// submodule or it is not a `T`.
+    pub fn get_submodule_as<T: Module>(&self, target: &str) -> Option<&T> {
+        self.get_submodule(target)?.downcast_ref()
     }
 }
 

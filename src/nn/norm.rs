@@ -1,9 +1,8 @@
 //! Normalisation layers: `BatchNorm1d` and `LayerNorm`.
 
+use super::functional;
 use super::module::{Module, TrainingFlag, training_hooks};
 use super::raw::write_f64;
-use crate::autograd::no_grad;
-use crate::tensor::kernels::copy::running_update;
 use crate::tensor::{DType, Tensor};
 
 /// Formats a float the way Python's `repr` does for the small constants in layer reprs.
@@ -73,20 +72,41 @@ impl BatchNorm1d {
         }
     }
 
-    fn update_running(&self, mean: &Tensor, var: &Tensor, n: usize) {
-        let (Some(rm), Some(rv), Some(nb)) = (
-            &self.running_mean,
-            &self.running_var,
-            &self.num_batches_tracked,
-        ) else {
-            return;
+    /// The running mean (`bn.running_mean`); panics if the layer was made with
+    /// `track_running_stats=False` (the field is the `Option` itself).
+    pub fn running_mean(&self) -> &Tensor {
+        self.tracked(&self.running_mean)
+    }
+
+    /// The running variance (`bn.running_var`); panics as [`BatchNorm1d::running_mean`].
+    pub fn running_var(&self) -> &Tensor {
+        self.tracked(&self.running_var)
+    }
+
+    /// The number of training batches seen (`bn.num_batches_tracked`, i64); panics as
+    /// [`BatchNorm1d::running_mean`].
+    pub fn num_batches_tracked(&self) -> &Tensor {
+        self.tracked(&self.num_batches_tracked)
+    }
+
+    fn tracked<'a>(&self, t: &'a Option<Tensor>) -> &'a Tensor {
+        t.as_ref().unwrap_or_else(|| {
+            panic!(
+                "BatchNorm({}, track_running_stats=False) has no running statistics",
+                self.num_features
+            )
+        })
+    }
+
+    /// Counts a training batch; the running-average factor for it (`momentum`, or
+    /// `1 / batches` for the cumulative average).
+    fn count_batch(&self) -> f64 {
+        let Some(nb) = &self.num_batches_tracked else {
+            return self.momentum.unwrap_or(0.0);
         };
         let batches = nb.item() + 1.0;
         write_f64(nb, &[batches]);
-        let f = self.momentum.unwrap_or(1.0 / batches);
-        let unbias = n as f64 / (n as f64 - 1.0);
-        running_update(rm, mean, f, 1.0);
-        running_update(rv, var, f, unbias);
+        self.momentum.unwrap_or(1.0 / batches)
     }
 }
 
@@ -99,37 +119,20 @@ impl Module for BatchNorm1d {
             x.dim(),
             x.shape()
         );
-        let (dims, pshape): (Vec<isize>, Vec<usize>) = if x.dim() == 2 {
-            (vec![0], vec![1, self.num_features])
-        } else {
-            (vec![0, 2], vec![1, self.num_features, 1])
-        };
-        let use_batch = self.training.get() || self.running_mean.is_none();
-        let y = if use_batch {
-            let n = x.numel() / self.num_features.max(1);
-            assert!(
-                !self.training.get() || n > 1,
-                "Expected more than 1 value per channel when training, got input size {:?}",
-                x.shape()
-            );
-            let mean = x.mean_dims(&dims, true);
-            let xc = x.sub(&mean);
-            let var = xc.mul(&xc).mean_dims(&dims, true);
-            if self.training.get() {
-                no_grad(|| self.update_running(&mean.detach(), &var.detach(), n));
-            }
-            xc.mul(&var.add_scalar(self.eps).rsqrt())
-        } else {
-            let rm = self.running_mean.as_ref().expect("running mean");
-            let rv = self.running_var.as_ref().expect("running var");
-            let rm = rm.to_dtype(x.dtype()).reshape(&pshape);
-            let rv = rv.to_dtype(x.dtype()).reshape(&pshape);
-            x.sub(&rm).mul(&rv.add_scalar(self.eps).rsqrt())
-        };
-        match (&self.weight, &self.bias) {
-            (Some(w), Some(b)) => y.mul(&w.reshape(&pshape)).add(&b.reshape(&pshape)),
-            _ => y,
-        }
+        // PyTorch's module logic: batch statistics in training or without running
+        // statistics; the running statistics updated in training only.
+        let training = self.training.get();
+        let momentum = if training { self.count_batch() } else { 0.0 };
+        functional::batch_norm(
+            x,
+            self.running_mean.as_ref(),
+            self.running_var.as_ref(),
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+            training || self.running_mean.is_none(),
+            momentum,
+            self.eps,
+        )
     }
     fn visit_own_parameters(&self, f: &mut dyn FnMut(&str, &Tensor)) {
         if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
@@ -208,15 +211,13 @@ impl Module for LayerNorm {
             self.normalized_shape,
             x.shape()
         );
-        let dims: Vec<isize> = (x.dim() - k..x.dim()).map(|d| d as isize).collect();
-        let mean = x.mean_dims(&dims, true);
-        let xc = x.sub(&mean);
-        let var = xc.mul(&xc).mean_dims(&dims, true);
-        let y = xc.mul(&var.add_scalar(self.eps).rsqrt());
-        match (&self.weight, &self.bias) {
-            (Some(w), Some(b)) => y.mul(w).add(b),
-            _ => y,
-        }
+        functional::layer_norm(
+            x,
+            &self.normalized_shape,
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+            self.eps,
+        )
     }
     fn visit_own_parameters(&self, f: &mut dyn FnMut(&str, &Tensor)) {
         if let (Some(w), Some(b)) = (&self.weight, &self.bias) {

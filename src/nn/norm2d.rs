@@ -100,7 +100,7 @@ pub fn dropout2d(x: &Tensor, p: f64, training: bool) -> Tensor {
         x.shape()
     );
     if !training || p == 0.0 || x.numel() == 0 {
-        return x.clone();
+        return x.shallow_clone();
     }
     let mut noise_shape = x.shape()[..2].to_vec();
     noise_shape.resize(x.dim(), 1);

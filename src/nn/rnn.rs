@@ -267,7 +267,7 @@ impl RnnBase {
             training: TrainingFlag::new(),
         };
         let mut all = Vec::new();
-        base.visit(&mut |_, t| all.push(t.clone()));
+        base.visit(&mut |_, t| all.push(t.shallow_clone()));
         reset_uniform(&all.iter().collect::<Vec<_>>(), hidden_size);
         for t in &all {
             t.requires_grad_(true);
@@ -351,7 +351,7 @@ impl RnnBase {
         c0.inspect(|t| check(t, self.hidden_size, "cell"));
         let lstm = self.mode == Mode::Lstm;
         let zeros = |size: usize| Tensor::zeros_on(&[b, size], data.dtype(), data.device());
-        let mut layer_in = data.clone();
+        let mut layer_in = data.shallow_clone();
         let (mut hs, mut cs) = (Vec::with_capacity(ld), Vec::with_capacity(ld));
         for l in 0..self.options.num_layers {
             let mut outs = Vec::with_capacity(d);
@@ -415,7 +415,7 @@ impl RnnBase {
         let x = if self.options.batch_first {
             x.transpose(0, 1)
         } else {
-            x.clone()
+            x.shallow_clone()
         };
         let (t, b, i) = (x.shape()[0], x.shape()[1], x.shape()[2]);
         assert!(

@@ -1,5 +1,6 @@
 //! Adam and AdamW (decoupled weight decay), with AMSGrad.
 
+use super::Optimizer;
 use super::core::{Groups, ParamState, impl_optimizer, options};
 use crate::tensor::kernels::fused::{Update, lerp, run};
 use crate::tensor::{Float, Tensor};
@@ -34,14 +35,15 @@ pub struct Adam {
 }
 
 /// AdamW (`torch.optim.AdamW`): Adam with `p ← p (1 − lr·wd)` before the update
-/// instead of adding `wd·p` to the gradient; weight decay defaults to 0.01.
-pub struct AdamW;
+/// instead of adding `wd·p` to the gradient; weight decay defaults to 0.01. Its own type
+/// (`let opt: AdamW = AdamW::new(..)`), an [`Adam`] with decoupled weight decay inside: it
+/// derefs to that `Adam` for `param_groups` and the rest.
+pub struct AdamW(Adam);
 
 impl AdamW {
     /// `AdamW(params, lr=lr)` (weight decay 0.01).
-    #[allow(clippy::new_ret_no_self)]
-    pub fn new(params: Vec<Tensor>, lr: f64) -> Adam {
-        Adam::with_options(
+    pub fn new(params: Vec<Tensor>, lr: f64) -> AdamW {
+        AdamW(Adam::with_options(
             params,
             AdamOptions {
                 lr,
@@ -49,7 +51,69 @@ impl AdamW {
                 decoupled_weight_decay: true,
                 ..Default::default()
             },
-        )
+        ))
+    }
+
+    /// Sets `betas` in every group.
+    pub fn betas(self, beta1: f64, beta2: f64) -> Self {
+        AdamW(self.0.betas(beta1, beta2))
+    }
+    /// Sets `eps` in every group.
+    pub fn eps(self, eps: f64) -> Self {
+        AdamW(self.0.eps(eps))
+    }
+    /// Sets the (decoupled) weight decay in every group.
+    pub fn weight_decay(self, wd: f64) -> Self {
+        AdamW(self.0.weight_decay(wd))
+    }
+    /// Turns AMSGrad on or off in every group.
+    pub fn amsgrad(self, on: bool) -> Self {
+        AdamW(self.0.amsgrad(on))
+    }
+    /// Maximises instead of minimising.
+    pub fn maximize(self, on: bool) -> Self {
+        AdamW(self.0.maximize(on))
+    }
+    /// The `Adam` inside (decoupled weight decay set).
+    pub fn into_inner(self) -> Adam {
+        self.0
+    }
+}
+
+impl std::ops::Deref for AdamW {
+    type Target = Adam;
+    fn deref(&self) -> &Adam {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AdamW {
+    fn deref_mut(&mut self) -> &mut Adam {
+        &mut self.0
+    }
+}
+
+impl Optimizer for AdamW {
+    fn step(&mut self) {
+        self.0.step()
+    }
+    fn num_groups(&self) -> usize {
+        self.0.num_groups()
+    }
+    fn group_params(&self, group: usize) -> &[Tensor] {
+        self.0.group_params(group)
+    }
+    fn lr(&self, group: usize) -> f64 {
+        self.0.lr(group)
+    }
+    fn set_lr(&mut self, group: usize, lr: f64) {
+        self.0.set_lr(group, lr)
+    }
+    fn state_dict(&self) -> super::OptimizerState {
+        self.0.state_dict()
+    }
+    fn load_state_dict(&mut self, state: &super::OptimizerState) -> Result<(), super::OptimError> {
+        self.0.load_state_dict(state)
     }
 }
 

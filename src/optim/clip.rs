@@ -11,7 +11,7 @@ use crate::tensor::kernels::reductions::norm_f64;
 pub fn clip_grad_norm_(params: &[Tensor], max_norm: f64, norm_type: f64) -> f64 {
     let grads: Vec<(Tensor, Tensor)> = params
         .iter()
-        .filter_map(|p| p.grad().map(|g| (p.clone(), g)))
+        .filter_map(|p| p.grad().map(|g| (p.shallow_clone(), g)))
         .collect();
     if grads.is_empty() {
         return 0.0;

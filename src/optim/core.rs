@@ -287,7 +287,7 @@ impl<O: GroupOptions> Groups<O> {
                 let mut m = BTreeMap::new();
                 m.insert("step".to_string(), Tensor::scalar_dtype(s.step, DType::F32));
                 for (n, t) in &s.buffers {
-                    m.insert(n.clone(), t.detach().deep_clone());
+                    m.insert(n.clone(), t.detach().clone());
                 }
                 for (n, v) in &s.scalars {
                     m.insert(n.clone(), Tensor::scalar_dtype(*v, DType::F32));
@@ -383,7 +383,7 @@ impl<O: GroupOptions> Groups<O> {
                     return Err(bad(k));
                 }
                 st.buffers
-                    .push((k.clone(), t.detach().to_dtype(p.dtype()).deep_clone()));
+                    .push((k.clone(), t.detach().to_dtype(p.dtype()).clone()));
             }
             new_state[pos] = Some(st);
         }

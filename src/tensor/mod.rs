@@ -23,7 +23,7 @@ pub use device::Device;
 pub use dtype::{DType, Element, Float};
 pub use layout::Layout;
 pub use scalar::{Operand, Scalar, result_type};
-pub use size::Size;
+pub use size::{ShapeArg, Size};
 pub use storage::{Buffer, BufferElement, Storage};
 
 use graph::{Edge, Node};
@@ -32,7 +32,14 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-/// A handle to an n-dimensional array. `Clone` is O(1): clones share storage and graph.
+/// A handle to an n-dimensional array.
+///
+/// Two clones, two meanings (see ARCHITECTURE.md, "clone"): `t.clone()` is PyTorch's
+/// `tensor.clone()`, a differentiable copy with its own storage (an inherent method, so
+/// method-call syntax picks it). The `Clone` trait shares the handle in O(1) (same storage,
+/// same `.grad`, like Python's `b = a`): that is what `#[derive(Clone)]` structs,
+/// `Vec<Tensor>::clone()` and generic `T: Clone` code get, and what
+/// [`Tensor::shallow_clone`] names.
 #[derive(Clone)]
 pub struct Tensor(pub(crate) Arc<TensorImpl>);
 
@@ -172,6 +179,23 @@ impl Tensor {
         self.0.layout.is_contiguous()
     }
 
+    /// Another handle on this same tensor (the `Clone` trait's `clone`, O(1)): it shares
+    /// storage, layout, `requires_grad`, `.grad` and history, as a second Python name for
+    /// the same tensor does (`b = a`). An in-place update through either is seen by both.
+    /// For PyTorch's copying `tensor.clone()`, call [`Tensor::clone`].
+    ///
+    /// ```
+    /// let w = kiln::tensor(&[1.0f32, 2.0]);
+    /// let alias = w.shallow_clone();
+    /// alias.add_scalar_(1.0);
+    /// assert_eq!(w.to_vec::<f32>(), [2.0, 3.0]);
+    /// assert!(alias.same_tensor(&w));
+    /// ```
+    #[inline]
+    pub fn shallow_clone(&self) -> Tensor {
+        Clone::clone(self)
+    }
+
     /// Whether two handles are the same tensor object.
     pub fn same_tensor(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
@@ -291,7 +315,7 @@ impl Tensor {
         if on || self.0.meta().is_some() {
             self.0.meta_mut().requires_grad.store(on, Ordering::Relaxed);
         }
-        self.clone()
+        self.shallow_clone()
     }
 
     /// Whether the tensor is a leaf of the graph (made by the user, not by a recorded op).
@@ -321,7 +345,7 @@ impl Tensor {
         if let Some(node) = self.grad_fn() {
             Some(Edge::Node(node))
         } else if self.requires_grad() {
-            Some(Edge::Leaf(self.clone()))
+            Some(Edge::Leaf(self.shallow_clone()))
         } else {
             None
         }

@@ -122,3 +122,59 @@ impl<const N: usize> PartialEq<&[usize; N]> for Size {
         self.0 == *o
     }
 }
+
+/// A shape argument as PyTorch's `reshape` / `view` / `expand` take it, where one entry
+/// may be `-1`: `&[usize]` (e.g. `x.shape()`), a literal like `&[2, -1]` or `[2, -1]`,
+/// `&[isize]`, `&[i64]`, `&[i32]`, `Vec`s of those, a [`Size`], or `()` for the 0-d
+/// shape (PyTorch's `reshape(())`).
+///
+/// ```
+/// let x = kiln::Tensor::zeros(&[2, 6]);
+/// assert_eq!(x.reshape(&[3, -1]).shape(), [3, 4]);
+/// assert_eq!(x.reshape([-1]).shape(), [12]);
+/// assert_eq!(x.reshape(x.shape()).shape(), [2, 6]);
+/// assert_eq!(kiln::Tensor::zeros(&[1]).reshape(()).shape(), [0usize; 0]);
+/// ```
+pub trait ShapeArg {
+    /// The entries, `-1` (or any negative) marking an inferred or kept size.
+    fn dims(&self) -> Vec<isize>;
+}
+
+macro_rules! shape_arg {
+    ($($t:ty),*) => {$(
+        impl ShapeArg for [$t] {
+            fn dims(&self) -> Vec<isize> {
+                self.iter().map(|&d| d as isize).collect()
+            }
+        }
+        impl<const N: usize> ShapeArg for [$t; N] {
+            fn dims(&self) -> Vec<isize> {
+                self.as_slice().dims()
+            }
+        }
+        impl ShapeArg for Vec<$t> {
+            fn dims(&self) -> Vec<isize> {
+                self.as_slice().dims()
+            }
+        }
+    )*};
+}
+shape_arg!(usize, isize, i64, i32);
+
+impl ShapeArg for Size {
+    fn dims(&self) -> Vec<isize> {
+        self.0.dims()
+    }
+}
+
+impl ShapeArg for () {
+    fn dims(&self) -> Vec<isize> {
+        Vec::new()
+    }
+}
+
+impl<T: ShapeArg + ?Sized> ShapeArg for &T {
+    fn dims(&self) -> Vec<isize> {
+        (**self).dims()
+    }
+}

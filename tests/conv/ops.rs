@@ -108,14 +108,24 @@ fn conv_double_backward_matches_pytorch() {
             F::conv_transpose2d(&x, &w, None, tconv_opts(&rec["opts"]))
         };
         let gy = make(rec, "gy", y.shape()).requires_grad_(true);
-        let g = grad(&[y.mul(&gy).sum()], &[x.clone(), w.clone()], None, true);
+        let g = grad(
+            &[y.mul(&gy).sum()],
+            &[x.shallow_clone(), w.shallow_clone()],
+            None,
+            true,
+        );
         let (gx, gw) = (g[0].clone().unwrap(), g[1].clone().unwrap());
         assert_eq!(gx.grad_fn().unwrap().name(), "ConvolutionBackwardBackward0");
         close(&gx, &floats(&rec["gx"]), rec, "gx");
         close(&gw, &floats(&rec["gw"]), rec, "gw");
         let (vx, vw) = (make(rec, "vx", &xs), make(rec, "vw", &ws));
         let second = gx.mul(&vx).sum().add(&gw.mul(&vw).sum());
-        let gg = grad(&[second], &[x.clone(), w.clone(), gy.clone()], None, false);
+        let gg = grad(
+            &[second],
+            &[x.shallow_clone(), w.shallow_clone(), gy.shallow_clone()],
+            None,
+            false,
+        );
         close(gg[0].as_ref().unwrap(), &floats(&rec["ggx"]), rec, "ggx");
         close(gg[1].as_ref().unwrap(), &floats(&rec["ggw"]), rec, "ggw");
         close(gg[2].as_ref().unwrap(), &floats(&rec["ggy"]), rec, "ggy");
@@ -379,7 +389,7 @@ fn conv_second_order_gradchecks() {
             .iter()
             .map(|x| {
                 if x.requires_grad() {
-                    x.clone()
+                    x.shallow_clone()
                 } else {
                     x.detach().requires_grad_(true)
                 }
@@ -393,7 +403,11 @@ fn conv_second_order_gradchecks() {
             };
             let g = grad(
                 &[y.mul(&t[2]).sum()],
-                &[t[0].clone(), t[1].clone(), t[3].clone()],
+                &[
+                    t[0].shallow_clone(),
+                    t[1].shallow_clone(),
+                    t[3].shallow_clone(),
+                ],
                 None,
                 true,
             );

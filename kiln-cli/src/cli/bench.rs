@@ -124,7 +124,7 @@ fn mnist_workloads(args: &BenchArgs, reps: usize, out: &mut Results) -> Result<(
     let train = Mnist::new(None, true, false)?;
     let test = Mnist::new(None, false, false)?;
     let x = train.float_images(Some((0.1307, 0.3081)));
-    let y = train.labels().clone();
+    let y = train.labels().shallow_clone();
     let xt = test.float_images(Some((0.1307, 0.3081)));
     let mut g = Generator::new(0);
     let mut model = digit_classifier();

@@ -80,7 +80,7 @@ pub fn load_split(
             let (d, declared) = Mnist::new_prefix(root, train, args.download, want)?;
             (
                 d.float_images(Some(NORMALIZE)),
-                d.labels().clone(),
+                d.labels().shallow_clone(),
                 kiln::data::datasets::Digits::TITLE,
                 declared,
             )
@@ -89,7 +89,7 @@ pub fn load_split(
             let (d, declared) = FashionMnist::new_prefix(root, train, args.download, want)?;
             (
                 d.float_images(Some(NORMALIZE)),
-                d.labels().clone(),
+                d.labels().shallow_clone(),
                 kiln::data::datasets::Fashion::TITLE,
                 declared,
             )

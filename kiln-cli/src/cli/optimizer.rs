@@ -148,7 +148,7 @@ mod tests {
         use clap::ValueEnum;
         for name in OptimizerName::value_variants() {
             let p = Tensor::ones(&[3]).requires_grad_(true);
-            let mut opt = cfg(*name).build(vec![p.clone()]);
+            let mut opt = cfg(*name).build(vec![p.shallow_clone()]);
             (&p * &p).sum().backward();
             opt.step();
             assert!(p.to_vec::<f32>()[0] < 1.0, "{name:?} did not descend");

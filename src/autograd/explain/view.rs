@@ -114,7 +114,7 @@ impl View {
             for e in n.next.iter().flatten() {
                 if let Edge::Leaf(t) = e {
                     leaf_index.entry(leaf_key(t)).or_insert_with(|| {
-                        leaves.push(t.clone());
+                        leaves.push(t.shallow_clone());
                         ops.len() + leaves.len() - 1
                     });
                 }
@@ -176,7 +176,7 @@ impl View {
                 summary: inf.map(|f| f.out.clone()),
                 site: inf.and_then(|f| f.site.get().map(str::to_string)),
                 inputs,
-                grad: inf.and_then(|f| f.grads.lock().as_ref().map(|g| g.out.clone())),
+                grad: inf.and_then(|f| f.grads.lock().as_ref().map(|g| g.out.shallow_clone())),
                 p: inf.and_then(|f| f.attrs.iter().find(|a| a.0 == "exponent").map(|a| a.1)),
                 traced: inf.is_some(),
             });

@@ -69,7 +69,7 @@ impl Tensor {
     /// The Gauss error function (`torch.erf`).
     pub fn erf(&self) -> Tensor {
         let x = if self.dtype().is_float() {
-            self.clone()
+            self.shallow_clone()
         } else {
             self.float()
         };

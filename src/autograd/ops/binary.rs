@@ -9,7 +9,7 @@ use crate::tensor::{DType, Operand, Scalar, Tensor, result_type};
 /// Converts both operands to `torch.result_type(a, b)`.
 fn promote(a: &Tensor, b: &Tensor) -> (Tensor, Tensor) {
     if a.dtype() == b.dtype() {
-        return (a.clone(), b.clone());
+        return (a.shallow_clone(), b.shallow_clone());
     }
     let d = result_type(&[Operand::Tensor(a), Operand::Tensor(b)]);
     (a.to_dtype(d), b.to_dtype(d))
@@ -260,8 +260,14 @@ impl Tensor {
 macro_rules! comparison {
     ($name:ident, $scalar:ident, $doc:expr, $op:expr) => {
         impl Tensor {
-            #[doc = concat!("Elementwise `", $doc, "`, as a `bool` mask (broadcasting).")]
-            pub fn $name(&self, other: &Tensor) -> Tensor {
+            #[doc = concat!("Elementwise `", $doc, "` against a tensor (`a.", stringify!($name),
+                "(&b)`, broadcasting) or a Python scalar (`a.", stringify!($name),
+                "(0)`), as a `bool` mask; values compare after `torch.result_type` promotion.")]
+            pub fn $name<'a>(&self, other: impl Into<Operand<'a>>) -> Tensor {
+                let other = match other.into() {
+                    Operand::Tensor(t) => t,
+                    Operand::Scalar(s) => return self.$scalar(s),
+                };
                 check_same_device(stringify!($name), &[self, other]);
                 let (a, b) = promote(self, other);
                 arith::compare($op, &a, &b)

@@ -9,7 +9,7 @@ impl Tensor {
     /// type. Float-to-float conversions are differentiable.
     pub fn to_dtype(&self, dtype: DType) -> Tensor {
         if dtype == self.dtype() {
-            return self.clone();
+            return self.shallow_clone();
         }
         let out = self.cast_raw(dtype);
         if !dtype.is_float() {
@@ -28,7 +28,7 @@ impl Tensor {
     pub fn to(&self, device: Device) -> Tensor {
         let src = self.device();
         if device == src {
-            return self.clone();
+            return self.shallow_clone();
         }
         let target = for_device("to", device);
         let out = target.upload(&for_device("to", src).download(self));

@@ -26,7 +26,7 @@ fn promoted(tensors: &[&Tensor]) -> DType {
 
 /// `t` padded with zeros after its end in every dim up to `shape` (differentiable).
 fn zero_pad_to(t: &Tensor, shape: &[usize]) -> Tensor {
-    let mut t = t.clone();
+    let mut t = t.shallow_clone();
     for (k, &n) in shape.iter().enumerate() {
         if t.shape()[k] != n {
             let mut s = t.size();
@@ -48,7 +48,7 @@ impl Tensor {
         );
         if self.dim() == 0 {
             normalize_dim(dim, 0, "index_select");
-            return self.reshape(&[1]).index_select(0, index).reshape(&[]);
+            return self.reshape(&[1]).index_select(0, index).reshape(());
         }
         check_same_device("index_select", &[self, index]);
         let d = normalize_dim(dim, self.dim(), "index_select");
@@ -74,7 +74,7 @@ impl Tensor {
         if self.dim() == 0 {
             normalize_dim(dim, 0, "index_add");
             let src = source.reshape(&[source.numel()]);
-            return self.reshape(&[1]).index_add(0, index, &src).reshape(&[]);
+            return self.reshape(&[1]).index_add(0, index, &src).reshape(());
         }
         check_same_device("index_add", &[self, index, source]);
         let d = normalize_dim(dim, self.dim(), "index_add");
@@ -100,7 +100,7 @@ impl Tensor {
             let si = Saved::new(index);
             move |g: &Tensor, n: &[bool]| {
                 vec![
-                    n[0].then(|| g.clone()),
+                    n[0].then(|| g.shallow_clone()),
                     n[1].then(|| g.index_select(d as isize, si.get())),
                 ]
             }
@@ -115,7 +115,7 @@ impl Tensor {
             return self
                 .reshape(&[1])
                 .gather(0, &index.reshape(&[1]))
-                .reshape(&[]);
+                .reshape(());
         }
         assert!(
             index.dim() == self.dim(),
@@ -155,7 +155,7 @@ impl Tensor {
             return self
                 .reshape(&[1])
                 .scatter_add(0, &index.reshape(&[1]), &src)
-                .reshape(&[]);
+                .reshape(());
         }
         assert!(
             index.dim() == self.dim() && src.dim() == self.dim(),
@@ -190,7 +190,7 @@ impl Tensor {
             let (si, src_shape) = (Saved::new(index), src.size());
             move |g: &Tensor, n: &[bool]| {
                 vec![
-                    n[0].then(|| g.clone()),
+                    n[0].then(|| g.shallow_clone()),
                     n[1].then(|| zero_pad_to(&g.gather(d as isize, si.get()), &src_shape)),
                 ]
             }
@@ -331,7 +331,7 @@ mod tests {
     fn cat_of_i64_labels_and_promotion() {
         let a = Tensor::from_vec(vec![1i64, 2], &[2]);
         let b = Tensor::from_vec(vec![3i64], &[1]);
-        let c = super::cat(&[a.clone(), b], 0);
+        let c = super::cat(&[a.shallow_clone(), b], 0);
         assert_eq!(c.dtype(), DType::I64);
         assert_eq!(c.to_vec::<i64>(), vec![1, 2, 3]);
         let f = Tensor::from_vec(vec![0.5f32], &[1]);

@@ -79,7 +79,7 @@ fn fast_ok(op: &str, dst: &Tensor, other: &Tensor) -> bool {
 /// Overwrites `dst` with `value` (same dtype, broadcast to `dst`'s shape).
 fn write_into(op: &str, dst: &Tensor, value: &Tensor) {
     let value = if value.dtype() == dst.dtype() {
-        value.clone()
+        value.shallow_clone()
     } else {
         value.cast_raw(dst.dtype())
     };
@@ -100,18 +100,18 @@ fn inplace_via(
         let r = no_grad(|| f(dst, other));
         assert_castable(op, r.dtype(), dst.dtype());
         write_into(op, dst, &r);
-        return dst.clone();
+        return dst.shallow_clone();
     }
     let snap = if snapshot {
-        dst.deep_clone()
-    } else {
         dst.clone()
+    } else {
+        dst.shallow_clone()
     };
     let other = other.map(|o| {
         if o.same_tensor(dst) {
-            snap.clone()
+            snap.shallow_clone()
         } else {
-            o.clone()
+            o.shallow_clone()
         }
     });
     let r = f(&snap, other.as_ref());
@@ -121,13 +121,13 @@ fn inplace_via(
     if let Some(node) = r.grad_fn() {
         dst.set_grad_fn(node);
     }
-    dst.clone()
+    dst.shallow_clone()
 }
 
 /// `dst op= src` in one pass over `dst`, for same-dtype numeric operands.
 fn fast_zip(op: BinaryOp, dst: &Tensor, src: &Tensor) -> Tensor {
     arith::binary_(op, dst, src);
-    dst.clone()
+    dst.shallow_clone()
 }
 
 impl Tensor {
@@ -144,7 +144,7 @@ impl Tensor {
     pub fn add_scaled_(&self, other: &Tensor, alpha: f64) -> Tensor {
         if self.dtype().is_float() && fast_ok("add_", self, other) {
             arith::add_scaled_(self, other, alpha);
-            return self.clone();
+            return self.shallow_clone();
         }
         inplace_via("add_", self, Some(other), false, |s, o| {
             s.add(&o.unwrap().mul_scalar(alpha))
@@ -254,6 +254,6 @@ impl Tensor {
                 self.set_grad_fn(n);
             }
         }
-        self.clone()
+        self.shallow_clone()
     }
 }

@@ -38,7 +38,7 @@ impl Tensor {
                     a.numel(),
                     b.numel()
                 );
-                a.unsqueeze(0).matmul_nd(&b.unsqueeze(1)).reshape(&[])
+                a.unsqueeze(0).matmul_nd(&b.unsqueeze(1)).reshape(())
             }
             (1, _) => a.unsqueeze(0).matmul_nd(b).squeeze_dim(-2),
             (_, 1) => a.matmul_nd(&b.unsqueeze(1)).squeeze_dim(-1),
@@ -152,7 +152,7 @@ mod tests {
                 let a = if transpose_a {
                     x[0].transpose(-1, -2)
                 } else {
-                    x[0].clone()
+                    x[0].shallow_clone()
                 };
                 a.matmul(&x[1]).tanh()
             },

@@ -58,7 +58,7 @@ fn even_split_backward(
     let mask = mask.to_dtype(g.dtype());
     let dims: Vec<isize> = dims.iter().map(|&d| d as isize).collect();
     let count = if x.dim() == 0 {
-        mask.clone()
+        mask.shallow_clone()
     } else {
         mask.sum_dims(&dims, true)
     };
@@ -228,14 +228,16 @@ impl Tensor {
         }
     }
 
-    /// Index of the first maximum, over the flattened tensor when `dim` is `None`
+    /// Index of the first maximum along `dim`, a plain integer (`x.argmax(1, false)` for
+    /// `x.argmax(dim=1)`), or over the flattened tensor when `dim` is `None`
     /// (`torch.argmax`); i64, not differentiable.
-    pub fn argmax(&self, dim: Option<isize>, keepdim: bool) -> Tensor {
-        self.arg_extreme(dim, keepdim, true)
+    pub fn argmax(&self, dim: impl Into<Option<isize>>, keepdim: bool) -> Tensor {
+        self.arg_extreme(dim.into(), keepdim, true)
     }
 
-    /// Index of the first minimum (`torch.argmin`); i64, not differentiable.
-    pub fn argmin(&self, dim: Option<isize>, keepdim: bool) -> Tensor {
-        self.arg_extreme(dim, keepdim, false)
+    /// Index of the first minimum (`torch.argmin`; `dim` as in [`Tensor::argmax`]); i64,
+    /// not differentiable.
+    pub fn argmin(&self, dim: impl Into<Option<isize>>, keepdim: bool) -> Tensor {
+        self.arg_extreme(dim.into(), keepdim, false)
     }
 }

@@ -13,6 +13,7 @@ pub mod operators;
 pub mod pool;
 pub mod reduce;
 pub mod reduce_extra;
+pub mod scan;
 pub mod select;
 pub mod slice;
 pub mod softmax;

@@ -203,7 +203,7 @@ pub fn max_pool2d_with_indices(input: &Tensor, opts: MaxPoolOptions) -> (Tensor,
         o.ceil_mode,
     );
     let (out, idx) = pool::max_forward(input, &g);
-    let idx_t = idx.clone();
+    let idx_t = idx.shallow_clone();
     let out = record(out, &[input], "MaxPool2DWithIndicesBackward0", || {
         let si = Saved::data(&idx_t);
         move |gy: &Tensor, _: &[bool]| vec![Some(pool::max_backward(gy, si.get(), &g))]

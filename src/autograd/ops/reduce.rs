@@ -99,7 +99,7 @@ impl Tensor {
     /// Sums broadcast dimensions away so the result has `shape` (the adjoint of `expand`).
     pub fn sum_to_size(&self, shape: &[usize]) -> Tensor {
         if self.shape() == shape {
-            return self.clone();
+            return self.shallow_clone();
         }
         let lead = self.dim() - shape.len();
         let dims: Vec<isize> = (0..self.dim())

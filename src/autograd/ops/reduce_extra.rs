@@ -60,7 +60,7 @@ impl Tensor {
         if self.dim() == 0 {
             normalize_dim(dim, 0, "prod");
             return if self.dtype().is_float() {
-                self.clone()
+                self.shallow_clone()
             } else {
                 self.to_dtype(DType::I64)
             };
@@ -68,7 +68,7 @@ impl Tensor {
         let d = normalize_dim(dim, self.dim(), "prod");
         let x = match self.dtype() {
             DType::Bool | DType::U8 => self.to_dtype(DType::I64),
-            _ => self.clone(),
+            _ => self.shallow_clone(),
         };
         let shape = reduced_shape(x.shape(), &[d], keepdim);
         let out = reductions::prod(&x, &[d]).reshape(&shape);
@@ -136,7 +136,7 @@ impl Tensor {
                 let y = if is_grad_enabled() {
                     sv.get().sqrt()
                 } else {
-                    saved_out.get().clone()
+                    saved_out.get().shallow_clone()
                 };
                 let gi = g
                     .div(&y.mul_scalar(2.0))
@@ -155,7 +155,7 @@ impl Tensor {
     /// maximum (`torch.logsumexp`). Integer inputs are promoted to f32.
     pub fn logsumexp(&self, dims: &[isize], keepdim: bool) -> Tensor {
         let x = if self.dtype().is_float() {
-            self.clone()
+            self.shallow_clone()
         } else {
             self.float()
         };

@@ -30,8 +30,8 @@ impl Tensor {
         let (x, y) = (x.into(), y.into());
         let d = result_type(&[x, y]);
         let like = match (x, y) {
-            (Operand::Tensor(t), _) | (_, Operand::Tensor(t)) => t.clone(),
-            _ => cond.clone(),
+            (Operand::Tensor(t), _) | (_, Operand::Tensor(t)) => t.shallow_clone(),
+            _ => cond.shallow_clone(),
         };
         let as_tensor = |o: Operand<'_>| match o {
             Operand::Tensor(t) => t.to_dtype(d),

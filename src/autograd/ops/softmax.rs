@@ -29,7 +29,7 @@ impl Tensor {
     fn softmax_impl(&self, dim: isize, log: bool) -> Tensor {
         let op = if log { "log_softmax" } else { "softmax" };
         let x = if self.dtype().is_float() {
-            self.clone()
+            self.shallow_clone()
         } else {
             self.float()
         };

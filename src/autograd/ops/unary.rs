@@ -13,7 +13,7 @@ macro_rules! unary_op {
         impl Tensor {
             $(#[$m])*
             pub fn $name(&self) -> Tensor {
-                let x = if self.dtype().is_float() { self.clone() } else { self.float() };
+                let x = if self.dtype().is_float() { self.shallow_clone() } else { self.float() };
                 let out = unary($op, &x);
                 record_out(out, &[&x], $node, |out: &Tensor| {
                     let saved_out = Saved::data(out);
@@ -85,7 +85,7 @@ impl Tensor {
     /// `self ** e` for a scalar exponent (`torch.pow(x, 2.0)`).
     pub fn pow_scalar(&self, e: f64) -> Tensor {
         let x = if self.dtype().is_float() {
-            self.clone()
+            self.shallow_clone()
         } else {
             self.float()
         };
@@ -103,10 +103,13 @@ impl Tensor {
         })
     }
 
-    /// Clamps into `[min, max]` (`torch.clamp`); either bound may be `None`. NaN stays NaN.
+    /// Clamps into `[min, max]` (`torch.clamp`); either bound may be `None`, and a given
+    /// bound is a plain number or `Some(v)` (`x.clamp(0.0, 1.0)`, `x.clamp(None, 1.0)`;
+    /// `clamp(min=a)` is also [`Tensor::clamp_min`]). NaN stays NaN.
     /// The gradient passes only where the input is strictly inside the given bounds: it is 0
     /// at `x == min`, at `x == max` and at NaN, as in PyTorch 2.15.
-    pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Tensor {
+    pub fn clamp(&self, min: impl Into<Option<f64>>, max: impl Into<Option<f64>>) -> Tensor {
+        let (min, max) = (min.into(), max.into());
         let out = unary(UnaryOp::Clamp(min, max), self);
         record(out, &[self], "ClampBackward1", || {
             let sx = Saved::new(self);

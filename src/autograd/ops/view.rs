@@ -6,6 +6,7 @@ use crate::autograd::record::record;
 use crate::tensor::Tensor;
 use crate::tensor::kernels::cast::contiguous_copy;
 use crate::tensor::layout::{checked_numel, normalize_dim};
+use crate::tensor::size::ShapeArg;
 
 /// Resolves one `-1` entry of a requested shape against `numel`.
 fn infer_shape(op: &str, shape: &[isize], numel: usize, from: &[usize]) -> Vec<usize> {
@@ -15,6 +16,9 @@ fn infer_shape(op: &str, shape: &[isize], numel: usize, from: &[usize]) -> Vec<u
         .map(|&d| d as usize)
         .collect();
     let known = checked_numel(&known_dims);
+    if let Some(d) = shape.iter().find(|&&d| d < -1) {
+        panic!("{op}: invalid shape dimension {d} (shape {shape:?})");
+    }
     let free = shape.iter().filter(|&&d| d == -1).count();
     assert!(free <= 1, "{op}: only one dimension can be inferred");
     let out: Vec<usize> = shape
@@ -36,17 +40,12 @@ fn infer_shape(op: &str, shape: &[isize], numel: usize, from: &[usize]) -> Vec<u
 
 impl Tensor {
     /// The same elements with another shape; shares storage when the strides allow,
-    /// copies otherwise (`tensor.reshape`).
-    pub fn reshape(&self, shape: &[usize]) -> Tensor {
-        let s: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
-        self.reshape_infer(&s)
-    }
-
-    /// `reshape` where one dimension may be `-1` (inferred).
-    pub fn reshape_infer(&self, shape: &[isize]) -> Tensor {
-        let new_shape = infer_shape("reshape", shape, self.numel(), self.shape());
+    /// copies otherwise (`tensor.reshape`). One entry may be `-1`, inferred from the
+    /// others (`x.reshape(&[2, -1])`); see [`ShapeArg`] for what `shape` may be.
+    pub fn reshape(&self, shape: impl ShapeArg) -> Tensor {
+        let new_shape = infer_shape("reshape", &shape.dims(), self.numel(), self.shape());
         if new_shape == self.shape() {
-            return self.clone();
+            return self.shallow_clone();
         }
         let out = match self.layout().reshaped(&new_shape) {
             Some(l) => self.with_layout(l),
@@ -58,14 +57,19 @@ impl Tensor {
         })
     }
 
+    /// The old name of [`Tensor::reshape`] with a `-1` entry (`reshape` takes one now).
+    pub fn reshape_infer(&self, shape: &[isize]) -> Tensor {
+        self.reshape(shape)
+    }
+
     fn reshape_raw(&self, shape: &[usize]) -> Tensor {
         self.with_layout(self.layout().reshaped(shape).expect("contiguous reshape"))
     }
 
     /// Like `reshape` but panics instead of copying when the strides do not allow a view
     /// (`tensor.view`).
-    pub fn view(&self, shape: &[isize]) -> Tensor {
-        let new_shape = infer_shape("view", shape, self.numel(), self.shape());
+    pub fn view(&self, shape: impl ShapeArg) -> Tensor {
+        let new_shape = infer_shape("view", &shape.dims(), self.numel(), self.shape());
         assert!(
             self.layout().reshaped(&new_shape).is_some(),
             "view: size {new_shape:?} is not compatible with input tensor's size {:?} and stride {:?}; \
@@ -129,7 +133,7 @@ impl Tensor {
     /// Swaps two dimensions (`tensor.transpose(d0, d1)`).
     pub fn transpose(&self, d0: isize, d1: isize) -> Tensor {
         if self.dim() < 2 && d0 == d1 {
-            return self.clone();
+            return self.shallow_clone();
         }
         let mut perm: Vec<isize> = (0..self.dim() as isize).collect();
         let a = normalize_dim(d0, self.dim(), "transpose");
@@ -146,7 +150,7 @@ impl Tensor {
             self.dim()
         );
         if self.dim() < 2 {
-            self.clone()
+            self.shallow_clone()
         } else {
             self.transpose(0, 1)
         }
@@ -171,11 +175,11 @@ impl Tensor {
     /// Removes `dim` if it has size 1 (`tensor.squeeze(dim)`).
     pub fn squeeze_dim(&self, dim: isize) -> Tensor {
         if self.dim() == 0 {
-            return self.clone();
+            return self.shallow_clone();
         }
         let d = normalize_dim(dim, self.dim(), "squeeze");
         if self.shape()[d] != 1 {
-            return self.clone();
+            return self.shallow_clone();
         }
         let out = self.with_layout(self.layout().squeezed(d));
         let in_shape = self.size();
@@ -184,10 +188,30 @@ impl Tensor {
         })
     }
 
-    /// Broadcasts to `shape` without copying (`tensor.expand`).
-    pub fn expand(&self, shape: &[usize]) -> Tensor {
+    /// Broadcasts to `shape` without copying (`tensor.expand`); `-1` keeps a dim's size
+    /// (`x.expand(&[5, -1])`), as in PyTorch.
+    pub fn expand(&self, shape: impl ShapeArg) -> Tensor {
+        let want = shape.dims();
+        let lead = want.len().saturating_sub(self.dim());
+        let shape: Vec<usize> = want
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| {
+                if d >= 0 {
+                    return d as usize;
+                }
+                assert!(
+                    d == -1 && i >= lead,
+                    "expand: the expanded size of the tensor ({d}) isn't allowed in a leading, \
+                     non-existing dimension {i} (expanding {:?} to {want:?})",
+                    self.shape()
+                );
+                self.shape()[i - lead]
+            })
+            .collect();
+        let shape = &shape[..];
         if self.shape() == shape {
-            return self.clone();
+            return self.shallow_clone();
         }
         let l = self.layout().expanded(shape).unwrap_or_else(|| {
             panic!(
@@ -204,26 +228,50 @@ impl Tensor {
     }
 
     /// `expand` under NumPy's name (`torch.broadcast_to`).
-    pub fn broadcast_to(&self, shape: &[usize]) -> Tensor {
+    pub fn broadcast_to(&self, shape: impl ShapeArg) -> Tensor {
         self.expand(shape)
     }
 
     /// A contiguous tensor with the same values; `self` if already contiguous.
     pub fn contiguous(&self) -> Tensor {
         if self.is_contiguous() {
-            return self.clone();
+            return self.shallow_clone();
         }
         let out = contiguous_copy(self);
         record(out, &[self], "CloneBackward0", || {
-            |g: &Tensor, _: &[bool]| vec![Some(g.clone())]
+            |g: &Tensor, _: &[bool]| vec![Some(g.shallow_clone())]
         })
     }
 
-    /// A copy that does not share storage (`tensor.clone()`), differentiable.
-    pub fn deep_clone(&self) -> Tensor {
+    /// PyTorch's `tensor.clone()`: a copy with its own storage, so an in-place update of
+    /// either leaves the other untouched; differentiable (`CloneBackward0`: the gradient
+    /// passes through unchanged). The copy is contiguous.
+    ///
+    /// This inherent method is what `t.clone()` calls (inherent methods win over traits in
+    /// method-call syntax). The `Clone` trait's `clone` is different: it shares the handle
+    /// (same storage, same autograd identity, like Python's `b = a`), so
+    /// `#[derive(Clone)]` structs and generic code stay O(1); call it by name with
+    /// [`Tensor::shallow_clone`].
+    ///
+    /// ```
+    /// let w = kiln::tensor(&[1.0f32, 2.0]);
+    /// let c = w.clone();
+    /// c.add_scalar_(1.0);
+    /// assert_eq!(w.to_vec::<f32>(), [1.0, 2.0]);
+    /// assert_eq!(c.to_vec::<f32>(), [2.0, 3.0]);
+    /// ```
+    #[allow(clippy::should_implement_trait)]
+    pub fn clone(&self) -> Tensor {
         let out = contiguous_copy(self);
         record(out, &[self], "CloneBackward0", || {
-            |g: &Tensor, _: &[bool]| vec![Some(g.clone())]
+            |g: &Tensor, _: &[bool]| vec![Some(g.shallow_clone())]
         })
+    }
+
+    /// The old name of [`Tensor::clone`] (PyTorch's copying clone).
+    #[deprecated(note = "`tensor.clone()` now copies as PyTorch's does; call `clone()`")]
+    #[allow(deprecated)]
+    pub fn deep_clone(&self) -> Tensor {
+        self.clone()
     }
 }

@@ -322,8 +322,8 @@ impl<V: MnistVariant> Dataset for MnistLike<V> {
 impl<V> Clone for MnistLike<V> {
     fn clone(&self) -> Self {
         MnistLike {
-            images: self.images.clone(),
-            labels: self.labels.clone(),
+            images: self.images.shallow_clone(),
+            labels: self.labels.shallow_clone(),
             transform: self.transform.clone(),
             variant: PhantomData,
         }

@@ -42,7 +42,7 @@ pub(crate) fn checkpoint_to_pt(ck: &Checkpoint) -> Result<PtValue, String> {
             .map(|(i, m)| {
                 let per = m
                     .iter()
-                    .map(|(k, t)| (s(k), PtValue::Tensor(t.clone())))
+                    .map(|(k, t)| (s(k), PtValue::Tensor(t.shallow_clone())))
                     .collect();
                 (PtValue::Int(*i as i64), PtValue::Dict(per))
             })
@@ -198,7 +198,7 @@ pub(crate) fn checkpoint_from_pt(v: &PtValue) -> Result<Checkpoint, String> {
                 .ok_or(format!(
                     "optimizer state '{k}' of parameter {i} is not a float tensor"
                 ))?;
-            per.insert(k.to_string(), t.clone());
+            per.insert(k.to_string(), t.shallow_clone());
         }
         if optimizer.state.insert(i, per).is_some() {
             return Err(format!("optimizer state for parameter {i} is listed twice"));

@@ -116,7 +116,7 @@ impl Pickler {
                 let k = self.storages.len();
                 self.storages
                     .push((k.to_string(), crate::io::safetensors_file::le_bytes(t)));
-                self.written.push((t.clone(), k));
+                self.written.push((t.shallow_clone(), k));
                 k
             }
         };
@@ -231,7 +231,7 @@ mod tests {
     #[test]
     fn a_tensor_seen_twice_is_one_storage() {
         let t = Tensor::from_vec(vec![1.0f32, 2.0], &[2]);
-        let v = PtValue::List(vec![PtValue::Tensor(t.clone()), PtValue::Tensor(t)]);
+        let v = PtValue::List(vec![PtValue::Tensor(t.shallow_clone()), PtValue::Tensor(t)]);
         let (_, storages) = pickle(&v);
         assert_eq!(storages.len(), 1);
     }

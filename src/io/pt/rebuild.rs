@@ -146,7 +146,7 @@ impl<'a> Rebuilder<'a> {
     fn tensor(&mut self, t: &Rc<TensorRef>) -> Result<Tensor, RebuildError> {
         // A tensor referenced twice (tied weights) stays one kiln tensor.
         if let Some(done) = self.tensors.get(&Rc::as_ptr(t)) {
-            return Ok(done.clone());
+            return Ok(done.shallow_clone());
         }
         let bytes = self.storage(&t.storage)?;
         let dtype = t.storage.dtype;
@@ -194,7 +194,7 @@ impl<'a> Rebuilder<'a> {
         };
         let shape: Vec<usize> = t.size.iter().map(|&d| d as usize).collect();
         let out = gather(&bytes, dtype, self.big_endian, walk, &shape);
-        self.tensors.insert(Rc::as_ptr(t), out.clone());
+        self.tensors.insert(Rc::as_ptr(t), out.shallow_clone());
         Ok(out)
     }
 }

@@ -118,7 +118,7 @@ impl PtValue {
                     v.kind()
                 )
             })?;
-            out.insert(key, t.clone());
+            out.insert(key, t.shallow_clone());
         }
         Ok(out)
     }
@@ -136,7 +136,7 @@ impl PtValue {
                 }
             };
             match v {
-                PtValue::Tensor(t) => out.push((at.to_string(), t.clone())),
+                PtValue::Tensor(t) => out.push((at.to_string(), t.shallow_clone())),
                 PtValue::List(xs) | PtValue::Tuple(xs) => {
                     for (i, x) in xs.iter().enumerate() {
                         walk(x, &join(&i.to_string()), out);
@@ -184,7 +184,7 @@ impl PtValue {
         PtValue::OrderedDict(
             state
                 .iter()
-                .map(|(k, t)| (PtValue::Str(k.clone()), PtValue::Tensor(t.clone())))
+                .map(|(k, t)| (PtValue::Str(k.clone()), PtValue::Tensor(t.shallow_clone())))
                 .collect(),
         )
     }

@@ -23,7 +23,7 @@ pub fn dropout(x: &Tensor, p: f64, training: bool) -> Tensor {
         "dropout probability has to be between 0 and 1, but got {p}"
     );
     if !training || p == 0.0 || x.numel() == 0 {
-        return x.clone();
+        return x.shallow_clone();
     }
     if p == 1.0 {
         return x.mul_scalar(0.0);

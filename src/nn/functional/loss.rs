@@ -47,18 +47,36 @@ fn warn_if_broadcast(once: &std::sync::Once, op: &str, input: &Tensor, target: &
     }
 }
 
-/// Mean squared error `(x - y)^2` (`F.mse_loss`). A target whose shape differs from the
+/// Mean squared error averaged over the elements (`F.mse_loss(input, target)`, PyTorch's
+/// default `reduction='mean'`); [`mse_loss_with`] takes the reduction.
+///
+/// ```
+/// use kiln::nn::functional as F;
+/// let loss = F::mse_loss(&kiln::tensor(&[1.0f32, 2.0]), &kiln::tensor(&[0.0f32, 0.0]));
+/// assert_eq!(loss.item(), 2.5);
+/// ```
+pub fn mse_loss(input: &Tensor, target: &Tensor) -> Tensor {
+    mse_loss_with(input, target, Reduction::Mean)
+}
+
+/// Mean absolute error averaged over the elements (`F.l1_loss(input, target)`, PyTorch's
+/// default `reduction='mean'`); [`l1_loss_with`] takes the reduction.
+pub fn l1_loss(input: &Tensor, target: &Tensor) -> Tensor {
+    l1_loss_with(input, target, Reduction::Mean)
+}
+
+/// Squared error `(x - y)^2` with a reduction (`F.mse_loss(x, y, reduction=...)`). A target whose shape differs from the
 /// input's broadcasts, with PyTorch's warning on stderr (once per process).
 ///
 /// One graph node (MseLossBackward0, as in PyTorch) whose derivative is
 /// `2 (x - y) g / n` for the input and its negation for the target (`n` the element
 /// count under `'mean'`, else 1).
-pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Tensor {
+pub fn mse_loss_with(input: &Tensor, target: &Tensor, reduction: Reduction) -> Tensor {
     static ONCE: std::sync::Once = std::sync::Once::new();
     warn_if_broadcast(&ONCE, "mse_loss", input, target);
     check_same_device("mse_loss", &[input, target]);
     let (input, target) = if input.shape() == target.shape() {
-        (input.clone(), target.clone())
+        (input.shallow_clone(), target.shallow_clone())
     } else {
         // PyTorch expands both to the common shape before its mse_loss node.
         let shape = crate::tensor::layout::broadcast_shapes(input.shape(), target.shape())
@@ -93,9 +111,9 @@ pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Tensor
     })
 }
 
-/// Mean absolute error `|x - y|` (`F.l1_loss`); the gradient at 0 is 0. A target of
+/// Absolute error `|x - y|` with a reduction (`F.l1_loss(x, y, reduction=...)`); the gradient at 0 is 0. A target of
 /// another shape broadcasts, with PyTorch's warning (once per process).
-pub fn l1_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Tensor {
+pub fn l1_loss_with(input: &Tensor, target: &Tensor, reduction: Reduction) -> Tensor {
     static ONCE: std::sync::Once = std::sync::Once::new();
     warn_if_broadcast(&ONCE, "l1_loss", input, target);
     reduction.apply(&input.sub(target).abs())
@@ -132,11 +150,32 @@ pub fn huber_loss(input: &Tensor, target: &Tensor, reduction: Reduction, delta: 
     reduction.apply(&Tensor::where_(&a.lt_scalar(delta), &quad, &lin))
 }
 
-/// `-(t log x + (1 - t) log(1 - x))` on probabilities `input` (`F.binary_cross_entropy`).
+/// Binary cross entropy of probabilities averaged over the elements
+/// (`F.binary_cross_entropy(input, target)`, PyTorch's defaults: no weight,
+/// `reduction='mean'`); [`binary_cross_entropy_with`] takes both.
+pub fn binary_cross_entropy(input: &Tensor, target: &Tensor) -> Tensor {
+    binary_cross_entropy_with(input, target, None, Reduction::Mean)
+}
+
+/// Binary cross entropy on logits averaged over the elements
+/// (`F.binary_cross_entropy_with_logits(input, target)`, PyTorch's defaults);
+/// [`binary_cross_entropy_with_logits_with`] takes `weight`, `pos_weight` and the reduction.
+///
+/// ```
+/// use kiln::nn::functional as F;
+/// let (z, t) = (kiln::tensor(&[0.0f32]), kiln::tensor(&[1.0f32]));
+/// assert!((F::binary_cross_entropy_with_logits(&z, &t).item() - 2f64.ln()).abs() < 1e-6);
+/// ```
+pub fn binary_cross_entropy_with_logits(input: &Tensor, target: &Tensor) -> Tensor {
+    binary_cross_entropy_with_logits_with(input, target, None, None, Reduction::Mean)
+}
+
+/// `-(t log x + (1 - t) log(1 - x))` on probabilities `input`, with a weight and a
+/// reduction (`F.binary_cross_entropy(input, target, weight, reduction=...)`).
 ///
 /// Each log is clamped at -100, so `x = 0, t = 1` gives exactly 100; the input gradient
 /// is PyTorch's `(x - t) / max(x (1 - x), 1e-12)`.
-pub fn binary_cross_entropy(
+pub fn binary_cross_entropy_with(
     input: &Tensor,
     target: &Tensor,
     weight: Option<&Tensor>,
@@ -167,8 +206,9 @@ pub fn binary_cross_entropy(
 }
 
 /// Binary cross entropy on logits, computed stably (`F.binary_cross_entropy_with_logits`):
-/// `(1 - t) x + lw * softplus(-x)` with `lw = 1 + (pos_weight - 1) t`.
-pub fn binary_cross_entropy_with_logits(
+/// `(1 - t) x + lw * softplus(-x)` with `lw = 1 + (pos_weight - 1) t`, with `weight`,
+/// `pos_weight` and a reduction (PyTorch's keyword arguments).
+pub fn binary_cross_entropy_with_logits_with(
     input: &Tensor,
     target: &Tensor,
     weight: Option<&Tensor>,

@@ -5,6 +5,7 @@ mod embedding;
 mod linear;
 mod loss;
 mod nll;
+mod norm;
 mod rnn;
 
 pub use super::norm2d::dropout2d;
@@ -20,10 +21,12 @@ pub use dropout::dropout;
 pub use embedding::embedding;
 pub use linear::linear;
 pub use loss::{
-    binary_cross_entropy, binary_cross_entropy_with_logits, broadcast_warning, huber_loss, l1_loss,
-    mse_loss, smooth_l1_loss,
+    binary_cross_entropy, binary_cross_entropy_with, binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_with, broadcast_warning, huber_loss, l1_loss, l1_loss_with,
+    mse_loss, mse_loss_with, smooth_l1_loss,
 };
 pub use nll::{CrossEntropyOptions, cross_entropy, cross_entropy_with, nll_loss, nll_loss_with};
+pub use norm::{batch_norm, layer_norm};
 pub use rnn::{LayerOutput, LayerWeights, Mode, rnn_layer};
 
 use crate::tensor::Tensor;
@@ -44,7 +47,7 @@ impl Reduction {
     /// Applies the reduction to per-element losses.
     pub fn apply(self, losses: &Tensor) -> Tensor {
         match self {
-            Reduction::None => losses.clone(),
+            Reduction::None => losses.shallow_clone(),
             Reduction::Mean => losses.mean(),
             Reduction::Sum => losses.sum(),
         }

@@ -37,6 +37,47 @@ impl Default for CrossEntropyOptions {
     }
 }
 
+impl CrossEntropyOptions {
+    /// PyTorch's defaults, to set keyword arguments on by name:
+    /// `F.cross_entropy(x, t, weight=w, label_smoothing=0.1)` is
+    /// `F::cross_entropy_with(&x, &t, &CrossEntropyOptions::new().weight(&w).label_smoothing(0.1))`.
+    ///
+    /// ```
+    /// use kiln::nn::functional as F;
+    /// use kiln::nn::CrossEntropyOptions;
+    /// let (x, t) = (kiln::tensor(&[[2.0f32, 0.0]]), kiln::Tensor::from_vec(vec![0i64], &[1]));
+    /// let opts = CrossEntropyOptions::new().label_smoothing(0.1).ignore_index(-1);
+    /// assert!(F::cross_entropy_with(&x, &t, &opts).item() > F::cross_entropy(&x, &t).item());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `weight=w`: a weight per class (shape `[C]`; the handle is shared, not copied).
+    pub fn weight(mut self, w: &Tensor) -> Self {
+        self.weight = Some(w.shallow_clone());
+        self
+    }
+
+    /// `ignore_index=i`.
+    pub fn ignore_index(mut self, i: i64) -> Self {
+        self.ignore_index = i;
+        self
+    }
+
+    /// `reduction=...`.
+    pub fn reduction(mut self, r: Reduction) -> Self {
+        self.reduction = r;
+        self
+    }
+
+    /// `label_smoothing=e`.
+    pub fn label_smoothing(mut self, e: f64) -> Self {
+        self.label_smoothing = e;
+        self
+    }
+}
+
 /// Cross entropy of logits `input` (`[N, C]`, `[C]` or `[N, C, d...]`) against class
 /// indices (i64, `[N]`/`[]`/`[N, d...]`) or class probabilities (same shape as input),
 /// with the default options (`F.cross_entropy(input, target)`).
@@ -100,13 +141,13 @@ fn flatten_classes(op: &str, input: &Tensor, target: &Tensor) -> (Tensor, Vec<i6
         target.dtype()
     );
     let x = if input.dtype().is_float() {
-        input.clone()
+        input.shallow_clone()
     } else {
         input.float()
     };
     let (x2, want): (Tensor, Vec<usize>) = match x.dim() {
         1 => (x.unsqueeze(0), vec![]),
-        2 => (x.clone(), vec![x.shape()[0]]),
+        2 => (x.shallow_clone(), vec![x.shape()[0]]),
         d if d > 2 => {
             let mut perm: Vec<isize> = vec![0];
             perm.extend(2..d as isize);
@@ -209,7 +250,7 @@ fn cross_entropy_probs(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptio
     let class_dim: isize = if input.dim() == 1 { 0 } else { 1 };
     let c = input.shape()[class_dim as usize];
     let logp = input.log_softmax(class_dim);
-    let mut target = target.clone();
+    let mut target = target.shallow_clone();
     if opts.label_smoothing > 0.0 {
         target = target
             .mul_scalar(1.0 - opts.label_smoothing)

@@ -56,12 +56,12 @@ pub fn pad_sequence(sequences: &[Tensor], batch_first: bool, padding_value: f64)
             );
             let len = s.shape()[0];
             if len == max_len {
-                return s.clone();
+                return s.shallow_clone();
             }
             let mut shape = vec![max_len - len];
             shape.extend(&trailing);
             let pad = Tensor::full_on(&shape, padding_value, s.dtype(), s.device());
-            Tensor::cat(&[s.clone(), pad], 0)
+            Tensor::cat(&[s.shallow_clone(), pad], 0)
         })
         .collect();
     Tensor::stack(&padded, if batch_first { 0 } else { 1 })
@@ -103,7 +103,7 @@ pub fn pack_padded_sequence(
     let x = if batch_first {
         input.transpose(0, 1)
     } else {
-        input.clone()
+        input.shallow_clone()
     };
     let (t, b) = (x.shape()[0], x.shape()[1]);
     assert!(
@@ -198,7 +198,7 @@ pub fn pad_packed_sequence(
     let mut pad_shape = vec![1];
     pad_shape.extend(&trailing);
     let pad = Tensor::full_on(&pad_shape, padding_value, data.dtype(), data.device());
-    let source = Tensor::cat(&[data.clone(), pad], 0);
+    let source = Tensor::cat(&[data.shallow_clone(), pad], 0);
     let mut rows = Vec::with_capacity(t * b);
     let mut off = 0;
     for step in 0..t {

@@ -65,6 +65,8 @@ pub trait Backend: Send + Sync {
     fn prod(&self, x: &Tensor, dims: &[usize]) -> Tensor;
     /// The product of the other elements of each contiguous run of `n`.
     fn others_product(&self, x: &Tensor, n: usize) -> Tensor;
+    /// Inclusive cumulative sum along `dim` (from the end when `reverse`).
+    fn cumsum(&self, x: &Tensor, dim: usize, reverse: bool) -> Tensor;
     /// Max (or min) over `dims`, NaN winning.
     fn extreme(&self, op: &str, x: &Tensor, dims: &[usize], is_max: bool) -> Tensor;
     /// Index of the first max (or min) along `dim`.

@@ -128,9 +128,9 @@ mod tests {
         let mut g = Generator::new(7);
         let p = Tensor::randn_with(&[n], dtype, &mut g).requires_grad_(true);
         let grad = Tensor::randn_with(&[n], dtype, &mut g);
-        let mut opt = make(vec![p.clone()]);
+        let mut opt = make(vec![p.shallow_clone()]);
         for _ in 0..3 {
-            p.set_grad(Some(grad.clone()));
+            p.set_grad(Some(grad.shallow_clone()));
             opt.step();
         }
         p.to_vec::<f64>().iter().map(|v| v.to_bits()).collect()

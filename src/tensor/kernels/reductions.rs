@@ -27,6 +27,13 @@ pub fn norm_f64(x: &Tensor, p: f64) -> f64 {
     select("norm", &[x]).norm_f64(x, p)
 }
 
+/// Unrecorded cumulative sum of `x` along `dim` (from the end when `reverse`); bool,
+/// u8 and i64 inputs give i64. f32 accumulates in f64 and rounds each output, as
+/// PyTorch's CPU kernel does.
+pub fn cumsum(x: &Tensor, dim: usize, reverse: bool) -> Tensor {
+    select("cumsum", &[x]).cumsum(x, dim, reverse)
+}
+
 /// The CPU loops behind the functions above.
 pub mod cpu {
     use crate::tensor::kernels::reduce::{reduce, sum_slice};
@@ -82,6 +89,71 @@ pub mod cpu {
             v.iter().map(|v| v.abs()).fold(0.0, f64::max)
         } else {
             v.iter().map(|v| v.abs().powf(p)).sum::<f64>().powf(1.0 / p)
+        }
+    }
+
+    /// An inclusive scan of the contiguous `s`, seen as `[outer, n, inner]`, along its
+    /// middle dim (from its end when `reverse`), accumulating in `A`.
+    fn scan_runs<T: Copy, A: Copy>(
+        s: &[T],
+        n: usize,
+        inner: usize,
+        reverse: bool,
+        zero: A,
+        add: impl Fn(A, T) -> A,
+        out: impl Fn(A) -> T,
+    ) -> Vec<T> {
+        let mut r = s.to_vec();
+        let run = n * inner;
+        if run == 0 {
+            return r;
+        }
+        for block in (0..s.len()).step_by(run) {
+            for j in 0..inner {
+                let mut acc = zero;
+                for k in 0..n {
+                    let k = if reverse { n - 1 - k } else { k };
+                    let i = block + k * inner + j;
+                    acc = add(acc, s[i]);
+                    r[i] = out(acc);
+                }
+            }
+        }
+        r
+    }
+
+    /// See [`super::cumsum`].
+    pub fn cumsum(x: &Tensor, dim: usize, reverse: bool) -> Tensor {
+        let n = x.shape()[dim];
+        let inner: usize = x.shape()[dim + 1..].iter().product();
+        match x.dtype() {
+            DType::F32 => {
+                let v = x.with_contiguous(|s: &[f32]| {
+                    scan_runs(
+                        s,
+                        n,
+                        inner,
+                        reverse,
+                        0.0f64,
+                        |a, v| a + v as f64,
+                        |a| a as f32,
+                    )
+                });
+                Tensor::from_vec(v, x.shape())
+            }
+            DType::F64 => {
+                let v = x.with_contiguous(|s: &[f64]| {
+                    scan_runs(s, n, inner, reverse, 0.0f64, |a, v| a + v, |a| a)
+                });
+                Tensor::from_vec(v, x.shape())
+            }
+            DType::I64 => {
+                let v = x.with_contiguous(|s: &[i64]| {
+                    scan_runs(s, n, inner, reverse, 0i64, i64::wrapping_add, |a| a)
+                });
+                Tensor::from_vec(v, x.shape())
+            }
+            DType::Bool | DType::U8 => cumsum(&x.cast_raw(DType::I64), dim, reverse),
         }
     }
 

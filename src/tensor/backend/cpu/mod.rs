@@ -102,6 +102,10 @@ impl Backend for Cpu {
         reductions::cpu::others_product(x, n)
     }
 
+    fn cumsum(&self, x: &Tensor, dim: usize, reverse: bool) -> Tensor {
+        reductions::cpu::cumsum(x, dim, reverse)
+    }
+
     fn softmax(&self, x: &Tensor, dim: usize, log: bool) -> Tensor {
         softmax::cpu::forward(x, dim, log)
     }
