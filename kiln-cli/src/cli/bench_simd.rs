@@ -14,7 +14,7 @@ use kiln::tensor::kernels::simd::{Capability, set_capability};
 pub fn rows(out: &mut serde_json::Map<String, serde_json::Value>) {
     let p = Tensor::randn(&[1 << 20]).requires_grad_(true);
     p.set_grad(Some(Tensor::randn(&[1 << 20])));
-    let mut opt = Adam::new(vec![p.clone()], 1e-3);
+    let mut opt = Adam::new(vec![p.shallow_clone()], 1e-3);
     let x = Tensor::randn(&[1 << 16]);
     for cap in Capability::ALL {
         if set_capability(cap) != cap {
