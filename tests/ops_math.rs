@@ -484,7 +484,7 @@ fn element_count_overflow_panics_naming_the_shape() {
         "numel: integer multiplication overflow for shape [4294967296, 4294967296]"
     );
     assert_eq!(
-        panic_message(|| drop(Tensor::ones(&[0]).reshape(&[1 << 32, 1 << 32, 0]))),
+        panic_message(|| drop(Tensor::ones(&[0]).reshape(&[1usize << 32, 1 << 32, 0]))),
         "numel: integer multiplication overflow for shape [4294967296, 4294967296, 0]"
     );
     // An empty shape with huge dims is fine, as in PyTorch.
