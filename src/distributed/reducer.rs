@@ -409,7 +409,7 @@ impl Reducer {
                     .flat
                     .narrow(0, offset as isize, p.numel())
                     .reshape(p.shape())
-                    .deep_clone()
+                    .clone()
             });
             p.set_grad(Some(avg));
         }

@@ -18,7 +18,7 @@ fn values(ts: &[Tensor]) -> Vec<Vec<f64>> {
 fn rank0(ts: &[Tensor]) -> Vec<Tensor> {
     ts.iter()
         .map(|t| {
-            let c = t.deep_clone();
+            let c = t.clone();
             dist::broadcast(&c, 0);
             c
         })
@@ -63,7 +63,7 @@ pub fn buffers() -> usize {
         let mut differed = false;
         for step in 0..4 {
             let x = batch(rank, step);
-            let own: Vec<Tensor> = bufs.iter().map(|b| b.deep_clone()).collect();
+            let own: Vec<Tensor> = bufs.iter().map(|b| b.clone()).collect();
             let zero = rank0(&bufs);
             // The last step runs under no_grad: after the synchronised step before it, its
             // forward still broadcasts; the step after it (none here) would not.
@@ -86,7 +86,7 @@ pub fn buffers() -> usize {
         }
         // After the no_grad forward, the next forward must not broadcast.
         let x = batch(rank, 9);
-        let own: Vec<Tensor> = bufs.iter().map(|b| b.deep_clone()).collect();
+        let own: Vec<Tensor> = bufs.iter().map(|b| b.clone()).collect();
         set(&shadow.buffers(), &own);
         no_grad(|| shadow.forward(&x));
         opt.zero_grad();
@@ -197,7 +197,7 @@ pub fn unused() -> usize {
             let g = mine.grad();
             let used = Tensor::from_vec(vec![u8::from(g.is_some())], &[1]);
             dist::all_reduce(&used, ReduceOp::Max);
-            let want = g.unwrap_or_else(|| mine.zeros_like()).deep_clone();
+            let want = g.unwrap_or_else(|| mine.zeros_like()).clone();
             dist::all_reduce(&want, ReduceOp::Avg);
             match got.grad() {
                 None => check(
