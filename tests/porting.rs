@@ -221,31 +221,7 @@ fn layer_norm_matches_pytorch() {
         let y = F::layer_norm(&x, &ns, w.as_ref(), b.as_ref(), eps);
         close(&what, &y, &t(&c["out"]), rtol, atol);
         y.backward_with(&t(&c["g"]));
-        close(
-            &format!("{what} gx"),
-            &x.grad().unwrap(),
-            &t(&c["gx"]),
-            rtol * 10.0,
-            atol * 10.0,
-        );
-        if let Some(w) = &w {
-            close(
-                &format!("{what} gw"),
-                &w.grad().unwrap(),
-                &t(&c["gw"]),
-                rtol * 10.0,
-                atol * 10.0,
-            );
-        }
-        if let Some(b) = &b {
-            close(
-                &format!("{what} gb"),
-                &b.grad().unwrap(),
-                &t(&c["gb"]),
-                rtol,
-                atol,
-            );
-        }
+        check_grads(&what, c, &x, w.as_ref(), b.as_ref(), rtol, atol);
     }
 }
 
@@ -300,29 +276,7 @@ fn batch_norm_matches_pytorch_with_its_running_statistics() {
         );
         close(&what, &y, &t(&c["out"]), rtol, atol);
         y.backward_with(&t(&c["g"]));
-        close(
-            &format!("{what} gx"),
-            &x.grad().unwrap(),
-            &t(&c["gx"]),
-            rtol * 10.0,
-            atol * 10.0,
-        );
-        if let Some(w) = &w {
-            close(
-                &format!("{what} gw"),
-                &w.grad().unwrap(),
-                &t(&c["gw"]),
-                rtol * 10.0,
-                atol * 10.0,
-            );
-            close(
-                &format!("{what} gb"),
-                &b.unwrap().grad().unwrap(),
-                &t(&c["gb"]),
-                rtol,
-                atol,
-            );
-        }
+        check_grads(&what, c, &x, w.as_ref(), b.as_ref(), rtol, atol);
         if let (Some(rm), Some(rv)) = (rm, rv) {
             close(
                 &format!("{what} running_mean"),
@@ -591,4 +545,37 @@ fn mnist_options_name_torchvisions_arguments() {
         matches!(err, kiln::data::DataError::DatasetNotFound { .. }),
         "{err}"
     );
+}
+
+/// The input, weight and bias gradients of a normalisation case against the fixture's
+/// `gx`, `gw`, `gb` (the first two at ten times the tolerance: they sum over the batch).
+fn check_grads(
+    what: &str,
+    c: &serde_json::Value,
+    x: &Tensor,
+    w: Option<&Tensor>,
+    b: Option<&Tensor>,
+    rtol: f64,
+    atol: f64,
+) {
+    let grad = |t: &Tensor| t.grad().unwrap_or_else(|| panic!("{what}: no gradient"));
+    close(
+        &format!("{what} gx"),
+        &grad(x),
+        &t(&c["gx"]),
+        rtol * 10.0,
+        atol * 10.0,
+    );
+    if let Some(w) = w {
+        close(
+            &format!("{what} gw"),
+            &grad(w),
+            &t(&c["gw"]),
+            rtol * 10.0,
+            atol * 10.0,
+        );
+    }
+    if let Some(b) = b {
+        close(&format!("{what} gb"), &grad(b), &t(&c["gb"]), rtol, atol);
+    }
 }
