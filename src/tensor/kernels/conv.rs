@@ -11,8 +11,10 @@
 //! AVX-512 kernel of [`conv_gemm`], which reads the column block as it is (no packing);
 //! the weight gradient transposes the smaller of its two operands per block so that
 //! kernel applies. 1x1 convolutions, threaded products and CPUs without AVX-512 use the
-//! `gemm` crate.
+//! `gemm` crate. Stride-1 convolutions on AVX-512 skip the columns altogether:
+//! [`conv_direct`] reads shifted windows of the image as the column matrix's rows.
 
+use super::conv_direct;
 use super::conv_gemm::{self, RowGemm, transpose};
 use super::depthwise;
 use super::gemm::{Threads, gemm_f32, gemm_f64};
@@ -245,7 +247,7 @@ type BatchFn<'a, T> = dyn Fn(usize, usize, &mut [T], &mut [T], Threads) + Sync +
 /// Runs `f(first_image, images, out_chunk, col, threads)` over runs of images, in
 /// parallel when there are at least two images and threads; `out` holds `per_img`
 /// elements per image (or per task, when `per_task` is set: for per-task partial sums).
-fn over_batch<T: ConvElem>(
+pub(super) fn over_batch<T: ConvElem>(
     n: usize,
     per_img: usize,
     col_len: usize,
@@ -290,6 +292,9 @@ fn over_batch<T: ConvElem>(
 pub fn conv2d_forward<T: ConvElem>(g: &ConvGeom, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
     if depthwise::applies(g) {
         return depthwise::forward(g, x, w, bias);
+    }
+    if conv_direct::applies(g) {
+        return conv_direct::forward(g, x, w, bias);
     }
     let (hw, kg, cog, cg) = (g.hw_out(), g.kg(), g.cog(), g.cg());
     let mut out = filled_vec(g.n * g.out_img(), T::default());
@@ -345,6 +350,9 @@ pub fn conv2d_input_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], w: &[T]) -> Vec<T>
     if depthwise::applies(g) {
         return depthwise::input_grad(g, gy, w);
     }
+    if conv_direct::applies_input_grad(g) {
+        return conv_direct::input_grad(g, gy, w);
+    }
     let (hw, kg, cog, cg) = (g.hw_out(), g.kg(), g.cog(), g.cg());
     let mut gx = filled_vec(g.n * g.in_img(), T::default());
     if gx.is_empty() {
@@ -391,6 +399,9 @@ pub fn conv2d_input_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], w: &[T]) -> Vec<T>
 pub fn conv2d_weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T> {
     if depthwise::applies(g) {
         return depthwise::weight_grad(g, gy, x);
+    }
+    if conv_direct::applies(g) {
+        return conv_direct::weight_grad(g, gy, x);
     }
     if conv_gemm::available() && !g.pointwise() && (g.n >= 2 || num_threads() < 2) {
         return weight_grad_rows(g, gy, x);
@@ -463,13 +474,35 @@ pub fn conv2d_weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T
             }
         },
     );
+    sum_parts(parts, wlen, tasks, None)
+}
+
+/// The sum of the first `tasks` per-task partial weight gradients of `wlen` elements
+/// in `parts`; with `Some((kg, cog))` each group's block of the sum is `[kg, cog]` and
+/// comes back transposed to the weight's `[cog, kg]`.
+pub(super) fn sum_parts<T: ConvElem>(
+    mut parts: Vec<T>,
+    wlen: usize,
+    tasks: usize,
+    transposed: Option<(usize, usize)>,
+) -> Vec<T> {
     parts.truncate(wlen * tasks);
     let mut chunks = parts.chunks_exact(wlen);
-    let mut gw = chunks.next().expect("one part").to_vec();
+    let mut sum = chunks.next().expect("one part").to_vec();
     for p in chunks {
-        for (a, &b) in gw.iter_mut().zip(p) {
+        for (a, &b) in sum.iter_mut().zip(p) {
             *a += b;
         }
+    }
+    let Some((kg, cog)) = transposed else {
+        return sum;
+    };
+    let mut gw = vec![T::default(); wlen];
+    for (src, dst) in sum
+        .chunks_exact(cog * kg)
+        .zip(gw.chunks_exact_mut(cog * kg))
+    {
+        transpose(src, kg, cog, cog, dst);
     }
     gw
 }
@@ -529,25 +562,7 @@ fn weight_grad_rows<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T> {
             }
         },
     );
-    parts.truncate(wlen * tasks);
-    let mut chunks = parts.chunks_exact(wlen);
-    let mut sum = chunks.next().expect("one part").to_vec();
-    for p in chunks {
-        for (a, &b) in sum.iter_mut().zip(p) {
-            *a += b;
-        }
-    }
-    if !t_gy {
-        return sum;
-    }
-    let mut gw = vec![T::default(); wlen];
-    for (src, dst) in sum
-        .chunks_exact(cog * kg)
-        .zip(gw.chunks_exact_mut(cog * kg))
-    {
-        transpose(src, kg, cog, cog, dst);
-    }
-    gw
+    sum_parts(parts, wlen, tasks, t_gy.then_some((kg, cog)))
 }
 
 /// Unrecorded 2-D convolution of the contiguous-able `[N, C_in, H, W]` input `x` with

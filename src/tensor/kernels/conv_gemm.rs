@@ -40,6 +40,93 @@ pub trait RowGemm: Copy + Default + 'static {
         c_rs: usize,
         acc: bool,
     );
+
+    /// [`RowGemm::gemm_rows`] with rows found through [`Rows`]: row `i` of `A` starts at
+    /// `a[a_rows(i)]` (its elements `acs` apart) and row `p` of `B` at `b[b_rows(p)]`
+    /// (contiguous). Offset tables let a convolution read shifted windows of an image
+    /// as the rows of its column matrix without writing that matrix (see `conv_direct`).
+    ///
+    /// # Panics
+    /// As [`RowGemm::gemm_rows`], and if a table is shorter than its operand's rows.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_indirect(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        a_rows: Rows<'_>,
+        acs: usize,
+        b: &[Self],
+        b_rows: Rows<'_>,
+        c: &mut [Self],
+        c_rs: usize,
+        acc: bool,
+    );
+}
+
+/// Where the rows of an operand start: a fixed stride, or a table of offsets.
+#[derive(Clone, Copy, Debug)]
+pub enum Rows<'a> {
+    /// Row `i` starts at `i * stride`.
+    Stride(usize),
+    /// Row `i` starts at `offsets[i]`.
+    Offsets(&'a [usize]),
+}
+
+impl Rows<'_> {
+    /// Panics unless `rows` rows of `span` elements (`step` apart inside a row) fit in
+    /// `len`.
+    fn check(&self, what: &str, len: usize, rows: usize, span: usize, step: usize) {
+        if rows == 0 || span == 0 {
+            return;
+        }
+        let last = match *self {
+            Rows::Stride(s) => (rows - 1) * s,
+            Rows::Offsets(t) => {
+                assert!(
+                    t.len() >= rows,
+                    "conv gemm: {what} has {rows} rows but {} offsets",
+                    t.len()
+                );
+                t[..rows].iter().copied().max().unwrap_or(0)
+            }
+        } + (span - 1) * step;
+        assert!(
+            last < len,
+            "conv gemm: {what} needs index {last}, but its slice has length {len}"
+        );
+    }
+
+    fn raw(&self) -> RawRows {
+        match *self {
+            Rows::Stride(s) => RawRows::Stride(s),
+            Rows::Offsets(t) => RawRows::Offsets(t.as_ptr()),
+        }
+    }
+}
+
+/// [`Rows`] after the bounds check, for the unsafe kernels.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+enum RawRows {
+    Stride(usize),
+    Offsets(*const usize),
+}
+
+impl RawRows {
+    /// The start of row `i`.
+    ///
+    /// # Safety
+    /// A table must hold at least `i + 1` offsets.
+    #[inline(always)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    unsafe fn at(self, i: usize) -> usize {
+        match self {
+            RawRows::Stride(s) => i * s,
+            // SAFETY: the caller's bound.
+            RawRows::Offsets(t) => unsafe { *t.add(i) },
+        }
+    }
 }
 
 /// Panics unless every element a `rows x cols` matrix with strides `(rs, cs)` addresses
@@ -74,12 +161,16 @@ macro_rules! call_tile {
             _ => unreachable!("conv gemm: row block"),
         }
     };
-    (@n $m:literal, $nv:expr, [$($arg:expr),*]) => {
-        match $nv {
-            1 => tile::<$m, 1>($($arg),*),
-            2 => tile::<$m, 2>($($arg),*),
-            3 => tile::<$m, 3>($($arg),*),
-            4 if $m <= 6 => tile::<$m, 4>($($arg),*),
+    (@n $m:literal, $nv:expr, [$ib:expr, $($arg:expr),*]) => {
+        match ($nv, $ib) {
+            (1, false) => tile::<$m, 1, false>($($arg),*),
+            (2, false) => tile::<$m, 2, false>($($arg),*),
+            (3, false) => tile::<$m, 3, false>($($arg),*),
+            (4, false) if $m <= 6 => tile::<$m, 4, false>($($arg),*),
+            (1, true) => tile::<$m, 1, true>($($arg),*),
+            (2, true) => tile::<$m, 2, true>($($arg),*),
+            (3, true) => tile::<$m, 3, true>($($arg),*),
+            (4, true) if $m <= 6 => tile::<$m, 4, true>($($arg),*),
             _ => unreachable!("conv gemm: column block"),
         }
     };
@@ -100,7 +191,9 @@ macro_rules! row_gemm_impl {
             pub(super) const L: usize = $lanes;
 
             /// One `MR x NV` block of `C` over `kc` rows of `B`; the last vector of each
-            /// row is masked by `last`.
+            /// row is masked by `last`. Row `i` of the block's `A` starts at `arow[i]`
+            /// (elements `acs` apart); row `p` of `B` at `b + boff[p]` when `IB`, else at
+            /// `b + p * brs`.
             ///
             /// # Safety
             /// AVX-512F must be available, and every addressed element (`MR` rows of `A`
@@ -109,13 +202,13 @@ macro_rules! row_gemm_impl {
             #[inline]
             #[target_feature(enable = "avx512f")]
             #[allow(clippy::too_many_arguments)]
-            unsafe fn tile<const MR: usize, const NV: usize>(
+            unsafe fn tile<const MR: usize, const NV: usize, const IB: bool>(
                 kc: usize,
-                a: *const $t,
-                ars: usize,
+                arow: &[*const $t; 8],
                 acs: usize,
                 b: *const $t,
                 brs: usize,
+                boff: *const usize,
                 c: *mut $t,
                 crs: usize,
                 last: $mask,
@@ -136,8 +229,12 @@ macro_rules! row_gemm_impl {
                             }
                         }
                     }
-                    let (mut ap, mut bp) = (a, b);
-                    for _ in 0..kc {
+                    let mut ap = *arow;
+                    let mut bp = b;
+                    for p in 0..kc {
+                        if IB {
+                            bp = b.add(*boff.add(p));
+                        }
                         let mut bv: [$v; NV] = [$zero(); NV];
                         for v in 0..NV {
                             bv[v] = if v + 1 == NV {
@@ -147,13 +244,15 @@ macro_rules! row_gemm_impl {
                             };
                         }
                         for i in 0..MR {
-                            let av = $set1(*ap.add(i * ars));
+                            let av = $set1(*ap[i]);
                             for v in 0..NV {
                                 acc[i][v] = $fmadd(av, bv[v], acc[i][v]);
                             }
+                            ap[i] = ap[i].wrapping_add(acs);
                         }
-                        ap = ap.wrapping_add(acs);
-                        bp = bp.wrapping_add(brs);
+                        if !IB {
+                            bp = bp.wrapping_add(brs);
+                        }
                     }
                     for i in 0..MR {
                         let row = c.add(i * crs);
@@ -172,7 +271,7 @@ macro_rules! row_gemm_impl {
             ///
             /// # Safety
             /// AVX-512F must be available and the operands in bounds (checked by the
-            /// caller for the whole product).
+            /// caller for the whole product, tables included).
             #[target_feature(enable = "avx512f")]
             #[allow(clippy::too_many_arguments)]
             pub(super) unsafe fn gemm(
@@ -180,9 +279,10 @@ macro_rules! row_gemm_impl {
                 n: usize,
                 k: usize,
                 a: *const $t,
-                [ars, acs]: [usize; 2],
+                a_rows: super::RawRows,
+                acs: usize,
                 b: *const $t,
-                brs: usize,
+                b_rows: super::RawRows,
                 c: *mut $t,
                 crs: usize,
                 acc: bool,
@@ -195,6 +295,10 @@ macro_rules! row_gemm_impl {
                 let nr = nvmax * L;
                 let chunks = k.div_ceil(super::KC).max(1);
                 let kc_len = k.div_ceil(chunks);
+                let (ib, brs, boff) = match b_rows {
+                    super::RawRows::Stride(s) => (false, s, std::ptr::null()),
+                    super::RawRows::Offsets(t) => (true, 0, t),
+                };
                 // SAFETY: every block below stays inside the `m x n` / `m x k` / `k x n`
                 // operands, which the caller checked.
                 unsafe {
@@ -216,18 +320,28 @@ macro_rules! row_gemm_impl {
                         while k0 < k {
                             let kc = kc_len.min(k - k0);
                             let load = acc || k0 > 0;
+                            let (bk, bo) = if ib {
+                                (b.add(j0), boff.add(k0))
+                            } else {
+                                (b.add(k0 * brs + j0), boff)
+                            };
                             let mut i0 = 0;
                             while i0 < m {
                                 let mi = mr.min(m - i0);
+                                let mut arow = [a; 8];
+                                for (i, r) in arow.iter_mut().enumerate().take(mi) {
+                                    *r = a.add(a_rows.at(i0 + i) + k0 * acs);
+                                }
                                 call_tile!(
                                     mi,
                                     nv,
+                                    ib,
                                     kc,
-                                    a.add(i0 * ars + k0 * acs),
-                                    ars,
+                                    &arow,
                                     acs,
-                                    b.add(k0 * brs + j0),
+                                    bk,
                                     brs,
+                                    bo,
                                     c.add(i0 * crs + j0),
                                     crs,
                                     last,
@@ -255,6 +369,23 @@ macro_rules! row_gemm_impl {
                 c_rs: usize,
                 acc: bool,
             ) {
+                let (ar, br) = (Rows::Stride(a_s[0]), Rows::Stride(b_rs));
+                Self::gemm_indirect(m, n, k, a, ar, a_s[1], b, br, c, c_rs, acc)
+            }
+
+            fn gemm_indirect(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: &[Self],
+                a_rows: Rows<'_>,
+                acs: usize,
+                b: &[Self],
+                b_rows: Rows<'_>,
+                c: &mut [Self],
+                c_rs: usize,
+                acc: bool,
+            ) {
                 // The safety condition is the CPU's, not the current cap: the cap may be
                 // lowered (`set_capability`) between a caller's `available()` and here.
                 assert!(
@@ -264,25 +395,26 @@ macro_rules! row_gemm_impl {
                 if m == 0 || n == 0 {
                     return;
                 }
-                fits("A", a.len(), m, k, a_s[0], a_s[1]);
-                fits("B", b.len(), k, n, b_rs, 1);
+                a_rows.check("A", a.len(), m, k, acs);
+                b_rows.check("B", b.len(), k, n, 1);
                 fits("C", c.len(), m, n, c_rs, 1);
                 assert!(
                     m <= 1 || c_rs >= n,
                     "conv gemm: C rows of {n} overlap with row stride {c_rs}"
                 );
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: the CPU has AVX-512 (asserted) and the three operands were
-                // checked to fit their slices; `c` is exclusively borrowed.
+                // SAFETY: the CPU has AVX-512 (asserted) and the three operands (and
+                // their offset tables) were checked to fit; `c` is exclusively borrowed.
                 unsafe {
                     $modname::gemm(
                         m,
                         n,
                         k,
                         a.as_ptr(),
-                        a_s,
+                        a_rows.raw(),
+                        acs,
                         b.as_ptr(),
-                        b_rs,
+                        b_rows.raw(),
                         c.as_mut_ptr(),
                         c_rs,
                         acc,
@@ -416,6 +548,66 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Offset tables for either operand give the product of the rows they name, for
+    /// both block shapes and every tail (rows of `A` and `B` taken out of order and
+    /// overlapping, as a convolution's shifted windows overlap).
+    #[test]
+    fn offset_tables_address_the_rows_they_name() {
+        if !available() {
+            return;
+        }
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (9, 49, 130),
+            (13, 64, 257),
+            (6, 33, 5),
+            (288, 64, 40),
+        ] {
+            let src: Vec<f64> = (0..4000).map(|i| ((i * 7) % 11) as f64 - 5.0).collect();
+            let a_off: Vec<usize> = (0..m).map(|i| (i * 37) % (4000 - k)).collect();
+            let b_off: Vec<usize> = (0..k).map(|p| (p * 53 + 11) % (4000 - n)).collect();
+            // The same operands written out densely.
+            let a: Vec<f64> = (0..m * k).map(|x| src[a_off[x / k] + x % k]).collect();
+            let b: Vec<f64> = (0..k * n).map(|x| src[b_off[x / n] + x % n]).collect();
+            let want = naive(m, n, k, &a, [k, 1], &b, n);
+            let mut c = vec![0.0; m * n];
+            let (ra, rb) = (Rows::Offsets(&a_off), Rows::Offsets(&b_off));
+            f64::gemm_indirect(m, n, k, &src, ra, 1, &b, Rows::Stride(n), &mut c, n, false);
+            assert_eq!(c, want, "A by offsets {m} {n} {k}");
+            f64::gemm_indirect(m, n, k, &a, Rows::Stride(k), 1, &src, rb, &mut c, n, false);
+            assert_eq!(c, want, "B by offsets {m} {n} {k}");
+            let srcf: Vec<f32> = src.iter().map(|&v| v as f32).collect();
+            let mut cf = vec![0.0f32; m * n];
+            f32::gemm_indirect(m, n, k, &srcf, ra, 1, &srcf, rb, &mut cf, n, false);
+            let cf: Vec<f64> = cf.iter().map(|&v| v as f64).collect();
+            assert_eq!(cf, want, "both by offsets, f32 {m} {n} {k}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "conv gemm: B needs index")]
+    fn an_offset_past_the_end_panics() {
+        if !available() {
+            panic!("conv gemm: B needs index (no AVX-512 here)");
+        }
+        let src = vec![0.0f32; 100];
+        let mut c = vec![0.0f32; 4];
+        let off = [0, 99];
+        f32::gemm_indirect(
+            2,
+            2,
+            2,
+            &src,
+            Rows::Stride(2),
+            1,
+            &src,
+            Rows::Offsets(&off),
+            &mut c,
+            2,
+            false,
+        );
     }
 
     #[test]

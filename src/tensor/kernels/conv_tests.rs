@@ -139,6 +139,9 @@ fn blocked_products_match_the_definition_and_its_adjoints() {
         (9, 13, 1, 2, 1, 1, 1, 8),
         (12, 18, 3, 2, 1, 2, 3, 13),
         (30, 8, 2, 1, 2, 1, 2, 7),
+        // Stride 1 by windows (conv_direct): dilated, grouped, padded to the reach.
+        (6, 10, 3, 1, 2, 2, 2, 9),
+        (4, 16, 2, 1, 1, 1, 1, 5),
     ] {
         let mut g = geom(hw, hw + 1, k, s, p, d);
         g.c_in = c_in;

@@ -8,6 +8,7 @@ pub mod arith;
 pub mod cast;
 pub mod comm;
 pub mod conv;
+mod conv_direct;
 pub mod conv_gemm;
 pub mod copy;
 pub mod depthwise;
