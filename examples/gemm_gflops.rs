@@ -31,6 +31,19 @@ const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
     ("64x10x128_NT", 64, 10, 128, false, true),
     ("256Tx64x784", 256, 64, 784, true, false),
     ("128Tx64x256", 128, 64, 256, true, false),
+    // The MNIST CNN's fc1 (9216 -> 128, batch 64): forward, weight and input gradient.
+    ("64x9216x128_NT", 64, 9216, 128, false, true),
+    ("128Tx64x9216", 128, 64, 9216, true, false),
+    ("64x128x9216", 64, 128, 9216, false, false),
+    ("x128x9216x64_NT", 128, 9216, 64, false, true),
+    ("x64x9216x128", 64, 9216, 128, false, false),
+    ("x9216Tx64x128", 64, 9216, 128, true, false),
+    ("y64x1024x128_NT", 64, 1024, 128, false, true),
+    ("y64x2048x128_NT", 64, 2048, 128, false, true),
+    ("y64x4096x128_NT", 64, 4096, 128, false, true),
+    ("y64x2048x512_NT", 64, 2048, 512, false, true),
+    ("y256x9216x128_NT", 256, 9216, 128, false, true),
+    ("y64x1024x1024_NT", 64, 1024, 1024, false, true),
 ];
 
 fn main() {

@@ -35,6 +35,10 @@ SHAPES = [
     ("64x10x128_NT", 64, 10, 128, False, True),
     ("256Tx64x784", 256, 64, 784, True, False),
     ("128Tx64x256", 128, 64, 256, True, False),
+    # The MNIST CNN's fc1 (9216 -> 128, batch 64): forward, weight and input gradient.
+    ("64x9216x128_NT", 64, 9216, 128, False, True),
+    ("128Tx64x9216", 128, 64, 9216, True, False),
+    ("64x128x9216", 64, 128, 9216, False, False),
 ]
 
 

@@ -25,6 +25,7 @@ use crate::tensor::parallel::num_threads;
 /// Whether the forward and weight gradient of `g` run here.
 pub(super) fn applies(g: &ConvGeom) -> bool {
     conv_gemm::available()
+        && std::env::var("KILN_NO_DIRECT").is_err()
         && g.stride == [1, 1]
         && !(g.kh == 1 && g.kw == 1)
         && g.n > 0

@@ -11,6 +11,7 @@
 //! Only the AVX-512 path exists ([`available`]); elsewhere the callers use the crate.
 
 use super::simd::{Capability, capability, detected};
+use std::mem::MaybeUninit;
 
 /// Whether [`gemm_rows`] can run: the CPU has AVX-512 and the level is not capped below.
 pub fn available() -> bool {
@@ -455,24 +456,121 @@ row_gemm_impl!(
 );
 
 /// `dst[j * rows + i] = src[i * src_rs + j]` for an `rows x cols` block of `src`:
-/// the transpose, contiguous, in 8 x 8 tiles so both sides stay in cache lines.
-pub fn transpose<T: Copy>(src: &[T], rows: usize, cols: usize, src_rs: usize, dst: &mut [T]) {
+/// the transpose, contiguous, in 8 x 8 tiles so both sides stay in cache lines. `f32`
+/// tiles go through AVX registers where the CPU has them (24 shuffles for 64 elements
+/// instead of 64 scalar moves; the weight gradient transposes its output gradient once
+/// per image, which measured 7% of the MNIST CNN's epoch done element by element).
+pub fn transpose<T: Copy + 'static>(
+    src: &[T],
+    rows: usize,
+    cols: usize,
+    src_rs: usize,
+    dst: &mut [T],
+) {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and `transpose_uninit` only writes
+    // initialised values, so `dst` stays initialised.
+    let dst = unsafe {
+        std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<MaybeUninit<T>>(), dst.len())
+    };
+    transpose_uninit(src, rows, cols, src_rs, dst);
+}
+
+/// [`transpose`] into possibly uninitialised memory (every element of
+/// `dst[..rows * cols]` is written).
+pub fn transpose_uninit<T: Copy + 'static>(
+    src: &[T],
+    rows: usize,
+    cols: usize,
+    src_rs: usize,
+    dst: &mut [MaybeUninit<T>],
+) {
     const B: usize = 8;
+    const JB: usize = 64;
     fits("transpose source", src.len(), rows, cols, src_rs, 1);
     assert!(
         dst.len() >= rows * cols,
         "conv transpose: destination too short"
     );
-    for i0 in (0..rows).step_by(B) {
-        let i1 = (i0 + B).min(rows);
-        for j0 in (0..cols).step_by(B) {
-            let j1 = (j0 + B).min(cols);
-            for i in i0..i1 {
-                let s = &src[i * src_rs..];
-                for j in j0..j1 {
-                    dst[j * rows + i] = s[j];
+    #[cfg(target_arch = "x86_64")]
+    let wide = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && detected() >= Capability::Avx2;
+    #[cfg(not(target_arch = "x86_64"))]
+    let wide = false;
+    // Column bands of 64 keep the destination rows being written (64 of `rows`
+    // elements) in cache while every row of the source passes: without them, a tall
+    // destination (fc1's 9216 x 128) is written 8 elements per line per pass.
+    for jb in (0..cols).step_by(JB) {
+        for i0 in (0..rows).step_by(B) {
+            let i1 = (i0 + B).min(rows);
+            for j0 in (jb..(jb + JB).min(cols)).step_by(B) {
+                let j1 = (j0 + B).min(cols);
+                #[cfg(target_arch = "x86_64")]
+                if wide && i1 - i0 == B && j1 - j0 == B {
+                    // SAFETY: T is f32 (same TypeId); the 8 x 8 tile's source rows
+                    // `i0..i0 + 8` over columns `j0..j0 + 8` were checked to fit by `fits`,
+                    // its destination rows `j0..j0 + 8` over `i0..i0 + 8` by the length
+                    // assert; the CPU has AVX.
+                    unsafe {
+                        tile8_f32(
+                            src.as_ptr().add(i0 * src_rs + j0).cast(),
+                            src_rs,
+                            dst.as_mut_ptr().add(j0 * rows + i0).cast(),
+                            rows,
+                        );
+                    }
+                    continue;
+                }
+                for i in i0..i1 {
+                    let s = &src[i * src_rs..];
+                    for j in j0..j1 {
+                        dst[j * rows + i] = MaybeUninit::new(s[j]);
+                    }
                 }
             }
+        }
+    }
+}
+
+/// Transposes the 8 x 8 `f32` tile at `src` (rows `srs` apart) into `dst` (rows `drs`
+/// apart): unpack pairs, shuffle quads, swap 128-bit halves.
+///
+/// # Safety
+/// AVX must be available and both tiles in bounds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn tile8_f32(src: *const f32, srs: usize, dst: *mut f32, drs: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's bounds.
+    unsafe {
+        let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.add(i * srs)));
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let o = [
+            _mm256_permute2f128_ps::<0x20>(s0, s4),
+            _mm256_permute2f128_ps::<0x20>(s1, s5),
+            _mm256_permute2f128_ps::<0x20>(s2, s6),
+            _mm256_permute2f128_ps::<0x20>(s3, s7),
+            _mm256_permute2f128_ps::<0x31>(s0, s4),
+            _mm256_permute2f128_ps::<0x31>(s1, s5),
+            _mm256_permute2f128_ps::<0x31>(s2, s6),
+            _mm256_permute2f128_ps::<0x31>(s3, s7),
+        ];
+        for (i, v) in o.into_iter().enumerate() {
+            _mm256_storeu_ps(dst.add(i * drs), v);
         }
     }
 }
@@ -608,6 +706,32 @@ mod tests {
             2,
             false,
         );
+    }
+
+    /// f32 blocks take the 8 x 8 register tiles where whole tiles fit and the scalar
+    /// loop at the edges; every element lands in its place.
+    #[test]
+    fn f32_transpose_with_whole_and_partial_tiles() {
+        for (rows, cols, rs) in [
+            (8, 8, 8),
+            (16, 24, 30),
+            (19, 13, 13),
+            (64, 576, 676),
+            (3, 70, 70),
+        ] {
+            let src: Vec<f32> = (0..rows * rs).map(|i| i as f32).collect();
+            let mut dst = vec![-1.0f32; rows * cols];
+            transpose(&src, rows, cols, rs, &mut dst);
+            for i in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(
+                        dst[j * rows + i],
+                        src[i * rs + j],
+                        "{rows}x{cols} ({i}, {j})"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
