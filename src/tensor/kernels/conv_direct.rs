@@ -84,15 +84,23 @@ fn pad_into<T: ConvElem>(
     wp: usize,
     [top, left]: [usize; 2],
 ) {
-    dst[..c * hp * wp].fill(T::default());
     let (rows, cols) = (
         h.min(hp.saturating_sub(top)),
         w.min(wp.saturating_sub(left)),
     );
-    for ch in 0..c {
+    // Only the border is zeroed: the image rows are overwritten anyway (a full fill
+    // of the output gradient's padded copy was 13 MB of memset per MNIST CNN batch).
+    let zero = T::default();
+    for (ch, plane) in dst[..c * hp * wp].chunks_exact_mut(hp * wp).enumerate() {
+        let body = top.min(hp)..(top + rows).min(hp);
+        plane[..body.start * wp].fill(zero);
+        plane[body.end * wp..].fill(zero);
         for y in 0..rows {
-            let s = &src[(ch * h + y) * w..][..cols];
-            dst[(ch * hp + y + top) * wp + left..][..cols].copy_from_slice(s);
+            let row = &mut plane[(y + top) * wp..][..wp];
+            let (l, r) = (left.min(wp), (left + cols).min(wp));
+            row[..l].fill(zero);
+            row[r..].fill(zero);
+            row[l..r].copy_from_slice(&src[(ch * h + y) * w..][..cols]);
         }
     }
 }
