@@ -385,7 +385,6 @@ fn mnist_cnn_takes_main_py_flags() {
             "50",
             "--log-interval=1",
             "--no-cuda",
-            "--no-mps",
             "--data-dir",
             data,
             "--save-model",
