@@ -11,11 +11,13 @@ use kiln::nn::{GELU, LeakyReLU, Module, ReLU, Sigmoid, Tanh};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use std::error::Error;
-use std::path::Path;
 
-/// Each activation with its inputs and outputs: `(name, x, y)` (常用激活函数).
-pub fn curves() -> Vec<(&'static str, Vec<f32>, Vec<f32>)> {
-    let activations: Vec<(&'static str, Box<dyn Module>)> = vec![
+fn main() -> Result<(), Box<dyn Error>> {
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "activations.png".into());
+    // 常用激活函数
+    let activations: Vec<(&str, Box<dyn Module>)> = vec![
         ("Sigmoid", Box::new(Sigmoid::new())),
         ("Tanh", Box::new(Tanh::new())),
         ("ReLU", Box::new(ReLU::new())),
@@ -23,35 +25,26 @@ pub fn curves() -> Vec<(&'static str, Vec<f32>, Vec<f32>)> {
         ("GELU", Box::new(GELU::new())),
     ];
     let x = Tensor::linspace(-5.0, 5.0, 100);
-    activations
-        .into_iter()
-        .map(|(name, func)| (name, x.to_vec::<f32>(), func.forward(&x).to_vec::<f32>()))
-        .collect()
-}
-
-/// Draws the five panels (1500×300 pixels, matplotlib's `figsize=(15, 3)` at 100 dpi)
-/// into a PNG at `path`.
-pub fn draw(path: &Path) -> Result<(), Box<dyn Error>> {
-    // Registering again (a second call in one process) only replaces the same font.
+    // The embedded font, registered as plotters' "sans-serif".
     register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
         .map_err(|_| "the embedded DejaVu Sans font was refused")?;
-    let root = BitMapBackend::new(path, (1500, 300)).into_drawing_area();
+    // 1500×300 pixels: matplotlib's `figsize=(15, 3)` at 100 dpi, five panels.
+    let root = BitMapBackend::new(&path, (1500, 300)).into_drawing_area();
     root.fill(&WHITE)?;
-    let panels = root.split_evenly((1, 5));
-    for (area, (name, xs, ys)) in panels.iter().zip(curves()) {
+    let axes = root.split_evenly((1, 5));
+    for (ax, (name, func)) in axes.iter().zip(activations) {
+        let y = func.forward(&x);
+        let (xs, ys) = (x.to_vec::<f32>(), y.to_vec::<f32>());
         // matplotlib's autoscale: the data range plus a 5% margin on each side.
-        let (lo, hi) = ys
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
-                (l.min(v), h.max(v))
-            });
+        let (lo, hi) = (y.min().item() as f32, y.max().item() as f32);
         let pad = (hi - lo) * 0.05;
-        let mut chart = ChartBuilder::on(area)
+        let mut chart = ChartBuilder::on(ax)
             .caption(name, ("sans-serif", 18))
             .margin(8)
             .x_label_area_size(24)
             .y_label_area_size(36)
             .build_cartesian_2d(-5.5f32..5.5f32, (lo - pad)..(hi + pad))?;
+        // ax.grid(True)
         chart
             .configure_mesh()
             .x_labels(6)
@@ -66,22 +59,14 @@ pub fn draw(path: &Path) -> Result<(), Box<dyn Error>> {
             [(0.0f32, lo - pad), (0.0, hi + pad)],
             BLACK,
         ))?;
-        let blue = RGBColor(31, 119, 180); // matplotlib's first colour
+        // ax.plot(x, y) in matplotlib's first colour.
+        let blue = RGBColor(31, 119, 180);
         chart.draw_series(LineSeries::new(
-            xs.iter().copied().zip(ys.iter().copied()),
+            xs.into_iter().zip(ys),
             blue.stroke_width(2),
         ))?;
     }
     root.present()?;
-    Ok(())
-}
-
-#[allow(dead_code)]
-fn main() -> Result<(), Box<dyn Error>> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "activations.png".into());
-    draw(Path::new(&path))?;
     println!("saved {path}");
     Ok(())
 }

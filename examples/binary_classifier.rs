@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let labels = kiln::tensor(&[0.0, 0.0, 0.0, 1.0, 1.0]);
     let model_prob = kiln::seq![Linear::new(2, 1), Sigmoid::new()];
     let model_logit = Linear::new(2, 1);
-    model_logit.load_state_dict(&model_prob[0].state_dict(), true)?;
+    model_logit.load_state_dict(&model_prob[0].state_dict())?;
     let mut opt_prob = SGD::new(model_prob.parameters(), 0.5);
     let mut opt_logit = SGD::new(model_logit.parameters(), 0.5);
     let criterion = BCEWithLogitsLoss::new();

@@ -162,7 +162,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // `load_state_dict`-ed from the file.
     save_state_dict(Path::new(&path), &model.state_dict())?;
     let model2 = NeuralNetwork::new(2, 2);
-    model2.load_state_dict(&load_state_dict_file(Path::new(&path))?, true)?;
+    model2.load_state_dict(&load_state_dict_file(Path::new(&path))?)?;
     model2.eval();
 
     let (before, after) = kiln::no_grad(|| (model.forward(&x_test), model2.forward(&x_test)));

@@ -63,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     kiln::save(&model.state_dict(), "model.pth")?;
 
     let model2 = NeuralNetwork::new(2, 2);
-    model2.load_state_dict(&kiln::load("model.pth")?, true)?;
+    model2.load_state_dict(&kiln::load("model.pth")?)?;
     model2.eval();
     let _no_grad = kiln::no_grad_guard();
     let out = model.forward(&x_train);

@@ -17,10 +17,9 @@ use kiln::nn::{Linear, MSELoss, Module, ReLU, Sequential, Sigmoid, Tanh};
 use kiln::optim::{Optimizer, SGD};
 use plotters::prelude::*;
 use std::error::Error;
-use std::io::{self, Write};
 
 /// Hidden layers of the MLP.
-pub const DEPTH: usize = 10;
+const DEPTH: usize = 10;
 const WIDTH: usize = 32;
 const STEPS: usize = 20;
 
@@ -44,45 +43,8 @@ fn mlp(act: &str) -> Sequential {
     s
 }
 
-/// Mean gradient norm of each Linear layer (input side first) over `STEPS` SGD steps,
-/// for each activation.
-pub fn run(out: &mut dyn Write) -> io::Result<Vec<(&'static str, Vec<f64>)>> {
-    let mut all = Vec::new();
-    for act in ["Sigmoid", "Tanh", "ReLU", "ReLU + He init"] {
-        kiln::manual_seed(0);
-        let model = mlp(act);
-        let x = Tensor::randn(&[64, WIDTH]);
-        let y = x.sum_dims(&[1], true).sin();
-        let stats = GradStats::attach(model.named_parameters());
-        let mut opt = SGD::new(model.parameters(), 0.05);
-        let loss_fn = MSELoss::new();
-        for _ in 0..STEPS {
-            opt.zero_grad();
-            loss_fn.forward(&model.forward(&x), &y).backward();
-            opt.step();
-        }
-        let history = stats.take_history();
-        stats.remove();
-        let layers = history[0].len();
-        let mean: Vec<f64> = (0..layers)
-            .map(|l| history.iter().map(|row| row[l].1).sum::<f64>() / history.len() as f64)
-            .collect();
-        write!(out, "{act:>14}:")?;
-        for v in &mean {
-            write!(out, " {v:.1e}")?;
-        }
-        writeln!(out)?;
-        all.push((act, mean));
-    }
-    writeln!(
-        out,
-        "(mean gradient norm of each Linear layer over {STEPS} SGD steps, first layer first)"
-    )?;
-    Ok(all)
-}
-
 /// Draws the norms per layer on a log scale.
-pub fn plot(path: &std::path::Path, data: &[(&str, Vec<f64>)]) -> Result<(), Box<dyn Error>> {
+fn plot(path: &std::path::Path, data: &[(&str, Vec<f64>)]) -> Result<(), Box<dyn Error>> {
     plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
         .map_err(|_| "font")?;
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
@@ -130,9 +92,34 @@ pub fn plot(path: &std::path::Path, data: &[(&str, Vec<f64>)]) -> Result<(), Box
     Ok(())
 }
 
-#[allow(dead_code)]
 fn main() -> Result<(), Box<dyn Error>> {
-    let data = run(&mut io::stdout().lock())?;
+    // Mean gradient norm of each Linear layer (input side first) over `STEPS` SGD steps,
+    // for each activation.
+    let mut data = Vec::new();
+    for act in ["Sigmoid", "Tanh", "ReLU", "ReLU + He init"] {
+        kiln::manual_seed(0);
+        let model = mlp(act);
+        let x = Tensor::randn(&[64, WIDTH]);
+        let y = x.sum_dim(1, true).sin();
+        let stats = GradStats::attach(model.named_parameters());
+        let mut opt = SGD::new(model.parameters(), 0.05);
+        let loss_fn = MSELoss::new();
+        for _ in 0..STEPS {
+            opt.zero_grad();
+            loss_fn.forward(&model.forward(&x), &y).backward();
+            opt.step();
+        }
+        let history = stats.take_history();
+        stats.remove();
+        let layers = history[0].len();
+        let mean: Vec<f64> = (0..layers)
+            .map(|l| history.iter().map(|row| row[l].1).sum::<f64>() / history.len() as f64)
+            .collect();
+        let cells: Vec<String> = mean.iter().map(|v| format!("{v:.1e}")).collect();
+        println!("{act:>14}: {}", cells.join(" "));
+        data.push((act, mean));
+    }
+    println!("(mean gradient norm of each Linear layer over {STEPS} SGD steps, first layer first)");
     let path = std::env::args()
         .nth(1)
         .map(std::path::PathBuf::from)

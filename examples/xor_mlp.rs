@@ -19,13 +19,9 @@ struct MLP {
 
 impl MLP {
     fn new(input_size: usize, hidden_size: usize, output_size: usize) -> Self {
-        let (layer1, layer2) = (
-            Linear::new(input_size, hidden_size),
-            Linear::new(hidden_size, output_size),
-        );
         MLP {
-            layer1,
-            layer2,
+            layer1: Linear::new(input_size, hidden_size),
+            layer2: Linear::new(hidden_size, output_size),
             activation: ReLU::new(),
         }
     }

@@ -1,28 +1,9 @@
-//! The tutorial examples (`examples/*.rs`), run in-process, against what their PyTorch
-//! twins (`scripts/torch_examples/*.py`) print (`tests/fixtures/examples.json`, made by
-//! `scripts/fixtures/gen_examples.py`), plus each example's own claim.
+//! The tutorial examples (`examples/*.rs`), each run as the program it is, against what
+//! their PyTorch twins (`scripts/torch_examples/*.py`) print (`tests/fixtures/examples.json`,
+//! made by `scripts/fixtures/gen_examples.py`), plus each example's own claim.
 
 use serde_json::Value;
-use std::sync::{Mutex, MutexGuard};
-
-#[path = "../examples/activations.rs"]
-#[allow(dead_code)]
-mod activations;
-#[path = "../examples/explain_backprop.rs"]
-#[allow(dead_code)]
-mod explain_backprop;
-#[path = "../examples/mnist_cnn.rs"]
-#[allow(dead_code)]
-mod mnist_cnn;
-#[path = "../examples/vanishing_gradients.rs"]
-#[allow(dead_code)]
-mod vanishing_gradients;
-
-/// The examples seed the process-wide generator: one at a time.
-fn lock() -> MutexGuard<'static, ()> {
-    static RNG: Mutex<()> = Mutex::new(());
-    RNG.lock().unwrap_or_else(|e| e.into_inner())
-}
+use std::path::Path;
 
 fn fixture() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/examples.json");
@@ -31,12 +12,6 @@ fn fixture() -> Value {
 
 fn torch_stdout(name: &str) -> String {
     fixture()["stdout"][name].as_str().unwrap().to_string()
-}
-
-fn capture<R>(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<R>) -> (String, R) {
-    let mut buf = Vec::new();
-    let r = f(&mut buf).unwrap();
-    (String::from_utf8(buf).unwrap(), r)
 }
 
 #[test]
@@ -54,7 +29,6 @@ fn perceptron_learns_and_prints_what_pytorch_prints() {
 
 #[test]
 fn xor_is_solved_as_in_pytorch() {
-    let _g = lock();
     let text = run_example("xor_mlp");
     // "  [0.0, 1.0] -> 0.99": the prediction after the arrow.
     let preds: Vec<f64> = text
@@ -153,97 +127,148 @@ fn save_load_gives_identical_outputs_through_a_pth_file() {
 }
 
 #[test]
-fn activations_png_is_drawn_from_the_right_curves() {
-    let curves = activations::curves();
-    let names: Vec<&str> = curves.iter().map(|c| c.0).collect();
-    assert_eq!(names, ["Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GELU"]);
-    for (name, x, y) in &curves {
-        assert_eq!((x.len(), y.len()), (100, 100));
-        assert_eq!((x[0], x[99]), (-5.0, 5.0));
-        for (&x, &y) in x.iter().zip(y) {
-            let want = match *name {
-                "Sigmoid" => 1.0 / (1.0 + (-x).exp()),
-                "Tanh" => x.tanh(),
-                "ReLU" => x.max(0.0),
-                "LeakyReLU" => {
-                    if x > 0.0 {
-                        x
-                    } else {
-                        0.1 * x
-                    }
-                }
-                _ => 0.5 * x * (1.0 + libm::erff(x / std::f32::consts::SQRT_2)),
-            };
-            assert!((y - want).abs() < 1e-5, "{name}({x}) = {y}, want {want}");
-        }
-    }
+fn activations_draws_five_panels_of_their_curves() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("activations.png");
-    activations::draw(&path).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
-    // Width and height from the IHDR chunk.
-    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
-    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-    assert_eq!((w, h), (1500, 300));
+    let text = run_example_with("activations", dir.path(), &[path.to_str().unwrap()]);
+    assert_eq!(text, format!("saved {}\n", path.display()));
+    let decoder = png::Decoder::new(std::fs::File::open(&path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    // matplotlib's figsize=(15, 3) at 100 dpi.
+    assert_eq!((info.width, info.height), (1500, 300));
+    let channels = info.line_size / info.width as usize;
+    // Each panel's curve, in matplotlib's first colour: the lowest pixel row it reaches
+    // on the left fifth of the panel and on the right fifth (image rows grow downwards).
+    let blue = |x: usize, y: usize| {
+        let p = &buf[y * info.line_size + x * channels..][..3];
+        p == [31, 119, 180]
+    };
+    for (panel, name) in ["Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GELU"]
+        .iter()
+        .enumerate()
+    {
+        let (x0, x1) = (panel * 300, panel * 300 + 300);
+        let rows = |xs: std::ops::Range<usize>| -> Vec<usize> {
+            (0..300)
+                .filter(|&y| xs.clone().any(|x| blue(x, y)))
+                .collect()
+        };
+        let all = rows(x0..x1);
+        assert!(
+            all.len() > 150,
+            "{name}: the curve spans {} rows",
+            all.len()
+        );
+        let (left, right) = (rows(x0 + 60..x0 + 110), rows(x1 - 80..x1 - 30));
+        assert!(!left.is_empty() && !right.is_empty(), "{name}");
+        // Every activation here rises from left to right: the curve is lower on the left.
+        assert!(
+            left.iter().min() > right.iter().max(),
+            "{name}: {left:?} vs {right:?}"
+        );
+        // ReLU is flat on the left: its curve there keeps to the thickness of its stroke.
+        if *name == "ReLU" {
+            assert!(
+                left.len() <= 4,
+                "ReLU's left half is not flat: rows {left:?}"
+            );
+        }
+    }
 }
 
 #[test]
 fn explain_backprop_traces_the_right_gradients_where_the_tutorials_misprint() {
-    let _g = lock();
-    let (text, o) = capture(|out| explain_backprop::run(out));
+    let text = run_example("explain_backprop");
     // Seed 003 prints w.grad 4, b.grad 2; its program gives -8 and -4.
-    assert_eq!(o.seed003, (-8.0, -4.0));
+    assert!(
+        text.contains("kiln:     Gradient of w: tensor([-8.])"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kiln:     Gradient of b: tensor([-4.])"),
+        "{text}"
+    );
     assert!(text.contains("dL/dw = dL/d(w*x) * x = -8"), "{text}");
     assert!(
         text.contains("dL/d(y_pred - y) = 2*(y_pred - y) = -4"),
         "{text}"
     );
     // Seed 002 prints weight.grad [-0.0125, 0.4375]; it is twice that.
-    let (loss, gw, gb) = o.seed002.clone();
-    assert!((loss - 0.12125).abs() < 1e-6, "{loss}");
+    let seed002 = &text[text.find("=== Seed 002").expect("no seed 002 section")..];
+    assert!(seed002.contains("kiln:     Loss: 0.12125"), "{seed002}");
     assert!(
-        (gw[0] + 0.025).abs() < 1e-6 && (gw[1] - 0.875).abs() < 1e-6,
-        "{gw:?}"
+        seed002.contains("kiln:     Gradients: tensor([[-0.0250,  0.8750]]), tensor([-0.2500])"),
+        "{seed002}"
     );
-    assert!((gb + 0.25).abs() < 1e-6, "{gb}");
-    assert!(o.traces[1].contains("AddmmBackward0"), "{}", o.traces[1]);
-    assert!(o.traces[1].contains("[[-0.025, 0.875]]"), "{}", o.traces[1]);
+    assert!(seed002.contains("AddmmBackward0"), "{seed002}");
+    assert!(seed002.contains("[[-0.025, 0.875]]"), "{seed002}");
     assert!(text.contains("examples/explain_backprop.rs:"), "{text}");
 }
 
 #[test]
 fn vanishing_gradients_shows_what_seed_001_claims() {
-    let _g = lock();
-    let (text, data) = capture(|out| vanishing_gradients::run(out));
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("grads.png");
+    let text = run_example_with("vanishing_gradients", dir.path(), &[png.to_str().unwrap()]);
+    // "       Sigmoid: 1.2e-9 ... 3.4e-2": the mean norm of each of the 11 Linear layers.
     let ratio = |name: &str| {
-        let v = &data.iter().find(|(n, _)| *n == name).unwrap().1;
-        assert_eq!(v.len(), vanishing_gradients::DEPTH + 1);
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{text}"));
+        let v: Vec<f64> = line
+            .rsplit_once(": ")
+            .unwrap()
+            .1
+            .split(' ')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(v.len(), 11, "{line}");
+        // First layer's gradient norm over the last's.
         v[0] / v[v.len() - 1]
     };
-    // First layer's gradient norm over the last's.
     assert!(ratio("Sigmoid") < 1e-4, "{text}");
     assert!(ratio("Sigmoid") < ratio("Tanh"), "{text}");
     assert!(ratio("ReLU + He init") > 0.1, "{text}");
+    assert!(
+        text.ends_with(&format!("wrote {}\n", png.display())),
+        "{text}"
+    );
+    assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
 }
 
-/// `examples/mnist_cnn.rs` with the flags `tests/fixtures/mnist_cnn.json` ran its twin
-/// with (`scripts/fixtures/gen_mnist_cnn.py`): its stdout and test results.
-fn run_mnist_cnn(run: &str) -> (String, Vec<mnist_cnn::TestResult>, String) {
+/// What one test pass of `examples/mnist_cnn.rs` printed: `(correct, total)`.
+fn test_results(text: &str) -> Vec<(u64, u64)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("Test set: Average loss: "))
+        .map(|l| {
+            let acc = l.split_once("Accuracy: ").unwrap().1;
+            let (c, rest) = acc.split_once('/').unwrap();
+            (
+                c.parse().unwrap(),
+                rest.split(' ').next().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `examples/mnist_cnn.rs` run with the flags `tests/fixtures/mnist_cnn.json` ran its twin
+/// with (`scripts/fixtures/gen_mnist_cnn.py`): its stdout and the twin's.
+fn run_mnist_cnn(run: &str) -> (String, String) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mnist_cnn.json");
     let fx: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let argv: Vec<String> = fx["args"][run]
+    let mut argv: Vec<&str> = fx["args"][run]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a.as_str().unwrap().to_string())
+        .map(|a| a.as_str().unwrap())
         .collect();
-    let mut args = mnist_cnn::Args::parse(argv).unwrap();
-    args.data_dir = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/data").into());
-    let mut buf = Vec::new();
-    let results = mnist_cnn::run(&args, &mut buf).unwrap();
-    let torch = fx["stdout"][run].as_str().unwrap().to_string();
-    (String::from_utf8(buf).unwrap(), results, torch)
+    argv.extend(["--data-dir", concat!(env!("CARGO_MANIFEST_DIR"), "/data")]);
+    let dir = tempfile::tempdir().unwrap();
+    let text = run_example_with("mnist_cnn", dir.path(), &argv);
+    (text, fx["stdout"][run].as_str().unwrap().to_string())
 }
 
 /// Splits a line at its numbers: the text between them must match exactly, the decimals
@@ -282,8 +307,7 @@ fn same_line_up_to(ours: &str, theirs: &str, tol: f64) {
 
 #[test]
 fn mnist_cnn_trains_and_prints_as_main_py_does() {
-    let _g = lock();
-    let (text, results, torch) = run_mnist_cnn("small");
+    let (text, torch) = run_mnist_cnn("small");
     // Same weights (seed 1), same unshuffled batches, same dropout masks: the runs differ
     // only by float rounding, so every logged loss agrees closely.
     let (ours, theirs): (Vec<&str>, Vec<&str>) = (text.lines().collect(), torch.lines().collect());
@@ -296,15 +320,15 @@ fn mnist_cnn_trains_and_prints_as_main_py_does() {
     for (a, b) in ours.iter().zip(&theirs) {
         same_line_up_to(a, b, 2e-3);
     }
+    let results = test_results(&text);
     assert_eq!(results.len(), 2);
-    assert_eq!(results[1].total, 100);
-    assert!(results[1].correct > results[0].correct, "{text}");
+    assert_eq!(results[1].1, 100);
+    assert!(results[1].0 > results[0].0, "{text}");
 }
 
 #[test]
 fn mnist_cnn_dry_run_is_one_batch_then_the_test() {
-    let _g = lock();
-    let (text, _, torch) = run_mnist_cnn("dry_run");
+    let (text, torch) = run_mnist_cnn("dry_run");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4, "{text}");
     assert_eq!(text.matches("Train Epoch").count(), 1);
@@ -318,48 +342,89 @@ fn mnist_cnn_dry_run_is_one_batch_then_the_test() {
 
 #[test]
 fn mnist_cnn_takes_main_py_flags() {
-    let a = mnist_cnn::Args::parse(Vec::<String>::new()).unwrap();
+    // The help lists main.py's flags with its defaults.
+    let help = run_example_with("mnist_cnn", Path::new("."), &["--help"]);
+    for flag in [
+        "--batch-size <N>",
+        "[default: 64]",
+        "--test-batch-size <N>",
+        "[default: 1000]",
+        "--epochs <N>",
+        "[default: 14]",
+        "--lr <LR>",
+        "[default: 1]",
+        "--gamma <M>",
+        "[default: 0.7]",
+        "--seed <S>",
+        "--log-interval <N>",
+        "[default: 10]",
+        "--dry-run",
+        "--save-model",
+        "--no-accel",
+        "PyTorch MNIST Example",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+    // `--flag=value`, main.py's aliases, and refusals with argparse's exit status 2.
+    let dir = tempfile::tempdir().unwrap();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
+    let text = run_example_with(
+        "mnist_cnn",
+        dir.path(),
+        &[
+            "--batch-size=32",
+            "--test-batch-size",
+            "50",
+            "--epochs",
+            "1",
+            "--lr",
+            "0.5",
+            "--limit",
+            "64",
+            "--test-limit",
+            "50",
+            "--log-interval=1",
+            "--no-cuda",
+            "--data-dir",
+            data,
+            "--save-model",
+        ],
+    );
+    assert!(
+        text.starts_with("Train Epoch: 1 [0/64 (0%)]\tLoss: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("Train Epoch: 1 [32/64 (50%)]\tLoss: "),
+        "{text}"
+    );
+    assert_eq!(test_results(&text).len(), 1);
+    assert_eq!(test_results(&text)[0].1, 50);
     assert_eq!(
+        kiln::load(dir.path().join("mnist_cnn.pt")).unwrap().len(),
+        8
+    );
+    for (argv, says) in [
         (
-            a.batch_size,
-            a.test_batch_size,
-            a.epochs,
-            a.seed,
-            a.log_interval
+            &["--epochs", "x"][..],
+            "invalid value 'x' for '--epochs <N>'",
         ),
-        (64, 1000, 14, 1, 10)
-    );
-    assert_eq!(
-        (a.lr, a.gamma, a.dry_run, a.save_model),
-        (1.0, 0.7, false, false)
-    );
-    let argv = "--batch-size 32 --test-batch-size=500 --epochs 2 --lr 0.5 --gamma 0.9 \
-                --seed 7 --log-interval 5 --dry-run --save-model --no-accel";
-    let b = mnist_cnn::Args::parse(argv.split_whitespace().map(String::from)).unwrap();
-    assert_eq!(
+        (&["--nope"][..], "unexpected argument '--nope'"),
         (
-            b.batch_size,
-            b.test_batch_size,
-            b.epochs,
-            b.seed,
-            b.log_interval
+            &["--dataset", "cifar"][..],
+            "invalid value 'cifar' for '--dataset <DATASET>'",
         ),
-        (32, 500, 2, 7, 5)
-    );
-    assert!(b.dry_run && b.save_model && b.lr == 0.5 && b.gamma == 0.9);
-    let e = mnist_cnn::Args::parse(["--epochs".to_string(), "x".to_string()]).unwrap_err();
-    assert_eq!(e, "argument --epochs: invalid value: 'x'");
-    assert!(mnist_cnn::Args::parse(["--nope".to_string()]).is_err());
+    ] {
+        let out = example_command("mnist_cnn").args(argv).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{argv:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{argv:?}: {err}");
+    }
 }
 
-/// Runs the example program `name` (built by `cargo test` beside this test binary, in
-/// `target/<profile>/examples/`) and returns what it printed.
-fn run_example(name: &str) -> String {
-    run_example_in(name, std::path::Path::new("."))
-}
-
-/// [`run_example`] with `dir` as the working directory (for examples that write files).
-fn run_example_in(name: &str, dir: &std::path::Path) -> String {
+/// The example program `name`, built by `cargo test` beside this test binary (in
+/// `target/<profile>/examples/`), as a command to run.
+fn example_command(name: &str) -> std::process::Command {
     let exe = std::env::current_exe().unwrap();
     let examples = exe.parent().unwrap().parent().unwrap().join("examples");
     let bin = examples.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
@@ -368,7 +433,23 @@ fn run_example_in(name: &str, dir: &std::path::Path) -> String {
         "{} is missing: `cargo test` builds the examples (a `--test examples` filter does not; run `cargo build --examples` first)",
         bin.display()
     );
-    let out = std::process::Command::new(&bin)
+    std::process::Command::new(bin)
+}
+
+/// Runs the example program `name` and returns what it printed.
+fn run_example(name: &str) -> String {
+    run_example_with(name, Path::new("."), &[])
+}
+
+/// [`run_example`] with `dir` as the working directory (for examples that write files).
+fn run_example_in(name: &str, dir: &Path) -> String {
+    run_example_with(name, dir, &[])
+}
+
+/// [`run_example_in`] with command-line arguments.
+fn run_example_with(name: &str, dir: &Path, args: &[&str]) -> String {
+    let out = example_command(name)
+        .args(args)
         .current_dir(dir)
         .output()
         .unwrap();

@@ -154,7 +154,7 @@ fn kiln_written_file_gives_pytorchs_outputs() {
     keys.sort();
     file_keys.sort();
     assert_eq!(keys, file_keys, "PyTorch saw the same key names");
-    model.load_state_dict(&state, true).unwrap();
+    model.load_state_dict(&state).unwrap();
     model.eval();
     let out = kiln::no_grad(|| model.forward(&inputs(&fx)));
     assert_eq!(out.shape(), &[8, 2]);
@@ -197,7 +197,7 @@ fn pytorch_written_file_loads_into_kiln() {
     let fx = fixture();
     let state = load_state_dict_file(&fixtures().join("torch_model.safetensors")).unwrap();
     let model = NeuralNetwork::new(2, 2);
-    let report = model.load_state_dict(&state, true).unwrap();
+    let report = model.load_state_dict(&state).unwrap();
     assert!(report.missing_keys.is_empty() && report.unexpected_keys.is_empty());
     let ours: Vec<String> = model.state_dict().keys().cloned().collect();
     assert_eq!(
@@ -224,7 +224,7 @@ fn save_and_load_round_trip_is_exact_and_atomic() {
     let a = NeuralNetwork::new(2, 2);
     save_state_dict(&path, &a.state_dict()).unwrap();
     let b = NeuralNetwork::new(2, 2);
-    b.load_state_dict(&load_state_dict_file(&path).unwrap(), true)
+    b.load_state_dict(&load_state_dict_file(&path).unwrap())
         .unwrap();
     let x = Tensor::randn(&[4, 2]);
     assert_eq!(a.forward(&x).to_vec::<f32>(), b.forward(&x).to_vec::<f32>());
@@ -232,7 +232,7 @@ fn save_and_load_round_trip_is_exact_and_atomic() {
     // A model with other shapes is refused by name, nothing copied.
     let wrong = NeuralNetwork::new(3, 2);
     let err = wrong
-        .load_state_dict(&load_state_dict_file(&path).unwrap(), false)
+        .load_state_dict_with(&load_state_dict_file(&path).unwrap(), false)
         .unwrap_err()
         .to_string();
     assert!(err.contains("size mismatch for layers.0.weight"), "{err}");

@@ -218,7 +218,7 @@ fn custom_fields_params_buffers_and_skips() {
 fn load_state_dict_round_trip_and_errors() {
     let a = SimpleNet::new();
     let b = SimpleNet::new();
-    let report = b.load_state_dict(&a.state_dict(), true).unwrap();
+    let report = b.load_state_dict(&a.state_dict()).unwrap();
     assert!(report.missing_keys.is_empty() && report.unexpected_keys.is_empty());
     let x = Tensor::randn(&[2, 784]);
     assert_eq!(a.forward(&x).to_vec::<f32>(), b.forward(&x).to_vec::<f32>());
@@ -228,7 +228,7 @@ fn load_state_dict_round_trip_and_errors() {
     let mut sd: StateDict = a.state_dict();
     sd.remove("fc2.bias");
     sd.insert("extra.weight", Tensor::zeros(&[1]));
-    let err = b.load_state_dict(&sd, true).unwrap_err();
+    let err = b.load_state_dict(&sd).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("Missing key(s) in state_dict: \"fc2.bias\""),
@@ -238,13 +238,13 @@ fn load_state_dict_round_trip_and_errors() {
         msg.contains("Unexpected key(s) in state_dict: \"extra.weight\""),
         "{msg}"
     );
-    let report = b.load_state_dict(&sd, false).unwrap();
+    let report = b.load_state_dict_with(&sd, false).unwrap();
     assert_eq!(report.missing_keys, ["fc2.bias"]);
     assert_eq!(report.unexpected_keys, ["extra.weight"]);
 
     let mut bad = a.state_dict();
     bad.insert("fc1.bias", Tensor::zeros(&[3]));
-    let msg = b.load_state_dict(&bad, false).unwrap_err().to_string();
+    let msg = b.load_state_dict_with(&bad, false).unwrap_err().to_string();
     assert!(msg.contains("size mismatch for fc1.bias"), "{msg}");
 }
 

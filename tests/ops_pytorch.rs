@@ -399,8 +399,16 @@ fn panic_message<T>(r: &std::thread::Result<T>) -> Option<String> {
     })
 }
 
-/// One promotion case against the fixture: `Err` says what differs.
+/// One promotion case against the fixture, run by `promo_run`: `Err` says what differs.
 fn promo_case(c: &Value) -> Result<(), String> {
+    promo_case_with(c, promo_run)
+}
+
+/// One promotion case against the fixture, run by `run`.
+fn promo_case_with(
+    c: &Value,
+    run: fn(&str, &PromoOperand, &PromoOperand) -> Tensor,
+) -> Result<(), String> {
     let (a, b) = (promo_operand(&c["a"]), promo_operand(&c["b"]));
     let op = c["op"].as_str().unwrap();
     let what = format!("{op}({}, {})", c["a"], c["b"]);
@@ -416,7 +424,7 @@ fn promo_case(c: &Value) -> Result<(), String> {
             c["result_type"]
         ));
     }
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| promo_run(op, &a, &b)));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(op, &a, &b)));
     let msg = panic_message(&r);
     if let Some(err) = c["error"].as_str() {
         // PyTorch refuses `-` with a bool operand; kiln must panic with its message.
@@ -470,6 +478,138 @@ fn promotion_follows_torch_result_type_for_every_dtype_pair_and_scalar_kind() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// `t op s` through the `std::ops` operators with a Rust scalar of any number type.
+fn typed_rhs<S: kiln::tensor::ScalarOperand>(op: &str, t: &Tensor, s: S) -> Tensor {
+    match op {
+        "add" => t + s,
+        "sub" => t - s,
+        "mul" => t * s,
+        "div" => t / s,
+        _ => panic!("{op}"),
+    }
+}
+
+/// `s op t` through the `std::ops` operators (one Rust type per Python kind on the left).
+fn typed_lhs<S>(op: &str, t: &Tensor, s: S) -> Tensor
+where
+    S: for<'a> std::ops::Add<&'a Tensor, Output = Tensor>
+        + for<'a> std::ops::Sub<&'a Tensor, Output = Tensor>
+        + for<'a> std::ops::Mul<&'a Tensor, Output = Tensor>
+        + for<'a> std::ops::Div<&'a Tensor, Output = Tensor>,
+{
+    match op {
+        "add" => s + t,
+        "sub" => s - t,
+        "mul" => s * t,
+        "div" => s / t,
+        _ => panic!("{op}"),
+    }
+}
+
+/// An arithmetic case with a Python `int` (2), `float` (2.5) or `bool` scalar through the
+/// operators: on the right with every Rust integer type (or `f32` and `f64`), which must
+/// all agree; on the left with `i64`, `f64` or `bool`.
+fn promo_run_typed(op: &str, a: &PromoOperand, b: &PromoOperand) -> Tensor {
+    use PromoOperand::{S, T};
+    use kiln::tensor::Scalar;
+    let outs = match (a, b) {
+        (T(t), S(Scalar::Int(_))) => vec![
+            typed_rhs(op, t, 2i32),
+            typed_rhs(op, t, 2i64),
+            typed_rhs(op, t, 2usize),
+            typed_rhs(op, t, 2u8),
+            typed_rhs(op, t, 2i8),
+            typed_rhs(op, t, 2u64),
+            typed_rhs(op, t, 2u32),
+            typed_rhs(op, t, 2i16),
+            typed_rhs(op, t, 2u16),
+            typed_rhs(op, t, 2isize),
+        ],
+        (T(t), S(Scalar::Float(_))) => vec![typed_rhs(op, t, 2.5f64), typed_rhs(op, t, 2.5f32)],
+        (T(t), S(Scalar::Bool(_))) => vec![typed_rhs(op, t, true)],
+        (S(Scalar::Int(_)), T(t)) => vec![typed_lhs(op, t, 2i64)],
+        (S(Scalar::Float(_)), T(t)) => vec![typed_lhs(op, t, 2.5f64)],
+        (S(Scalar::Bool(_)), T(t)) => vec![typed_lhs(op, t, true)],
+        _ => unreachable!(),
+    };
+    for o in &outs[1..] {
+        assert!(
+            o.dtype() == outs[0].dtype() && o.equal(&outs[0]),
+            "{op}: Rust scalar types disagree"
+        );
+    }
+    outs[0].shallow_clone()
+}
+
+#[test]
+fn rust_integer_and_float_scalars_promote_as_python_ints_and_floats() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/promotion.json");
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let scalar = |v: &Value| ["int", "float", "bool"].contains(&v["kind"].as_str().unwrap());
+    let cases: Vec<&Value> = fx["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| ["add", "sub", "mul", "div"].contains(&c["op"].as_str().unwrap()))
+        .filter(|c| scalar(&c["a"]) || scalar(&c["b"]))
+        .collect();
+    // 10 tensor operands (5 dtypes, dimensioned or 0-d), 3 scalar kinds, both sides, 4 ops.
+    assert_eq!(cases.len(), 240);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|c| promo_case_with(c, promo_run_typed).err())
+        .collect();
+    std::panic::set_hook(hook);
+    assert!(
+        failures.is_empty(),
+        "{} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn rust_integer_scalars_in_place_and_at_the_edges_of_int64() {
+    let n: usize = 3;
+    let mut i = kiln::tensor(&[1i64, 2, 3]);
+    i += n;
+    i *= 2u8;
+    assert_eq!(
+        (i.dtype(), i.to_vec::<i64>()),
+        (DType::I64, vec![8, 10, 12])
+    );
+    let mut f = kiln::tensor(&[1.0f32, 2.0]);
+    f *= n;
+    f -= 1i32;
+    assert_eq!((f.dtype(), f.to_vec::<f32>()), (DType::F32, vec![2.0, 5.0]));
+    f /= 2.0f32;
+    assert_eq!(f.to_vec::<f32>(), [1.0, 2.5]);
+    // An int64 tensor plus a Python int past 2^53 is exact, as in PyTorch.
+    let big = kiln::tensor(&[1i64]) + (1i64 << 60);
+    assert_eq!(big.to_vec::<i64>(), [(1i64 << 60) + 1]);
+    assert_eq!(
+        (kiln::tensor(&[1i64]) * u32::MAX).to_vec::<i64>(),
+        [u32::MAX as i64]
+    );
+    // A Python int goes into uint8 modulo 256 (PyTorch 2.15: uint8 [1] + 300 is [45], + -1 is [0]).
+    assert_eq!((kiln::tensor(&[1u8]) + 300).to_vec::<u8>(), [45]);
+    assert_eq!((kiln::tensor(&[1u8]) + -1).to_vec::<u8>(), [0]);
+    assert_eq!((kiln::tensor(&[1u8]) + 300).dtype(), DType::U8);
+    // A u64 past int64 is PyTorch's overflow, not a silent wrap.
+    let r = std::panic::catch_unwind(|| kiln::tensor(&[1i64]) + u64::MAX);
+    let msg = r
+        .err()
+        .and_then(|e| e.downcast_ref::<String>().cloned())
+        .unwrap();
+    assert!(msg.starts_with("int too big to convert"), "{msg}");
+    // In-place true division of an integer tensor is refused (its result is float).
+    let mut j = kiln::tensor(&[4i64]);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| j /= 2usize));
+    assert!(r.is_err());
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The PyTorch porting surface: `clone()` copies as PyTorch's does (the `Clone` trait and
-//! `shallow_clone` share), and `cumsum`, `F::layer_norm`, `F::batch_norm` against PyTorch
+//! `shallow_clone` share), and `cumsum`, `cumprod`, `F::layer_norm`, `F::batch_norm` against PyTorch
 //! (`tests/fixtures/norm_scan.json`, made by `scripts/fixtures/gen_norm_scan.py`) with
 //! f64 gradchecks.
 
@@ -200,6 +200,138 @@ fn cumsum_gradchecks_and_double_backward() {
 #[should_panic(expected = "cumsum: dimension out of range")]
 fn cumsum_names_a_bad_dim() {
     kiln::tensor(&[[1.0f32]]).cumsum(2);
+}
+
+// ---------------------------------------------------------------- cumprod
+
+/// Tolerances for a cumprod gradient against PyTorch's: bit for bit where both take the
+/// same formula (no zeros: a reversed cumulative sum over x); with zeros PyTorch's fixture
+/// ran its O(n^2) double-backward path and sums in another order.
+fn cumprod_tol(x: &Tensor, has_zero: bool) -> (f64, f64) {
+    match (has_zero, x.dtype()) {
+        (false, _) => (0.0, 0.0),
+        (true, DType::F32) => (1e-5, 1e-6),
+        (true, _) => (1e-12, 1e-13),
+    }
+}
+
+#[test]
+fn cumprod_matches_pytorch_with_zeros_in_its_input() {
+    let cases = data()["cumprod"].as_array().unwrap();
+    assert_eq!(cases.len(), 33);
+    for (i, c) in cases.iter().enumerate() {
+        let x = t(&c["x"]);
+        let dim = c["dim"].as_i64().unwrap() as isize;
+        let what = format!(
+            "cumprod case {i} ({}, {:?} {}, dim {dim})",
+            c["what"],
+            x.shape(),
+            x.dtype()
+        );
+        if c.get("g").is_none() {
+            close(&what, &x.cumprod(dim), &t(&c["out"]), 0.0, 0.0);
+            continue;
+        }
+        let has_zero = x.eq_scalar(0).to_vec::<bool>().contains(&true);
+        let (rtol, atol) = cumprod_tol(&x, has_zero);
+        let x = x.requires_grad_(true);
+        let input = if c["transposed"].as_bool().unwrap() {
+            x.t()
+        } else {
+            x.shallow_clone()
+        };
+        let y = input.cumprod(dim);
+        close(&what, &y, &t(&c["out"]), 0.0, 0.0);
+        // First order, as `backward` computes it (the O(n) kernel).
+        let gx = grad(&y, &x, Some(&[t(&c["g"])]), false)[0].clone().unwrap();
+        close(&format!("{what} grad"), &gx, &t(&c["gx"]), rtol, atol);
+        if c.get("ggx").is_none() {
+            continue;
+        }
+        // With create_graph (the recorded formulas), then differentiated again.
+        let y = input.cumprod(dim);
+        let gx = grad(&y, &x, Some(&[t(&c["g"])]), true)[0].clone().unwrap();
+        close(
+            &format!("{what} grad, create_graph"),
+            &gx,
+            &t(&c["gx"]),
+            rtol,
+            atol,
+        );
+        let ggx = grad(&gx, &x, Some(&[t(&c["h"])]), false)[0]
+            .clone()
+            .unwrap();
+        let (r2, a2) = if x.dtype() == DType::F32 {
+            (1e-4, 1e-5)
+        } else {
+            (1e-11, 1e-12)
+        };
+        close(
+            &format!("{what} second derivative"),
+            &ggx,
+            &t(&c["ggx"]),
+            r2,
+            a2,
+        );
+    }
+}
+
+#[test]
+fn cumprod_gradchecks_with_zeros_and_twice() {
+    kiln::manual_seed(4);
+    // Multilinear in x, so finite differences are exact enough also at zeros.
+    let with_zeros = |shape: &[usize], zeros: &[usize]| {
+        let mut v = r64(shape).to_vec::<f64>();
+        for &z in zeros {
+            v[z] = 0.0;
+        }
+        Tensor::from_vec(v, shape)
+    };
+    for dim in [0, 1, -1] {
+        check(|t| t[0].cumprod(dim), &[r64(&[3, 4, 2])]);
+        check(
+            |t| t[0].cumprod(dim),
+            &[with_zeros(&[3, 4, 2], &[1, 5, 6, 13, 20, 22])],
+        );
+    }
+    check(|t| t[0].cumprod(0), &[with_zeros(&[6], &[0])]);
+    check(|t| t[0].cumprod(0), &[with_zeros(&[6], &[2, 4])]);
+    check(|t| t[0].cumprod(0), &[with_zeros(&[6], &[0, 1, 5])]);
+    check(
+        |t| t[0].t().cumprod(1).mul(&t[0].t()),
+        &[with_zeros(&[3, 4], &[4])],
+    );
+    check(|t| t[0].cumprod(0), &[r64(&[])]);
+    // Second order: the recorded gradient (create_graph) passes a gradcheck itself, with and
+    // without zeros, and equals the kernel's first-order gradient.
+    for x in [r64(&[4, 5]), with_zeros(&[4, 5], &[2, 6, 8, 15, 16, 19])] {
+        let w = r64(&[4, 5]);
+        let first = |x: &Tensor, create_graph: bool| {
+            kiln::autograd::enable_grad(|| {
+                let x = if x.requires_grad() {
+                    x.shallow_clone()
+                } else {
+                    x.detach().requires_grad_(true)
+                };
+                let y = x.cumprod(1).mul(&w).sum();
+                grad(&y, &x, None, create_graph)[0].clone().unwrap()
+            })
+        };
+        check(|t| first(&t[0], true), &[x.shallow_clone()]);
+        close(
+            "graph vs kernel",
+            &first(&x, true),
+            &first(&x, false),
+            1e-12,
+            1e-12,
+        );
+    }
+}
+
+#[test]
+#[should_panic(expected = "cumprod: dimension out of range")]
+fn cumprod_names_a_bad_dim() {
+    kiln::tensor(&[[1.0f32]]).cumprod(-3);
 }
 
 // ---------------------------------------------------------------- layer_norm
@@ -422,6 +554,38 @@ fn transposes_comparisons_and_dims_as_pytorch_spells_them() {
     assert_eq!(v.std_dim(0, false, false).to_vec::<f64>(), [0.5, 1.5]);
     assert!(x.allclose(&x.add_scalar(1e-7)) && !x.allclose(&x.add_scalar(1e-3)));
     assert!(x.equal(&x.clone()) && !x.equal(&x.t()));
+}
+
+#[test]
+fn an_integer_tensor_to_an_integer_power_stays_integral() {
+    // torch.tensor([1, 2, 3]) ** 2 is int64; uint8 wraps (16 ** 2 == 0); bool ** 2 is int64.
+    let i = kiln::tensor(&[1i64, 2, 3]);
+    let sq = i.pow(2);
+    assert_eq!(
+        (sq.dtype(), sq.to_vec::<i64>()),
+        (DType::I64, vec![1, 4, 9])
+    );
+    assert_eq!(i.pow(0).to_vec::<i64>(), [1, 1, 1]);
+    let n: usize = 5;
+    assert_eq!(i.pow(n).to_vec::<i64>(), [1, 32, 243]);
+    assert_eq!(
+        kiln::tensor(&[3i64]).pow(39).to_vec::<i64>(),
+        [3i64.pow(39)]
+    );
+    let u = kiln::tensor(&[16u8, 3]).pow(2);
+    assert_eq!((u.dtype(), u.to_vec::<u8>()), (DType::U8, vec![0, 9]));
+    let b = kiln::tensor(&[true, false]).pow(2);
+    assert_eq!((b.dtype(), b.to_vec::<i64>()), (DType::I64, vec![1, 0]));
+    // A float exponent gives float32; a float tensor keeps its dtype.
+    assert_eq!(i.pow(0.5).dtype(), DType::F32);
+    assert_eq!(kiln::tensor(&[2.0f64]).pow(2).to_vec::<f64>(), [4.0]);
+    let r = std::panic::catch_unwind(|| kiln::tensor(&[2i64]).pow(-1));
+    let e = r.expect_err("a negative integer power must panic");
+    let msg = e.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(
+        msg.contains("Integers to negative integer powers are not allowed."),
+        "{msg}"
+    );
 }
 
 #[test]

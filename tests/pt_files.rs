@@ -509,7 +509,7 @@ fn kiln_linear() -> kiln::nn::Linear {
         t32(vec![0.5, -1.0, 0.25, 2.0, 0.125, -0.75], &[2, 3]),
     );
     sd.insert("bias", t32(vec![0.1, -0.2], &[2]));
-    lin.load_state_dict(&sd, true).unwrap();
+    lin.load_state_dict(&sd).unwrap();
     lin
 }
 

@@ -284,7 +284,7 @@ fn state_dict_from_pytorch_loads() {
             Tensor::from_vec(floats(vals), &shape).to_dtype(dtype(rec)),
         );
     }
-    m.load_state_dict(&sd, true).unwrap();
+    m.load_state_dict(&sd).unwrap();
     for (name, p) in m.named_parameters() {
         assert_eq!(p.to_vec::<f64>(), floats(&rec["params"][&name]), "{name}");
     }

@@ -120,7 +120,7 @@ impl Checkpoint {
         if let (Some(s), Some(state)) = (scheduler, &self.scheduler) {
             s.load_state_dict(state)?;
         }
-        model.load_state_dict(&self.model, true)?;
+        model.load_state_dict(&self.model)?;
         set_rng_state(self.rng.clone());
         Ok(())
     }

@@ -24,7 +24,7 @@ use std::path::Path;
 ///     let path = dir.path().join(name);
 ///     kiln::io::save_state_dict(&path, &model.state_dict()).unwrap();
 ///     let fresh = Linear::new(2, 1);
-///     fresh.load_state_dict(&kiln::io::load_state_dict_file(&path).unwrap(), true).unwrap();
+///     fresh.load_state_dict(&kiln::io::load_state_dict_file(&path).unwrap()).unwrap();
 ///     assert_eq!(fresh.weight.to_vec::<f32>(), model.weight.to_vec::<f32>());
 /// }
 /// ```
@@ -62,7 +62,7 @@ pub fn load_state_dict_file(path: impl AsRef<Path>) -> Result<StateDict, IoError
 /// let model = Linear::new(2, 1);
 /// kiln::save(&model.state_dict(), &path).unwrap();
 /// let fresh = Linear::new(2, 1);
-/// fresh.load_state_dict(&kiln::load(&path).unwrap(), true).unwrap();
+/// fresh.load_state_dict(&kiln::load(&path).unwrap()).unwrap();
 /// assert_eq!(fresh.weight.to_vec::<f32>(), model.weight.to_vec::<f32>());
 /// ```
 pub fn save(state: &StateDict, path: impl AsRef<Path>) -> Result<(), IoError> {

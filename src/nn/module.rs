@@ -259,11 +259,38 @@ pub trait Module: Any + Send + Sync {
     }
 
     /// Copies values from `state` into this module's parameters and buffers
-    /// (`module.load_state_dict(state, strict)`).
+    /// (`module.load_state_dict(state)`, strict as PyTorch's default): a missing or an
+    /// unexpected key or a shape mismatch is an error naming every such key, and nothing
+    /// is copied then. [`Module::load_state_dict_with`] is `strict=False`.
     ///
-    /// A shape mismatch is always an error; missing and unexpected keys are errors when
-    /// `strict` and are reported otherwise. Nothing is copied when an error is returned.
-    fn load_state_dict(&self, state: &StateDict, strict: bool) -> Result<LoadReport, NnError> {
+    /// ```
+    /// use kiln::nn::{Linear, Module};
+    /// let (a, b) = (Linear::new(3, 2), Linear::new(3, 2));
+    /// let report = b.load_state_dict(&a.state_dict()).unwrap();
+    /// assert!(report.missing_keys.is_empty() && report.unexpected_keys.is_empty());
+    /// assert!(b.weight.equal(&a.weight));
+    /// assert!(b.load_state_dict(&Linear::new(4, 2).state_dict()).is_err());
+    /// ```
+    fn load_state_dict(&self, state: &StateDict) -> Result<LoadReport, NnError> {
+        self.load_state_dict_with(state, true)
+    }
+
+    /// `module.load_state_dict(state, strict)`: with `strict = false` missing and
+    /// unexpected keys are reported in the returned [`LoadReport`] (PyTorch's
+    /// `missing_keys` / `unexpected_keys`) instead of refused, and the keys present are
+    /// loaded. A shape mismatch is always an error. Nothing is copied when an error is
+    /// returned.
+    ///
+    /// ```
+    /// use kiln::nn::{Linear, Module};
+    /// let (a, b) = (Linear::new(3, 2), Linear::new(3, 2));
+    /// let mut sd = a.state_dict();
+    /// sd.remove("bias");
+    /// let report = b.load_state_dict_with(&sd, false).unwrap();
+    /// assert_eq!(report.missing_keys, ["bias"]);
+    /// assert!(b.weight.equal(&a.weight));
+    /// ```
+    fn load_state_dict_with(&self, state: &StateDict, strict: bool) -> Result<LoadReport, NnError> {
         let mut own: Vec<(String, Tensor)> = Vec::new();
         self.collect_state("", &mut |name, t| own.push((name, t.shallow_clone())));
         let mut report = LoadReport::default();

@@ -22,7 +22,7 @@ pub mod storage;
 pub use device::Device;
 pub use dtype::{DType, Element, Float};
 pub use layout::Layout;
-pub use scalar::{Operand, Scalar, result_type};
+pub use scalar::{Operand, Scalar, ScalarOperand, result_type};
 pub use size::{ShapeArg, Size};
 pub use storage::{Buffer, BufferElement, Storage};
 

@@ -9,7 +9,7 @@
 //! times `2.0` is float32 (the default dtype), a float32 tensor times a float64 0-d
 //! tensor stays float32, and a uint8 tensor plus `300` stays uint8.
 
-use super::{DType, Tensor};
+use super::{DType, Device, Tensor};
 
 /// A Python scalar operand: its kind decides promotion (`torch.result_type`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,9 +42,19 @@ impl Scalar {
         }
     }
 
-    /// A 0-d tensor of `dtype` holding the value, on `like`'s device.
+    /// A 0-d tensor of `dtype` holding the value, on `like`'s device. An integer goes into
+    /// int64 exactly (also past 2^53) and into uint8 modulo 256, as PyTorch converts a
+    /// Python int (`uint8 + 300` adds 44).
     pub(crate) fn to_tensor_like(self, dtype: DType, like: &Tensor) -> Tensor {
-        Tensor::full_on(&[], self.to_f64(), dtype, like.device())
+        match (self, dtype) {
+            (Scalar::Int(i), DType::I64) if matches!(like.device(), Device::Cpu) => {
+                Tensor::scalar(i)
+            }
+            (Scalar::Int(i), DType::U8) if matches!(like.device(), Device::Cpu) => {
+                Tensor::scalar(i as u8)
+            }
+            _ => Tensor::full_on(&[], self.to_f64(), dtype, like.device()),
+        }
     }
 }
 
@@ -59,14 +69,40 @@ macro_rules! scalar_from {
     )*};
 }
 
+/// A Rust integer as a Python `int`: kiln's integers are int64, so a `u64`/`usize` past
+/// `i64::MAX` panics as PyTorch refuses `tensor + 2**64` ("int too big to convert").
+fn int_scalar<T: TryInto<i64> + Copy + std::fmt::Display>(x: T) -> i64 {
+    x.try_into()
+        .unwrap_or_else(|_| panic!("int too big to convert: {x} does not fit in int64"))
+}
+
 scalar_from!(
     f64 => Float(|x| x),
     f32 => Float(f64::from),
     i64 => Int(|x| x),
     i32 => Int(i64::from),
+    i16 => Int(i64::from),
+    i8 => Int(i64::from),
+    isize => Int(int_scalar),
+    u64 => Int(int_scalar),
+    u32 => Int(i64::from),
+    u16 => Int(i64::from),
     u8 => Int(i64::from),
-    usize => Int(|x: usize| x as i64),
+    usize => Int(int_scalar),
     bool => Bool(|x| x),
+);
+
+/// A Rust value that is a Python scalar operand: every number type and `bool`. It is
+/// what the operators take on the right of a tensor (`&x * n`, `x += n`); its kind, not
+/// its width, decides promotion.
+pub trait ScalarOperand: Into<Scalar> + Copy {}
+
+macro_rules! scalar_operand {
+    ($($t:ty),*) => {$(impl ScalarOperand for $t {})*};
+}
+
+scalar_operand!(
+    f64, f32, i64, i32, i16, i8, isize, u64, u32, u16, u8, usize, bool
 );
 
 /// One operand of [`result_type`]: a tensor or a Python scalar.

@@ -284,12 +284,10 @@ pub fn cnn_from_tensors(path: &Path, tensors: Vec<(String, Tensor)>) -> Result<C
     })?;
     let model = Cnn::new(shape);
     let sd: kiln::nn::StateDict = tensors.into_iter().collect();
-    model
-        .load_state_dict(&sd, true)
-        .map_err(|e| CliError::BadModel {
-            path: path.to_path_buf(),
-            reason: e.to_string().replace(":\n\t", ": ").replace("\n\t", " "),
-        })?;
+    model.load_state_dict(&sd).map_err(|e| CliError::BadModel {
+        path: path.to_path_buf(),
+        reason: e.to_string().replace(":\n\t", ": ").replace("\n\t", " "),
+    })?;
     model.eval();
     Ok(model)
 }

@@ -164,12 +164,10 @@ pub fn load_into(
     path: &Path,
 ) -> Result<(), CliError> {
     let sd: StateDict = tensors.into_iter().collect();
-    model
-        .load_state_dict(&sd, true)
-        .map_err(|e| CliError::BadModel {
-            path: path.to_path_buf(),
-            reason: e.to_string().replace(":\n\t", ": ").replace("\n\t", " "),
-        })?;
+    model.load_state_dict(&sd).map_err(|e| CliError::BadModel {
+        path: path.to_path_buf(),
+        reason: e.to_string().replace(":\n\t", ": ").replace("\n\t", " "),
+    })?;
     Ok(())
 }
 

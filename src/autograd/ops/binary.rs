@@ -134,13 +134,44 @@ impl Tensor {
     }
 
     /// `self ** exponent` (`torch.pow`): `exponent` is a tensor (`x.pow(&e)`) or a Python
-    /// scalar (`x.pow(2)`, `x.pow(0.5)`, the same as [`Tensor::pow_scalar`]). The result is
-    /// a float tensor (PyTorch keeps `int ** int` integral; kiln computes it in float32).
+    /// scalar (`x.pow(2)`, `x.pow(0.5)`, for a float tensor the same as
+    /// [`Tensor::pow_scalar`]). An integer or bool tensor to an integer scalar power stays
+    /// integral as in PyTorch (`tensor([1, 2]) ** 2` is int64, exact, wrapping on overflow
+    /// as int64 does; a negative power panics with PyTorch's message); a float exponent or a
+    /// tensor exponent gives a float tensor.
+    ///
+    /// ```
+    /// let i = kiln::tensor(&[1i64, 2, 3]);
+    /// assert_eq!(i.pow(2).to_vec::<i64>(), [1, 4, 9]);
+    /// assert_eq!(i.pow(0.5).dtype(), kiln::DType::F32);
+    /// ```
     pub fn pow<'a>(&self, exponent: impl Into<Operand<'a>>) -> Tensor {
         match exponent.into() {
             Operand::Tensor(e) => self.pow_tensor(e),
+            Operand::Scalar(Scalar::Int(n)) if !self.dtype().is_float() => self.pow_int(n),
             Operand::Scalar(s) => self.pow_scalar(s.to_f64()),
         }
+    }
+
+    /// An integer (or bool) tensor to the power `n >= 0` in its promoted integer dtype, by
+    /// repeated squaring (integer tensors carry no gradient).
+    fn pow_int(&self, n: i64) -> Tensor {
+        assert!(
+            n >= 0,
+            "pow: Integers to negative integer powers are not allowed."
+        );
+        let (base, _) = with_scalar(self, n);
+        let (mut acc, mut b, mut e) = (base.ones_like(), base, n);
+        while e > 0 {
+            if e & 1 == 1 {
+                acc = acc.mul(&b);
+            }
+            e >>= 1;
+            if e > 0 {
+                b = b.mul(&b);
+            }
+        }
+        acc
     }
 
     fn pow_tensor(&self, exponent: &Tensor) -> Tensor {

@@ -1,26 +1,33 @@
 //! `std::ops` for tensors: `&a + &b`, `a * 2.0`, `2.0 * &a`, `-&a`, owned or borrowed.
 
-use crate::tensor::{Scalar, Tensor};
+use crate::tensor::{Scalar, ScalarOperand, Tensor};
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
-/// `tensor op scalar` and `scalar op tensor` for each Python-scalar-like Rust type: the
-/// scalar keeps its kind (`&x * 2` is an integer scalar, `&x * 2.0` a float one), so an
-/// integer tensor times `2.0` is float32 as in PyTorch. One Rust type per Python kind
-/// (`f64`, `i64`, `bool`), so literals infer without annotations.
+/// `tensor op scalar` for every Rust number type and `bool` ([`ScalarOperand`]): the
+/// scalar keeps its Python kind (any Rust integer is a Python `int`, `f32`/`f64` a
+/// `float`), so `&x * n` for an `n: usize` keeps an integer tensor integral and a float
+/// tensor's dtype, while an integer tensor times `2.0` is float32, as in PyTorch. One
+/// generic impl per operator, so unsuffixed literals still infer (`(&x * 2.0).sum()`).
+///
+/// `scalar op tensor` exists for one Rust type per Python kind (`f64`, `i64`, `bool`): a
+/// left-hand operand picks the impl by its own type, and with several integer types
+/// `(2 * &x).sum()` would no longer infer. A `usize` on the left is `&x * n` (or
+/// `n as i64 * &x`).
 macro_rules! scalar_operator {
-    ($trait:ident, $method:ident, $scalar_op:ident, $rscalar:expr, $($s:ty),*) => {$(
-        impl $trait<$s> for &Tensor {
+    ($trait:ident, $method:ident, $scalar_op:ident, $rscalar:expr, $($s:ty),*) => {
+        impl<S: ScalarOperand> $trait<S> for &Tensor {
             type Output = Tensor;
-            fn $method(self, rhs: $s) -> Tensor {
+            fn $method(self, rhs: S) -> Tensor {
                 Tensor::$scalar_op(self, rhs)
             }
         }
-        impl $trait<$s> for Tensor {
+        impl<S: ScalarOperand> $trait<S> for Tensor {
             type Output = Tensor;
-            fn $method(self, rhs: $s) -> Tensor {
+            fn $method(self, rhs: S) -> Tensor {
                 Tensor::$scalar_op(&self, rhs)
             }
         }
+        $(
         impl $trait<&Tensor> for $s {
             type Output = Tensor;
             fn $method(self, rhs: &Tensor) -> Tensor {
@@ -35,7 +42,8 @@ macro_rules! scalar_operator {
                 f(self.into(), &rhs)
             }
         }
-    )*};
+        )*
+    };
 }
 
 macro_rules! binary_operator {
@@ -101,15 +109,10 @@ macro_rules! assign_operator {
                 self.$inplace(&rhs);
             }
         }
-        /// In place with a scalar, like PyTorch's `a op= 2.0`.
-        impl $trait<f64> for Tensor {
-            fn $method(&mut self, rhs: f64) {
-                self.$scalar_inplace(rhs);
-            }
-        }
-        /// In place with an integer scalar, like PyTorch's `a op= 2`.
-        impl $trait<i64> for Tensor {
-            fn $method(&mut self, rhs: i64) {
+        /// In place with a Python scalar of any Rust number type, like PyTorch's `a op= 2`
+        /// or `a op= 2.0`.
+        impl<S: ScalarOperand> $trait<S> for Tensor {
+            fn $method(&mut self, rhs: S) {
                 self.$scalar_inplace(rhs);
             }
         }

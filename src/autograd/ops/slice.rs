@@ -85,16 +85,24 @@ impl Tensor {
         self.strided_view(d, s, length, 1, "SliceBackward0")
     }
 
-    /// Python slicing `x[start:end:step]` along `dim`, sharing storage; `None` bounds
-    /// take the whole range, negative bounds count from the end and out-of-range bounds
-    /// are clamped. `step` must be positive.
+    /// Python slicing `x[start:end:step]` along `dim`, sharing storage: a bound is a
+    /// plain number or `None` for the whole range (`x[:, 1:3]` is `x.slice(1, 1, 3, 1)`,
+    /// `x[:, 2:]` is `x.slice(1, 2, None, 1)`); negative bounds count from the end and
+    /// out-of-range bounds are clamped. `step` must be positive.
+    ///
+    /// ```
+    /// let x = kiln::Tensor::arange(0.0, 10.0, 1.0);
+    /// assert_eq!(x.slice(0, 1, 3, 1).to_vec::<f32>(), [1.0, 2.0]);
+    /// assert_eq!(x.slice(0, -3, None, 2).to_vec::<f32>(), [7.0, 9.0]);
+    /// ```
     pub fn slice(
         &self,
         dim: isize,
-        start: Option<isize>,
-        end: Option<isize>,
+        start: impl Into<Option<isize>>,
+        end: impl Into<Option<isize>>,
         step: usize,
     ) -> Tensor {
+        let (start, end) = (start.into(), end.into());
         assert!(
             self.dim() > 0,
             "slice(): cannot be applied to a 0-dim tensor."

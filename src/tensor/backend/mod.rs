@@ -67,6 +67,10 @@ pub trait Backend: Send + Sync {
     fn others_product(&self, x: &Tensor, n: usize) -> Tensor;
     /// Inclusive cumulative sum along `dim` (from the end when `reverse`).
     fn cumsum(&self, x: &Tensor, dim: usize, reverse: bool) -> Tensor;
+    /// Inclusive cumulative product along `dim`.
+    fn cumprod(&self, x: &Tensor, dim: usize) -> Tensor;
+    /// The gradient of `out = cumprod(x, dim)` for the upstream `g` (exact with zeros).
+    fn cumprod_backward(&self, x: &Tensor, out: &Tensor, g: &Tensor, dim: usize) -> Tensor;
     /// Max (or min) over `dims`, NaN winning.
     fn extreme(&self, op: &str, x: &Tensor, dims: &[usize], is_max: bool) -> Tensor;
     /// Index of the first max (or min) along `dim`.

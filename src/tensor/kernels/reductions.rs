@@ -34,12 +34,28 @@ pub fn cumsum(x: &Tensor, dim: usize, reverse: bool) -> Tensor {
     select("cumsum", &[x]).cumsum(x, dim, reverse)
 }
 
+/// Unrecorded cumulative product of `x` along `dim`; bool, u8 and i64 inputs give i64
+/// (wrapping on overflow). f32 accumulates in f64 and rounds each output, as PyTorch's
+/// CPU kernel does.
+pub fn cumprod(x: &Tensor, dim: usize) -> Tensor {
+    select("cumprod", &[x]).cumprod(x, dim)
+}
+
+/// The gradient of `out = cumprod(x, dim)` for the upstream gradient `g` (float, all of
+/// one shape), exact with zeros in `x` as PyTorch's `cumprod_backward`: along each run,
+/// with `z1` its first zero and `z2` its second (or the run's end), element `k < z1` gets
+/// `sum_{k <= j < z1} out_j g_j / x_k`, element `z1` gets
+/// `out_{z1-1} (g_{z1} + sum_{z1 < j < z2} g_j prod_{z1 < i <= j} x_i)`, later ones 0.
+pub fn cumprod_backward(x: &Tensor, out: &Tensor, g: &Tensor, dim: usize) -> Tensor {
+    select("cumprod_backward", &[x, out, g]).cumprod_backward(x, out, g, dim)
+}
+
 /// The CPU loops behind the functions above.
 pub mod cpu {
     use crate::tensor::kernels::reduce::{reduce, sum_slice};
     use crate::tensor::{BufferElement, DType, Float, Tensor};
     use crate::{float_dispatch, numeric_dispatch};
-    use num_traits::One;
+    use num_traits::{One, Zero};
 
     /// See [`super::sum`].
     pub fn sum(x: &Tensor, dims: &[usize]) -> Tensor {
@@ -155,6 +171,96 @@ pub mod cpu {
             }
             DType::Bool | DType::U8 => cumsum(&x.cast_raw(DType::I64), dim, reverse),
         }
+    }
+
+    /// See [`super::cumprod`].
+    pub fn cumprod(x: &Tensor, dim: usize) -> Tensor {
+        let n = x.shape()[dim];
+        let inner: usize = x.shape()[dim + 1..].iter().product();
+        match x.dtype() {
+            DType::F32 => {
+                let v = x.with_contiguous(|s: &[f32]| {
+                    scan_runs(
+                        s,
+                        n,
+                        inner,
+                        false,
+                        1.0f64,
+                        |a, v| a * v as f64,
+                        |a| a as f32,
+                    )
+                });
+                Tensor::from_vec(v, x.shape())
+            }
+            DType::F64 => {
+                let v = x.with_contiguous(|s: &[f64]| {
+                    scan_runs(s, n, inner, false, 1.0f64, |a, v| a * v, |a| a)
+                });
+                Tensor::from_vec(v, x.shape())
+            }
+            DType::I64 => {
+                let v = x.with_contiguous(|s: &[i64]| {
+                    scan_runs(s, n, inner, false, 1i64, i64::wrapping_mul, |a| a)
+                });
+                Tensor::from_vec(v, x.shape())
+            }
+            DType::Bool | DType::U8 => cumprod(&x.cast_raw(DType::I64), dim),
+        }
+    }
+
+    /// One run of [`super::cumprod_backward`]: `x`, `out` and `g` are the run's `n`
+    /// elements `stride` apart from `base`, the gradient goes to the same places of `gi`.
+    /// Sums accumulate in f64 and round once, as PyTorch's CPU cumsum and cumprod do.
+    fn cumprod_backward_run<T: Float>(
+        x: &[T],
+        out: &[T],
+        g: &[T],
+        gi: &mut [T],
+        base: usize,
+        n: usize,
+        stride: usize,
+    ) {
+        let at = |k: usize| base + k * stride;
+        let zeros: Vec<usize> = (0..n).filter(|&k| x[at(k)] == T::zero()).take(2).collect();
+        let z1 = zeros.first().copied().unwrap_or(n);
+        let z2 = zeros.get(1).copied().unwrap_or(n);
+        // k < z1: the reversed cumulative sum of out * g up to the first zero, over x_k.
+        let mut acc = 0.0f64;
+        for k in (0..z1).rev() {
+            acc += (out[at(k)] * g[at(k)]).to_f64();
+            gi[at(k)] = T::c(acc) / x[at(k)];
+        }
+        if z1 == n {
+            return;
+        }
+        // k = z1: d out_j / d x_{z1} = out_{z1-1} * prod_{z1 < i <= j} x_i for z1 <= j < z2.
+        let (mut prod, mut sum) = (1.0f64, T::zero());
+        for j in z1..z2 {
+            if j > z1 {
+                prod *= x[at(j)].to_f64();
+            }
+            sum += T::c(prod) * g[at(j)];
+        }
+        let before = if z1 == 0 { T::one() } else { out[at(z1 - 1)] };
+        gi[at(z1)] = sum * before;
+    }
+
+    /// See [`super::cumprod_backward`].
+    pub fn cumprod_backward(x: &Tensor, out: &Tensor, g: &Tensor, dim: usize) -> Tensor {
+        let n = x.shape()[dim];
+        let inner: usize = x.shape()[dim + 1..].iter().product();
+        float_dispatch!("cumprod_backward", x.dtype(), T => {
+            let (xs, os, gs) = (x.to_vec::<T>(), out.to_vec::<T>(), g.to_vec::<T>());
+            let mut gi = vec![T::zero(); xs.len()];
+            if !xs.is_empty() {
+                for block in (0..xs.len()).step_by(n * inner) {
+                    for j in 0..inner {
+                        cumprod_backward_run(&xs, &os, &gs, &mut gi, block + j, n, inner);
+                    }
+                }
+            }
+            Tensor::from_vec(gi, x.shape())
+        })
     }
 
     /// See [`super::prod`].

@@ -106,6 +106,14 @@ impl Backend for Cpu {
         reductions::cpu::cumsum(x, dim, reverse)
     }
 
+    fn cumprod(&self, x: &Tensor, dim: usize) -> Tensor {
+        reductions::cpu::cumprod(x, dim)
+    }
+
+    fn cumprod_backward(&self, x: &Tensor, out: &Tensor, g: &Tensor, dim: usize) -> Tensor {
+        reductions::cpu::cumprod_backward(x, out, g, dim)
+    }
+
     fn softmax(&self, x: &Tensor, dim: usize, log: bool) -> Tensor {
         softmax::cpu::forward(x, dim, log)
     }
