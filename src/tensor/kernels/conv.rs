@@ -20,6 +20,7 @@ use super::depthwise;
 use super::gemm::{Threads, gemm_f32, gemm_f64};
 pub(super) use super::im2col::{col2im, im2col};
 use super::im2col::{col2im_cols, im2col_cols};
+use super::winograd_wgrad;
 use crate::tensor::Tensor;
 use crate::tensor::alloc::filled_vec;
 use crate::tensor::backend::select;
@@ -104,6 +105,10 @@ pub trait ConvElem:
     + Sync
     + std::ops::AddAssign
     + std::ops::Mul<Output = Self>
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Neg<Output = Self>
+    + From<f32>
     + RowGemm
     + 'static
 {
@@ -399,6 +404,9 @@ pub fn conv2d_input_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], w: &[T]) -> Vec<T>
 pub fn conv2d_weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T> {
     if depthwise::applies(g) {
         return depthwise::weight_grad(g, gy, x);
+    }
+    if winograd_wgrad::applies::<T>(g) {
+        return winograd_wgrad::weight_grad(g, gy, x);
     }
     if conv_direct::applies(g) {
         return conv_direct::weight_grad(g, gy, x);
