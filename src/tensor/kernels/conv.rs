@@ -247,18 +247,19 @@ fn crate_gemm<T: ConvElem>(
 }
 
 /// A run of images: `(first_image, images, out_chunk, column_buffer, gemm_threads)`.
-type BatchFn<'a, T> = dyn Fn(usize, usize, &mut [T], &mut [T], Threads) + Sync + 'a;
+type BatchFn<'a, T, O> = dyn Fn(usize, usize, &mut [O], &mut [T], Threads) + Sync + 'a;
 
 /// Runs `f(first_image, images, out_chunk, col, threads)` over runs of images, in
-/// parallel when there are at least two images and threads; `out` holds `per_img`
+/// parallel when there are at least two images and threads (`out` may be uninitialised
+/// memory, `O = MaybeUninit<T>`, for outputs `f` writes whole); `out` holds `per_img`
 /// elements per image (or per task, when `per_task` is set: for per-task partial sums).
-pub(super) fn over_batch<T: ConvElem>(
+pub(super) fn over_batch<T: ConvElem, O: Send>(
     n: usize,
     per_img: usize,
     col_len: usize,
-    out: &mut [T],
+    out: &mut [O],
     per_task: bool,
-    f: &BatchFn<'_, T>,
+    f: &BatchFn<'_, T, O>,
 ) -> usize {
     let threads = num_threads();
     if n < 2 || threads < 2 {

@@ -19,8 +19,9 @@
 
 use super::conv::{ConvElem, ConvGeom, over_batch, sum_parts};
 use super::conv_gemm::{self, Rows, transpose};
-use crate::tensor::alloc::filled_vec;
+use crate::tensor::alloc::{filled_vec, vec_with_capacity};
 use crate::tensor::parallel::num_threads;
+use std::mem::MaybeUninit;
 
 /// Whether the forward and weight gradient of `g` run here.
 pub(super) fn applies(g: &ConvGeom) -> bool {
@@ -140,14 +141,17 @@ pub(super) fn forward<T: ConvElem>(g: &ConvGeom, x: &[T], w: &[T], bias: Option<
     let off = window_offsets(g, cg, hp, wp, false);
     let pad_len = padded_copy_len(g);
     let (in_img, out_img) = (g.c_in * g.h * g.w, g.c_out * hw);
-    let mut out = filled_vec(g.n * out_img, T::default());
+    // Every output element is written below: zeroing the output first was 5% of the
+    // MNIST CNN's step (a 9 MB memset per batch on one thread).
+    let len = g.n * out_img;
+    let mut out = vec_with_capacity(len);
     over_batch(
         g.n,
         out_img,
         pad_len + cog * nv,
-        &mut out,
+        &mut out.spare_capacity_mut()[..len],
         false,
-        &|first, count, ys, buf, _| {
+        &|first, count, ys: &mut [MaybeUninit<T>], buf, _| {
             let (pbuf, cv) = buf.split_at_mut(pad_len);
             for (i, y) in ys.chunks_exact_mut(out_img).take(count).enumerate() {
                 let xp = padded_image(g, &x[(first + i) * in_img..][..in_img], pbuf);
@@ -174,8 +178,9 @@ pub(super) fn forward<T: ConvElem>(g: &ConvGeom, x: &[T], w: &[T], bias: Option<
                         for (oy, row) in dst.chunks_exact_mut(g.wo).enumerate() {
                             let src = &cv[co * nv + oy * wp..][..g.wo];
                             for (d, &s) in row.iter_mut().zip(src) {
-                                *d = s;
-                                *d += b;
+                                let mut v = s;
+                                v += b;
+                                d.write(v);
                             }
                         }
                     }
@@ -183,6 +188,9 @@ pub(super) fn forward<T: ConvElem>(g: &ConvGeom, x: &[T], w: &[T], bias: Option<
             }
         },
     );
+    // SAFETY: the loops above wrote every element of `out[..len]`: each image's
+    // `c_out` planes of `ho` rows of `wo` (a panic there drops `out` empty).
+    unsafe { out.set_len(len) };
     out
 }
 

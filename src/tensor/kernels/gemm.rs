@@ -9,6 +9,7 @@
 //! at run time when the CPU has `avx512f` (see [`simd_path`]).
 
 use gemm::Parallelism;
+use std::mem::MaybeUninit;
 
 mod plan;
 pub use plan::{GRAIN, MIN_TASK_WORK, SplitPlan, split_plan};
@@ -96,7 +97,7 @@ pub fn gemm_f32(
         [a_rs, a_cs],
         b,
         [b_rs, b_cs],
-        c,
+        as_uninit(c),
         [c_rs, c_cs],
         accumulate,
         threads,
@@ -134,14 +135,66 @@ pub fn gemm_f64(
         [a_rs, a_cs],
         b,
         [b_rs, b_cs],
-        c,
+        as_uninit(c),
         [c_rs, c_cs],
         accumulate,
         threads,
     )
 }
 
-/// The checked body shared by [`gemm_f32`] and [`gemm_f64`].
+/// [`gemm_f32`] (`C = A·B`, never accumulating) into possibly uninitialised memory:
+/// every element of `C` is written, so a fresh output needs no zeroing first.
+///
+/// # Panics
+/// As [`gemm_f32`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_f32_uninit(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    [a_rs, a_cs]: [isize; 2],
+    b: &[f32],
+    [b_rs, b_cs]: [isize; 2],
+    c: &mut [MaybeUninit<f32>],
+    [c_rs, c_cs]: [isize; 2],
+    threads: Threads,
+) {
+    let (a_s, b_s, c_s) = ([a_rs, a_cs], [b_rs, b_cs], [c_rs, c_cs]);
+    gemm_checked(m, n, k, a, a_s, b, b_s, c, c_s, false, threads)
+}
+
+/// [`gemm_f32_uninit`] for `f64`.
+///
+/// # Panics
+/// As [`gemm_f32`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_f64_uninit(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f64],
+    [a_rs, a_cs]: [isize; 2],
+    b: &[f64],
+    [b_rs, b_cs]: [isize; 2],
+    c: &mut [MaybeUninit<f64>],
+    [c_rs, c_cs]: [isize; 2],
+    threads: Threads,
+) {
+    let (a_s, b_s, c_s) = ([a_rs, a_cs], [b_rs, b_cs], [c_rs, c_cs]);
+    gemm_checked(m, n, k, a, a_s, b, b_s, c, c_s, false, threads)
+}
+
+/// `c` as possibly uninitialised memory, for the shared body.
+fn as_uninit<T>(c: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the kernels only ever store
+    // initialised values into `C`, so `c` stays initialised when the borrow ends.
+    unsafe { std::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<MaybeUninit<T>>(), c.len()) }
+}
+
+/// The checked body shared by [`gemm_f32`] and [`gemm_f64`]; `c` must be initialised
+/// when `accumulate` (the safe wrappers pass initialised slices; the `_uninit` ones
+/// never accumulate).
 #[allow(clippy::too_many_arguments)]
 fn gemm_checked<T: Scalar>(
     m: usize,
@@ -151,7 +204,7 @@ fn gemm_checked<T: Scalar>(
     [a_rs, a_cs]: [isize; 2],
     b: &[T],
     [b_rs, b_cs]: [isize; 2],
-    c: &mut [T],
+    c: &mut [MaybeUninit<T>],
     [c_rs, c_cs]: [isize; 2],
     accumulate: bool,
     threads: Threads,
@@ -209,7 +262,7 @@ fn gemm_checked<T: Scalar>(
             dims,
             a.as_ptr(),
             b.as_ptr(),
-            c.as_mut_ptr(),
+            c.as_mut_ptr().cast::<T>(),
             strides,
             accumulate,
             threads,

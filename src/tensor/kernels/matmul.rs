@@ -3,7 +3,10 @@
 //! `gemm` (with its `x86-v4` feature) runs AVX-512 micro-kernels and accepts arbitrary
 //! row/column strides, so transposed and broadcast operands need no copies.
 
-use super::gemm::{MIN_TASK_WORK, PARALLEL_THRESHOLD, Threads, gemm_f32, gemm_f64, split_plan};
+use super::gemm::{
+    MIN_TASK_WORK, PARALLEL_THRESHOLD, Threads, gemm_f32, gemm_f32_uninit, gemm_f64,
+    gemm_f64_uninit, split_plan,
+};
 use crate::tensor::parallel::{for_each_chunk_mut, num_threads};
 use crate::tensor::{DType, Tensor};
 
@@ -104,7 +107,11 @@ fn product(a: &Tensor, b: &Tensor, row_init: Option<&Tensor>) -> Tensor {
     let sa = (a.stride()[r - 2] as isize, a.stride()[r - 1] as isize);
     let sb = (b.stride()[r - 2] as isize, b.stride()[r - 1] as isize);
     macro_rules! run {
-        ($t:ty, $gemm:ident) => {{
+        ($t:ty, $gemm:ident, $uninit:ident) => {{
+            let (ga, gb) = crate::tensor::Storage::read2(a.storage(), b.storage());
+            let da = <$t as crate::tensor::BufferElement>::slice(&ga).expect("dtype");
+            let db = <$t as crate::tensor::BufferElement>::slice(&gb).expect("dtype");
+            let single = m * n > 0 && folds(&oa, &ob, m, sa.0);
             let mut out: Vec<$t> = match row_init {
                 Some(bias) => {
                     let row = bias.gather_vec::<$t>();
@@ -114,11 +121,29 @@ fn product(a: &Tensor, b: &Tensor, row_init: Option<&Tensor>) -> Tensor {
                     }
                     out
                 }
+                // One product that writes every element: no zeroing first (a linear
+                // layer's weight gradient is megabytes, memset on one thread).
+                None if single => {
+                    let len = batch * m * n;
+                    let mut out = crate::tensor::alloc::vec_with_capacity(len);
+                    $uninit(
+                        batch * m,
+                        n,
+                        k,
+                        &da[oa[0]..],
+                        [sa.0, sa.1],
+                        &db[ob[0]..],
+                        [sb.0, sb.1],
+                        &mut out.spare_capacity_mut()[..len],
+                        [n as isize, 1],
+                        Threads::Auto,
+                    );
+                    // SAFETY: the product wrote all `len` elements of its output.
+                    unsafe { out.set_len(len) };
+                    return Tensor::from_vec(out, &out_shape);
+                }
                 None => crate::tensor::alloc::filled_vec(batch * m * n, <$t>::default()),
             };
-            let (ga, gb) = crate::tensor::Storage::read2(a.storage(), b.storage());
-            let da = <$t as crate::tensor::BufferElement>::slice(&ga).expect("dtype");
-            let db = <$t as crate::tensor::BufferElement>::slice(&gb).expect("dtype");
             let acc = row_init.is_some();
             let one = |i: usize, c: &mut [$t], threads: Threads| {
                 $gemm(
@@ -177,8 +202,8 @@ fn product(a: &Tensor, b: &Tensor, row_init: Option<&Tensor>) -> Tensor {
         }};
     }
     match a.dtype() {
-        DType::F32 => run!(f32, gemm_f32),
-        DType::F64 => run!(f64, gemm_f64),
+        DType::F32 => run!(f32, gemm_f32, gemm_f32_uninit),
+        DType::F64 => run!(f64, gemm_f64, gemm_f64_uninit),
         d => panic!("matmul: not implemented for dtype {d}"),
     }
 }
@@ -243,6 +268,26 @@ mod tests {
                     assert!((g - w).abs() < 1e-12, "batch {i}: {g} vs {w}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn fresh_outputs_are_written_whole() {
+        // The single-product path writes into an uninitialised cached block: an empty
+        // inner dimension must still give zeros, and a recycled block (filled with
+        // NaN here) must not leak into the result.
+        for dt in [DType::F32, DType::F64] {
+            let junk = Tensor::from_vec(vec![f64::NAN; 64 * 64], &[64, 64]).to_dtype(dt);
+            drop(junk);
+            let a = Tensor::from_vec(Vec::<f64>::new(), &[64, 0]).to_dtype(dt);
+            let b = Tensor::from_vec(Vec::<f64>::new(), &[0, 64]).to_dtype(dt);
+            let c = matmul_strided(&a, &b).to_vec::<f64>();
+            assert_eq!(c.len(), 64 * 64);
+            assert!(c.iter().all(|&v| v == 0.0), "{dt:?}: k = 0 gives zeros");
+            let a = Tensor::from_vec(vec![1.0f64; 64 * 3], &[64, 3]).to_dtype(dt);
+            let b = Tensor::from_vec(vec![2.0f64; 3 * 64], &[3, 64]).to_dtype(dt);
+            let c = matmul_strided(&a, &b).to_vec::<f64>();
+            assert!(c.iter().all(|&v| v == 6.0), "{dt:?}: every element written");
         }
     }
 }

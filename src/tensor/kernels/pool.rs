@@ -163,20 +163,48 @@ fn gather_planes<T: PoolElem>(g: &PoolGeom, x: &[T], idx: &[i64], plane: usize) 
     vals
 }
 
+/// A `len`-element vector of zeros into which `f(chunk_index, chunk)` then scatters,
+/// chunk by chunk in parallel. The block comes from the tensor cache and each thread
+/// zeroes its own chunks while they are in its cache (`vec![0; n]` zeroed fresh pages on
+/// one thread: 1.5% of the MNIST CNN's step in max pooling's backward).
+fn zeroed_chunks<T: PoolElem>(
+    len: usize,
+    chunk: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) -> Vec<T> {
+    let mut v = crate::tensor::alloc::vec_with_capacity(len);
+    for_each_chunk_mut(
+        &mut v.spare_capacity_mut()[..len],
+        chunk.max(1),
+        |c, part| {
+            for x in part.iter_mut() {
+                x.write(T::default());
+            }
+            // SAFETY: every element of `part` was just initialised, and `MaybeUninit<T>`
+            // has `T`'s layout.
+            let part = unsafe {
+                std::slice::from_raw_parts_mut(part.as_mut_ptr().cast::<T>(), part.len())
+            };
+            f(c, part);
+        },
+    );
+    // SAFETY: the chunks cover `0..len` and each was initialised above.
+    unsafe { v.set_len(len) };
+    v
+}
+
 /// The input gradient of max pooling: each output's gradient added at its argmax.
 pub fn max_pool2d_backward<T: PoolElem>(g: &PoolGeom, gy: &[T], idx: &[i64]) -> Vec<T> {
     let (plane, out) = (g.h * g.w, g.ho * g.wo);
-    let mut gx = vec![T::default(); g.planes * plane];
     let chunk = plane_chunk(g.planes, plane);
-    for_each_chunk_mut(&mut gx, chunk * plane, |c, part| {
+    zeroed_chunks(g.planes * plane, chunk * plane, |c, part| {
         for (p, gp) in part.chunks_exact_mut(plane).enumerate() {
             let base = (c * chunk + p) * out;
             for (&i, &v) in idx[base..base + out].iter().zip(&gy[base..base + out]) {
                 gp[i as usize] += v;
             }
         }
-    });
-    gx
+    })
 }
 
 /// Options of average pooling beyond the geometry.
@@ -248,9 +276,8 @@ pub fn avg_pool2d<T: PoolElem>(g: &PoolGeom, m: AvgMode, x: &[T]) -> Vec<T> {
 /// The input gradient of [`avg_pool2d`].
 pub fn avg_pool2d_backward<T: PoolElem>(g: &PoolGeom, m: AvgMode, gy: &[T]) -> Vec<T> {
     let (plane, out) = (g.h * g.w, g.ho * g.wo);
-    let mut gx = vec![T::default(); g.planes * plane];
     let chunk = plane_chunk(g.planes, plane);
-    for_each_chunk_mut(&mut gx, chunk * plane, |c, part| {
+    zeroed_chunks(g.planes * plane, chunk * plane, |c, part| {
         for (p, gp) in part.chunks_exact_mut(plane).enumerate() {
             let gyp = &gy[(c * chunk + p) * out..][..out];
             avg_windows(g, m, |o, (h0, h1), (w0, w1), div| {
@@ -262,8 +289,7 @@ pub fn avg_pool2d_backward<T: PoolElem>(g: &PoolGeom, m: AvgMode, gy: &[T]) -> V
                 }
             });
         }
-    });
-    gx
+    })
 }
 
 /// Adaptive window `[floor(o·n/out), ceil((o+1)·n/out))`.
@@ -306,9 +332,8 @@ pub fn adaptive_avg_pool2d<T: PoolElem>(g: &PoolGeom, x: &[T]) -> Vec<T> {
 /// The input gradient of [`adaptive_avg_pool2d`].
 pub fn adaptive_avg_pool2d_backward<T: PoolElem>(g: &PoolGeom, gy: &[T]) -> Vec<T> {
     let (plane, out) = (g.h * g.w, g.ho * g.wo);
-    let mut gx = vec![T::default(); g.planes * plane];
     let chunk = plane_chunk(g.planes, plane);
-    for_each_chunk_mut(&mut gx, chunk * plane, |c, part| {
+    zeroed_chunks(g.planes * plane, chunk * plane, |c, part| {
         for (p, gp) in part.chunks_exact_mut(plane).enumerate() {
             let gyp = &gy[(c * chunk + p) * out..][..out];
             adaptive_windows(g, |o, (h0, h1), (w0, w1)| {
@@ -320,8 +345,7 @@ pub fn adaptive_avg_pool2d_backward<T: PoolElem>(g: &PoolGeom, gy: &[T]) -> Vec<
                 }
             });
         }
-    });
-    gx
+    })
 }
 
 /// `x`'s shape with its last two dims replaced by `(a, b)`.
