@@ -67,7 +67,8 @@ fn plane_chunk(planes: usize, plane_len: usize) -> usize {
 /// first maximum wins ties), `[planes, ho, wo]`.
 pub fn max_pool2d_indices<T: PoolElem>(g: &PoolGeom, x: &[T]) -> Vec<i64> {
     let (plane, out) = (g.h * g.w, g.ho * g.wo);
-    let mut idx = vec![0i64; g.planes * out];
+    // A cached block: fresh pages here were 1.3% of the MNIST CNN's step in page faults.
+    let mut idx = crate::tensor::alloc::filled_vec(g.planes * out, 0i64);
     let chunk = plane_chunk(g.planes, plane);
     // The common 2x2 window at stride 2 whose windows all lie inside the plane.
     let pool2x2 = g.k == [2, 2]
