@@ -41,22 +41,19 @@ fn pad_plane<T: ConvElem>(
     ph: usize,
     pw: usize,
 ) {
-    for r in 0..ph {
-        let row = &mut dst[r * pw..][..pw];
+    // Columns c with 0 <= c - left < sw.
+    let lo = left.clamp(0, pw as isize) as usize;
+    let hi = (left + sw as isize).clamp(lo as isize, pw as isize) as usize;
+    for (r, row) in dst[..ph * pw].chunks_exact_mut(pw).enumerate() {
         let sr = r as isize - top;
         if sr < 0 || sr >= sh as isize {
             row.fill(T::default());
-            continue;
+        } else {
+            row[..lo].fill(T::default());
+            row[hi..].fill(T::default());
         }
-        let s = &src[sr as usize * sw..][..sw];
-        // Columns c with 0 <= c - left < sw.
-        let lo = left.clamp(0, pw as isize) as usize;
-        let hi = (left + sw as isize).clamp(lo as isize, pw as isize) as usize;
-        row[..lo].fill(T::default());
-        row[hi..].fill(T::default());
-        let s0 = (lo as isize - left) as usize;
-        row[lo..hi].copy_from_slice(&s[s0..s0 + hi - lo]);
     }
+    copy_window(src, sh, sw, top, left, dst, ph, pw);
 }
 
 /// The stencil `out[oy][ox] = init + sum_ij k[i][j] * p[oy*s + i*d][ox*s + j*d]` over the
