@@ -17,6 +17,8 @@
 //! * `buckets`: `bucket_cap_mb`: the bucket assignment of several models and caps equals
 //!   PyTorch's, bad caps are refused, and five buckets train as two (bit for bit for N = 2,
 //!   within 1e-6 per tensor for N = 3);
+//! * `ddp_cnn`: the `ddp` exactness check (1e-5 relative per tensor against one process
+//!   of batch N * B) for a convolutional network, 20 steps;
 //! * `stall`: rank 1 never joins a barrier; the watchdog stops rank 0 after
 //!   `KILN_DIST_TIMEOUT`;
 //! * `spin`: all-reduces forever (the script kills one rank with `kill -9`).
@@ -25,6 +27,8 @@ use std::time::Duration;
 
 #[path = "distributed/buckets.rs"]
 mod buckets;
+#[path = "distributed/conv.rs"]
+mod conv;
 #[path = "distributed/features.rs"]
 mod features;
 
@@ -371,6 +375,7 @@ fn main() {
         "buffers" => features::buffers(),
         "unused" => features::unused(),
         "buckets" => buckets::buckets(),
+        "ddp_cnn" => conv::ddp_cnn(),
         "all" => {
             collectives()
                 + ddp()
@@ -378,6 +383,7 @@ fn main() {
                 + features::buffers()
                 + features::unused()
                 + buckets::buckets()
+                + conv::ddp_cnn()
         }
         "stall" => {
             if rank == 1 {
