@@ -39,7 +39,7 @@ ok() { echo "ok: $1"; passed=$((passed + 1)); }
 bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
 
 for np in 2 3; do
-    for scenario in collectives mismatch buffers unused; do
+    for scenario in collectives mismatch buffers unused buckets ddp_cnn; do
         if "${MPIRUN[@]}" -np "$np" "$BIN" "$scenario"; then ok "$scenario -np $np"; else bad "$scenario -np $np"; fi
     done
     h1=$("${MPIRUN[@]}" -np "$np" "$BIN" ddp | grep params-hash || true)

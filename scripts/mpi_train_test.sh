@@ -40,3 +40,21 @@ same_as_eval "-np 2"
 [ "$(wc -l <"$out/run/metrics.jsonl")" -eq 2 ] || { echo "metrics.jsonl should hold 2 epochs"; cat "$out/run/metrics.jsonl"; exit 1; }
 same_as_eval "-np 3 --resume"
 grep "^Epoch" "$out/log1" "$out/log2"
+
+# --grad-stats under mpirun records the averaged gradients (what `.grad` holds after a
+# DDP backward), not rank 0's own: with one batch per epoch, 2 ranks x 32 samples and
+# one process x the same 64 see the same mean gradient (no dropout: its masks differ),
+# so every row's norms agree.
+gs=(train --data-dir data/mnist --limit 64 --test-limit 100 --hidden 32 --dropout 0 --epochs 3 --grad-stats)
+"${MPIRUN[@]}" -np 2 "$KILN" "${gs[@]}" --batch-size 32 --out "$out/gs2" >"$out/log3" 2>&1 || { cat "$out/log3"; exit 1; }
+"$KILN" "${gs[@]}" --batch-size 64 --out "$out/gs1" >"$out/log4" 2>&1 || { cat "$out/log4"; exit 1; }
+norms() { grep -o '"norms":\[[^]]*\]' "$1/grad_norms.jsonl" | tr -d '"norms:[]' | tr ',' ' '; }
+paste -d'|' <(norms "$out/gs2") <(norms "$out/gs1") | awk -F'|' '
+    { n = split($1, a, " "); m = split($2, b, " ")
+      if (n != m || n == 0) { print "grad-stats: rows differ in length: " $0; bad = 1; exit }
+      for (i = 1; i <= n; i++) { d = a[i] - b[i]; if (d < 0) d = -d; r = d / b[i]; if (r > worst) worst = r }
+      rows++ }
+    END { if (bad) exit 1
+          if (rows != 3) { print "grad-stats: expected 3 rows, got " rows; exit 1 }
+          printf "grad-stats -np 2 vs 1 process of the same 64 samples: %d rows, max relative difference %.2e\n", rows, worst
+          exit !(worst <= 1e-5) }'

@@ -274,6 +274,35 @@ fn grad_stats_follow_each_backward() {
     assert!(stats_removed_means_no_rows(&stats));
 }
 
+#[test]
+fn layer_grad_norms_read_grad_as_it_is_now() {
+    use kiln::nn::utils::{GradStats, layer_grad_norms};
+    use kiln::nn::{Linear, Module, ReLU};
+    let net = kiln::seq![Linear::new(3, 4), ReLU::new(), Linear::new(4, 2)];
+    let named = net.named_parameters();
+    let stats = GradStats::attach(named.clone());
+    net.forward(&Tensor::randn(&[5, 3])).sum().backward();
+    // After a backward both see the same `.grad`.
+    let (hooks, now) = (stats.layer_norms(), layer_grad_norms(&named));
+    assert_eq!(hooks.len(), 2);
+    for ((a, x), (b, y)) in hooks.iter().zip(&now) {
+        assert_eq!(a, b);
+        assert!((x - y).abs() <= 1e-12 * x.max(1.0), "{hooks:?} vs {now:?}");
+    }
+    // `.grad` rewritten after backward (as DDP writes its averages): only the read sees it.
+    kiln::no_grad(|| {
+        for (_, p) in &named {
+            p.set_grad(Some(p.grad().unwrap().mul_scalar(0.5)));
+        }
+    });
+    let halved = layer_grad_norms(&named);
+    assert!((halved[0].1 - now[0].1 / 2.0).abs() <= 1e-9 * now[0].1);
+    assert_eq!(stats.layer_norms(), hooks);
+    net.zero_grad();
+    assert!(layer_grad_norms(&named).iter().all(|(_, v)| *v == 0.0));
+    stats.remove();
+}
+
 fn stats_removed_means_no_rows(s: &kiln::nn::utils::GradStats) -> bool {
     s.take_history().is_empty()
 }

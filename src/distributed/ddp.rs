@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use super::group::info;
-use super::reducer::{DdpStats, Reducer};
+use super::reducer::{BUCKET_BYTES, DdpStats, FIRST_BUCKET_BYTES, Reducer};
 use super::{DistError, ReduceOp, all_reduce, broadcast};
 use crate::nn::Module;
 use crate::tensor::Tensor;
@@ -18,7 +18,8 @@ use crate::tensor::hooks::RemovableHandle;
 /// buffers (names, shapes, dtypes), failing with [`DistError::ModelMismatch`] naming the
 /// first that differs, then copies rank 0's values to every rank. Each backward then
 /// averages the gradients over the ranks: the parameters (in reverse order, as their
-/// gradients become ready) are cut into buckets of about 25 MiB (the first 1 MiB); each
+/// gradients become ready) are cut into buckets of about 25 MiB (the first 1 MiB; see
+/// [`DdpOptions::bucket_cap_mb`]); each
 /// post-accumulate-grad hook copies its gradient into its bucket, and a complete bucket
 /// is summed across ranks on a communication thread while backward goes on (the last
 /// one on the training thread: nothing is left to overlap it with). Buckets start in the
@@ -28,7 +29,8 @@ use crate::tensor::hooks::RemovableHandle;
 /// Options ([`DdpOptions`], PyTorch's keyword arguments): `broadcast_buffers` (default
 /// true) copies rank 0's buffers (BatchNorm's running statistics) to every rank before
 /// each forward that follows a synchronised one; `find_unused_parameters` (default
-/// false) lets a forward leave parameters out of the loss.
+/// false) lets a forward leave parameters out of the loss; `bucket_cap_mb` (default 25,
+/// with a 1 MiB first bucket) sets the bucket size.
 ///
 /// Without `find_unused_parameters`, every parameter that requires grad must receive a
 /// gradient in each synchronised backward; the next forward panics otherwise, with
@@ -55,6 +57,8 @@ pub struct DistributedDataParallel<M: Module> {
 pub struct DdpOptions {
     broadcast_buffers: bool,
     find_unused_parameters: bool,
+    /// `bucket_cap_mb` in bytes; `None` is PyTorch's `bucket_cap_mb=None` (the default).
+    bucket_bytes_cap: Option<usize>,
 }
 
 impl Default for DdpOptions {
@@ -62,14 +66,46 @@ impl Default for DdpOptions {
         DdpOptions {
             broadcast_buffers: true,
             find_unused_parameters: false,
+            bucket_bytes_cap: None,
         }
     }
 }
 
 impl DdpOptions {
-    /// PyTorch's defaults: `broadcast_buffers=True`, `find_unused_parameters=False`.
+    /// PyTorch's defaults: `broadcast_buffers=True`, `find_unused_parameters=False`,
+    /// `bucket_cap_mb=None` (buckets of 25 MiB after a first one of 1 MiB).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// `bucket_cap_mb`: the size at which a gradient bucket closes, in MiB
+    /// (`int(bucket_cap_mb * 1024 * 1024)` bytes, as PyTorch computes it). As in PyTorch (since
+    /// its `bucket_cap_mb` defaults to `None`), setting it also sets the first bucket's cap: the small 1 MiB first bucket
+    /// (`_DEFAULT_FIRST_BUCKET_BYTES`) applies only to the default. Smaller buckets start
+    /// communication earlier in backward at the cost of more all-reduce calls; the
+    /// averaged gradients do not depend on it. Panics unless `mb` is positive and finite
+    /// (and at least one byte).
+    pub fn bucket_cap_mb(mut self, mb: f64) -> Self {
+        assert!(
+            mb.is_finite() && mb > 0.0,
+            "DistributedDataParallel: bucket_cap_mb must be a positive finite number of MiB, \
+             got {mb}"
+        );
+        let bytes = (mb * 1024.0 * 1024.0) as usize;
+        assert!(
+            bytes >= 1,
+            "DistributedDataParallel: bucket_cap_mb={mb} is less than one byte"
+        );
+        self.bucket_bytes_cap = Some(bytes);
+        self
+    }
+
+    /// The caps of the first bucket and of the next ones, in bytes.
+    fn bucket_limits(&self) -> [usize; 2] {
+        match self.bucket_bytes_cap {
+            None => [FIRST_BUCKET_BYTES, BUCKET_BYTES],
+            Some(b) => [b, b],
+        }
     }
 
     /// `broadcast_buffers`: before a forward that follows a synchronised forward (and
@@ -185,6 +221,7 @@ impl GradientSync {
             g.world_size,
             options.find_unused_parameters,
             buffers.into_iter().map(|(_, t)| t).collect(),
+            options.bucket_limits(),
         )));
         let hooks = params
             .iter()

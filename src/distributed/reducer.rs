@@ -1,6 +1,7 @@
 //! The gradient reducer behind [`super::DistributedDataParallel`]: PyTorch's `Reducer`.
 //!
-//! Parameters are cut into buckets (reverse order, the first 1 MiB, then 25 MiB). Each
+//! Parameters are cut into buckets (reverse order, the first 1 MiB, then `bucket_cap_mb`,
+//! 25 MiB by default: PyTorch's assignment after its first-iteration rebuild). Each
 //! bucket owns one flat buffer: a parameter's post-accumulate-grad hook copies its
 //! gradient into its slot there, so the packing is spread over backward instead of done
 //! at the end. A complete bucket is summed across ranks in place (`MPI_IN_PLACE`): on the
@@ -24,11 +25,50 @@ use crate::tensor::graph::Edge;
 use crate::tensor::kernels::comm::lend_bytes_mut;
 use crate::tensor::{DType, Tensor, TensorImpl};
 
-/// PyTorch's `_DEFAULT_FIRST_BUCKET_BYTES`: the first bucket (the last layers, whose
-/// gradients are ready first) is small so communication starts early.
-const FIRST_BUCKET_BYTES: usize = 1 << 20;
+/// PyTorch's `_DEFAULT_FIRST_BUCKET_BYTES`: with the default cap, the first bucket (the
+/// last layers, whose gradients are ready first) is small so communication starts early.
+pub(crate) const FIRST_BUCKET_BYTES: usize = 1 << 20;
 /// PyTorch's default `bucket_cap_mb`, 25 MiB.
-const BUCKET_BYTES: usize = 25 << 20;
+pub(crate) const BUCKET_BYTES: usize = 25 << 20;
+
+/// PyTorch's `compute_bucket_assignment_by_size` (reducer.cpp) as its bucket rebuild
+/// calls it, with the parameters (`members`: dtype and elements) in gradient-ready
+/// `order`: one open bucket per dtype; a parameter joins its dtype's bucket, which
+/// closes once it holds at least the limit (so a bucket may exceed it by its last
+/// member); each dtype's first bucket has `limits[0]`, the next ones `limits[1]`. The
+/// buckets come in the order they closed, then the open ones (by dtype, in order of
+/// first appearance; PyTorch takes them from a hash map), each listing its members in
+/// `order`.
+fn bucket_assignment(
+    members: &[(DType, usize)],
+    order: &[usize],
+    limits: [usize; 2],
+) -> Vec<Vec<usize>> {
+    let mut closed: Vec<Vec<usize>> = Vec::new();
+    // Per dtype: the open bucket's members, its bytes and whether one has closed.
+    let mut open: Vec<(DType, Vec<usize>, usize, bool)> = Vec::new();
+    for &i in order {
+        let (dtype, numel) = members[i];
+        let k = match open.iter().position(|o| o.0 == dtype) {
+            Some(k) => k,
+            None => {
+                open.push((dtype, Vec::new(), 0, false));
+                open.len() - 1
+            }
+        };
+        let acc = &mut open[k];
+        acc.1.push(i);
+        acc.2 += numel * dtype.size_in_bytes();
+        let limit = if acc.3 { limits[1] } else { limits[0] };
+        if acc.2 >= limit {
+            closed.push(std::mem::take(&mut acc.1));
+            acc.2 = 0;
+            acc.3 = true;
+        }
+    }
+    closed.extend(open.into_iter().map(|o| o.1).filter(|m| !m.is_empty()));
+    closed
+}
 
 /// `KILN_DDP_BLOCKING=1`: reduce every bucket on the training thread when it is complete
 /// (no overlap with the rest of backward).
@@ -117,49 +157,31 @@ impl Reducer {
         world: usize,
         find_unused: bool,
         buffers: Vec<Tensor>,
+        limits: [usize; 2],
     ) -> Self {
         let n = params.len();
-        let mut buckets: Vec<Bucket> = Vec::new();
         let mut slot = vec![(0, 0); n];
-        // The bucket being filled for each dtype.
-        let mut open: Vec<(DType, usize)> = Vec::new();
-        for i in (0..n).rev() {
-            let (dtype, numel) = (params[i].dtype(), params[i].numel());
-            let size = dtype.size_in_bytes();
-            let current = open.iter().position(|(d, _)| *d == dtype);
-            let fits = |b: usize| {
-                let cap = if b == 0 {
-                    FIRST_BUCKET_BYTES
-                } else {
-                    BUCKET_BYTES
-                };
-                (buckets[b].numel + numel) * size <= cap
-            };
-            let b = match current {
-                Some(k) if fits(open[k].1) => open[k].1,
-                _ => {
-                    buckets.push(Bucket {
-                        dtype,
-                        numel: 0,
-                        flat: Tensor::zeros_dtype(&[0], dtype),
-                        scratch: None,
-                        ready: 0,
-                        members: 0,
-                        request: None,
-                        launched: None,
-                    });
-                    let b = buckets.len() - 1;
-                    match current {
-                        Some(k) => open[k].1 = b,
-                        None => open.push((dtype, b)),
-                    }
-                    b
-                }
-            };
-            let bucket = &mut buckets[b];
-            slot[i] = (b, bucket.numel);
-            bucket.numel += numel;
-            bucket.members += 1;
+        let order: Vec<usize> = (0..n).rev().collect();
+        let members: Vec<(DType, usize)> = params.iter().map(|p| (p.dtype(), p.numel())).collect();
+        let assignment = bucket_assignment(&members, &order, limits);
+        let mut buckets: Vec<Bucket> = Vec::with_capacity(assignment.len());
+        for (b, indices) in assignment.iter().enumerate() {
+            let mut numel = 0;
+            for &i in indices {
+                slot[i] = (b, numel);
+                numel += params[i].numel();
+            }
+            let dtype = params[indices[0]].dtype();
+            buckets.push(Bucket {
+                dtype,
+                numel,
+                flat: Tensor::zeros_dtype(&[0], dtype),
+                scratch: None,
+                ready: 0,
+                members: indices.len(),
+                request: None,
+                launched: None,
+            });
         }
         let copy_to_send = raw::in_place().is_none();
         for b in &mut buckets {

@@ -1,10 +1,11 @@
 //! `kiln train --grad-stats`: each layer's gradient norm after every backward, recorded
-//! by [`kiln::nn::utils::GradStats`]'s hooks, written to `grad_norms.jsonl` (one line per
+//! by [`kiln::nn::utils::GradStats`]'s hooks (in a data-parallel run, read from `.grad`
+//! after backward: the averaged gradients), written to `grad_norms.jsonl` (one line per
 //! batch), averaged per epoch into `metrics.jsonl`, and drawn as `grad_norms.png`.
 
 use super::error::CliError;
 use super::plots::{FONT, plot_err, register_fonts};
-use kiln::nn::utils::GradStats;
+use kiln::nn::utils::{GradStats, layer_grad_norms};
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -22,9 +23,17 @@ pub struct GradRow {
     pub norms: Vec<Option<f64>>,
 }
 
+/// Where the norms come from.
+enum Source {
+    /// The hooks, as each gradient is accumulated.
+    Hooks(GradStats),
+    /// `.grad` after backward: under DDP the hooks run before the averages are written.
+    Grads(Vec<(String, kiln::Tensor)>),
+}
+
 /// The recorder of a training run.
 pub struct GradLog {
-    stats: GradStats,
+    source: Source,
     path: PathBuf,
     plot: PathBuf,
     epoch_rows: Vec<GradRow>,
@@ -33,11 +42,14 @@ pub struct GradLog {
 impl GradLog {
     /// Hooks every named parameter; the files go into `dir`. A fresh run (`done` =
     /// `(0, 0)`) starts an empty `grad_norms.jsonl`; a resumed one keeps the rows up to
-    /// `done` = (epochs finished, batches finished of the next epoch).
+    /// `done` = (epochs finished, batches finished of the next epoch). With
+    /// `averaged` (a data-parallel run), the norms are read from `.grad` after each
+    /// backward, when they hold the averages over the ranks, instead of from hooks.
     pub fn attach(
         named: Vec<(String, kiln::Tensor)>,
         dir: &Path,
         done: (usize, usize),
+        averaged: bool,
     ) -> Result<Self, CliError> {
         let path = dir.join("grad_norms.jsonl");
         let kept: Vec<GradRow> = read_rows(&path)?
@@ -46,7 +58,11 @@ impl GradLog {
             .collect();
         write_rows(&path, &kept)?;
         Ok(GradLog {
-            stats: GradStats::attach(named),
+            source: if averaged {
+                Source::Grads(named)
+            } else {
+                Source::Hooks(GradStats::attach(named))
+            },
             path,
             plot: dir.join("grad_norms.png"),
             epoch_rows: Vec::new(),
@@ -55,7 +71,10 @@ impl GradLog {
 
     /// Records the norms the last backward left, as batch `batch` of `epoch`.
     pub fn record(&mut self, epoch: usize, batch: usize) {
-        let layer_norms = self.stats.layer_norms();
+        let layer_norms = match &self.source {
+            Source::Hooks(stats) => stats.layer_norms(),
+            Source::Grads(named) => layer_grad_norms(named),
+        };
         self.epoch_rows.push(GradRow {
             epoch,
             batch,

@@ -229,7 +229,12 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<Outcome, CliError> {
         let done = resume.as_ref().map_or((0, 0), |c| {
             (c.progress.epochs_done, c.progress.batches_done)
         });
-        Some(GradLog::attach(model.named_parameters(), &args.out, done)?)
+        Some(GradLog::attach(
+            model.named_parameters(),
+            &args.out,
+            done,
+            dist.is_distributed(),
+        )?)
     } else {
         None
     };

@@ -120,6 +120,18 @@ impl GradStats {
     }
 }
 
+/// Each layer's gradient norm as `.grad` holds it now (0 for a parameter without one),
+/// layers grouped as [`GradStats`] groups them. Read after a backward, this sees what
+/// the hooks cannot where `.grad` is rewritten at the end of backward: under
+/// `DistributedDataParallel`, the gradients averaged over the ranks.
+pub fn layer_grad_norms(named: &[(String, Tensor)]) -> Vec<(String, f64)> {
+    let norms: Vec<(String, f64)> = named
+        .iter()
+        .map(|(n, t)| (n.clone(), grad_norm(t)))
+        .collect();
+    group(&norms)
+}
+
 /// Sums squares per layer prefix.
 fn group(named: &[(String, f64)]) -> Vec<(String, f64)> {
     let mut out: Vec<(String, f64)> = Vec::new();

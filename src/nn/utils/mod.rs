@@ -3,4 +3,4 @@
 mod grad_stats;
 pub mod rnn;
 
-pub use grad_stats::GradStats;
+pub use grad_stats::{GradStats, layer_grad_norms};
