@@ -103,7 +103,10 @@ pub trait ConvElem:
     + Send
     + Sync
     + std::ops::AddAssign
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>
+    + From<f32>
     + RowGemm
     + 'static
 {

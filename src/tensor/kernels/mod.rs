@@ -33,6 +33,7 @@ pub mod simd;
 pub mod softmax;
 pub mod unary;
 pub mod unfold;
+mod winograd;
 
 /// Element count above which elementwise kernels split work across threads.
 pub const PAR_THRESHOLD: usize = 1 << 15;
