@@ -104,9 +104,9 @@ pub trait ConvElem:
     + Send
     + Sync
     + std::ops::AddAssign
-    + std::ops::Mul<Output = Self>
     + std::ops::Add<Output = Self>
     + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
     + std::ops::Neg<Output = Self>
     + From<f32>
     + RowGemm

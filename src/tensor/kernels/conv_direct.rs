@@ -19,6 +19,7 @@
 
 use super::conv::{ConvElem, ConvGeom, over_batch, sum_parts};
 use super::conv_gemm::{self, Rows, transpose};
+use super::winograd;
 use crate::tensor::alloc::{filled_vec, vec_with_capacity};
 use crate::tensor::parallel::num_threads;
 use std::mem::MaybeUninit;
@@ -75,7 +76,7 @@ fn window_offsets(g: &ConvGeom, c: usize, hp: usize, wp: usize, flip: bool) -> V
 /// Copies the `[c, h, w]` image `src` into the zeroed `[c, hp, wp]` `dst` at row `top`
 /// and column `left`, clipping what falls outside.
 #[allow(clippy::too_many_arguments)]
-fn pad_into<T: ConvElem>(
+pub(super) fn pad_into<T: ConvElem>(
     src: &[T],
     c: usize,
     h: usize,
@@ -135,6 +136,9 @@ fn virtual_len(h: usize, w: usize, wp: usize) -> usize {
 
 /// Forward convolution (see [`super::conv::conv2d_forward`]) by windows.
 pub(super) fn forward<T: ConvElem>(g: &ConvGeom, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
+    if winograd::applies::<T>(g) {
+        return winograd::forward(g, x, w, bias);
+    }
     let (hp, wp) = padded(g);
     let (hw, kg, cog, cg) = (g.hw_out(), g.kg(), g.cog(), g.cg());
     let nv = virtual_len(g.ho, g.wo, wp);
@@ -198,6 +202,9 @@ pub(super) fn forward<T: ConvElem>(g: &ConvGeom, x: &[T], w: &[T], bias: Option<
 /// product of the flipped, channel-transposed weight with windows of the output
 /// gradient padded by the kernel's reach less the padding.
 pub(super) fn input_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], w: &[T]) -> Vec<T> {
+    if winograd::applies_input_grad::<T>(g) {
+        return winograd::input_grad(g, gy, w);
+    }
     let (kg, cog, cg, khw) = (g.kg(), g.cog(), g.cg(), g.kh * g.kw);
     let reach = [g.dil[0] * (g.kh - 1), g.dil[1] * (g.kw - 1)];
     let (hq, wq) = (g.h + reach[0], g.w + reach[1]);

@@ -236,3 +236,72 @@ fn col2im_is_the_adjoint_of_im2col() {
     let rhs: f64 = x.iter().zip(&gx).map(|(a, b)| a * b).sum();
     assert_eq!(lhs, rhs);
 }
+
+/// Winograd F(2x2, 3x3) (`winograd.rs`) against the existing kernels (the f64 paths,
+/// which never route there): odd sizes (partial edge tiles), padding 0, 1, 2 and
+/// uneven, channel counts off the vector width, batches of 1 to 3, with and without
+/// bias, images of more tiles than one block, on one thread and two. Exact on small
+/// integers in f64 (the transforms' halves and quarters are exact), and within 1e-5
+/// relative on random f32 data.
+#[test]
+fn winograd_matches_the_other_kernels() {
+    use super::super::winograd;
+    let before = num_threads();
+    for (c_in, c_out, h, w, pad, n, with_bias) in [
+        (1, 3, 5, 5, [0, 0], 1, false),
+        (3, 5, 7, 6, [1, 1], 2, true),
+        (17, 20, 9, 11, [2, 2], 3, true),
+        (20, 33, 13, 8, [1, 0], 1, false),
+        (5, 7, 3, 4, [0, 2], 2, true),
+        (32, 64, 26, 26, [0, 0], 2, true),
+        (32, 64, 31, 30, [1, 1], 1, true),
+    ] {
+        let mut g = geom(h, w, 3, 1, 0, 1);
+        g.pad = pad;
+        (g.ho, g.wo) = (h + 2 * pad[0] - 2, w + 2 * pad[1] - 2);
+        (g.n, g.c_in, g.c_out) = (n, c_in, c_out);
+        let x: Vec<f64> = (0..n * g.in_img())
+            .map(|i| ((i * 37) % 11) as f64 - 5.0)
+            .collect();
+        let wt: Vec<f64> = (0..c_out * g.kg())
+            .map(|i| ((i * 13) % 7) as f64 - 3.0)
+            .collect();
+        let b: Vec<f64> = (0..c_out).map(|i| (i % 5) as f64 - 2.0).collect();
+        let gy: Vec<f64> = (0..n * g.out_img())
+            .map(|i| ((i * 17) % 5) as f64 - 2.0)
+            .collect();
+        let bias = with_bias.then_some(&b[..]);
+        let want = conv2d_forward(&g, &x, &wt, bias);
+        let want_gx = conv2d_input_grad(&g, &gy, &wt);
+        let mut rng = crate::tensor::random::Generator::new(7);
+        let f = |v: &[f64], rng: &mut crate::tensor::random::Generator| -> (Vec<f32>, Vec<f64>) {
+            let r: Vec<f32> = v.iter().map(|&a| a as f32 + rng.uniform_f32()).collect();
+            let back = r.iter().map(|&a| f64::from(a)).collect();
+            (r, back)
+        };
+        let (xf, xd) = f(&x, &mut rng);
+        let (wf, wd) = f(&wt, &mut rng);
+        let (bf, bd) = f(&b, &mut rng);
+        let (gf, gd) = f(&gy, &mut rng);
+        let want_f = conv2d_forward(&g, &xd, &wd, with_bias.then_some(&bd[..]));
+        let want_fgx = conv2d_input_grad(&g, &gd, &wd);
+        let close = |got: Vec<f32>, want: &[f64], what: &str| {
+            let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            assert_eq!(got.len(), want.len(), "{what}");
+            for (i, (&a, &e)) in got.iter().zip(want).enumerate() {
+                let err = (f64::from(a) - e).abs();
+                assert!(err <= 1e-5 * scale, "{what}: [{i}] {a} vs {e}");
+            }
+        };
+        for threads in [1, 2] {
+            crate::tensor::parallel::set_num_threads(threads);
+            let what = format!("{c_in}->{c_out} {h}x{w} pad {pad:?} n {n} threads {threads}");
+            assert_eq!(winograd::forward(&g, &x, &wt, bias), want, "{what}");
+            assert_eq!(winograd::input_grad(&g, &gy, &wt), want_gx, "gx {what}");
+            let bias_f = with_bias.then_some(&bf[..]);
+            close(winograd::forward(&g, &xf, &wf, bias_f), &want_f, &what);
+            close(winograd::input_grad(&g, &gf, &wf), &want_fgx, &what);
+        }
+    }
+    crate::tensor::parallel::set_num_threads(before);
+}

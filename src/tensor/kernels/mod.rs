@@ -33,6 +33,7 @@ pub mod simd;
 pub mod softmax;
 pub mod unary;
 pub mod unfold;
+mod winograd;
 mod winograd_wgrad;
 
 /// Element count above which elementwise kernels split work across threads.
