@@ -52,6 +52,8 @@ pub trait Backend: Send + Sync {
     fn binary_(&self, op: BinaryOp, dst: &Tensor, src: &Tensor);
     /// `dst += alpha * src` in place (float).
     fn add_scaled_(&self, dst: &Tensor, src: &Tensor, alpha: f64);
+    /// `dst = alpha * src` (float, `src` of `dst`'s shape and dtype).
+    fn assign_scaled(&self, dst: &Tensor, src: &Tensor, alpha: f64);
     /// `dst` overwritten with `value` (same dtype) broadcast to its shape.
     fn assign(&self, op: &str, dst: &Tensor, value: &Tensor);
     /// `x` where `cond` else `y`, broadcast to `shape`.

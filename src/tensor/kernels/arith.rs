@@ -123,6 +123,13 @@ pub fn add_scaled_(dst: &Tensor, src: &Tensor, alpha: f64) {
     select("add_", &[dst, src]).add_scaled_(dst, src, alpha)
 }
 
+/// `dst = alpha * src` for a float `dst` and `src` of its shape and dtype
+/// (`torch.mul(src, alpha, out=dst)`): one pass where a copy and an in-place scaling
+/// would make two.
+pub fn assign_scaled(dst: &Tensor, src: &Tensor, alpha: f64) {
+    select("mul_out", &[dst, src]).assign_scaled(dst, src, alpha)
+}
+
 /// Overwrites `dst` with `value` (same dtype), broadcast to `dst`'s shape; `op` names
 /// the caller in messages.
 pub fn assign(op: &str, dst: &Tensor, value: &Tensor) {
@@ -257,6 +264,14 @@ pub mod cpu {
         float_dispatch!("add_", dst.dtype(), T => {
             let k = T::from_f64(alpha);
             zip_assign::<T>("add_", dst, src, move |a: T, b: T| a + b * k)
+        })
+    }
+
+    /// See [`super::assign_scaled`].
+    pub fn assign_scaled(dst: &Tensor, src: &Tensor, alpha: f64) {
+        float_dispatch!("mul_out", dst.dtype(), T => {
+            let k = T::from_f64(alpha);
+            zip_assign::<T>("mul_out", dst, src, move |_: T, b: T| b * k)
         })
     }
 

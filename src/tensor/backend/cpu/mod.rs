@@ -78,6 +78,10 @@ impl Backend for Cpu {
         arith::cpu::add_scaled_(dst, src, alpha)
     }
 
+    fn assign_scaled(&self, dst: &Tensor, src: &Tensor, alpha: f64) {
+        arith::cpu::assign_scaled(dst, src, alpha)
+    }
+
     fn assign(&self, op: &str, dst: &Tensor, value: &Tensor) {
         arith::cpu::assign(op, dst, value)
     }
