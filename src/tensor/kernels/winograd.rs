@@ -22,7 +22,8 @@ use super::conv_direct::pad_into;
 use super::conv_gemm;
 use super::gemm::Threads;
 use super::simd::dispatch;
-use crate::tensor::alloc::filled_vec;
+use crate::tensor::alloc::vec_with_capacity;
+use std::mem::MaybeUninit;
 
 /// Whether the forward of `g` (already accepted by `conv_direct::applies`) runs here.
 ///
@@ -174,6 +175,13 @@ fn transform_weight<T: ConvElem>(
     u
 }
 
+/// The distance between two points' matrices of `len` values: one cache line more, so
+/// that a tile's 16 points (one per matrix) never share a cache set, as they did at
+/// multiples of 4 KiB (see `winograd_wgrad::point_stride`).
+fn point_stride(len: usize) -> usize {
+    len + 16
+}
+
 /// Runs `plan` on `n` images `x` with the transformed weight `u`, adding `bias`.
 fn run<T: ConvElem>(plan: &Plan, n: usize, x: &[T], u: &[T], bias: Option<&[T]>) -> Vec<T> {
     let p = *plan;
@@ -182,16 +190,22 @@ fn run<T: ConvElem>(plan: &Plan, n: usize, x: &[T], u: &[T], bias: Option<&[T]>)
     let tiles = th * tw;
     let nb = p.block(std::mem::size_of::<T>());
     let copy_len = p.copy_len();
-    let (v_len, m_len) = (16 * p.c_in * nb, 16 * p.c_out * nb);
+    let (v_len, m_len) = (
+        16 * point_stride(p.c_in * nb),
+        16 * point_stride(p.c_out * nb),
+    );
     let (in_img, out_img) = (p.c_in * p.h * p.w, p.c_out * p.ho * p.wo);
-    let mut out = filled_vec(n * out_img, T::default());
+    // Every output element is written by `transform_output`: no zeroing first (a memset
+    // of the whole batch's output, ~1% of the MNIST CNN's step).
+    let len = n * out_img;
+    let mut out = vec_with_capacity(len);
     over_batch(
         n,
         out_img,
         copy_len + v_len + m_len,
-        &mut out,
+        &mut out.spare_capacity_mut()[..len],
         false,
-        &|first, count, ys, buf, threads| {
+        &|first, count, ys: &mut [MaybeUninit<T>], buf, threads| {
             let (plane, rest) = buf.split_at_mut(copy_len);
             let (v, rest) = rest.split_at_mut(v_len);
             let m = &mut rest[..m_len];
@@ -206,7 +220,8 @@ fn run<T: ConvElem>(plan: &Plan, n: usize, x: &[T], u: &[T], bias: Option<&[T]>)
                 for t0 in (0..tiles).step_by(nb) {
                     let t1 = (t0 + nb).min(tiles);
                     let k = t1 - t0;
-                    let (v, m) = (&mut v[..16 * p.c_in * k], &mut m[..16 * p.c_out * k]);
+                    let (vs, ms) = (point_stride(p.c_in * k), point_stride(p.c_out * k));
+                    let (v, m) = (&mut v[..16 * vs], &mut m[..16 * ms]);
                     dispatch(
                         #[inline(always)]
                         || transform_input(&p, img, t0, t1, v),
@@ -217,8 +232,8 @@ fn run<T: ConvElem>(plan: &Plan, n: usize, x: &[T], u: &[T], bias: Option<&[T]>)
                             k,
                             p.c_in,
                             &u[q * p.c_out * p.c_in..][..p.c_out * p.c_in],
-                            &v[q * p.c_in * k..][..p.c_in * k],
-                            &mut m[q * p.c_out * k..][..p.c_out * k],
+                            &v[q * vs..][..p.c_in * k],
+                            &mut m[q * ms..][..p.c_out * k],
                             threads,
                         );
                     }
@@ -230,6 +245,9 @@ fn run<T: ConvElem>(plan: &Plan, n: usize, x: &[T], u: &[T], bias: Option<&[T]>)
             }
         },
     );
+    // SAFETY: `transform_output` wrote every element of each image's `c_out` planes of
+    // `ho x wo` (its tile rows cover all rows, their columns all columns).
+    unsafe { out.set_len(len) };
     out
 }
 
@@ -303,7 +321,7 @@ fn at<T: ConvElem>([a, b, c, d]: [&mut [T]; 4]) {
 }
 
 /// `V = Bᵀ d B` of tiles `t0..t1` of every channel of the padded image `img` into `v`
-/// (16 matrices `[c_in x (t1 - t0)]`, point `4 * row + column`), with
+/// (16 matrices `[c_in x (t1 - t0)]`, point `q = 4 * row + column` at `q * point_stride`), with
 /// `Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`.
 ///
 /// The 16 points of each tile are first gathered (strided copies, as short as a tile
@@ -315,7 +333,7 @@ fn transform_input<T: ConvElem>(p: &Plan, img: &[T], t0: usize, t1: usize, v: &m
     let (_, tw) = p.tiles();
     let (hp, wp) = p.plane();
     let k = t1 - t0;
-    let len = p.c_in * k;
+    let len = point_stride(p.c_in * k);
     #[cfg(target_arch = "x86_64")]
     if let (Some(img), Some(v)) = (as_f32(img), as_f32_mut(v)) {
         // SAFETY: `as_f32` checked the CPU; every row holds the tile row's `2 n + 2`
@@ -357,7 +375,7 @@ fn transform_input<T: ConvElem>(p: &Plan, img: &[T], t0: usize, t1: usize, v: &m
     }
 }
 
-/// `Y = Aᵀ M A` of the block's products `m` (16 matrices `[c_out x (t1 - t0)]`) into
+/// `Y = Aᵀ M A` of the block's products `m` (16 matrices `[c_out x (t1 - t0)]`, as `v`) into
 /// the outputs `y` (`[c_out, ho, wo]`) plus `bias`, with
 /// `Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]`: in place over whole matrices (as in
 /// [`transform_input`]), leaving the 2x2 outputs in points 0, 1, 4 and 5, then
@@ -370,13 +388,13 @@ fn transform_output<T: ConvElem>(
     t0: usize,
     t1: usize,
     bias: Option<&[T]>,
-    y: &mut [T],
+    y: &mut [MaybeUninit<T>],
 ) {
     let (_, tw) = p.tiles();
     let k = t1 - t0;
-    let len = p.c_out * k;
+    let len = point_stride(p.c_out * k);
     #[cfg(target_arch = "x86_64")]
-    if let (Some(m), Some(y)) = (as_f32(m), as_f32_mut(y)) {
+    if let (Some(m), Some(y)) = (as_f32(m), as_f32_uninit(y)) {
         let bias = bias.and_then(as_f32);
         for co in 0..p.c_out {
             let b = bias.map_or(0.0, |b| b[co]);
@@ -387,10 +405,11 @@ fn transform_output<T: ConvElem>(
                 let two = 2 * ty + 1 < p.ho;
                 let out = &mut yc[2 * ty * p.wo + 2 * lo..][..cols + if two { p.wo } else { 0 }];
                 let src = std::array::from_fn(|q| m[q * len + co * k + col..][..n].as_ptr());
-                let row1 = out.as_mut_ptr().wrapping_add(p.wo);
+                let row0 = out.as_mut_ptr().cast::<f32>();
+                let row1 = row0.wrapping_add(p.wo);
                 // SAFETY: `as_f32` checked the CPU; each point's slice holds the `n`
                 // tiles, and `out` the `cols` columns of both rows (of one when `!two`).
-                unsafe { avx512::output_tiles(src, n, b, [out.as_mut_ptr(), row1], cols, two) };
+                unsafe { avx512::output_tiles(src, n, b, [row0, row1], cols, two) };
             }
         }
         return;
@@ -417,11 +436,11 @@ fn transform_output<T: ConvElem>(
                 let row = &mut yc[oy * p.wo..][2 * lo..p.wo.min(2 * hi)];
                 let mut pairs = row.chunks_exact_mut(2);
                 for ((d, &a), &c) in (&mut pairs).zip(left).zip(right) {
-                    d[0] = a + b;
-                    d[1] = c + b;
+                    d[0].write(a + b);
+                    d[1].write(c + b);
                 }
                 if let [last] = pairs.into_remainder() {
-                    *last = left[n - 1] + b;
+                    last.write(left[n - 1] + b);
                 }
             }
         }
@@ -433,6 +452,14 @@ fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
     let yes = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>();
     // SAFETY: `T` is `f32`.
     (yes && conv_gemm::available()).then(|| unsafe { &*(s as *const [T] as *const [f32]) })
+}
+
+/// [`as_f32`] of a slice of outputs not yet written.
+fn as_f32_uninit<T: 'static>(s: &mut [MaybeUninit<T>]) -> Option<&mut [MaybeUninit<f32>]> {
+    let yes = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>();
+    // SAFETY: `T` is `f32`, and `MaybeUninit` keeps its layout.
+    (yes && conv_gemm::available())
+        .then(|| unsafe { &mut *(s as *mut [MaybeUninit<T>] as *mut [MaybeUninit<f32>]) })
 }
 
 /// [`as_f32`] of a mutable slice.

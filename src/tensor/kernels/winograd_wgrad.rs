@@ -16,14 +16,19 @@
 //! `f32` tolerances), and `f64` users mostly want the exact sums for gradient checks.
 
 use super::conv::{ConvElem, ConvGeom, over_batch, sum_parts};
+use super::conv_direct::pad_into;
 use super::conv_gemm::{self, transpose};
+use super::simd::dispatch;
 use crate::tensor::parallel::num_threads;
 
 /// Points of the 4x4 transform.
 const P: usize = 16;
-/// Tiles per product: the transformed tiles of a chunk (`16 * (c_in + c_out)` values
-/// per tile) stay within the L2 cache for channel counts up to a few hundred.
-const TILES_PER_CHUNK: usize = 192;
+/// Bytes of transformed tiles per chunk (`16 * (c_in + c_out)` values a tile): the
+/// chunk's products then run from the L2 cache. Measured on the Xeon of session 8 (2 MiB
+/// L2), one thread: ResNet's 64 -> 64 at 84 / 112 / 168 / 364 tiles (0.7 / 0.9 / 1.4 /
+/// 3 MB) took 11.2 / 11.0 / 12.3 / 12.9 ms, the MNIST 32 -> 64 whole 169-tile images
+/// (1 MB) 10.3 ms against 11.5 in halves.
+const CHUNK_BYTES: usize = 1 << 20;
 
 /// Whether the weight gradient of `g` runs here.
 pub(super) fn applies<T: 'static>(g: &ConvGeom) -> bool {
@@ -53,38 +58,21 @@ fn eligible(g: &ConvGeom) -> bool {
         && g.wo > 0
 }
 
+/// The distance between two points' matrices of `len` values: one cache line more, so
+/// that a tile's 16 writes (one per matrix) never share a cache set. At exact multiples
+/// of 4 KiB they did (ResNet's 112-tile chunks of 64 channels: 28 KiB), and the chunk ran
+/// 25% slower than at 84 or 168 tiles.
+fn point_stride(len: usize) -> usize {
+    len + 16
+}
+
 /// Tile rows and columns of `g`'s output (2x2 outputs a tile, the last ones partial).
 fn tiles(g: &ConvGeom) -> (usize, usize) {
     (g.ho.div_ceil(2), g.wo.div_ceil(2))
 }
 
-/// Copies image `xi` (`[c_in, h, w]`) into `dst` as the `[c_in, 2 * ty + 2, 2 * tx + 2]`
-/// zero-padded image the tiles read: input row `r - pad_top` at row `r`.
-fn pad_image<T: ConvElem>(g: &ConvGeom, xi: &[T], dst: &mut [T]) {
-    let (ty, tx) = tiles(g);
-    let (hq, wq) = (2 * ty + 2, 2 * tx + 2);
-    let zero = T::default();
-    for (plane, src) in dst[..g.c_in * hq * wq]
-        .chunks_exact_mut(hq * wq)
-        .zip(xi.chunks_exact(g.h * g.w))
-    {
-        for (r, row) in plane.chunks_exact_mut(wq).enumerate() {
-            let Some(y) = r.checked_sub(g.pad[0]).filter(|&y| y < g.h) else {
-                row.fill(zero);
-                continue;
-            };
-            let src = &src[y * g.w..][..g.w];
-            for (c, d) in row.iter_mut().enumerate() {
-                *d = c
-                    .checked_sub(g.pad[1])
-                    .and_then(|x| src.get(x).copied())
-                    .unwrap_or(zero);
-            }
-        }
-    }
-}
-
-/// Whether the input already is the padded image [`pad_image`] would make.
+/// Whether the input already is the `[c_in, 2 * ty + 2, 2 * tx + 2]` zero-padded image
+/// the tiles read (input row `r - pad_top` at row `r`).
 fn needs_padding(g: &ConvGeom) -> bool {
     let (ty, tx) = tiles(g);
     g.pad != [0, 0] || g.h != 2 * ty + 2 || g.w != 2 * tx + 2
@@ -138,6 +126,15 @@ fn grad_1d<T: ConvElem>(
     }
 }
 
+/// The four runs of `n` at `start`, `start + stride`, `start + 2 stride` and
+/// `start + 3 stride` of `buf` (`stride >= n`): four points of one tile in the
+/// point-major layouts.
+#[inline(always)]
+fn four_at<T>(buf: &mut [T], start: usize, stride: usize, n: usize) -> [&mut [T]; 4] {
+    let mut runs = buf[start..].chunks_mut(stride);
+    std::array::from_fn(|_| &mut runs.next().expect("four points")[..n])
+}
+
 /// Splits `buf` into its first four runs of `n`.
 #[inline(always)]
 fn four<T>(buf: &mut [T], n: usize) -> [&mut [T]; 4] {
@@ -147,15 +144,18 @@ fn four<T>(buf: &mut [T], n: usize) -> [&mut [T]; 4] {
     [a, b, c, &mut rest[..n]]
 }
 
-/// `V[t][p][..] = (Bᵀ d B)[p]` for the tiles of tile rows `rows` of the channel-last
-/// padded image `xh` (`[hq, wq, c]`); `t` counts from the chunk's first tile, `tmp`
-/// holds `16 * c`.
+/// `V[p][t][..] = (Bᵀ d B)[p]` for the tiles of tile rows `rows` of the channel-last
+/// padded image `xh` (`[hq, wq, c]`); `t` counts from the chunk's first tile, point
+/// `p`'s matrix starts at `p * ps`, `tmp` holds `16 * c`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn input_transform<T: ConvElem>(
     xh: &[T],
     wq: usize,
     c: usize,
     tx: usize,
     rows: std::ops::Range<usize>,
+    ps: usize,
     v: &mut [T],
     tmp: &mut [T],
 ) {
@@ -174,9 +174,9 @@ fn input_transform<T: ConvElem>(
                 );
                 input_1d(a, b, d, e, o0, o1, o2, o3);
             }
-            let out = &mut v[(tr * tx + t) * P * c..][..P * c];
+            let tile = (tr * tx + t) * c;
             for j in 0..4 {
-                let [o0, o1, o2, o3] = four(&mut out[4 * j * c..], c);
+                let [o0, o1, o2, o3] = four_at(v, 4 * j * ps + tile, ps, c);
                 let u = |col: usize| &tmp[(col * 4 + j) * c..][..c];
                 input_1d(u(0), u(1), u(2), u(3), o0, o1, o2, o3);
             }
@@ -184,10 +184,11 @@ fn input_transform<T: ConvElem>(
     }
 }
 
-/// `M[t][p][..] = (A gy Aᵀ)[p]` for the tiles of tile rows `rows` of the channel-last
-/// output gradient `gh` (`[ho, wo, c]`); missing outputs of partial tiles read as the
+/// `M[p][t][..] = (A gy Aᵀ)[p]` for the tiles of tile rows `rows` of the channel-last
+/// output gradient `gh` (`[ho, wo, c]`), point `p` at `p * ps`; missing outputs of partial tiles read as the
 /// zeros of `zero` (`c` long). `tmp` holds `8 * c`.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn grad_transform<T: ConvElem>(
     gh: &[T],
     ho: usize,
@@ -195,6 +196,7 @@ fn grad_transform<T: ConvElem>(
     c: usize,
     tx: usize,
     rows: std::ops::Range<usize>,
+    ps: usize,
     m: &mut [T],
     zero: &[T],
     tmp: &mut [T],
@@ -213,9 +215,9 @@ fn grad_transform<T: ConvElem>(
                 let [o0, o1, o2, o3] = four(&mut tmp[col * 4 * c..], c);
                 grad_1d(px(y, x + col), px(y + 1, x + col), o0, o1, o2, o3);
             }
-            let out = &mut m[(tr * tx + t) * P * c..][..P * c];
+            let tile = (tr * tx + t) * c;
             for j in 0..4 {
-                let [o0, o1, o2, o3] = four(&mut out[4 * j * c..], c);
+                let [o0, o1, o2, o3] = four_at(m, 4 * j * ps + tile, ps, c);
                 let (a, b) = (&tmp[j * c..][..c], &tmp[(4 + j) * c..][..c]);
                 grad_1d(a, b, o0, o1, o2, o3);
             }
@@ -228,7 +230,11 @@ fn grad_transform<T: ConvElem>(
 ///
 /// Both operands are made channel-last first (one transpose per image), so each
 /// transform is a handful of vector operations over a contiguous channel run per tile,
-/// and `V[t][p][ci]`, `M[t][p][co]` are the product's row-major `B` and strided `A`.
+/// and `V[p][t][ci]`, `M[p][t][co]` are the product's row-major `B` and column-major
+/// `A`. Point-major, so a product's operands are contiguous: with the tiles outermost
+/// (`[t][p][c]`) consecutive rows of `B` were 16 channel runs (4 KiB at 64 channels)
+/// apart, one cache set for all of them, and the product ran 1.1x slower than the
+/// window product on the Xeon of session 8.
 pub(super) fn weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T> {
     assert!(
         eligible(g),
@@ -237,12 +243,14 @@ pub(super) fn weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T
     let (ci_n, co_n) = (g.c_in, g.c_out);
     let (ty_n, tx_n) = tiles(g);
     let (hq, wq) = (2 * ty_n + 2, 2 * tx_n + 2);
-    let rows_per_chunk = (TILES_PER_CHUNK / tx_n).clamp(1, ty_n);
+    let per_tile = P * (ci_n + co_n) * std::mem::size_of::<T>();
+    let rows_per_chunk = (CHUNK_BYTES / per_tile / tx_n).clamp(1, ty_n);
     let tc = rows_per_chunk * tx_n;
     let hw = g.hw_out();
     let pad_len = if needs_padding(g) { ci_n * hq * wq } else { 0 };
     let (xh_len, gh_len) = (ci_n * hq * wq, co_n * hw);
-    let (v_len, m_len) = (P * ci_n * tc, P * co_n * tc);
+    let (vs, ms) = (point_stride(tc * ci_n), point_stride(tc * co_n));
+    let (v_len, m_len) = (P * vs, P * ms);
     let cmax = ci_n.max(co_n);
     let scratch = pad_len + xh_len + gh_len + v_len + m_len + 17 * cmax;
     let (in_img, out_img) = (g.c_in * g.h * g.w, g.c_out * hw);
@@ -267,8 +275,8 @@ pub(super) fn weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T
             for i in 0..count {
                 let xi = &x[(first + i) * in_img..][..in_img];
                 let xp: &[T] = if pad_len > 0 {
-                    pad_image(g, xi, pbuf);
-                    pbuf
+                    pad_into(xi, ci_n, g.h, g.w, pbuf, hq, wq, g.pad);
+                    &pbuf[..]
                 } else {
                     xi
                 };
@@ -278,17 +286,24 @@ pub(super) fn weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T
                 for ty0 in (0..ty_n).step_by(rows_per_chunk) {
                     let rows = ty0..(ty0 + rows_per_chunk).min(ty_n);
                     let t = rows.len() * tx_n;
-                    input_transform(xh, wq, ci_n, tx_n, rows.clone(), v, tmp);
-                    grad_transform(gh, g.ho, g.wo, co_n, tx_n, rows, m, zero, tmp);
+                    // At the CPU's vector width: compiled for the baseline, the channel
+                    // loops ran 4 lanes wide and took longer than the 16 products.
+                    dispatch(
+                        #[inline(always)]
+                        || {
+                            input_transform(xh, wq, ci_n, tx_n, rows.clone(), vs, v, tmp);
+                            grad_transform(gh, g.ho, g.wo, co_n, tx_n, rows, ms, m, zero, tmp);
+                        },
+                    );
                     for p in 0..P {
                         T::gemm_rows(
                             co_n,
                             ci_n,
                             t,
-                            &m[p * co_n..],
-                            [1, P * co_n],
-                            &v[p * ci_n..],
-                            P * ci_n,
+                            &m[p * ms..],
+                            [1, co_n],
+                            &v[p * vs..],
+                            ci_n,
                             &mut u[p * co_n * ci_n..][..co_n * ci_n],
                             ci_n,
                             acc,
