@@ -474,12 +474,17 @@ impl Reducer {
 
 /// Whether the averages can be written over `g`, `param`'s local gradient: its own
 /// dense buffer (not an expanded view, nor shared with another tensor the user or
-/// autograd still holds) of the parameter's shape and type.
+/// autograd still holds) of the parameter's shape and type. Autograd hands a leaf the
+/// gradient it computed without a copy, so the same tensor can also be another leaf's
+/// `.grad` or a `retain_grad` intermediate's: then only the `.grad` slot and `g` itself
+/// may hold the handle, as PyTorch's `AccumulateGrad` steals a gradient only when
+/// nothing else refers to it.
 fn writable_in_place(g: &Tensor, param: &Tensor) -> bool {
     g.shape() == param.shape()
         && g.dtype() == param.dtype()
         && g.is_contiguous()
         && g.storage().handle_count() == 1
+        && std::sync::Arc::strong_count(&g.0) == 2
 }
 
 fn us(d: Duration) -> f64 {
