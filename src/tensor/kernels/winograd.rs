@@ -82,10 +82,12 @@ impl Plan {
         (2 * th + 2, 2 * tw + 2)
     }
 
-    /// Elements of the padded copy of an image: none when the image already is the plane.
-    fn copy_len(&self) -> usize {
+    /// Elements of the padded copy of an image: none when the image already is the plane,
+    /// or when the AVX-512 transform reads the image itself (`direct`), its masked loads
+    /// supplying the zeros of the plane around it.
+    fn copy_len(&self, direct: bool) -> usize {
         let (hp, wp) = self.plane();
-        if self.shift == [0, 0] && (hp, wp) == (self.h, self.w) {
+        if direct || (self.shift == [0, 0] && (hp, wp) == (self.h, self.w)) {
             0
         } else {
             self.c_in * hp * wp
@@ -189,7 +191,10 @@ fn run<T: ConvElem>(plan: &Plan, n: usize, x: &[T], u: &[T], bias: Option<&[T]>)
     let (hp, wp) = p.plane();
     let tiles = th * tw;
     let nb = p.block(std::mem::size_of::<T>());
-    let copy_len = p.copy_len();
+    // The input gradient's output gradient padded by 2 was 12 MB of copies per MNIST CNN
+    // batch, bound by memory bandwidth (a tenth of that pass).
+    let direct = as_f32(x).is_some();
+    let copy_len = p.copy_len(direct);
     let (v_len, m_len) = (
         16 * point_stride(p.c_in * nb),
         16 * point_stride(p.c_out * nb),
@@ -224,7 +229,7 @@ fn run<T: ConvElem>(plan: &Plan, n: usize, x: &[T], u: &[T], bias: Option<&[T]>)
                     let (v, m) = (&mut v[..16 * vs], &mut m[..16 * ms]);
                     dispatch(
                         #[inline(always)]
-                        || transform_input(&p, img, t0, t1, v),
+                        || transform_input(&p, img, direct, t0, t1, v),
                     );
                     for q in 0..16 {
                         product(
@@ -320,7 +325,8 @@ fn at<T: ConvElem>([a, b, c, d]: [&mut [T]; 4]) {
     }
 }
 
-/// `V = Bᵀ d B` of tiles `t0..t1` of every channel of the padded image `img` into `v`
+/// `V = Bᵀ d B` of tiles `t0..t1` of every channel of `img` into `v` (the padded plane;
+/// with `direct`, on AVX-512, the image itself)
 /// (16 matrices `[c_in x (t1 - t0)]`, point `q = 4 * row + column` at `q * point_stride`), with
 /// `Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`.
 ///
@@ -329,29 +335,48 @@ fn at<T: ConvElem>([a, b, c, d]: [&mut [T]; 4]) {
 /// run on long contiguous slices, which vectorise, where tile rows (12 tiles for the
 /// MNIST example) are shorter than the loops' vector steps.
 #[inline(always)]
-fn transform_input<T: ConvElem>(p: &Plan, img: &[T], t0: usize, t1: usize, v: &mut [T]) {
+fn transform_input<T: ConvElem>(
+    p: &Plan,
+    img: &[T],
+    direct: bool,
+    t0: usize,
+    t1: usize,
+    v: &mut [T],
+) {
     let (_, tw) = p.tiles();
-    let (hp, wp) = p.plane();
     let k = t1 - t0;
     let len = point_stride(p.c_in * k);
     #[cfg(target_arch = "x86_64")]
-    if let (Some(img), Some(v)) = (as_f32(img), as_f32_mut(v)) {
-        // SAFETY: `as_f32` checked the CPU; every row holds the tile row's `2 n + 2`
-        // columns (the plane is `2 tw + 2` wide) and every point's matrix `col + n`
-        // of the block's `k` tiles.
+    if direct {
+        // `direct` (decided once in `run`, which then made no padded copy) is `as_f32`'s
+        // answer, so the casts hold.
+        let (img, v) = (f32_view(img), f32_view_mut(v));
+        // `img` is the image itself (`run` made no padded copy): plane row `y` is image
+        // row `y - shift[0]`, plane column `x` image column `x - shift[1]`, zeros outside.
+        let (h, w) = (p.h, p.w);
+        let [top, left] = p.shift.map(|s| s as isize);
         for ci in 0..p.c_in {
-            let chan = &img[ci * hp * wp..][..hp * wp];
+            let chan = &img[ci * h * w..][..h * w];
             for (ty, lo, hi, col) in tile_rows(t0, t1, tw) {
                 let n = hi - lo;
-                let rows: [&[f32]; 4] =
-                    std::array::from_fn(|r| &chan[(2 * ty + r) * wp + 2 * lo..][..2 * n + 2]);
+                let rows: [Option<&[f32]>; 4] = std::array::from_fn(|r| {
+                    let y = (2 * ty + r) as isize - top;
+                    (0..h as isize)
+                        .contains(&y)
+                        .then(|| &chan[y as usize * w..][..w])
+                });
                 let base = v.as_mut_ptr().wrapping_add(ci * k + col);
                 let dst = std::array::from_fn(|q| base.wrapping_add(q * len));
-                unsafe { avx512::input_tiles(rows.map(|r| r.as_ptr()), n, dst) };
+                let first = (2 * lo) as isize - left;
+                // SAFETY: `as_f32` checked the CPU; each row is a whole image row of `w`
+                // columns, and every point's matrix holds `col + n` of the block's `k`
+                // tiles.
+                unsafe { avx512::input_tiles(rows, first, n, dst) };
             }
         }
         return;
     }
+    let (hp, wp) = p.plane();
     for ci in 0..p.c_in {
         let chan = &img[ci * hp * wp..][..hp * wp];
         for (ty, lo, hi, col) in tile_rows(t0, t1, tw) {
@@ -454,19 +479,26 @@ fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
     (yes && conv_gemm::available()).then(|| unsafe { &*(s as *const [T] as *const [f32]) })
 }
 
+/// `s` as `f32`s, `T` being `f32` (checked).
+fn f32_view<T: 'static>(s: &[T]) -> &[f32] {
+    assert!(std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>());
+    // SAFETY: `T` is `f32`.
+    unsafe { &*(s as *const [T] as *const [f32]) }
+}
+
+/// [`f32_view`] of a mutable slice.
+fn f32_view_mut<T: 'static>(s: &mut [T]) -> &mut [f32] {
+    assert!(std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>());
+    // SAFETY: `T` is `f32`.
+    unsafe { &mut *(s as *mut [T] as *mut [f32]) }
+}
+
 /// [`as_f32`] of a slice of outputs not yet written.
 fn as_f32_uninit<T: 'static>(s: &mut [MaybeUninit<T>]) -> Option<&mut [MaybeUninit<f32>]> {
     let yes = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>();
     // SAFETY: `T` is `f32`, and `MaybeUninit` keeps its layout.
     (yes && conv_gemm::available())
         .then(|| unsafe { &mut *(s as *mut [MaybeUninit<T>] as *mut [MaybeUninit<f32>]) })
-}
-
-/// [`as_f32`] of a mutable slice.
-fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
-    let yes = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>();
-    // SAFETY: `T` is `f32`.
-    (yes && conv_gemm::available()).then(|| unsafe { &mut *(s as *mut [T] as *mut [f32]) })
 }
 
 /// The f32 transforms on AVX-512, one tile row segment at a time, its tiles in the
@@ -482,14 +514,27 @@ mod avx512 {
         if n >= 16 { 0xffff } else { (1u16 << n) - 1 }
     }
 
-    /// `V = Bᵀ d B` of `n` tiles whose four rows start at `src[r]` (`2 n + 2` columns
-    /// each): point `q` of tile `j` goes to `dst[q] + j`.
+    /// The lanes `l < count` whose column `first + l` lies in `0..w`.
+    fn window_mask(first: isize, count: usize, w: usize) -> __mmask16 {
+        let lo = (-first).clamp(0, 16) as usize;
+        let hi = (w as isize - first).clamp(0, count.min(16) as isize) as usize;
+        if hi <= lo { 0 } else { mask(hi) & !mask(lo) }
+    }
+
+    /// `V = Bᵀ d B` of `n` tiles of four rows `src[r]` (whole image rows, `None` for rows
+    /// of zeros above or below the image) whose first tile starts at column `first` (< 0
+    /// or past the row's end where the plane's zeros are): point `q` of tile `j` goes to
+    /// `dst[q] + j`. Columns outside the row are masked off, never read.
     ///
     /// # Safety
-    /// AVX-512F must be available, the rows readable for `2 n + 2` elements and every
-    /// `dst[q]` writable for `n`.
+    /// AVX-512F must be available and every `dst[q]` writable for `n`.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn input_tiles(src: [*const f32; 4], n: usize, dst: [*mut f32; 16]) {
+    pub(super) unsafe fn input_tiles(
+        src: [Option<&[f32]>; 4],
+        first: isize,
+        n: usize,
+        dst: [*mut f32; 16],
+    ) {
         // Columns 2j + c of the tile row for lanes j, from the two vectors of 32 columns.
         let idx: [__m512i; 4] = std::array::from_fn(|c| {
             let c = c as i32;
@@ -517,11 +562,15 @@ mod avx512 {
             // 15 tiles a step: their 32 columns fill the two vectors.
             let nn = (n - j).min(15);
             let cnt = 2 * nn + 2;
-            let (m0, m1) = (mask(cnt), mask(cnt.saturating_sub(16)));
+            let start = first + 2 * j as isize;
             let mut d = [[_mm512_setzero_ps(); 4]; 4];
-            for (r, row) in d.iter_mut().enumerate() {
-                let p = src[r].wrapping_add(2 * j);
-                // SAFETY: the caller's bounds; masked-off lanes are not read.
+            for (row, src) in d.iter_mut().zip(src) {
+                let Some(src) = src else { continue };
+                let w = src.len();
+                let m0 = window_mask(start, cnt, w);
+                let m1 = window_mask(start + 16, cnt.saturating_sub(16), w);
+                let p = src.as_ptr().wrapping_offset(start);
+                // SAFETY: a lane is loaded only when its column is inside `src`.
                 let (lo, hi) = unsafe {
                     (
                         _mm512_maskz_loadu_ps(m0, p),
