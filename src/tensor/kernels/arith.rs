@@ -288,3 +288,28 @@ pub mod cpu {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::assign_scaled;
+    use crate::tensor::Tensor;
+
+    /// `dst = alpha * src` overwrites whatever `dst` held, in both float types, into a
+    /// contiguous `dst` and a strided view of a bigger buffer (the rest left alone), with
+    /// PyTorch's rounding of `mul_out`: the scalar cast to the element type first.
+    #[test]
+    fn assign_scaled_overwrites_with_the_product() {
+        let src = Tensor::from_vec(vec![1.0f32, -2.0, 3.0, 0.1], &[4]);
+        let dst = Tensor::from_vec(vec![9.0f32; 4], &[4]);
+        assign_scaled(&dst, &src, 1.0 / 3.0);
+        let third = (1.0f64 / 3.0) as f32;
+        let want: Vec<f32> = [1.0f32, -2.0, 3.0, 0.1].iter().map(|v| v * third).collect();
+        assert_eq!(dst.to_vec::<f32>(), want);
+
+        let big = Tensor::from_vec(vec![7.0f64; 6], &[2, 3]);
+        let col = big.narrow(1, 1, 1).reshape(&[2]);
+        let src64 = Tensor::from_vec(vec![2.0f64, -4.0], &[2]);
+        assign_scaled(&col, &src64, 0.5);
+        assert_eq!(big.to_vec::<f64>(), vec![7.0, 1.0, 7.0, 7.0, -2.0, 7.0]);
+    }
+}
