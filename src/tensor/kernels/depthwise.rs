@@ -41,9 +41,7 @@ fn pad_plane<T: ConvElem>(
     ph: usize,
     pw: usize,
 ) {
-    // Columns c with 0 <= c - left < sw.
-    let lo = left.clamp(0, pw as isize) as usize;
-    let hi = (left + sw as isize).clamp(lo as isize, pw as isize) as usize;
+    let (lo, hi) = window_columns(left, sw, pw);
     for (r, row) in dst[..ph * pw].chunks_exact_mut(pw).enumerate() {
         let sr = r as isize - top;
         if sr < 0 || sr >= sh as isize {
@@ -201,6 +199,14 @@ fn taps<T: ConvElem>(
     }
 }
 
+/// The columns `lo..hi` of a `pw`-wide row that a `sw`-wide source row shifted right by
+/// `left` covers (`0 <= c - left < sw`).
+fn window_columns(left: isize, sw: usize, pw: usize) -> (usize, usize) {
+    let lo = left.clamp(0, pw as isize) as usize;
+    let hi = (left + sw as isize).clamp(lo as isize, pw as isize) as usize;
+    (lo, hi)
+}
+
 /// [`pad_plane`] without the zero fill: copies the part of `src` that lands inside
 /// `dst` and leaves every other cell as it is. Per-row fills of a few border cells were
 /// a fifth of the depthwise stencils' time (one small `memset` call each).
@@ -215,8 +221,7 @@ fn copy_window<T: ConvElem>(
     ph: usize,
     pw: usize,
 ) {
-    let lo = left.clamp(0, pw as isize) as usize;
-    let hi = (left + sw as isize).clamp(lo as isize, pw as isize) as usize;
+    let (lo, hi) = window_columns(left, sw, pw);
     let s0 = (lo as isize - left) as usize;
     for r in 0..ph {
         let sr = r as isize - top;
