@@ -20,6 +20,7 @@ use super::depthwise;
 use super::gemm::{Threads, gemm_f32, gemm_f64};
 pub(super) use super::im2col::{col2im, im2col};
 use super::im2col::{col2im_cols, im2col_cols};
+use super::wgrad_one_channel;
 use super::winograd_wgrad;
 use crate::tensor::Tensor;
 use crate::tensor::alloc::filled_vec;
@@ -408,6 +409,9 @@ pub fn conv2d_weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T
     }
     if winograd_wgrad::applies::<T>(g) {
         return winograd_wgrad::weight_grad(g, gy, x);
+    }
+    if wgrad_one_channel::applies::<T>(g) {
+        return wgrad_one_channel::weight_grad(g, gy, x);
     }
     if conv_direct::applies(g) {
         return conv_direct::weight_grad(g, gy, x);

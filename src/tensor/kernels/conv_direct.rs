@@ -50,13 +50,19 @@ pub(super) fn applies_input_grad(g: &ConvGeom) -> bool {
 }
 
 /// The padded input's height and width: the output's plus the kernel's reach.
-fn padded(g: &ConvGeom) -> (usize, usize) {
+pub(super) fn padded(g: &ConvGeom) -> (usize, usize) {
     (g.ho + g.dil[0] * (g.kh - 1), g.wo + g.dil[1] * (g.kw - 1))
 }
 
 /// Row offsets of the windows of a `[c, hp, wp]` image: `(ci, ky, kx)` in order, with
 /// the kernel flipped when `flip` (for the input gradient).
-fn window_offsets(g: &ConvGeom, c: usize, hp: usize, wp: usize, flip: bool) -> Vec<usize> {
+pub(super) fn window_offsets(
+    g: &ConvGeom,
+    c: usize,
+    hp: usize,
+    wp: usize,
+    flip: bool,
+) -> Vec<usize> {
     let mut off = Vec::with_capacity(c * g.kh * g.kw);
     for ci in 0..c {
         for ky in 0..g.kh {
@@ -109,7 +115,11 @@ pub(super) fn pad_into<T: ConvElem>(
 
 /// The image of `g`'s input `xi` as the `[c_in, hp, wp]` padded image the windows read:
 /// `xi` itself when there is no padding, else a padded copy in `buf`.
-fn padded_image<'a, T: ConvElem>(g: &ConvGeom, xi: &'a [T], buf: &'a mut [T]) -> &'a [T] {
+pub(super) fn padded_image<'a, T: ConvElem>(
+    g: &ConvGeom,
+    xi: &'a [T],
+    buf: &'a mut [T],
+) -> &'a [T] {
     let (hp, wp) = padded(g);
     if padded_copy_len(g) == 0 {
         return xi;
@@ -120,7 +130,7 @@ fn padded_image<'a, T: ConvElem>(g: &ConvGeom, xi: &'a [T], buf: &'a mut [T]) ->
 
 /// Elements of the padded copy [`padded_image`] needs: none when the input already is
 /// the padded image.
-fn padded_copy_len(g: &ConvGeom) -> usize {
+pub(super) fn padded_copy_len(g: &ConvGeom) -> usize {
     let (hp, wp) = padded(g);
     if g.pad == [0, 0] && hp == g.h && wp == g.w {
         0

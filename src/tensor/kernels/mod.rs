@@ -33,6 +33,7 @@ pub mod simd;
 pub mod softmax;
 pub mod unary;
 pub mod unfold;
+mod wgrad_one_channel;
 mod winograd;
 mod winograd_wgrad;
 

@@ -480,14 +480,14 @@ fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
 }
 
 /// `s` as `f32`s, `T` being `f32` (checked).
-fn f32_view<T: 'static>(s: &[T]) -> &[f32] {
+pub(super) fn f32_view<T: 'static>(s: &[T]) -> &[f32] {
     assert!(std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>());
     // SAFETY: `T` is `f32`.
     unsafe { &*(s as *const [T] as *const [f32]) }
 }
 
 /// [`f32_view`] of a mutable slice.
-fn f32_view_mut<T: 'static>(s: &mut [T]) -> &mut [f32] {
+pub(super) fn f32_view_mut<T: 'static>(s: &mut [T]) -> &mut [f32] {
     assert!(std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>());
     // SAFETY: `T` is `f32`.
     unsafe { &mut *(s as *mut [T] as *mut [f32]) }
