@@ -38,6 +38,47 @@ fn gradients_accumulate_until_zeroed() {
     assert_eq!(x.grad().unwrap().to_vec::<f32>(), vec![2.0]);
 }
 
+/// PyTorch's `AccumulateGrad` layout contract: after `x.sum().backward()` the incoming
+/// gradient is an expanded (stride-0) view, but `x.grad` is a dense tensor of its own,
+/// so an in-place update touches each element once (PyTorch: `x.grad.add_(1)` gives 2s).
+#[test]
+fn grad_of_a_sum_is_dense_and_updates_in_place_once_per_element() {
+    let _serial = serial();
+    let x = Tensor::randn(&[3, 4]).requires_grad_(true);
+    x.sum().backward();
+    let g = x.grad().unwrap();
+    assert!(g.is_contiguous(), "strides {:?}", g.stride());
+    g.add_(&Tensor::ones(&[3, 4]));
+    assert_eq!(x.grad().unwrap().to_vec::<f32>(), vec![2.0; 12]);
+    x.grad().unwrap().mul_scalar_(0.5);
+    assert_eq!(x.grad().unwrap().to_vec::<f32>(), vec![1.0; 12]);
+}
+
+/// A second backward adds into the same `.grad` buffer, as PyTorch's
+/// `variable_grad += new_grad`: a handle taken before sees the sum.
+#[test]
+fn second_backward_accumulates_into_the_same_grad_tensor() {
+    let _serial = serial();
+    let x = tensor(&[1.0, 2.0]).requires_grad_(true);
+    (&x * &x).sum().backward();
+    let first = x.grad().unwrap();
+    (&x * 3.0).sum().backward();
+    assert_eq!(first.to_vec::<f32>(), vec![5.0, 7.0]);
+    assert_eq!(x.grad().unwrap().to_vec::<f32>(), vec![5.0, 7.0]);
+}
+
+/// A gradient the caller passes (and keeps) is copied into `.grad`, not aliased: writing
+/// to it afterwards leaves `.grad` alone.
+#[test]
+fn caller_gradient_is_not_aliased_by_grad() {
+    let _serial = serial();
+    let x = tensor(&[1.0, 2.0]).requires_grad_(true);
+    let v = tensor(&[10.0, 20.0]);
+    x.backward_with_options(Some(&v), Default::default());
+    v.add_(&tensor(&[1.0, 1.0]));
+    assert_eq!(x.grad().unwrap().to_vec::<f32>(), vec![10.0, 20.0]);
+}
+
 #[test]
 fn second_derivative_of_cube_at_two_is_twelve() {
     let _serial = serial();

@@ -29,6 +29,39 @@ fn accumulate(old: Option<Tensor>, g: Tensor) -> Tensor {
     }
 }
 
+/// A tensor's `.grad` once a backward adds `g` to it, as PyTorch's `AccumulateGrad`:
+/// - no gradient yet: `g` itself when it is contiguous and nothing else refers to its
+///   buffer, else a contiguous copy. So `.grad` is never an expanded view (after
+///   `x.sum().backward()` the incoming gradient is a stride-0 view, whose elements are
+///   one memory cell: an in-place `grad.mul_(c)` would scale that cell once per
+///   element) nor an alias of a tensor someone still holds.
+/// - first order, a gradient already: added in place (`variable_grad += new_grad`), no
+///   new buffer per accumulation; out of place when the old one is not a plain dense
+///   tensor (a view, or recorded by an earlier `create_graph` backward).
+/// - under `create_graph`: `old + g`, recorded.
+fn accumulate_grad(old: Option<Tensor>, g: Tensor, create_graph: bool) -> Tensor {
+    match old {
+        None if g.is_contiguous()
+            && Arc::strong_count(&g.0) == 1
+            && g.storage().handle_count() == 1 =>
+        {
+            g
+        }
+        None => g.clone(),
+        Some(o)
+            if !create_graph
+                && !o.requires_grad()
+                && o.is_contiguous()
+                && o.shape() == g.shape()
+                && o.dtype() == g.dtype() =>
+        {
+            o.add_(&g);
+            o
+        }
+        Some(o) => &o + &g,
+    }
+}
+
 /// PyTorch's keyword arguments of `tensor.backward(...)` and `torch.autograd.grad(...)`.
 ///
 /// `retain_graph` defaults to `create_graph`, as in PyTorch: without it, each node's saved
@@ -98,7 +131,7 @@ impl Sink<'_> {
                 let g = leaf_hooks(leaf, g);
                 let g = if create_graph { g } else { g.detach() };
                 let old = leaf.grad();
-                leaf.set_grad(Some(accumulate(old, g)));
+                leaf.set_grad(Some(accumulate_grad(old, g, create_graph)));
                 if let Some(m) = leaf.0.meta() {
                     for h in snapshot(&m.post_accumulate_hooks) {
                         h(leaf);
@@ -281,7 +314,7 @@ fn run(roots: Vec<(Tensor, Tensor)>, opts: BackwardOptions, sink: &mut Sink) {
                 g.detach()
             };
             let old = t.grad();
-            t.set_grad(Some(accumulate(old, gg)));
+            t.set_grad(Some(accumulate_grad(old, gg, create_graph)));
         }
         let needs: Vec<bool> = node.next.iter().map(|e| e.is_some()).collect();
         let input_grads = node.apply(&g, &needs, retain_graph);
