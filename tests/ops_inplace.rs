@@ -253,3 +253,28 @@ fn misuse_panics_name_the_op() {
         "mul_: in-place operation on a tensor",
     );
 }
+
+/// PyTorch refuses in-place arithmetic on a tensor whose elements share memory (an
+/// expanded view): `torch.ones(1).expand(3).add_(torch.ones(3))` raises "more than one
+/// element of the written-to tensor refers to a single memory location". Filling such a
+/// view is idempotent and allowed.
+#[test]
+fn inplace_arithmetic_on_an_expanded_view_panics_but_fill_is_allowed() {
+    let e = Tensor::ones(&[1]).expand(&[3]);
+    let msg = panic_message(|| drop(e.add_(&Tensor::ones(&[3]))));
+    assert!(
+        msg.contains("add_") && msg.contains("refers to a single memory location"),
+        "{msg}"
+    );
+    let msg = panic_message(|| drop(e.mul_scalar_(2.0)));
+    assert!(msg.contains("mul_"), "{msg}");
+    assert_eq!(e.to_vec::<f32>(), vec![1.0; 3]);
+    e.fill_(5.0);
+    assert_eq!(e.to_vec::<f32>(), vec![5.0; 3]);
+    e.zero_();
+    assert_eq!(e.to_vec::<f32>(), vec![0.0; 3]);
+    // A size-1 dimension with stride 0 is not an overlap.
+    let one = Tensor::ones(&[1, 3]).expand(&[1, 3]);
+    one.add_(&Tensor::ones(&[1, 3]));
+    assert_eq!(one.to_vec::<f32>(), vec![2.0; 3]);
+}

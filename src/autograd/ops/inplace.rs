@@ -41,6 +41,22 @@ fn assert_castable(op: &str, result: DType, dst: DType) {
 
 /// Checks PyTorch's rules for an in-place op on `dst`; returns whether it must be recorded.
 fn prepare(op: &str, dst: &Tensor, other: Option<&Tensor>) -> bool {
+    // PyTorch's `assert_no_internal_overlap`: a stride-0 dimension makes several elements
+    // one memory cell, so `expand(..).add_(x)` would add once per element. Filling is
+    // idempotent, so `fill_` / `zero_` are allowed (as in PyTorch).
+    assert!(
+        matches!(op, "fill_" | "zero_")
+            || !dst
+                .shape()
+                .iter()
+                .zip(dst.stride())
+                .any(|(&n, &s)| n > 1 && s == 0),
+        "{op}: unsupported operation: more than one element of the written-to tensor \
+         (shape {:?}, strides {:?}) refers to a single memory location. Please clone() the \
+         tensor before performing the operation.",
+        dst.shape(),
+        dst.stride()
+    );
     if let Some(o) = other {
         check_same_device(op, &[dst, o]);
         let shape = broadcast_or_panic(op, dst.shape(), o.shape());
