@@ -242,7 +242,10 @@ impl Tensor {
             out.extend_from_slice(&data[r]);
             return out;
         }
-        self.0.layout.for_each_index(|i| out.push(data[i]));
+        let len = self.numel();
+        kernels::strided::gather_into(data, &self.0.layout, &mut out.spare_capacity_mut()[..len]);
+        // SAFETY: `gather_into` wrote all `len` elements.
+        unsafe { out.set_len(len) };
         out
     }
 

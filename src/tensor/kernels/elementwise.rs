@@ -6,6 +6,7 @@ use crate::tensor::alloc::vec_with_capacity;
 use crate::tensor::layout::{Layout, broadcast_shapes};
 use crate::tensor::parallel::{fill_vec, for_each_chunk_mut};
 use crate::tensor::{BufferElement, Storage, Tensor};
+use std::mem::MaybeUninit;
 
 /// A `len`-element vector whose pieces `fill(start, piece)` writes (every element),
 /// in parallel for large lengths; each piece runs at the CPU's best SIMD level.
@@ -189,7 +190,12 @@ pub fn zip<T: BufferElement, U: BufferElement>(
     }
     let la = a.layout().expanded(&shape).expect("broadcast layout");
     let lb = b.layout().expanded(&shape).expect("broadcast layout");
-    let inner = shape.last().copied().unwrap_or(1).max(1);
+    // Merged dimensions make longer rows: `[N, C, H, W] + [1, C, 1, 1]` walks rows of
+    // `H·W` elements, not of `W`.
+    let (cshape, [csa, csb]) = super::strided::coalesce(&shape, [la.strides(), lb.strides()]);
+    let la = Layout::new(cshape.clone(), csa, la.offset());
+    let lb = Layout::new(cshape, csb, lb.offset());
+    let inner = la.shape().last().copied().unwrap_or(1).max(1);
     let (sa, sb) = (
         la.strides().last().copied().unwrap_or(0),
         lb.strides().last().copied().unwrap_or(0),
@@ -197,9 +203,8 @@ pub fn zip<T: BufferElement, U: BufferElement>(
     let (ra, rb) = (row_starts(&la), row_starts(&lb));
     let (ga, gb) = Storage::read2(a.storage(), b.storage());
     let (da, db) = (T::slice(&ga).expect("dtype"), T::slice(&gb).expect("dtype"));
-    let mut out: Vec<U> = crate::tensor::alloc::filled_vec(numel, U::default());
     if numel == 0 {
-        return Tensor::from_vec(out, &shape);
+        return Tensor::from_vec(Vec::<U>::new(), &shape);
     }
     let rows = Rows {
         ra: &ra,
@@ -210,20 +215,13 @@ pub fn zip<T: BufferElement, U: BufferElement>(
         sb,
         inner,
     };
-    if numel < PAR_THRESHOLD {
-        dispatch(
-            #[inline(always)]
-            || rows.fill(0, &mut out, &f),
-        );
-    } else {
-        let per = par_chunk(numel).div_ceil(inner).max(1);
-        for_each_chunk_mut(&mut out, per * inner, |i, block| {
-            dispatch(
-                #[inline(always)]
-                || rows.fill(i * per, block, &f),
-            )
-        });
-    }
+    // Pieces are element ranges, not whole rows: a broadcast scalar coalesces to one
+    // row of every element, which must still split over the threads.
+    let out = build_vec(
+        numel,
+        #[inline(always)]
+        |lo, out| rows.fill(lo, out, &f),
+    );
     drop((ga, gb));
     Tensor::from_vec(out, &shape)
 }
@@ -241,41 +239,45 @@ struct Rows<'a, T> {
 }
 
 impl<T: Copy> Rows<'_, T> {
-    /// Writes `f(a, b)` into the rows of `out`, the first being row `first`. Always
-    /// inlined, so the loops compile for the SIMD level of the [`dispatch`] around it.
+    /// Writes `f(a, b)` for the output elements `lo..lo + out.len()` (in logical order)
+    /// into `out`. Always inlined, so the loops compile for the SIMD level of the
+    /// [`dispatch`] around it.
     #[inline(always)]
-    fn fill<U>(&self, first: usize, out: &mut [U], f: &impl Fn(T, T) -> U) {
-        let (da, db, inner) = (self.da, self.db, self.inner);
-        for (j, o) in out.chunks_mut(inner).enumerate() {
-            let (pa, pb) = (self.ra[first + j], self.rb[first + j]);
-            match (self.sa, self.sb) {
+    fn fill<U>(&self, lo: usize, out: &mut [MaybeUninit<U>], f: &impl Fn(T, T) -> U) {
+        let (da, db, inner, sa, sb) = (self.da, self.db, self.inner, self.sa, self.sb);
+        let (mut row, mut col, mut done) = (lo / inner, lo % inner, 0);
+        while done < out.len() {
+            let len = (inner - col).min(out.len() - done);
+            let o = &mut out[done..done + len];
+            let (pa, pb) = (self.ra[row] + col * sa, self.rb[row] + col * sb);
+            match (sa, sb) {
                 (1, 1) => {
-                    for ((o, &p), &q) in o
-                        .iter_mut()
-                        .zip(&da[pa..pa + inner])
-                        .zip(&db[pb..pb + inner])
+                    for ((o, &p), &q) in o.iter_mut().zip(&da[pa..pa + len]).zip(&db[pb..pb + len])
                     {
-                        *o = f(p, q)
+                        o.write(f(p, q));
                     }
                 }
                 (1, 0) => {
                     let q = db[pb];
-                    for (o, &p) in o.iter_mut().zip(&da[pa..pa + inner]) {
-                        *o = f(p, q)
+                    for (o, &p) in o.iter_mut().zip(&da[pa..pa + len]) {
+                        o.write(f(p, q));
                     }
                 }
                 (0, 1) => {
                     let p = da[pa];
-                    for (o, &q) in o.iter_mut().zip(&db[pb..pb + inner]) {
-                        *o = f(p, q)
+                    for (o, &q) in o.iter_mut().zip(&db[pb..pb + len]) {
+                        o.write(f(p, q));
                     }
                 }
                 (sa, sb) => {
                     for (i, o) in o.iter_mut().enumerate() {
-                        *o = f(da[pa + i * sa], db[pb + i * sb])
+                        o.write(f(da[pa + i * sa], db[pb + i * sb]));
                     }
                 }
             }
+            done += len;
+            row += 1;
+            col = 0;
         }
     }
 }
@@ -346,6 +348,53 @@ pub fn zip_assign<T: BufferElement>(
         let sv = &T::slice(&src_guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"))[rs];
         let d = &mut T::slice_mut(&mut guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"))[rd];
         update_zip(d, sv, f);
+        return;
+    }
+    // A contiguous destination and a broadcast source in another buffer (`x.add_(b)`
+    // with `b` of shape `[1, C, 1, 1]`, or an expanded gradient): walk the source's rows
+    // in place of a materialised copy of it.
+    if let Some(rd) = dst.layout().contiguous_range()
+        && src.numel() > 1
+        && !src.storage().same(dst.storage())
+    {
+        let ls = src.layout().expanded(&shape).expect("broadcast layout");
+        let contiguous = Layout::contiguous(&shape);
+        let (cshape, [_, cs]) =
+            super::strided::coalesce(&shape, [contiguous.strides(), ls.strides()]);
+        let ls = Layout::new(cshape, cs, ls.offset());
+        let inner = ls.shape().last().copied().unwrap_or(1).max(1);
+        let step = ls.strides().last().copied().unwrap_or(0);
+        let starts = row_starts(&ls);
+        let (src_guard, mut guard) = Storage::read_write(src.storage(), dst.storage());
+        let sv = T::slice(&src_guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"));
+        let d = &mut T::slice_mut(&mut guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"))[rd];
+        update_slice(
+            d,
+            #[inline(always)]
+            |lo, piece| {
+                let (mut row, mut col, mut done) = (lo / inner, lo % inner, 0);
+                while done < piece.len() {
+                    let len = (inner - col).min(piece.len() - done);
+                    let o = &mut piece[done..done + len];
+                    let p = starts[row] + col * step;
+                    if step == 0 {
+                        let q = sv[p];
+                        o.iter_mut().for_each(|v| *v = f(*v, q));
+                    } else if step == 1 {
+                        for (v, &q) in o.iter_mut().zip(&sv[p..p + len]) {
+                            *v = f(*v, q);
+                        }
+                    } else {
+                        for (i, v) in o.iter_mut().enumerate() {
+                            *v = f(*v, sv[p + i * step]);
+                        }
+                    }
+                    done += len;
+                    row += 1;
+                    col = 0;
+                }
+            },
+        );
         return;
     }
     // Read the source first (it may alias the destination).

@@ -31,6 +31,7 @@ pub mod rnn;
 pub mod select;
 pub mod simd;
 pub mod softmax;
+pub(crate) mod strided;
 pub mod unary;
 pub mod unfold;
 mod wgrad_one_channel;
