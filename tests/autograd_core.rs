@@ -175,3 +175,20 @@ fn graph_is_freed_when_outputs_drop_over_10000_steps() {
         );
     }
 }
+
+/// `optimizer.zero_grad(set_to_none=False)` zeroes the same `.grad` tensor in place, as
+/// PyTorch's `grad.zero_()`: a handle taken before sees zeros, and the next backward
+/// accumulates into it.
+#[test]
+fn zero_grad_keep_zeroes_the_same_tensor() {
+    use kiln::optim::{Optimizer, SGD};
+    let _serial = serial();
+    let w = tensor(&[1.0, 2.0]).requires_grad_(true);
+    let mut opt = SGD::new(vec![w.shallow_clone()], 0.1);
+    (&w * &w).sum().backward();
+    let held = w.grad().unwrap();
+    opt.zero_grad_keep();
+    assert_eq!(held.to_vec::<f32>(), vec![0.0, 0.0]);
+    (&w * 3.0).sum().backward();
+    assert_eq!(held.to_vec::<f32>(), vec![3.0, 3.0]);
+}

@@ -87,7 +87,14 @@ pub trait Optimizer {
     fn zero_grad_keep(&mut self) {
         for p in self.params() {
             if let Some(g) = p.grad() {
-                p.set_grad(Some(g.zeros_like()));
+                // PyTorch zeroes the same tensor in place (`grad.detach_(); grad.zero_()`),
+                // so handles on it see the zeros; a recorded gradient (from a
+                // `create_graph` backward) is replaced by plain zeros instead.
+                if g.requires_grad() || !g.is_contiguous() {
+                    p.set_grad(Some(g.detach().zeros_like()));
+                } else {
+                    g.zero_();
+                }
             }
         }
     }
