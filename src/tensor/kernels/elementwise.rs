@@ -111,40 +111,6 @@ pub fn broadcast_or_panic(op: &str, a: &[usize], b: &[usize]) -> Vec<usize> {
     })
 }
 
-/// Storage offsets of the start of every innermost row of `layout`, in logical order.
-fn row_starts(layout: &Layout) -> Vec<usize> {
-    let n = layout.ndim();
-    if n == 0 {
-        return vec![layout.offset()];
-    }
-    let outer = Layout::new(
-        layout.shape()[..n - 1].to_vec(),
-        layout.strides()[..n - 1].to_vec(),
-        layout.offset(),
-    );
-    let mut starts = Vec::with_capacity(outer.numel());
-    // A layout whose inner stride is 1 for the outer dims is walked by for_each_index as
-    // a flat range; force a strided walk by building indices explicitly.
-    let shape = outer.shape();
-    let strides = outer.strides();
-    let count = outer.numel();
-    let mut idx = vec![0usize; shape.len()];
-    let mut base = outer.offset();
-    for _ in 0..count {
-        starts.push(base);
-        for d in (0..shape.len()).rev() {
-            idx[d] += 1;
-            base += strides[d];
-            if idx[d] < shape[d] {
-                break;
-            }
-            base -= strides[d] * shape[d];
-            idx[d] = 0;
-        }
-    }
-    starts
-}
-
 /// `f(a, b)` with NumPy broadcasting; both inputs must have dtype `T`.
 pub fn zip<T: BufferElement, U: BufferElement>(
     op: &str,
@@ -200,15 +166,14 @@ pub fn zip<T: BufferElement, U: BufferElement>(
         la.strides().last().copied().unwrap_or(0),
         lb.strides().last().copied().unwrap_or(0),
     );
-    let (ra, rb) = (row_starts(&la), row_starts(&lb));
     let (ga, gb) = Storage::read2(a.storage(), b.storage());
     let (da, db) = (T::slice(&ga).expect("dtype"), T::slice(&gb).expect("dtype"));
     if numel == 0 {
         return Tensor::from_vec(Vec::<U>::new(), &shape);
     }
     let rows = Rows {
-        ra: &ra,
-        rb: &rb,
+        la: &la,
+        lb: &lb,
         da,
         db,
         sa,
@@ -226,11 +191,11 @@ pub fn zip<T: BufferElement, U: BufferElement>(
     Tensor::from_vec(out, &shape)
 }
 
-/// The innermost rows of a broadcast zip: where each row of either input starts, and
-/// its stride within the row.
+/// The innermost rows of a broadcast zip: both inputs' coalesced layouts (rows along the
+/// last dimension), and their strides within a row.
 struct Rows<'a, T> {
-    ra: &'a [usize],
-    rb: &'a [usize],
+    la: &'a Layout,
+    lb: &'a Layout,
     da: &'a [T],
     db: &'a [T],
     sa: usize,
@@ -245,11 +210,15 @@ impl<T: Copy> Rows<'_, T> {
     #[inline(always)]
     fn fill<U>(&self, lo: usize, out: &mut [MaybeUninit<U>], f: &impl Fn(T, T) -> U) {
         let (da, db, inner, sa, sb) = (self.da, self.db, self.inner, self.sa, self.sb);
-        let (mut row, mut col, mut done) = (lo / inner, lo % inner, 0);
+        // Row starts are carried from row to row (a table of them, built serially, was
+        // a third of the time of `[64, 64, 24, 24] + [24]`).
+        let mut rows = RowCursor::new([self.la, self.lb], lo / inner);
+        let (mut col, mut done) = (lo % inner, 0);
         while done < out.len() {
             let len = (inner - col).min(out.len() - done);
             let o = &mut out[done..done + len];
-            let (pa, pb) = (self.ra[row] + col * sa, self.rb[row] + col * sb);
+            let [ra, rb] = rows.at;
+            let (pa, pb) = (ra + col * sa, rb + col * sb);
             match (sa, sb) {
                 (1, 1) => {
                     for ((o, &p), &q) in o.iter_mut().zip(&da[pa..pa + len]).zip(&db[pb..pb + len])
@@ -276,8 +245,61 @@ impl<T: Copy> Rows<'_, T> {
                 }
             }
             done += len;
-            row += 1;
             col = 0;
+            rows.advance();
+        }
+    }
+}
+
+/// The start offsets of consecutive rows (along the last dimension) of `K` coalesced
+/// layouts of one shape, carried from row to row: a table of them, built serially
+/// before the parallel loop, was a third of the time of `[64, 64, 24, 24] + [24]`.
+struct RowCursor<'a, const K: usize> {
+    outer: &'a [usize],
+    strides: [&'a [usize]; K],
+    idx: Vec<usize>,
+    at: [usize; K],
+}
+
+impl<'a, const K: usize> RowCursor<'a, K> {
+    /// At row `row` of `layouts` (all of the same shape).
+    #[inline(always)]
+    fn new(layouts: [&'a Layout; K], mut row: usize) -> Self {
+        let shape = layouts[0].shape();
+        let outer = &shape[..shape.len().saturating_sub(1)];
+        let strides = layouts.map(|l| l.strides());
+        let mut at = layouts.map(|l| l.offset());
+        let mut idx = vec![0usize; outer.len()];
+        for d in (0..outer.len()).rev() {
+            idx[d] = row % outer[d];
+            row /= outer[d];
+            for k in 0..K {
+                at[k] += idx[d] * strides[k][d];
+            }
+        }
+        RowCursor {
+            outer,
+            strides,
+            idx,
+            at,
+        }
+    }
+
+    /// Moves to the next row.
+    #[inline(always)]
+    fn advance(&mut self) {
+        for d in (0..self.outer.len()).rev() {
+            self.idx[d] += 1;
+            for k in 0..K {
+                self.at[k] += self.strides[k][d];
+            }
+            if self.idx[d] < self.outer[d] {
+                return;
+            }
+            for k in 0..K {
+                self.at[k] -= self.strides[k][d] * self.outer[d];
+            }
+            self.idx[d] = 0;
         }
     }
 }
@@ -364,7 +386,6 @@ pub fn zip_assign<T: BufferElement>(
         let ls = Layout::new(cshape, cs, ls.offset());
         let inner = ls.shape().last().copied().unwrap_or(1).max(1);
         let step = ls.strides().last().copied().unwrap_or(0);
-        let starts = row_starts(&ls);
         let (src_guard, mut guard) = Storage::read_write(src.storage(), dst.storage());
         let sv = T::slice(&src_guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"));
         let d = &mut T::slice_mut(&mut guard).unwrap_or_else(|| panic!("{op}: dtype mismatch"))[rd];
@@ -372,11 +393,12 @@ pub fn zip_assign<T: BufferElement>(
             d,
             #[inline(always)]
             |lo, piece| {
-                let (mut row, mut col, mut done) = (lo / inner, lo % inner, 0);
+                let mut rows = RowCursor::new([&ls], lo / inner);
+                let (mut col, mut done) = (lo % inner, 0);
                 while done < piece.len() {
                     let len = (inner - col).min(piece.len() - done);
                     let o = &mut piece[done..done + len];
-                    let p = starts[row] + col * step;
+                    let p = rows.at[0] + col * step;
                     if step == 0 {
                         let q = sv[p];
                         o.iter_mut().for_each(|v| *v = f(*v, q));
@@ -390,8 +412,8 @@ pub fn zip_assign<T: BufferElement>(
                         }
                     }
                     done += len;
-                    row += 1;
                     col = 0;
+                    rows.advance();
                 }
             },
         );
