@@ -21,7 +21,7 @@ use super::conv::{ConvElem, ConvGeom, over_batch};
 use super::conv_direct::pad_into;
 use super::conv_gemm;
 use super::gemm::Threads;
-use super::simd::dispatch;
+use super::simd::{Capability, capability, dispatch};
 use crate::tensor::alloc::vec_with_capacity;
 use std::mem::MaybeUninit;
 
@@ -472,11 +472,17 @@ fn transform_output<T: ConvElem>(
     }
 }
 
+/// Whether the AVX-512 transforms run: the level in effect is AVX-512 (which the CPU
+/// then has). At AVX2 the portable loops run instead, compiled for AVX2 in `dispatch`.
+fn avx512_transforms() -> bool {
+    cfg!(target_arch = "x86_64") && capability() == Capability::Avx512
+}
+
 /// `s` as `f32`s when `T` is `f32` and the AVX-512 transforms can run.
 fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
     let yes = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>();
     // SAFETY: `T` is `f32`.
-    (yes && conv_gemm::available()).then(|| unsafe { &*(s as *const [T] as *const [f32]) })
+    (yes && avx512_transforms()).then(|| unsafe { &*(s as *const [T] as *const [f32]) })
 }
 
 /// `s` as `f32`s, `T` being `f32` (checked).
@@ -497,7 +503,7 @@ fn f32_view_mut<T: 'static>(s: &mut [T]) -> &mut [f32] {
 fn as_f32_uninit<T: 'static>(s: &mut [MaybeUninit<T>]) -> Option<&mut [MaybeUninit<f32>]> {
     let yes = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>();
     // SAFETY: `T` is `f32`, and `MaybeUninit` keeps its layout.
-    (yes && conv_gemm::available())
+    (yes && avx512_transforms())
         .then(|| unsafe { &mut *(s as *mut [MaybeUninit<T>] as *mut [MaybeUninit<f32>]) })
 }
 
