@@ -14,7 +14,7 @@
 //! The input gradient is the same product on the output gradient padded by
 //! `dil * (k - 1) - pad` with the kernel flipped and its channels transposed; the weight
 //! gradient reads the image windows as the rows of `A` against the transposed output
-//! gradient. Used where [`conv_gemm`] runs (AVX-512) and images can be split over the
+//! gradient. Used where [`conv_gemm`] runs (AVX2 or AVX-512) and images can be split over the
 //! threads; everything else takes the im2col path of `conv.rs`.
 
 use super::conv::{ConvElem, ConvGeom, over_batch, sum_parts};
