@@ -9,7 +9,7 @@
 //! is read as broadcast scalars, and an `MR x (NV * lanes)` block of `C` stays in
 //! registers over a chunk of `KC` rows of `B` (which stays in L1 for all the row blocks
 //! of `A`). The loops are written once (`conv_gemm/kernel.rs`) and instantiated per
-//! instruction set with its register blocks (`avx512.rs`: 8 x 3 zmm, `avx2.rs`: 4 x 3
+//! instruction set with its register blocks (`avx512.rs`: 8 x 3 zmm, `avx2.rs`: 6 x 2
 //! ymm); the level in effect picks one per call. Without AVX2 ([`available`] false) the
 //! callers use the crate.
 

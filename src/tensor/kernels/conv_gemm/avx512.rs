@@ -4,6 +4,16 @@
 
 use std::arch::x86_64::*;
 
+/// The register block for an `m x n` product: 8 x 3 vectors, or 6 x 4 where four
+/// vectors divide `n` and three do not (64 `f32` columns: 4 x 16, no tail).
+fn block(_m: usize, n: usize, lanes: usize) -> (usize, usize) {
+    if n % (4 * lanes) == 0 && n % (3 * lanes) != 0 {
+        (6, 4)
+    } else {
+        (8, 3)
+    }
+}
+
 /// The mask of the first `tail` (1..=16) lanes.
 #[inline(always)]
 fn mask16(tail: usize) -> __mmask16 {
@@ -42,7 +52,7 @@ row_gemm_kernel!(
     ps, "avx512f", f32, 16, __m512, __mmask16,
     _mm512_setzero_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_storeu_ps,
     load_ps, _mm512_mask_storeu_ps, mask16,
-    blocks: (8, 3), (6, 4),
+    block,
     tiles: [1: 1 2 3 4, 2: 1 2 3 4, 3: 1 2 3 4, 4: 1 2 3 4, 5: 1 2 3 4, 6: 1 2 3 4,
             7: 1 2 3, 8: 1 2 3]
 );
@@ -50,7 +60,7 @@ row_gemm_kernel!(
     pd, "avx512f", f64, 8, __m512d, __mmask8,
     _mm512_setzero_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_loadu_pd, _mm512_storeu_pd,
     load_pd, _mm512_mask_storeu_pd, mask8,
-    blocks: (8, 3), (6, 4),
+    block,
     tiles: [1: 1 2 3 4, 2: 1 2 3 4, 3: 1 2 3 4, 4: 1 2 3 4, 5: 1 2 3 4, 6: 1 2 3 4,
             7: 1 2 3, 8: 1 2 3]
 );

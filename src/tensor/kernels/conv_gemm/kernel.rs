@@ -1,7 +1,7 @@
 //! The register-blocked loops of [`super::RowGemm`], written once for every instruction
 //! set: `row_gemm_kernel!` expands to one module per element type of an ISA module
 //! (`avx512.rs`, `avx2.rs`), which supplies the vector type, the intrinsics, the masked
-//! loads and stores, the lane mask of a column tail and the two register blocks.
+//! loads and stores, the lane mask of a column tail and the choice of register block.
 //!
 //! Each output element is one sequential fused multiply-add chain along `k` (stored to
 //! `C` and reloaded between chunks of [`super::KC`] rows, which rounds nothing), so the
@@ -9,14 +9,14 @@
 
 /// One kernel module `$modname` for element `$t` in vectors `$v` of `$lanes` lanes with
 /// lane masks `$mask`: `$mload(ptr, mask)` / `$mstore(ptr, mask, v)` touch only the
-/// masked lanes, `$mask_of(tail)` is the mask of the first `tail` lanes. `blocks` gives
-/// the wide and the square `(rows, vectors)` register blocks (see `gemm`), `tiles` every
-/// `rows: vectors...` pair they can leave as a block (each one is compiled).
+/// masked lanes, `$mask_of(tail)` is the mask of the first `tail` lanes.
+/// `$block(m, n, lanes)` picks the `(rows, vectors)` register block of a product, and
+/// `tiles` lists every `rows: vectors...` pair its blocks can leave (each is compiled).
 macro_rules! row_gemm_kernel {
     ($modname:ident, $feature:tt, $t:ty, $lanes:expr, $v:ty, $mask:ty,
      $zero:ident, $set1:ident, $fmadd:ident, $loadu:ident, $storeu:ident,
      $mload:ident, $mstore:ident, $mask_of:ident,
-     blocks: $wide:expr, $sq:expr,
+     $block:ident,
      tiles: [$($m:literal: $($nv:literal)*),*]) => {
         pub(in super::super) mod $modname {
             use super::*;
@@ -127,14 +127,7 @@ macro_rules! row_gemm_kernel {
                 crs: usize,
                 acc: bool,
             ) {
-                let (wide, sq): ((usize, usize), (usize, usize)) = ($wide, $sq);
-                // The square block where its width divides `n` and the wide one's does
-                // not (64 columns of AVX-512 f32: 4 x 16, no tail).
-                let (mr, nvmax) = if n % (sq.1 * L) == 0 && n % (wide.1 * L) != 0 {
-                    sq
-                } else {
-                    wide
-                };
+                let (mr, nvmax) = $block(m, n, L);
                 let nr = nvmax * L;
                 let chunks = k.div_ceil(KC).max(1);
                 let kc_len = k.div_ceil(chunks);
