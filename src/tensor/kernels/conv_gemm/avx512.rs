@@ -7,7 +7,7 @@ use std::arch::x86_64::*;
 /// The register block for an `m x n` product: 8 x 3 vectors, or 6 x 4 where four
 /// vectors divide `n` and three do not (64 `f32` columns: 4 x 16, no tail).
 fn block(_m: usize, n: usize, lanes: usize) -> (usize, usize) {
-    if n % (4 * lanes) == 0 && n % (3 * lanes) != 0 {
+    if n.is_multiple_of(4 * lanes) && !n.is_multiple_of(3 * lanes) {
         (6, 4)
     } else {
         (8, 3)
