@@ -8,10 +8,10 @@
 //! and no padding needs no columns at all: the image already is the column matrix.
 //!
 //! The products of a task (one image, one column block) run on the register-blocked
-//! AVX-512 kernel of [`conv_gemm`], which reads the column block as it is (no packing);
-//! the weight gradient transposes the smaller of its two operands per block so that
-//! kernel applies. 1x1 convolutions, threaded products and CPUs without AVX-512 use the
-//! `gemm` crate. Stride-1 convolutions on AVX-512 skip the columns altogether:
+//! AVX-512 or AVX2 kernel of [`conv_gemm`], which reads the column block as it is (no
+//! packing); the weight gradient transposes the smaller of its two operands per block so
+//! that kernel applies. 1x1 convolutions, threaded products and CPUs without AVX2 use the
+//! `gemm` crate. Stride-1 convolutions on AVX2 or AVX-512 skip the columns altogether:
 //! [`conv_direct`] reads shifted windows of the image as the column matrix's rows.
 
 use super::conv_direct;
@@ -193,7 +193,7 @@ fn block_cols(g: &ConvGeom) -> usize {
 }
 
 /// `C (+)= A·B` for a `B` and `C` with unit column stride: the register-blocked kernel
-/// ([`conv_gemm`]) for single-threaded products on AVX-512, else the `gemm` crate.
+/// ([`conv_gemm`]) for single-threaded products on AVX2 or AVX-512, else the `gemm` crate.
 #[allow(clippy::too_many_arguments)]
 fn rows_gemm<T: ConvElem>(
     m: usize,

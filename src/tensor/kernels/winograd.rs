@@ -21,9 +21,12 @@ use super::conv::{ConvElem, ConvGeom, over_batch};
 use super::conv_direct::pad_into;
 use super::conv_gemm;
 use super::gemm::Threads;
-use super::simd::dispatch;
+use super::simd::{Capability, capability, dispatch};
 use crate::tensor::alloc::vec_with_capacity;
 use std::mem::MaybeUninit;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 
 /// Whether the forward of `g` (already accepted by `conv_direct::applies`) runs here.
 ///
@@ -83,8 +86,8 @@ impl Plan {
     }
 
     /// Elements of the padded copy of an image: none when the image already is the plane,
-    /// or when the AVX-512 transform reads the image itself (`direct`), its masked loads
-    /// supplying the zeros of the plane around it.
+    /// or when the AVX2 or AVX-512 transform reads the image itself (`direct`), its masked
+    /// loads supplying the zeros of the plane around it.
     fn copy_len(&self, direct: bool) -> usize {
         let (hp, wp) = self.plane();
         if direct || (self.shift == [0, 0] && (hp, wp) == (self.h, self.w)) {
@@ -193,7 +196,7 @@ fn run<T: ConvElem>(plan: &Plan, n: usize, x: &[T], u: &[T], bias: Option<&[T]>)
     let nb = p.block(std::mem::size_of::<T>());
     // The input gradient's output gradient padded by 2 was 12 MB of copies per MNIST CNN
     // batch, bound by memory bandwidth (a tenth of that pass).
-    let direct = as_f32(x).is_some();
+    let direct = direct_input::<T>();
     let copy_len = p.copy_len(direct);
     let (v_len, m_len) = (
         16 * point_stride(p.c_in * nb),
@@ -326,7 +329,7 @@ fn at<T: ConvElem>([a, b, c, d]: [&mut [T]; 4]) {
 }
 
 /// `V = Bᵀ d B` of tiles `t0..t1` of every channel of `img` into `v` (the padded plane;
-/// with `direct`, on AVX-512, the image itself)
+/// with `direct`, on AVX2 or AVX-512, the image itself)
 /// (16 matrices `[c_in x (t1 - t0)]`, point `q = 4 * row + column` at `q * point_stride`), with
 /// `Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`.
 ///
@@ -348,8 +351,8 @@ fn transform_input<T: ConvElem>(
     let len = point_stride(p.c_in * k);
     #[cfg(target_arch = "x86_64")]
     if direct {
-        // `direct` (decided once in `run`, which then made no padded copy) is `as_f32`'s
-        // answer, so the casts hold.
+        // `direct` (decided once in `run`, which then made no padded copy) is
+        // `direct_input`'s answer, so the casts hold.
         let (img, v) = (f32_view(img), f32_view_mut(v));
         // `img` is the image itself (`run` made no padded copy): plane row `y` is image
         // row `y - shift[0]`, plane column `x` image column `x - shift[1]`, zeros outside.
@@ -368,10 +371,17 @@ fn transform_input<T: ConvElem>(
                 let base = v.as_mut_ptr().wrapping_add(ci * k + col);
                 let dst = std::array::from_fn(|q| base.wrapping_add(q * len));
                 let first = (2 * lo) as isize - left;
-                // SAFETY: `as_f32` checked the CPU; each row is a whole image row of `w`
-                // columns, and every point's matrix holds `col + n` of the block's `k`
+                // SAFETY: `direct_input` saw at least AVX2, and AVX-512 is taken only at
+                // that level (which the CPU then has); each row is a whole image row of
+                // `w` columns, and every point's matrix holds `col + n` of the block's `k`
                 // tiles.
-                unsafe { avx512::input_tiles(rows, first, n, dst) };
+                unsafe {
+                    if avx512_transforms() {
+                        avx512::input_tiles(rows, first, n, dst)
+                    } else {
+                        avx2::input_tiles(rows, first, n, dst)
+                    }
+                };
             }
         }
         return;
@@ -472,11 +482,25 @@ fn transform_output<T: ConvElem>(
     }
 }
 
+/// Whether the AVX-512 transforms run: the level in effect is AVX-512 (which the CPU
+/// then has). At AVX2 the portable loops run instead, compiled for AVX2 in `dispatch`.
+fn avx512_transforms() -> bool {
+    cfg!(target_arch = "x86_64") && capability() == Capability::Avx512
+}
+
+/// Whether the input transform of `T` reads the image itself: `f32` at AVX2 or above,
+/// where the vector transforms run (their masked loads supply the plane's zeros).
+fn direct_input<T: 'static>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && cfg!(target_arch = "x86_64")
+        && capability() >= Capability::Avx2
+}
+
 /// `s` as `f32`s when `T` is `f32` and the AVX-512 transforms can run.
 fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
     let yes = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>();
     // SAFETY: `T` is `f32`.
-    (yes && conv_gemm::available()).then(|| unsafe { &*(s as *const [T] as *const [f32]) })
+    (yes && avx512_transforms()).then(|| unsafe { &*(s as *const [T] as *const [f32]) })
 }
 
 /// `s` as `f32`s, `T` being `f32` (checked).
@@ -497,7 +521,7 @@ pub(super) fn f32_view_mut<T: 'static>(s: &mut [T]) -> &mut [f32] {
 fn as_f32_uninit<T: 'static>(s: &mut [MaybeUninit<T>]) -> Option<&mut [MaybeUninit<f32>]> {
     let yes = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>();
     // SAFETY: `T` is `f32`, and `MaybeUninit` keeps its layout.
-    (yes && conv_gemm::available())
+    (yes && avx512_transforms())
         .then(|| unsafe { &mut *(s as *mut [MaybeUninit<T>] as *mut [MaybeUninit<f32>]) })
 }
 
