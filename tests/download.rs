@@ -52,9 +52,7 @@ impl Server {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         served += 1;
-                        if let Some(path) = handle(stream, &routes) {
-                            h.lock().unwrap().push(path);
-                        }
+                        handle(stream, &routes, &h);
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(2));
@@ -89,7 +87,14 @@ impl Drop for Server {
     }
 }
 
-fn handle(mut stream: TcpStream, routes: &HashMap<String, Reply>) -> Option<String> {
+/// Serves one request, recording its path in `hits` before the reply is written: the
+/// client may finish reading (and the test look at the hits) before this thread runs
+/// again, so a hit recorded after the reply raced the test's check.
+fn handle(
+    mut stream: TcpStream,
+    routes: &HashMap<String, Reply>,
+    hits: &Mutex<Vec<String>>,
+) -> Option<()> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     let mut req = Vec::new();
@@ -103,6 +108,7 @@ fn handle(mut stream: TcpStream, routes: &HashMap<String, Reply>) -> Option<Stri
     }
     let line = String::from_utf8_lossy(&req);
     let path = line.split_whitespace().nth(1)?.to_string();
+    hits.lock().unwrap().push(path.clone());
     let (status, body, send) = match routes.get(&path) {
         Some(Reply::Ok(b)) => ("200 OK", b.clone(), b.len()),
         Some(Reply::Cut(b)) => ("200 OK", b.clone(), b.len() / 2),
@@ -115,7 +121,7 @@ fn handle(mut stream: TcpStream, routes: &HashMap<String, Reply>) -> Option<Stri
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(&body[..send]);
     let _ = stream.flush();
-    Some(path)
+    Some(())
 }
 
 /// A port on 127.0.0.1 with nothing listening: connections are refused.

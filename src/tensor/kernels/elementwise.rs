@@ -1,6 +1,7 @@
 //! Elementwise maps and broadcasting zips.
 
 use super::simd::dispatch;
+use super::strided::RowCursor;
 use super::{PAR_THRESHOLD, par_chunk};
 use crate::tensor::alloc::vec_with_capacity;
 use crate::tensor::layout::{Layout, broadcast_shapes};
@@ -247,59 +248,6 @@ impl<T: Copy> Rows<'_, T> {
             done += len;
             col = 0;
             rows.advance();
-        }
-    }
-}
-
-/// The start offsets of consecutive rows (along the last dimension) of `K` coalesced
-/// layouts of one shape, carried from row to row: a table of them, built serially
-/// before the parallel loop, was a third of the time of `[64, 64, 24, 24] + [24]`.
-struct RowCursor<'a, const K: usize> {
-    outer: &'a [usize],
-    strides: [&'a [usize]; K],
-    idx: Vec<usize>,
-    at: [usize; K],
-}
-
-impl<'a, const K: usize> RowCursor<'a, K> {
-    /// At row `row` of `layouts` (all of the same shape).
-    #[inline(always)]
-    fn new(layouts: [&'a Layout; K], mut row: usize) -> Self {
-        let shape = layouts[0].shape();
-        let outer = &shape[..shape.len().saturating_sub(1)];
-        let strides = layouts.map(|l| l.strides());
-        let mut at = layouts.map(|l| l.offset());
-        let mut idx = vec![0usize; outer.len()];
-        for d in (0..outer.len()).rev() {
-            idx[d] = row % outer[d];
-            row /= outer[d];
-            for k in 0..K {
-                at[k] += idx[d] * strides[k][d];
-            }
-        }
-        RowCursor {
-            outer,
-            strides,
-            idx,
-            at,
-        }
-    }
-
-    /// Moves to the next row.
-    #[inline(always)]
-    fn advance(&mut self) {
-        for d in (0..self.outer.len()).rev() {
-            self.idx[d] += 1;
-            for k in 0..K {
-                self.at[k] += self.strides[k][d];
-            }
-            if self.idx[d] < self.outer[d] {
-                return;
-            }
-            for k in 0..K {
-                self.at[k] -= self.strides[k][d] * self.outer[d];
-            }
-            self.idx[d] = 0;
         }
     }
 }

@@ -85,11 +85,7 @@ pub(crate) fn gather_into<T: Copy + Send + Sync + 'static>(
         layout.offset(),
         data.len()
     );
-    let walk = Walk {
-        shape: &shape,
-        strides: &strides,
-        offset: layout.offset(),
-    };
+    let walk = Layout::new(shape.clone(), strides.clone(), layout.offset());
     let n = shape.len();
     let inner = shape[n - 1];
     // Whole rows per parallel chunk.
@@ -100,104 +96,127 @@ pub(crate) fn gather_into<T: Copy + Send + Sync + 'static>(
             #[inline(always)]
             || {
                 if transposed {
-                    walk.transposed_rows(data, i * rows_per, block)
+                    transposed_rows(&walk, data, i * rows_per, block)
                 } else {
-                    walk.rows(data, i * rows_per, block)
+                    rows(&walk, data, i * rows_per, block)
                 }
             },
         )
     });
 }
 
-/// A coalesced view: its shape, strides and offset.
-struct Walk<'a> {
-    shape: &'a [usize],
-    strides: &'a [usize],
-    offset: usize,
+/// Copies the rows (along the last dimension) of the coalesced view `walk` starting at
+/// row `first` into `out` (whole rows).
+#[inline(always)]
+fn rows<T: Copy>(walk: &Layout, data: &[T], first: usize, out: &mut [MaybeUninit<T>]) {
+    let n = walk.ndim();
+    let (inner, step) = (walk.shape()[n - 1], walk.strides()[n - 1]);
+    let mut cursor = RowCursor::new([walk], first);
+    for row in out.chunks_exact_mut(inner) {
+        let base = cursor.at[0];
+        match step {
+            1 => {
+                for (o, &v) in row.iter_mut().zip(&data[base..base + inner]) {
+                    o.write(v);
+                }
+            }
+            0 => {
+                let v = data[base];
+                row.iter_mut().for_each(|o| {
+                    o.write(v);
+                });
+            }
+            s => {
+                let src = &data[base..=base + (inner - 1) * s];
+                for (o, &v) in row.iter_mut().zip(src.iter().step_by(s)) {
+                    o.write(v);
+                }
+            }
+        }
+        cursor.advance();
+    }
 }
 
-impl Walk<'_> {
-    /// The offset of the first element of row `r` (rows run along the last dimension).
-    fn row_offset(&self, mut r: usize) -> usize {
-        let n = self.shape.len();
-        let mut off = self.offset;
-        for d in (0..n - 1).rev() {
-            off += (r % self.shape[d]) * self.strides[d];
-            r /= self.shape[d];
+/// [`rows`] for a view whose second-to-last dimension has unit stride: each `[a, b]`
+/// matrix of the last two dimensions is a transpose of a row-major block of `data` with
+/// rows `strides[n - 1]` apart, copied in cache tiles.
+#[inline(always)]
+fn transposed_rows<T: Copy + 'static>(
+    walk: &Layout,
+    data: &[T],
+    first: usize,
+    out: &mut [MaybeUninit<T>],
+) {
+    let n = walk.ndim();
+    let (a, b, step) = (
+        walk.shape()[n - 2],
+        walk.shape()[n - 1],
+        walk.strides()[n - 1],
+    );
+    let mut row = first;
+    let mut done = 0;
+    while done < out.len() {
+        // Rows `row..row + count` lie in one matrix, starting at its row `r0`.
+        let r0 = row % a;
+        let count = (a - r0).min((out.len() - done) / b);
+        let base = RowCursor::new([walk], row - r0).at[0] + r0;
+        let dst = &mut out[done..done + count * b];
+        transpose_uninit(&data[base..], b, count, step, dst);
+        row += count;
+        done += count * b;
+    }
+}
+
+/// The start offsets of consecutive rows (along the last dimension) of `K` coalesced
+/// layouts of one shape, carried from row to row: a table of them, built serially
+/// before the parallel loop, was a third of the time of `[64, 64, 24, 24] + [24]`.
+pub(crate) struct RowCursor<'a, const K: usize> {
+    outer: &'a [usize],
+    strides: [&'a [usize]; K],
+    idx: Vec<usize>,
+    /// The current row's start in each layout.
+    pub(crate) at: [usize; K],
+}
+
+impl<'a, const K: usize> RowCursor<'a, K> {
+    /// At row `row` of `layouts` (all of the same shape).
+    #[inline(always)]
+    pub(crate) fn new(layouts: [&'a Layout; K], mut row: usize) -> Self {
+        let shape = layouts[0].shape();
+        let outer = &shape[..shape.len().saturating_sub(1)];
+        let strides = layouts.map(|l| l.strides());
+        let mut at = layouts.map(|l| l.offset());
+        let mut idx = vec![0usize; outer.len()];
+        for d in (0..outer.len()).rev() {
+            idx[d] = row % outer[d];
+            row /= outer[d];
+            for k in 0..K {
+                at[k] += idx[d] * strides[k][d];
+            }
         }
-        off
+        RowCursor {
+            outer,
+            strides,
+            idx,
+            at,
+        }
     }
 
-    /// Copies the rows starting at row `first` into `out` (whole rows).
+    /// Moves to the next row.
     #[inline(always)]
-    fn rows<T: Copy>(&self, data: &[T], first: usize, out: &mut [MaybeUninit<T>]) {
-        let n = self.shape.len();
-        let (inner, step) = (self.shape[n - 1], self.strides[n - 1]);
-        let mut idx: Vec<usize> = Vec::with_capacity(n.saturating_sub(1));
-        let mut r = first;
-        for d in (0..n - 1).rev() {
-            idx.push(r % self.shape[d]);
-            r /= self.shape[d];
-        }
-        idx.reverse();
-        let mut base = self.row_offset(first);
-        for row in out.chunks_exact_mut(inner) {
-            match step {
-                1 => {
-                    for (o, &v) in row.iter_mut().zip(&data[base..base + inner]) {
-                        o.write(v);
-                    }
-                }
-                0 => {
-                    let v = data[base];
-                    row.iter_mut().for_each(|o| {
-                        o.write(v);
-                    });
-                }
-                s => {
-                    let src = &data[base..=base + (inner - 1) * s];
-                    for (o, &v) in row.iter_mut().zip(src.iter().step_by(s)) {
-                        o.write(v);
-                    }
-                }
+    pub(crate) fn advance(&mut self) {
+        for d in (0..self.outer.len()).rev() {
+            self.idx[d] += 1;
+            for k in 0..K {
+                self.at[k] += self.strides[k][d];
             }
-            // The next row: increment the outer index, carrying.
-            for d in (0..n - 1).rev() {
-                idx[d] += 1;
-                base += self.strides[d];
-                if idx[d] < self.shape[d] {
-                    break;
-                }
-                base -= self.strides[d] * self.shape[d];
-                idx[d] = 0;
+            if self.idx[d] < self.outer[d] {
+                return;
             }
-        }
-    }
-
-    /// [`Walk::rows`] for a view whose second-to-last dimension has unit stride: each
-    /// `[a, b]` matrix of the last two dimensions is a transpose of a row-major block of
-    /// `data` with rows `strides[n - 1]` apart, copied in cache tiles.
-    #[inline(always)]
-    fn transposed_rows<T: Copy + 'static>(
-        &self,
-        data: &[T],
-        first: usize,
-        out: &mut [MaybeUninit<T>],
-    ) {
-        let n = self.shape.len();
-        let (a, b, step) = (self.shape[n - 2], self.shape[n - 1], self.strides[n - 1]);
-        let mut row = first;
-        let mut done = 0;
-        while done < out.len() {
-            // Rows `row..row + count` lie in one matrix, starting at its row `r0`.
-            let r0 = row % a;
-            let count = (a - r0).min((out.len() - done) / b);
-            let matrix = row - r0;
-            let base = self.row_offset(matrix) + r0;
-            let dst = &mut out[done..done + count * b];
-            transpose_uninit(&data[base..], b, count, step, dst);
-            row += count;
-            done += count * b;
+            for k in 0..K {
+                self.at[k] -= self.strides[k][d] * self.outer[d];
+            }
+            self.idx[d] = 0;
         }
     }
 }
