@@ -23,7 +23,7 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
 
 /// Whether [`RowGemm::gemm_rows`] can run: the CPU has AVX2 and FMA (or AVX-512) and the
 /// level is not capped below AVX2.

@@ -84,8 +84,8 @@ fn matches_the_definition_for_every_block_tail() {
     }
 }
 
-/// Pseudo-random values in (-1, 1), not exactly summable.
-fn values(len: usize, seed: u64) -> Vec<f64> {
+/// Pseudo-random values in (-1, 1), not exactly summable (also the Winograd tests').
+pub(in crate::tensor::kernels) fn values(len: usize, seed: u64) -> Vec<f64> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
