@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 #[macro_use]
 mod kernel;
 #[cfg(target_arch = "x86_64")]
-mod avx2;
+pub(super) mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 #[cfg(test)]

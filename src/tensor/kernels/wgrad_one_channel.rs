@@ -262,11 +262,11 @@ unsafe fn load_tail_512(p: *const f32, n: usize) -> std::arch::x86_64::__m512 {
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn load_tail_256(p: *const f32, n: usize) -> std::arch::x86_64::__m256 {
-    use std::arch::x86_64::*;
-    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lane);
-    // SAFETY: lanes whose mask sign bit is clear are not read.
-    unsafe { _mm256_maskload_ps(p, mask) }
+    // SAFETY: AVX2 (the caller's); lanes whose mask sign bit is clear are not read.
+    unsafe {
+        let mask = super::conv_gemm::avx2::mask_ps(n);
+        std::arch::x86_64::_mm256_maskload_ps(p, mask)
+    }
 }
 
 one_channel_kernel!(

@@ -18,13 +18,13 @@ fn block(m: usize, n: usize, lanes: usize) -> (usize, usize) {
     }
 }
 
-/// The mask of the first `tail` (1..=8) `f32` lanes.
+/// The mask of the first `tail` (1..=8) `f32` lanes (also `wgrad_one_channel`'s tails).
 ///
 /// # Safety
 /// AVX2 must be available.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn mask_ps(tail: usize) -> __m256i {
+pub(in crate::tensor::kernels) unsafe fn mask_ps(tail: usize) -> __m256i {
     let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     _mm256_cmpgt_epi32(_mm256_set1_epi32(tail as i32), lanes)
 }
