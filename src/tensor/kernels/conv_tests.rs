@@ -240,12 +240,15 @@ fn col2im_is_the_adjoint_of_im2col() {
 /// Winograd F(2x2, 3x3) (`winograd.rs`) against the existing kernels (the f64 paths,
 /// which never route there): odd sizes (partial edge tiles), padding 0, 1, 2 and
 /// uneven, channel counts off the vector width, batches of 1 to 3, with and without
-/// bias, images of more tiles than one block, on one thread and two. Exact on small
+/// bias, images of more tiles than one block, on one thread and two, the f32 runs at
+/// every level the CPU has. Exact on small
 /// integers in f64 (the transforms' halves and quarters are exact), and within 1e-5
 /// relative on random f32 data.
 #[test]
 fn winograd_matches_the_other_kernels() {
+    use super::super::simd::{Capability, set_capability, tests::LEVEL_LOCK};
     use super::super::winograd;
+    let _level = LEVEL_LOCK.lock();
     let before = num_threads();
     for (c_in, c_out, h, w, pad, n, with_bias) in [
         (1, 3, 5, 5, [0, 0], 1, false),
@@ -299,8 +302,16 @@ fn winograd_matches_the_other_kernels() {
             assert_eq!(winograd::forward(&g, &x, &wt, bias), want, "{what}");
             assert_eq!(winograd::input_grad(&g, &gy, &wt), want_gx, "gx {what}");
             let bias_f = with_bias.then_some(&bf[..]);
-            close(winograd::forward(&g, &xf, &wf, bias_f), &want_f, &what);
-            close(winograd::input_grad(&g, &gf, &wf), &want_fgx, &what);
+            // The f32 transforms have a kernel per level (portable, AVX2, AVX-512).
+            for cap in Capability::ALL {
+                if set_capability(cap) != cap {
+                    continue;
+                }
+                let what = format!("{what} at {}", cap.name());
+                close(winograd::forward(&g, &xf, &wf, bias_f), &want_f, &what);
+                close(winograd::input_grad(&g, &gf, &wf), &want_fgx, &what);
+            }
+            set_capability(Capability::Avx512);
         }
     }
     crate::tensor::parallel::set_num_threads(before);

@@ -374,7 +374,8 @@ fn transform_input<T: ConvElem>(
                 // SAFETY: `direct_input` saw at least AVX2, and AVX-512 is taken only at
                 // that level (which the CPU then has); each row is a whole image row of
                 // `w` columns, and every point's matrix holds `col + n` of the block's `k`
-                // tiles.
+                // tiles and one more element: the next segment's first tile (written
+                // after this one), the next channel's, or the point's padding.
                 unsafe {
                     if avx512_transforms() {
                         avx512::input_tiles(rows, first, n, dst)
@@ -442,9 +443,16 @@ fn transform_output<T: ConvElem>(
                 let src = std::array::from_fn(|q| m[q * len + co * k + col..][..n].as_ptr());
                 let row0 = out.as_mut_ptr().cast::<f32>();
                 let row1 = row0.wrapping_add(p.wo);
-                // SAFETY: `as_f32` checked the CPU; each point's slice holds the `n`
-                // tiles, and `out` the `cols` columns of both rows (of one when `!two`).
-                unsafe { avx512::output_tiles(src, n, b, [row0, row1], cols, two) };
+                // SAFETY: `as_f32` checked the CPU (AVX-512 only at that level); each
+                // point's slice holds the `n` tiles, and `out` the `cols` columns of both
+                // rows (of one when `!two`).
+                unsafe {
+                    if avx512_transforms() {
+                        avx512::output_tiles(src, n, b, [row0, row1], cols, two)
+                    } else {
+                        avx2::output_tiles(src, n, b, [row0, row1], cols, two)
+                    }
+                };
             }
         }
         return;
@@ -483,7 +491,7 @@ fn transform_output<T: ConvElem>(
 }
 
 /// Whether the AVX-512 transforms run: the level in effect is AVX-512 (which the CPU
-/// then has). At AVX2 the portable loops run instead, compiled for AVX2 in `dispatch`.
+/// then has). At AVX2 the AVX2 ones run; below it (or for f64) the portable loops.
 fn avx512_transforms() -> bool {
     cfg!(target_arch = "x86_64") && capability() == Capability::Avx512
 }
@@ -496,11 +504,10 @@ fn direct_input<T: 'static>() -> bool {
         && capability() >= Capability::Avx2
 }
 
-/// `s` as `f32`s when `T` is `f32` and the AVX-512 transforms can run.
+/// `s` as `f32`s when `T` is `f32` and the vector transforms (AVX2 or AVX-512) can run.
 fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
-    let yes = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>();
     // SAFETY: `T` is `f32`.
-    (yes && avx512_transforms()).then(|| unsafe { &*(s as *const [T] as *const [f32]) })
+    direct_input::<T>().then(|| unsafe { &*(s as *const [T] as *const [f32]) })
 }
 
 /// `s` as `f32`s, `T` being `f32` (checked).
@@ -519,9 +526,8 @@ pub(super) fn f32_view_mut<T: 'static>(s: &mut [T]) -> &mut [f32] {
 
 /// [`as_f32`] of a slice of outputs not yet written.
 fn as_f32_uninit<T: 'static>(s: &mut [MaybeUninit<T>]) -> Option<&mut [MaybeUninit<f32>]> {
-    let yes = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>();
     // SAFETY: `T` is `f32`, and `MaybeUninit` keeps its layout.
-    (yes && avx512_transforms())
+    direct_input::<T>()
         .then(|| unsafe { &mut *(s as *mut [MaybeUninit<T>] as *mut [MaybeUninit<f32>]) })
 }
 
