@@ -380,7 +380,7 @@ fn transform_input<T: ConvElem>(
                     if avx512_transforms() {
                         avx512::input_tiles(rows, first, n, dst)
                     } else {
-                        avx2::input_tiles(rows, first, n, dst)
+                        avx2::input_tiles(img, rows, first, n, dst)
                     }
                 };
             }
