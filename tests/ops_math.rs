@@ -625,3 +625,33 @@ fn pytorch_spellings_sum_dim_pow_squeeze_iter() {
     assert_eq!(pairs, [(vec![1.0, 2.0], 10.0), (vec![3.0, 4.0], 20.0)]);
     assert_eq!(x.clamp_min(2.5).to_vec::<f32>(), [2.5, 2.5, 3.0, 4.0]);
 }
+
+/// A short row broadcast over a contiguous operand (`[R, L] - [L]`, either side, offset
+/// views, rows not dividing the kernel's repeat period, enough elements for several
+/// threads) gives each element `f(a, b)` of its own row position.
+#[test]
+fn short_row_broadcasts_match_the_elementwise_definition() {
+    for (rows, len) in [
+        (5000usize, 24usize),
+        (3001, 7),
+        (1200, 127),
+        (50, 1),
+        (2, 5),
+    ] {
+        for dtype in [DType::F64, DType::I64] {
+            let big = Tensor::arange_dtype(0.0, ((rows + 1) * len) as f64, 1.0, dtype)
+                .reshape(&[rows + 1, len][..]);
+            // Rows 1.. of `big`: dense with an offset.
+            let a = big.narrow(0, 1, rows);
+            let r = Tensor::arange_dtype(0.0, len as f64, 1.0, dtype).mul_scalar(3.0);
+            let (av, rv) = (a.to_vec::<f64>(), r.to_vec::<f64>());
+            let got_ar = a.sub(&r).to_vec::<f64>();
+            let got_ra = r.sub(&a).to_vec::<f64>();
+            for (i, (&x, (&g1, &g2))) in av.iter().zip(got_ar.iter().zip(&got_ra)).enumerate() {
+                let y = rv[i % len];
+                assert_eq!(g1, x - y, "{rows}x{len} {dtype:?} a - r at {i}");
+                assert_eq!(g2, y - x, "{rows}x{len} {dtype:?} r - a at {i}");
+            }
+        }
+    }
+}

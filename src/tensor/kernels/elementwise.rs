@@ -172,6 +172,10 @@ pub fn zip<T: BufferElement, U: BufferElement>(
     if numel == 0 {
         return Tensor::from_vec(Vec::<U>::new(), &shape);
     }
+    if let Some(out) = short_row_broadcast(&la, &lb, da, db, &f) {
+        drop((ga, gb));
+        return Tensor::from_vec(out, &shape);
+    }
     let rows = Rows {
         la: &la,
         lb: &lb,
@@ -190,6 +194,69 @@ pub fn zip<T: BufferElement, U: BufferElement>(
     );
     drop((ga, gb));
     Tensor::from_vec(out, &shape)
+}
+
+/// Rows shorter than this, broadcast along a contiguous operand, take
+/// [`short_row_broadcast`].
+const SHORT_ROW: usize = 128;
+
+/// `f(a, b)` where the coalesced layouts are `[R, L]` with one operand contiguous and the
+/// other one row of `L < SHORT_ROW` broadcast over the `R` rows (`[N, C, H, W] + [W]`),
+/// else `None`. The row is repeated into a period of at least `SHORT_ROW` elements, and
+/// the output walked in periods: `[64, 64, 24, 24] + [24]` took 1.6-1.8 ms row by row
+/// (98,304 rows, each paying the cursor and a vector tail) against PyTorch's 0.25 ms.
+fn short_row_broadcast<T: Copy + Sync, U: Send>(
+    la: &Layout,
+    lb: &Layout,
+    da: &[T],
+    db: &[T],
+    f: &(impl Fn(T, T) -> U + Sync),
+) -> Option<Vec<U>> {
+    let [r, l] = *la.shape() else { return None };
+    if l >= SHORT_ROW || r < 2 {
+        return None;
+    }
+    let dense = |x: &Layout| x.strides() == [l, 1];
+    let row = |x: &Layout| x.strides() == [0, 1];
+    let (full, part, flipped) = if dense(la) && row(lb) {
+        ((da, la.offset()), (db, lb.offset()), false)
+    } else if row(la) && dense(lb) {
+        ((db, lb.offset()), (da, la.offset()), true)
+    } else {
+        return None;
+    };
+    let x = &full.0[full.1..full.1 + r * l];
+    let period: Vec<T> = part.0[part.1..part.1 + l]
+        .iter()
+        .copied()
+        .cycle()
+        .take(SHORT_ROW.div_ceil(l) * l)
+        .collect();
+    let p = period.len();
+    Some(build_vec(
+        r * l,
+        #[inline(always)]
+        |lo, out| {
+            let mut done = 0;
+            while done < out.len() {
+                let at = (lo + done) % p;
+                let len = (p - at).min(out.len() - done);
+                let o = &mut out[done..done + len];
+                let xs = &x[lo + done..lo + done + len];
+                let ys = &period[at..at + len];
+                if flipped {
+                    for ((o, &q), &pv) in o.iter_mut().zip(xs).zip(ys) {
+                        o.write(f(pv, q));
+                    }
+                } else {
+                    for ((o, &pv), &q) in o.iter_mut().zip(xs).zip(ys) {
+                        o.write(f(pv, q));
+                    }
+                }
+                done += len;
+            }
+        },
+    ))
 }
 
 /// The innermost rows of a broadcast zip: both inputs' coalesced layouts (rows along the
