@@ -404,6 +404,12 @@ pub fn conv2d_input_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], w: &[T]) -> Vec<T>
 /// Gradient with respect to the weight: `gy` `[n, c_out, ho, wo]` and the input `x`
 /// (both contiguous) give the contiguous `[c_out, c_in / groups, kh, kw]` gradient.
 pub fn conv2d_weight_grad<T: ConvElem>(g: &ConvGeom, gy: &[T], x: &[T]) -> Vec<T> {
+    // Depthwise f32 3x3 stride 1 too: its sums stay in registers over the image, where
+    // `depthwise`'s per-tap passes read each plane nine times. It splits the batch over
+    // the threads, so one image keeps the per-plane kernel.
+    if wgrad_one_channel::applies::<T>(g) && (g.n >= 2 || num_threads() < 2) {
+        return wgrad_one_channel::weight_grad(g, gy, x);
+    }
     if depthwise::applies(g) {
         return depthwise::weight_grad(g, gy, x);
     }

@@ -86,20 +86,46 @@ fn weight_grad_on<T: ConvElem>(kern: Kernel, g: &ConvGeom, gy: &[T], x: &[T]) ->
     let part_len = g.c_out * kk * lanes;
     let tasks_max = crate::tensor::parallel::num_threads().clamp(1, g.n);
     let mut parts = vec![0f32; part_len * tasks_max];
+    let flat = flattens(g, lanes);
+    let pad_len = padded_copy_len(g);
+    let windows_len = if flat { kk * hw } else { 0 };
+    // Flattened, window `k` is the contiguous `ho·wo` run at `k·hw` of the copy.
+    let flat_off: Vec<usize> = (0..kk).map(|k| k * hw).collect();
     let tasks = over_batch::<f32, f32>(
         g.n,
         part_len,
-        padded_copy_len(g),
+        pad_len + windows_len,
         &mut parts,
         true,
         &|first, count, part, buf, _| {
+            let (pad_buf, windows) = buf.split_at_mut(pad_len);
             for i in first..first + count {
-                let xp = padded_image(g, &x[i * in_img..][..in_img], buf);
+                let xp = padded_image(g, &x[i * in_img..][..in_img], pad_buf);
                 for grp in 0..g.groups {
                     let plane = &xp[grp * hp * wp..][..hp * wp];
                     let gyg = &gy[i * out_img + grp * cog * hw..][..cog * hw];
                     let acc = &mut part[grp * cog * kk * lanes..][..cog * kk * lanes];
-                    group(kern, g, plane, wp, &off, gyg, acc);
+                    if flat {
+                        for (k, &o) in off.iter().enumerate() {
+                            let dst = &mut windows[k * hw..][..hw];
+                            for (oy, row) in dst.chunks_exact_mut(g.wo).enumerate() {
+                                row.copy_from_slice(&plane[o + oy * wp..][..g.wo]);
+                            }
+                        }
+                        let rows = Rows {
+                            ho: 1,
+                            wo: hw,
+                            wp: hw,
+                        };
+                        group(kern, g, rows, windows, &flat_off, gyg, acc);
+                    } else {
+                        let rows = Rows {
+                            ho: g.ho,
+                            wo: g.wo,
+                            wp,
+                        };
+                        group(kern, g, rows, plane, &off, gyg, acc);
+                    }
                 }
             }
         },
@@ -114,34 +140,43 @@ fn weight_grad_on<T: ConvElem>(kern: Kernel, g: &ConvGeom, gy: &[T], x: &[T]) ->
     gw
 }
 
-/// Adds one image's group (`plane`: its padded input plane, rows `wp` apart; `gy`: its
-/// `c_out / groups` output-gradient planes) to the partial sums `acc`
-/// (`[co][k][lane]`), `CB` output channels at a time.
+/// Whether [`weight_grad_on`] first copies each image's `kh·kw` windows into contiguous
+/// `ho·wo` runs, so the kernel walks the whole image in vectors rather than row by row:
+/// where rows leave a vector partly empty (the MNIST example's 26 columns fill 16 + 10
+/// lanes of AVX-512's 32, 81%; flattened 676 fill 99%) and enough output channels share
+/// the copy (it costs about one channel's multiply-adds). MNIST's first layer, Zen 4,
+/// 2 threads: 0.30-0.34 -> 0.23-0.25 ms at AVX-512, 0.25 -> 0.21 ms at AVX2.
+fn flattens(g: &ConvGeom, lanes: usize) -> bool {
+    g.cog() >= 8 && !g.wo.is_multiple_of(lanes)
+}
+
+/// Adds one image's group (`plane`: its padded input plane, or its flattened windows;
+/// `gy`: its `c_out / groups` output-gradient planes) to the partial sums `acc`
+/// (`[co][k][lane]`), `CB` output channels at a time, walking `rows` of the output
+/// gradient against windows `off[k]` of `plane`.
 fn group(
     kern: Kernel,
     g: &ConvGeom,
+    rows: Rows,
     plane: &[f32],
-    wp: usize,
     off: &[usize],
     gy: &[f32],
     acc: &mut [f32],
 ) {
     let (hw, kk, lanes) = (g.hw_out(), off.len(), kern.lanes());
     // The last window's last row read: inside the plane.
-    let reach = off[kk - 1] + (g.ho - 1) * wp + g.wo;
+    let reach = off[kk - 1] + (rows.ho - 1) * rows.wp + rows.wo;
     assert!(
-        reach <= plane.len() && gy.len() == g.cog() * hw && acc.len() == g.cog() * kk * lanes,
+        rows.ho * rows.wo == hw
+            && reach <= plane.len()
+            && gy.len() == g.cog() * hw
+            && acc.len() == g.cog() * kk * lanes,
         "conv2d weight grad: operands do not fit {g:?}"
     );
     assert!(
         detected() >= Capability::Avx2 && (lanes == 8 || detected() == Capability::Avx512),
         "conv2d weight grad: the CPU lacks the kernel's instructions"
     );
-    let rows = Rows {
-        ho: g.ho,
-        wo: g.wo,
-        wp,
-    };
     let mut co = 0;
     while co < g.cog() {
         let (y, a) = (gy[co * hw..].as_ptr(), acc[co * kk * lanes..].as_mut_ptr());
@@ -348,11 +383,23 @@ mod tests {
         }
     }
 
+    /// [`geom`] with `groups` input channels, one per group.
+    fn grouped(mut g: ConvGeom, groups: usize) -> ConvGeom {
+        (g.c_in, g.groups) = (groups, groups);
+        g
+    }
+
     /// Small integers: every product and sum is exact in f32, so the kernel must match
-    /// the reference exactly, with every kernel this CPU runs.
+    /// the reference exactly, with every kernel this CPU runs: row by row and flattened
+    /// (8 or more channels a group on rows that leave a vector part empty), one group
+    /// or several (depthwise included), padded or not.
     #[test]
     fn matches_the_plain_sum_exactly() {
         let shapes = [
+            grouped(geom(2, 6, 3, [11, 13], 1, 1), 6),
+            grouped(geom(3, 8, 3, [9, 9], 0, 1), 4),
+            grouped(geom(2, 16, 3, [12, 15], 1, 1), 2),
+            grouped(geom(2, 16, 5, [12, 21], 2, 1), 2),
             geom(3, 32, 3, [28, 28], 0, 1),
             geom(2, 7, 3, [9, 40], 1, 1),
             geom(1, 4, 3, [5, 3], 2, 1),
@@ -384,10 +431,20 @@ mod tests {
         }
     }
 
-    /// Random data through the public entry point agrees with the plain sum.
+    /// Random data through the public entry point agrees with the plain sum: the MNIST
+    /// example's first layer and a depthwise layer (which routes here too).
     #[test]
     fn agrees_through_conv2d_weight_grad() {
-        let g = geom(5, 32, 3, [28, 28], 0, 1);
+        for g in [
+            geom(5, 32, 3, [28, 28], 0, 1),
+            grouped(geom(3, 24, 3, [20, 18], 1, 1), 24),
+        ] {
+            agrees_on(&g);
+        }
+    }
+
+    fn agrees_on(g: &ConvGeom) {
+        let g = *g;
         let mut s = 12345u64;
         let mut r = || {
             s = s
@@ -395,7 +452,7 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
         };
-        let x: Vec<f32> = (0..g.n * g.h * g.w).map(|_| r()).collect();
+        let x: Vec<f32> = (0..g.n * g.c_in * g.h * g.w).map(|_| r()).collect();
         let gy: Vec<f32> = (0..g.n * g.c_out * g.ho * g.wo).map(|_| r()).collect();
         let want = reference(&g, &gy, &x);
         let got = conv2d_weight_grad(&g, &gy, &x);
