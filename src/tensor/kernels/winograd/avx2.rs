@@ -64,15 +64,13 @@ pub(super) unsafe fn input_tiles(
             let Some(src) = src else { continue };
             let w = src.len();
             let p = src.as_ptr().wrapping_offset(start);
+            // SAFETY: `src` is a slice of `whole`.
+            let at = unsafe { src.as_ptr().offset_from(whole.as_ptr()) } + start;
             // Whole vectors inside the row load plainly.
             let (lo, hi) = if start >= 0 && start as usize + 16 <= w && cnt == 16 {
                 // SAFETY: columns `start..start + 16` are inside `src`.
                 unsafe { (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))) }
-            } else if {
-                // SAFETY: `src` is a slice of `whole`.
-                let at = unsafe { src.as_ptr().offset_from(whole.as_ptr()) } + start;
-                at >= 0 && at as usize + 16 <= whole.len()
-            } {
+            } else if at >= 0 && at as usize + 16 <= whole.len() {
                 // Inside `whole`, plain loads with the lanes outside the row zeroed: a
                 // masked load is several times slower here.
                 let m0 = window_mask(start, cnt, w);
